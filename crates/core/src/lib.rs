@@ -1,0 +1,1 @@
+//! Shared types: accounts, principals, errors, audit records, the service interface.

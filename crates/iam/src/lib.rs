@@ -1,0 +1,1 @@
+//! IAM service: users and access keys.

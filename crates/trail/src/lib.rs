@@ -1,0 +1,1 @@
+//! CloudTrail service: LookupEvents over the audit records.
