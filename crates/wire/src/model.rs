@@ -1,0 +1,323 @@
+//! The service models: botocore's service-2.json, reduced and embedded as data.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use indexmap::IndexMap;
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::AwsError;
+
+/// The services whose models Rampart carries. Routing is by this enum, never by strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceId {
+    Iam,
+    Sts,
+    Ec2,
+    Kms,
+    CloudTrail,
+    Config,
+    Logs,
+    Monitoring,
+}
+
+impl ServiceId {
+    pub const ALL: [ServiceId; 8] = [
+        ServiceId::Iam,
+        ServiceId::Sts,
+        ServiceId::Ec2,
+        ServiceId::Kms,
+        ServiceId::CloudTrail,
+        ServiceId::Config,
+        ServiceId::Logs,
+        ServiceId::Monitoring,
+    ];
+
+    /// The SigV4 signing name (the service of the credential scope) and IAM action prefix.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            ServiceId::Iam => "iam",
+            ServiceId::Sts => "sts",
+            ServiceId::Ec2 => "ec2",
+            ServiceId::Kms => "kms",
+            ServiceId::CloudTrail => "cloudtrail",
+            ServiceId::Config => "config",
+            ServiceId::Logs => "logs",
+            ServiceId::Monitoring => "monitoring",
+        }
+    }
+
+    /// The prefix of the service's actions in IAM policies (`iam:CreateUser`).
+    pub fn action_prefix(self) -> &'static str {
+        match self {
+            ServiceId::Monitoring => "cloudwatch",
+            other => other.signing_name(),
+        }
+    }
+
+    /// CloudTrail's `eventSource`.
+    pub fn event_source(self) -> String {
+        format!("{}.amazonaws.com", self.signing_name())
+    }
+
+    pub fn from_signing_name(name: &str) -> Option<ServiceId> {
+        ServiceId::ALL.into_iter().find(|s| s.signing_name() == name)
+    }
+
+    /// The service whose JSON `X-Amz-Target` prefix (the part before `.`) is `prefix`.
+    pub fn from_target_prefix(prefix: &str) -> Option<ServiceId> {
+        ServiceId::ALL
+            .into_iter()
+            .find(|s| s.model().metadata.target_prefix.as_deref() == Some(prefix))
+    }
+
+    fn model_json(self) -> &'static str {
+        match self {
+            ServiceId::Iam => include_str!("../models/iam.json"),
+            ServiceId::Sts => include_str!("../models/sts.json"),
+            ServiceId::Ec2 => include_str!("../models/ec2.json"),
+            ServiceId::Kms => include_str!("../models/kms.json"),
+            ServiceId::CloudTrail => include_str!("../models/cloudtrail.json"),
+            ServiceId::Config => include_str!("../models/config.json"),
+            ServiceId::Logs => include_str!("../models/logs.json"),
+            ServiceId::Monitoring => include_str!("../models/monitoring.json"),
+        }
+    }
+
+    /// The parsed model, loaded once on first use.
+    pub fn model(self) -> &'static ServiceModel {
+        static IAM: OnceLock<ServiceModel> = OnceLock::new();
+        static STS: OnceLock<ServiceModel> = OnceLock::new();
+        static EC2: OnceLock<ServiceModel> = OnceLock::new();
+        static KMS: OnceLock<ServiceModel> = OnceLock::new();
+        static CLOUDTRAIL: OnceLock<ServiceModel> = OnceLock::new();
+        static CONFIG: OnceLock<ServiceModel> = OnceLock::new();
+        static LOGS: OnceLock<ServiceModel> = OnceLock::new();
+        static MONITORING: OnceLock<ServiceModel> = OnceLock::new();
+        let slot = match self {
+            ServiceId::Iam => &IAM,
+            ServiceId::Sts => &STS,
+            ServiceId::Ec2 => &EC2,
+            ServiceId::Kms => &KMS,
+            ServiceId::CloudTrail => &CLOUDTRAIL,
+            ServiceId::Config => &CONFIG,
+            ServiceId::Logs => &LOGS,
+            ServiceId::Monitoring => &MONITORING,
+        };
+        slot.get_or_init(|| ServiceModel::parse(self.model_json()))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub api_version: String,
+    pub protocol: String,
+    #[serde(default)]
+    pub protocols: Vec<String>,
+    pub target_prefix: Option<String>,
+    pub json_version: Option<String>,
+    pub xml_namespace: Option<String>,
+    pub aws_query_compatible: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShapeRef {
+    pub shape: String,
+    #[serde(rename = "resultWrapper")]
+    pub result_wrapper: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Operation {
+    pub name: String,
+    pub input: Option<ShapeRef>,
+    pub output: Option<ShapeRef>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRef {
+    pub shape: String,
+    pub location_name: Option<String>,
+    pub query_name: Option<String>,
+    #[serde(default)]
+    pub flattened: bool,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShapeType {
+    Structure,
+    List,
+    Map,
+    String,
+    Integer,
+    Long,
+    Float,
+    Double,
+    Boolean,
+    Timestamp,
+    Blob,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorTrait {
+    pub code: Option<String>,
+    #[serde(rename = "httpStatusCode")]
+    pub http_status_code: Option<u16>,
+    #[serde(rename = "senderFault", default)]
+    pub sender_fault: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shape {
+    #[serde(rename = "type")]
+    pub kind: ShapeType,
+    #[serde(default)]
+    pub members: IndexMap<String, MemberRef>,
+    #[serde(default)]
+    pub required: Vec<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub pattern: Option<String>,
+    #[serde(rename = "enum")]
+    pub enum_values: Option<Vec<String>>,
+    #[serde(default)]
+    pub sensitive: bool,
+    pub error: Option<ErrorTrait>,
+    #[serde(default)]
+    pub exception: bool,
+    #[serde(default)]
+    pub flattened: bool,
+    pub member: Option<MemberRef>,
+    pub key: Option<MemberRef>,
+    pub value: Option<MemberRef>,
+    #[serde(default)]
+    pub document: bool,
+    #[serde(skip)]
+    compiled_pattern: OnceLock<Option<Regex>>,
+}
+
+impl Shape {
+    /// The compiled `pattern`, anchored as AWS applies it (whole value). `None`
+    /// when there is no pattern or it does not compile in Rust's dialect.
+    pub fn pattern_regex(&self) -> Option<&Regex> {
+        self.compiled_pattern
+            .get_or_init(|| {
+                let p = self.pattern.as_deref()?;
+                let anchored = format!(
+                    "^(?:{})$",
+                    p.trim_start_matches('^').trim_end_matches('$')
+                );
+                Regex::new(&anchored).ok()
+            })
+            .as_ref()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ServiceModel {
+    pub metadata: Metadata,
+    pub operations: HashMap<String, Operation>,
+    pub shapes: HashMap<String, Shape>,
+}
+
+impl ServiceModel {
+    fn parse(json: &str) -> ServiceModel {
+        // The models are compiled into the binary and checked by tests, so a parse
+        // failure is a build defect; an empty model keeps the server answering.
+        serde_json::from_str(json).unwrap_or_else(|_| ServiceModel {
+            metadata: Metadata {
+                api_version: String::new(),
+                protocol: String::new(),
+                protocols: Vec::new(),
+                target_prefix: None,
+                json_version: None,
+                xml_namespace: None,
+                aws_query_compatible: None,
+            },
+            operations: HashMap::new(),
+            shapes: HashMap::new(),
+        })
+    }
+
+    pub fn operation(&self, name: &str) -> Option<&Operation> {
+        self.operations.get(name)
+    }
+
+    pub fn shape(&self, name: &str) -> Option<&Shape> {
+        self.shapes.get(name)
+    }
+
+    pub fn supports(&self, protocol: &str) -> bool {
+        self.metadata.protocol == protocol || self.metadata.protocols.iter().any(|p| p == protocol)
+    }
+
+    /// An error of a modelled exception shape, e.g. `NoSuchEntityException`: its
+    /// code and HTTP status come from the model.
+    pub fn error(&self, shape_name: &str, message: impl Into<String>) -> AwsError {
+        let trait_ = self.shape(shape_name).and_then(|s| s.error.as_ref());
+        let code = trait_
+            .and_then(|e| e.code.clone())
+            .unwrap_or_else(|| shape_name.trim_end_matches("Exception").to_string());
+        let code = if trait_.and_then(|e| e.code.as_ref()).is_none() {
+            // JSON services name the error by its shape, e.g. `NotFoundException`.
+            shape_name.to_string()
+        } else {
+            code
+        };
+        AwsError {
+            code,
+            message: message.into(),
+            status: trait_.and_then(|e| e.http_status_code).unwrap_or(400),
+            sender_fault: trait_.is_none_or(|e| e.sender_fault),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_model_parses_and_resolves_its_shapes() {
+        for service in ServiceId::ALL {
+            let model = service.model();
+            assert!(!model.operations.is_empty(), "{service:?} has no operations");
+            for op in model.operations.values() {
+                for r in [&op.input, &op.output].into_iter().flatten() {
+                    assert!(model.shape(&r.shape).is_some(), "{service:?} {}", r.shape);
+                }
+                for e in &op.errors {
+                    assert!(model.shape(e).is_some(), "{service:?} {e}");
+                }
+            }
+            for (name, shape) in &model.shapes {
+                for m in shape.members.values().chain(shape.member.iter()).chain(shape.key.iter()).chain(shape.value.iter()) {
+                    assert!(model.shape(&m.shape).is_some(), "{service:?} {name} -> {}", m.shape);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn model_errors_carry_code_and_status() {
+        let e = ServiceId::Iam.model().error("EntityAlreadyExistsException", "User with name bob already exists.");
+        assert_eq!((e.code.as_str(), e.status), ("EntityAlreadyExists", 409));
+        let e = ServiceId::CloudTrail.model().error("InvalidMaxResultsException", "m");
+        assert_eq!((e.code.as_str(), e.status), ("InvalidMaxResultsException", 400));
+    }
+
+    #[test]
+    fn routes_by_signing_name_and_target_prefix() {
+        assert_eq!(ServiceId::from_signing_name("monitoring"), Some(ServiceId::Monitoring));
+        assert_eq!(ServiceId::from_target_prefix("TrentService"), Some(ServiceId::Kms));
+        assert_eq!(ServiceId::from_target_prefix("Nope"), None);
+    }
+}
