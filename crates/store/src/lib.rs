@@ -1,1 +1,119 @@
-//! Durable storage behind one interface (SQLite embedded).
+//! Durable storage for every service, behind one interface.
+//!
+//! Services keep their own typed state in memory and persist it here as
+//! records: `(kind, account, key) -> value` (the value is the service's own
+//! serialization). Audit events have their own table with the columns that
+//! CloudTrail lookups filter on. All writes go through one writer thread that
+//! commits several jobs per transaction (group commit); each job's mutation and
+//! its audit event share that transaction, so they are durable together or not
+//! at all.
+//!
+//! Only this crate knows SQL. A PostgreSQL backend will implement [`Backend`].
+
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use sqlite::SqliteBackend;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("cannot open the data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    #[error("the data directory holds schema version {found}, newer than this binary's {supported}")]
+    SchemaTooNew { found: i64, supported: i64 },
+}
+
+/// One change to a service's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordWrite {
+    Put { kind: &'static str, account: String, key: String, value: String },
+    Delete { kind: &'static str, account: String, key: String },
+}
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub account: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// An audit event with the columns lookups filter on; `record` is the full
+/// CloudTrail record as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    pub account: String,
+    /// Milliseconds since the epoch.
+    pub event_time_ms: i64,
+    pub event_id: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    pub read_only: bool,
+    /// `(ResourceType, ResourceName)` pairs.
+    pub resources: Vec<(String, String)>,
+    pub record: String,
+}
+
+/// The one attribute a lookup may filter on (CloudTrail allows one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventFilter {
+    EventId(String),
+    EventName(String),
+    ReadOnly(bool),
+    Username(String),
+    ResourceType(String),
+    ResourceName(String),
+    EventSource(String),
+    AccessKeyId(String),
+}
+
+/// A page of an account's events, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventQuery {
+    pub account: String,
+    pub filter: Option<EventFilter>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// Continue after this `(event_time_ms, seq)`.
+    pub after: Option<(i64, i64)>,
+    pub limit: usize,
+}
+
+/// An event as read back, with its position for paging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub row: EventRow,
+}
+
+/// One atomic unit of work: record changes and the audit events that describe them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Commit {
+    pub writes: Vec<RecordWrite>,
+    pub events: Vec<EventRow>,
+}
+
+/// What every storage backend provides. Writes are async (group-committed by a
+/// writer); reads are for start-up and lookups, never for the request path's
+/// authentication or authorization.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Commits atomically; returns once durable.
+    fn commit(&self, commit: Commit) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Every record of a kind, for loading a service's state at start-up.
+    fn scan(&self, kind: &str) -> Result<Vec<Record>, StoreError>;
+    /// A page of events.
+    fn lookup_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Deletes every record and event (dev mode's reset).
+    fn wipe(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+pub type Store = Arc<dyn Backend>;

@@ -1,0 +1,378 @@
+//! The embedded backend: SQLite in WAL mode, one writer thread with group commit.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Backend, BoxFuture, Commit, EventFilter, EventQuery, EventRow, Record, RecordWrite, StoreError, StoredEvent};
+
+/// Migrations in order; `schema_version` counts how many have run.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE records (
+        kind TEXT NOT NULL,
+        account TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (kind, account, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        event_time INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        event_source TEXT NOT NULL,
+        username TEXT,
+        access_key_id TEXT,
+        read_only INTEGER NOT NULL,
+        resources TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX events_by_account_time ON events (account, event_time, seq);",
+];
+
+/// Jobs waiting longer than this many per transaction are split.
+const MAX_JOBS_PER_TRANSACTION: usize = 512;
+
+enum Job {
+    Commit(Commit, oneshot::Sender<Result<(), StoreError>>),
+    Wipe(oneshot::Sender<Result<(), StoreError>>),
+}
+
+#[derive(Debug)]
+pub struct SqliteBackend {
+    jobs: mpsc::Sender<Job>,
+    reader: Mutex<Connection>,
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    // WAL: readers never block the writer. NORMAL: a commit is in the WAL file
+    // (the OS's) when it returns, so it survives the process being killed.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let supported = MIGRATIONS.len() as i64;
+    if current > supported {
+        return Err(StoreError::SchemaTooNew { found: current, supported });
+    }
+    let tx = conn.transaction()?;
+    for migration in MIGRATIONS.iter().skip(usize::try_from(current).unwrap_or_default()) {
+        tx.execute_batch(migration)?;
+    }
+    tx.execute("DELETE FROM schema_version", [])?;
+    tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [supported])?;
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) `dir/rampart.db`, migrates it and starts the writer.
+    pub fn open(dir: &Path) -> Result<Arc<SqliteBackend>, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("rampart.db");
+        let mut writer = open_connection(&path)?;
+        migrate(&mut writer)?;
+        let reader = open_connection(&path)?;
+        let (jobs, rx) = mpsc::channel(4096);
+        thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(writer, rx))?;
+        Ok(Arc::new(SqliteBackend { jobs, reader: Mutex::new(reader) }))
+    }
+}
+
+fn apply_commit(tx: &Connection, commit: &Commit) -> Result<(), rusqlite::Error> {
+    for write in &commit.writes {
+        match write {
+            RecordWrite::Put { kind, account, key, value } => {
+                tx.prepare_cached(
+                    "INSERT INTO records (kind, account, key, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (kind, account, key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![kind, account, key, value])?;
+            }
+            RecordWrite::Delete { kind, account, key } => {
+                tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND account = ?2 AND key = ?3")?
+                    .execute(params![kind, account, key])?;
+            }
+        }
+    }
+    for event in &commit.events {
+        insert_event(tx, event)?;
+    }
+    Ok(())
+}
+
+fn insert_event(tx: &Connection, e: &EventRow) -> Result<(), rusqlite::Error> {
+    let resources = resources_column(&e.resources);
+    tx.prepare_cached(
+        "INSERT INTO events (account, event_time, event_id, event_name, event_source, username,
+                             access_key_id, read_only, resources, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        e.account,
+        e.event_time_ms,
+        e.event_id,
+        e.event_name,
+        e.event_source,
+        e.username,
+        e.access_key_id,
+        e.read_only,
+        resources,
+        e.record
+    ])?;
+    Ok(())
+}
+
+/// Resources as `\x1e`-separated `type\x1fname` pairs: filterable with `instr`
+/// without a JSON parser in the query.
+fn resources_column(resources: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (t, n) in resources {
+        out.push('\x1e');
+        out.push_str(t);
+        out.push('\x1f');
+        out.push_str(n);
+    }
+    if !out.is_empty() {
+        out.push('\x1e');
+    }
+    out
+}
+
+fn parse_resources(column: &str) -> Vec<(String, String)> {
+    column
+        .split('\x1e')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.split_once('\x1f').map(|(t, n)| (t.to_string(), n.to_string())))
+        .collect()
+}
+
+/// Runs jobs as they come, committing every job already waiting in one transaction.
+/// A failing job is rolled back to its savepoint and fails alone.
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_JOBS_PER_TRANSACTION {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        let outcome = (|| -> Result<(), rusqlite::Error> {
+            let mut tx = conn.transaction()?;
+            for job in batch {
+                match job {
+                    Job::Commit(commit, reply) => {
+                        let sp = tx.savepoint()?;
+                        let result = apply_commit(&sp, &commit);
+                        match result {
+                            Ok(()) => {
+                                sp.commit()?;
+                                replies.push((reply, None));
+                            }
+                            Err(e) => {
+                                drop(sp);
+                                replies.push((reply, Some(e)));
+                            }
+                        }
+                    }
+                    Job::Wipe(reply) => {
+                        let sp = tx.savepoint()?;
+                        let result = sp.execute_batch("DELETE FROM records; DELETE FROM events;");
+                        match result {
+                            Ok(()) => {
+                                sp.commit()?;
+                                replies.push((reply, None));
+                            }
+                            Err(e) => {
+                                drop(sp);
+                                replies.push((reply, Some(e)));
+                            }
+                        }
+                    }
+                }
+            }
+            tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
+            tx.commit()
+        })();
+        match outcome {
+            Ok(()) => {
+                for (reply, error) in replies {
+                    let _ = reply.send(error.map_or(Ok(()), |e| Err(StoreError::Database(e))));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store transaction failed");
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(StoreError::WriterGone));
+                }
+            }
+        }
+    }
+}
+
+impl SqliteBackend {
+    async fn submit(&self, make: impl FnOnce(oneshot::Sender<Result<(), StoreError>>) -> Job) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(make(tx)).await.map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn commit(&self, commit: Commit) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.submit(|reply| Job::Commit(commit, reply)))
+    }
+
+    fn wipe(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.submit(Job::Wipe))
+    }
+
+    fn scan(&self, kind: &str) -> Result<Vec<Record>, StoreError> {
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare_cached("SELECT account, key, value FROM records WHERE kind = ?1 ORDER BY account, key")?;
+        let rows = stmt.query_map([kind], |r| Ok(Record { account: r.get(0)?, key: r.get(1)?, value: r.get(2)? }))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn lookup_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut sql = String::from(
+            "SELECT seq, account, event_time, event_id, event_name, event_source, username, access_key_id,
+                    read_only, resources, record
+             FROM events WHERE account = ?1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![q.account.clone().into()];
+        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(start) = q.start_ms {
+            arg(&mut sql, " AND event_time >= ?", start.into());
+        }
+        if let Some(end) = q.end_ms {
+            arg(&mut sql, " AND event_time <= ?", end.into());
+        }
+        if let Some((time, seq)) = q.after {
+            arg(&mut sql, " AND (event_time < ?", time.into());
+            arg(&mut sql, " OR (event_time = ?", time.into());
+            arg(&mut sql, " AND seq < ?))", seq.into());
+        }
+        match &q.filter {
+            None => {}
+            Some(EventFilter::EventId(v)) => arg(&mut sql, " AND event_id = ?", v.clone().into()),
+            Some(EventFilter::EventName(v)) => arg(&mut sql, " AND event_name = ?", v.clone().into()),
+            Some(EventFilter::ReadOnly(v)) => arg(&mut sql, " AND read_only = ?", i64::from(*v).into()),
+            Some(EventFilter::Username(v)) => arg(&mut sql, " AND username = ?", v.clone().into()),
+            Some(EventFilter::EventSource(v)) => arg(&mut sql, " AND event_source = ?", v.clone().into()),
+            Some(EventFilter::AccessKeyId(v)) => arg(&mut sql, " AND access_key_id = ?", v.clone().into()),
+            Some(EventFilter::ResourceType(v)) => {
+                arg(&mut sql, " AND instr(resources, ?) > 0", format!("\x1e{v}\x1f").into())
+            }
+            Some(EventFilter::ResourceName(v)) => {
+                arg(&mut sql, " AND instr(resources, ?) > 0", format!("\x1f{v}\x1e").into())
+            }
+        }
+        arg(&mut sql, " ORDER BY event_time DESC, seq DESC LIMIT ?", i64::try_from(q.limit).unwrap_or(i64::MAX).into());
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            let resources: String = r.get(9)?;
+            Ok(StoredEvent {
+                seq: r.get(0)?,
+                row: EventRow {
+                    account: r.get(1)?,
+                    event_time_ms: r.get(2)?,
+                    event_id: r.get(3)?,
+                    event_name: r.get(4)?,
+                    event_source: r.get(5)?,
+                    username: r.get(6)?,
+                    access_key_id: r.get(7)?,
+                    read_only: r.get(8)?,
+                    resources: parse_resources(&resources),
+                    record: r.get(10)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event(account: &str, time: i64, name: &str, resources: Vec<(String, String)>) -> EventRow {
+        EventRow {
+            account: account.into(),
+            event_time_ms: time,
+            event_id: format!("id-{time}"),
+            event_name: name.into(),
+            event_source: "iam.amazonaws.com".into(),
+            username: Some("root".into()),
+            access_key_id: Some("AKIA".into()),
+            read_only: name.starts_with("Get"),
+            resources,
+            record: "{}".into(),
+        }
+    }
+
+    fn query(account: &str) -> EventQuery {
+        EventQuery { account: account.into(), filter: None, start_ms: None, end_ms: None, after: None, limit: 50 }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn records_and_events_survive_reopen_and_page_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteBackend::open(dir.path()).unwrap();
+            let put = RecordWrite::Put { kind: "user", account: "1".into(), key: "bob".into(), value: "v1".into() };
+            store.commit(Commit { writes: vec![put], events: vec![event("1", 10, "CreateUser", vec![("AWS::IAM::User".into(), "bob".into())])] }).await.unwrap();
+            for t in 11..15 {
+                store.commit(Commit { writes: vec![], events: vec![event("1", t, "GetUser", vec![])] }).await.unwrap();
+            }
+            store.commit(Commit { writes: vec![], events: vec![event("2", 99, "GetUser", vec![])] }).await.unwrap();
+        }
+        let store = SqliteBackend::open(dir.path()).unwrap();
+        assert_eq!(store.scan("user").unwrap(), vec![Record { account: "1".into(), key: "bob".into(), value: "v1".into() }]);
+        let mut q = query("1");
+        q.limit = 3;
+        let page = store.lookup_events(&q).unwrap();
+        assert_eq!(page.iter().map(|e| e.row.event_time_ms).collect::<Vec<_>>(), vec![14, 13, 12]);
+        let last = page.last().unwrap();
+        q.after = Some((last.row.event_time_ms, last.seq));
+        let page = store.lookup_events(&q).unwrap();
+        assert_eq!(page.iter().map(|e| e.row.event_time_ms).collect::<Vec<_>>(), vec![11, 10]);
+        let mut q = query("1");
+        q.filter = Some(EventFilter::ResourceName("bob".into()));
+        assert_eq!(store.lookup_events(&q).unwrap().len(), 1);
+        q.filter = Some(EventFilter::ResourceType("AWS::IAM::User".into()));
+        assert_eq!(store.lookup_events(&q).unwrap().len(), 1);
+        q.filter = Some(EventFilter::ReadOnly(true));
+        assert_eq!(store.lookup_events(&q).unwrap().len(), 4);
+        q.filter = None;
+        q.start_ms = Some(12);
+        q.end_ms = Some(13);
+        assert_eq!(store.lookup_events(&q).unwrap().len(), 2);
+        store.wipe().await.unwrap();
+        assert!(store.scan("user").unwrap().is_empty());
+    }
+}
