@@ -1,1 +1,20 @@
-//! Shared types: accounts, principals, errors, audit records, the service interface.
+//! What every service and the server share: who is calling ([`Principal`]),
+//! the secrets they hold ([`Secret`]), the node key that wraps stored secrets
+//! ([`NodeKey`]), the in-memory credential table authentication reads
+//! ([`Credentials`]), and the interface a service implements ([`Service`]).
+//!
+//! No HTTP and no SQL here.
+
+mod credentials;
+pub mod ids;
+mod identity;
+pub mod sealing;
+mod secret;
+mod service;
+
+pub use credentials::{CredentialEntry, Credentials};
+pub use identity::{AccountId, Principal};
+pub use rampart_wire::{AwsError, ServiceId};
+pub use sealing::{NodeKey, SealError};
+pub use secret::Secret;
+pub use service::{BoxFuture, Call, Change, Outcome, Resource, Service};

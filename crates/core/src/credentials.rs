@@ -1,0 +1,89 @@
+//! The in-memory credential table: what authentication reads on every request.
+//! Writers (IAM, bootstrap) update it after their change is durable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use rampart_sigv4::{signing_key, CredentialScope, SigningKey};
+
+use crate::{Principal, Secret};
+
+/// Signing keys kept per credential: enough for a few regions and services a day.
+const SIGNING_KEY_CACHE: usize = 16;
+
+#[derive(Debug)]
+pub struct CredentialEntry {
+    pub secret: Secret,
+    pub principal: Principal,
+    pub active: bool,
+    signing_keys: Mutex<Vec<(CredentialScope, SigningKey)>>,
+}
+
+impl CredentialEntry {
+    pub fn new(secret: Secret, principal: Principal, active: bool) -> CredentialEntry {
+        CredentialEntry { secret, principal, active, signing_keys: Mutex::new(Vec::new()) }
+    }
+
+    /// The signing key for `scope`, derived once and then served from a cache.
+    pub fn signing_key(&self, scope: &CredentialScope) -> SigningKey {
+        let mut cache = self.signing_keys.lock();
+        if let Some((_, key)) = cache.iter().find(|(s, _)| s == scope) {
+            return key.clone();
+        }
+        let key = signing_key(self.secret.expose().as_bytes(), scope);
+        if cache.len() >= SIGNING_KEY_CACHE {
+            cache.remove(0);
+        }
+        cache.push((scope.clone(), key.clone()));
+        key
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Credentials {
+    by_access_key: RwLock<HashMap<String, Arc<CredentialEntry>>>,
+}
+
+impl Credentials {
+    pub fn get(&self, access_key_id: &str) -> Option<Arc<CredentialEntry>> {
+        self.by_access_key.read().get(access_key_id).cloned()
+    }
+
+    pub fn insert(&self, access_key_id: String, entry: CredentialEntry) {
+        self.by_access_key.write().insert(access_key_id, Arc::new(entry));
+    }
+
+    pub fn remove(&self, access_key_id: &str) {
+        self.by_access_key.write().remove(access_key_id);
+    }
+
+    pub fn set_active(&self, access_key_id: &str, active: bool) {
+        let mut map = self.by_access_key.write();
+        if let Some(old) = map.get(access_key_id).cloned() {
+            let entry = CredentialEntry::new(old.secret.clone(), old.principal.clone(), active);
+            map.insert(access_key_id.to_string(), Arc::new(entry));
+        }
+    }
+
+    /// Replaces the principal of every key whose principal has `principal_id`
+    /// (a renamed or moved user).
+    pub fn update_principal(&self, principal_id: &str, principal: &Principal) {
+        let mut map = self.by_access_key.write();
+        let keys: Vec<String> = map
+            .iter()
+            .filter(|(_, e)| e.principal.principal_id() == principal_id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            if let Some(old) = map.get(&key).cloned() {
+                let entry = CredentialEntry::new(old.secret.clone(), principal.clone(), old.active);
+                map.insert(key, Arc::new(entry));
+            }
+        }
+    }
+
+    pub fn clear(&self) {
+        self.by_access_key.write().clear();
+    }
+}

@@ -1,0 +1,96 @@
+//! Who is calling.
+
+use std::fmt;
+
+/// A 12-digit AWS account id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// `None` unless `id` is exactly 12 ASCII digits.
+    pub fn parse(id: &str) -> Option<AccountId> {
+        (id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())).then(|| AccountId(id.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An authenticated identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The account's root user.
+    Root { account: AccountId },
+    /// An IAM user.
+    User { account: AccountId, user_id: String, name: String, path: String },
+}
+
+impl Principal {
+    pub fn account(&self) -> &AccountId {
+        match self {
+            Principal::Root { account } | Principal::User { account, .. } => account,
+        }
+    }
+
+    pub fn arn(&self) -> String {
+        match self {
+            Principal::Root { account } => format!("arn:aws:iam::{account}:root"),
+            Principal::User { account, name, path, .. } => format!("arn:aws:iam::{account}:user{path}{name}"),
+        }
+    }
+
+    /// `UserId` of GetCallerIdentity and `principalId` of CloudTrail.
+    pub fn principal_id(&self) -> &str {
+        match self {
+            Principal::Root { account } => account.as_str(),
+            Principal::User { user_id, .. } => user_id,
+        }
+    }
+
+    /// CloudTrail's `userIdentity.type`.
+    pub fn identity_type(&self) -> &'static str {
+        match self {
+            Principal::Root { .. } => "Root",
+            Principal::User { .. } => "IAMUser",
+        }
+    }
+
+    /// The `Username` CloudTrail lookups match: `root` for the root user.
+    pub fn lookup_username(&self) -> &str {
+        match self {
+            Principal::Root { .. } => "root",
+            Principal::User { name, .. } => name,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        matches!(self, Principal::Root { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_and_ids() {
+        let account = AccountId::parse("123456789012");
+        assert!(account.is_some());
+        let Some(account) = account else { return };
+        let root = Principal::Root { account: account.clone() };
+        assert_eq!(root.arn(), "arn:aws:iam::123456789012:root");
+        assert_eq!(root.principal_id(), "123456789012");
+        let user = Principal::User { account, user_id: "AIDA1".into(), name: "bob".into(), path: "/div/".into() };
+        assert_eq!(user.arn(), "arn:aws:iam::123456789012:user/div/bob");
+        assert_eq!(user.identity_type(), "IAMUser");
+        assert_eq!(AccountId::parse("12345"), None);
+        assert_eq!(AccountId::parse("12345678901a"), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! The interface between the pipeline and a service.
+
+use serde_json::Value;
+
+use rampart_store::RecordWrite;
+use rampart_wire::{AwsError, ServiceId};
+
+use crate::Principal;
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// An authenticated, authorized call as a handler sees it. No HTTP.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub request_id: String,
+    pub service: ServiceId,
+    pub operation: &'static str,
+    pub caller: Principal,
+    pub access_key_id: String,
+    pub region: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub secure_transport: bool,
+    /// Milliseconds since the epoch when the request arrived.
+    pub time_ms: i64,
+}
+
+/// A resource an event concerns, as CloudTrail lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// e.g. `AWS::IAM::User`.
+    pub kind: String,
+    pub name: String,
+}
+
+/// A change a handler wants made: the records to write and, once they are
+/// durable (with the call's audit event, in one transaction), what to apply to
+/// the service's memory. A handler that must serialize its mutations keeps its
+/// lock guard inside `apply`, so the lock is held until memory is updated.
+pub struct Change {
+    pub writes: Vec<RecordWrite>,
+    pub apply: Box<dyn FnOnce() + Send>,
+}
+
+impl std::fmt::Debug for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Change").field("writes", &self.writes.len()).finish()
+    }
+}
+
+/// What a handler returns on success.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The output tree, shaped by the operation's output shape.
+    pub output: Value,
+    pub resources: Vec<Resource>,
+    pub change: Option<Change>,
+}
+
+impl Outcome {
+    /// A read: output only.
+    pub fn read(output: Value) -> Outcome {
+        Outcome { output, resources: Vec::new(), change: None }
+    }
+}
+
+/// A service: its operations and their handlers.
+pub trait Service: Send + Sync {
+    fn id(&self) -> ServiceId;
+    /// The operations this service handles; every name is an operation of the model.
+    fn operations(&self) -> &'static [&'static str];
+    /// The resource ARN an operation acts on, for authorization messages; `None`
+    /// when the action has no resource.
+    fn resource_arn(&self, call: &Call, input: &Value) -> Option<String>;
+    /// Runs one operation. Only called for names in `operations()`.
+    fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>>;
+    /// Loads (or reloads, after a reset) the service's state from the store.
+    fn load(&self) -> Result<(), String>;
+}
