@@ -18,11 +18,35 @@ pub struct CredentialEntry {
     pub principal: Principal,
     pub active: bool,
     signing_keys: Mutex<Vec<(CredentialScope, SigningKey)>>,
+    last_used: Mutex<Option<LastUsed>>,
+}
+
+/// When and where a credential last authenticated a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUsed {
+    pub time_ms: i64,
+    pub service: String,
+    pub region: String,
 }
 
 impl CredentialEntry {
     pub fn new(secret: Secret, principal: Principal, active: bool) -> CredentialEntry {
-        CredentialEntry { secret, principal, active, signing_keys: Mutex::new(Vec::new()) }
+        CredentialEntry { secret, principal, active, signing_keys: Mutex::new(Vec::new()), last_used: Mutex::new(None) }
+    }
+
+    /// A copy that keeps this entry's usage record (for replacing an entry).
+    fn replaced(&self, principal: Principal, active: bool) -> CredentialEntry {
+        let entry = CredentialEntry::new(self.secret.clone(), principal, active);
+        *entry.last_used.lock() = self.last_used.lock().clone();
+        entry
+    }
+
+    pub fn record_use(&self, used: LastUsed) {
+        *self.last_used.lock() = Some(used);
+    }
+
+    pub fn last_used(&self) -> Option<LastUsed> {
+        self.last_used.lock().clone()
     }
 
     /// The signing key for `scope`, derived once and then served from a cache.
@@ -61,7 +85,7 @@ impl Credentials {
     pub fn set_active(&self, access_key_id: &str, active: bool) {
         let mut map = self.by_access_key.write();
         if let Some(old) = map.get(access_key_id).cloned() {
-            let entry = CredentialEntry::new(old.secret.clone(), old.principal.clone(), active);
+            let entry = old.replaced(old.principal.clone(), active);
             map.insert(access_key_id.to_string(), Arc::new(entry));
         }
     }
@@ -77,7 +101,7 @@ impl Credentials {
             .collect();
         for key in keys {
             if let Some(old) = map.get(&key).cloned() {
-                let entry = CredentialEntry::new(old.secret.clone(), principal.clone(), old.active);
+                let entry = old.replaced(principal.clone(), old.active);
                 map.insert(key, Arc::new(entry));
             }
         }

@@ -12,7 +12,7 @@ pub mod sealing;
 mod secret;
 mod service;
 
-pub use credentials::{CredentialEntry, Credentials};
+pub use credentials::{CredentialEntry, Credentials, LastUsed};
 pub use identity::{AccountId, Principal};
 pub use rampart_wire::{AwsError, ServiceId};
 pub use sealing::{NodeKey, SealError};

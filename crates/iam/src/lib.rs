@@ -1,1 +1,266 @@
-//! IAM service: users and access keys.
+//! IAM: the identities authentication knows — users and access keys, and each
+//! account's root access keys.
+//!
+//! State lives in memory (read by handlers without touching the disk) and is
+//! written through the store; mutations are serialized by one lock that is held
+//! until the change is durable and applied. The credential table that
+//! authentication reads is updated in the same step.
+
+mod keys;
+mod state;
+mod users;
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use rampart_core::{
+    AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, NodeKey, Outcome, Principal, Secret,
+    Service, ServiceId,
+};
+use rampart_store::{Commit, RecordWrite, Store};
+
+use state::{AccessKey, Account, State, User, ACCOUNT_KIND, KEY_KIND, USER_KIND};
+
+/// The operations this service implements.
+const OPERATIONS: &[&str] = &[
+    "CreateUser",
+    "GetUser",
+    "ListUsers",
+    "UpdateUser",
+    "DeleteUser",
+    "CreateAccessKey",
+    "ListAccessKeys",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+    "GetAccessKeyLastUsed",
+];
+
+pub struct Iam {
+    store: Store,
+    node_key: Arc<NodeKey>,
+    credentials: Arc<Credentials>,
+    state: Arc<RwLock<State>>,
+    /// Held from a mutation's checks until its change is applied.
+    mutation: Arc<tokio::sync::Mutex<()>>,
+}
+
+fn model_error(shape: &str, message: String) -> AwsError {
+    ServiceId::Iam.model().error(shape, message)
+}
+
+pub(crate) fn no_such_user(name: &str) -> AwsError {
+    model_error("NoSuchEntityException", format!("The user with name {name} cannot be found."))
+}
+
+/// Reads a typed input from the validated input tree.
+pub(crate) fn parse_input<T: DeserializeOwned>(input: Value) -> Result<T, AwsError> {
+    serde_json::from_value(input).map_err(|e| AwsError::new("ValidationError", 400, format!("Invalid input: {e}")))
+}
+
+pub(crate) fn now_seconds(call: &Call) -> f64 {
+    (call.time_ms as f64 / 1000.0).floor()
+}
+
+fn put<T: serde::Serialize>(kind: &'static str, account: &AccountId, key: &str, value: &T) -> RecordWrite {
+    RecordWrite::Put {
+        kind,
+        account: account.to_string(),
+        key: key.to_string(),
+        value: serde_json::to_string(value).unwrap_or_default(),
+    }
+}
+
+fn delete(kind: &'static str, account: &AccountId, key: &str) -> RecordWrite {
+    RecordWrite::Delete { kind, account: account.to_string(), key: key.to_string() }
+}
+
+impl Iam {
+    pub fn new(store: Store, node_key: Arc<NodeKey>, credentials: Arc<Credentials>) -> Iam {
+        Iam {
+            store,
+            node_key,
+            credentials,
+            state: Arc::new(RwLock::new(State::default())),
+            mutation: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Accounts that exist.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        self.state.read().accounts.keys().cloned().collect()
+    }
+
+    /// Makes sure `account` exists and `access_key_id` is an active root key of
+    /// it with this secret. Used at start-up, from the operator's configuration.
+    pub async fn bootstrap_root(&self, account: &AccountId, access_key_id: &str, secret: &Secret, now: f64) -> Result<(), String> {
+        let _guard = self.mutation.lock().await;
+        let mut writes = Vec::new();
+        let exists = self.state.read().accounts.contains_key(account);
+        if !exists {
+            writes.push(put(ACCOUNT_KIND, account, account.as_str(), &Account { create_date: now }));
+        }
+        let current = self.credentials.get(access_key_id);
+        let up_to_date = current.as_ref().is_some_and(|c| {
+            c.secret.ct_eq(secret.expose()) && c.principal == Principal::Root { account: account.clone() } && c.active
+        });
+        // The same key id may be an old key of another account or user: replace it.
+        let previous_owner = self.state.read().accounts.iter().find_map(|(a, s)| s.keys.contains_key(access_key_id).then(|| a.clone()));
+        let key = AccessKey {
+            access_key_id: access_key_id.to_string(),
+            user_id: None,
+            active: true,
+            create_date: now,
+            sealed_secret: self.node_key.seal(secret.expose().as_bytes(), access_key_id),
+        };
+        if !up_to_date {
+            if let Some(owner) = previous_owner.as_ref().filter(|o| *o != account) {
+                writes.push(delete(KEY_KIND, owner, access_key_id));
+            }
+            writes.push(put(KEY_KIND, account, access_key_id, &key));
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(Commit { writes, events: Vec::new() }).await.map_err(|e| e.to_string())?;
+        let mut state = self.state.write();
+        let account_state = state.accounts.entry(account.clone()).or_default();
+        if !exists {
+            account_state.create_date = now;
+        }
+        if !up_to_date {
+            if let Some(owner) = previous_owner.filter(|o| o != account) {
+                if let Some(s) = state.accounts.get_mut(&owner) {
+                    s.keys.remove(access_key_id);
+                }
+            }
+            if let Some(s) = state.accounts.get_mut(account) {
+                s.keys.insert(access_key_id.to_string(), key);
+            }
+            self.credentials.insert(
+                access_key_id.to_string(),
+                CredentialEntry::new(secret.clone(), Principal::Root { account: account.clone() }, true),
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes the mutation lock for a handler; pass the guard into `Change::apply`.
+    pub(crate) async fn lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.mutation.clone().lock_owned().await
+    }
+
+    fn load_state(&self) -> Result<(), String> {
+        let mut state = State::default();
+        for record in self.store.scan(ACCOUNT_KIND).map_err(|e| e.to_string())? {
+            let Some(account) = AccountId::parse(&record.account) else { continue };
+            let stored: Account = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+            state.accounts.entry(account).or_default().create_date = stored.create_date;
+        }
+        for record in self.store.scan(USER_KIND).map_err(|e| e.to_string())? {
+            let Some(account) = AccountId::parse(&record.account) else { continue };
+            let user: User = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+            state.accounts.entry(account).or_default().users.insert(user.name.to_lowercase(), user);
+        }
+        self.credentials.clear();
+        for record in self.store.scan(KEY_KIND).map_err(|e| e.to_string())? {
+            let Some(account) = AccountId::parse(&record.account) else { continue };
+            let key: AccessKey = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+            let account_state = state.accounts.entry(account.clone()).or_default();
+            let principal = match &key.user_id {
+                None => Some(Principal::Root { account: account.clone() }),
+                Some(id) => account_state.user_by_id(id).map(|u| u.principal(&account)),
+            };
+            let secret = self
+                .node_key
+                .open(&key.sealed_secret, &key.access_key_id)
+                .map_err(|e| format!("access key {}: {e}", key.access_key_id))?;
+            let secret = Secret::new(String::from_utf8_lossy(&secret).into_owned());
+            if let Some(principal) = principal {
+                self.credentials
+                    .insert(key.access_key_id.clone(), CredentialEntry::new(secret, principal, key.active));
+            }
+            account_state.keys.insert(key.access_key_id.clone(), key);
+        }
+        *self.state.write() = state;
+        Ok(())
+    }
+
+    /// A change that writes `writes` and then runs `apply` on the state, holding `guard`.
+    pub(crate) fn change(
+        &self,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        writes: Vec<RecordWrite>,
+        apply: impl FnOnce(&mut State, &Credentials) + Send + 'static,
+    ) -> Change {
+        let state = self.state.clone();
+        let credentials = self.credentials.clone();
+        Change {
+            writes,
+            apply: Box::new(move || {
+                apply(&mut state.write(), &credentials);
+                drop(guard);
+            }),
+        }
+    }
+}
+
+impl Service for Iam {
+    fn id(&self) -> ServiceId {
+        ServiceId::Iam
+    }
+
+    fn operations(&self) -> &'static [&'static str] {
+        OPERATIONS
+    }
+
+    fn resource_arn(&self, call: &Call, input: &Value) -> Option<String> {
+        let account = call.caller.account();
+        let user_name = input.get("UserName").and_then(Value::as_str);
+        match (call.operation, user_name) {
+            ("ListUsers" | "GetAccessKeyLastUsed", _) => Some(format!("arn:aws:iam::{account}:user/")),
+            ("CreateUser", Some(name)) => {
+                let path = input.get("Path").and_then(Value::as_str).unwrap_or("/");
+                Some(format!("arn:aws:iam::{account}:user{path}{name}"))
+            }
+            (_, Some(name)) => Some(format!("arn:aws:iam::{account}:user/{name}")),
+            (_, None) => Some(call.caller.arn()),
+        }
+    }
+
+    fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
+        Box::pin(async move {
+            match call.operation {
+                "CreateUser" => self.create_user(call, parse_input(input)?).await,
+                "GetUser" => self.get_user(call, parse_input(input)?),
+                "ListUsers" => self.list_users(call, parse_input(input)?),
+                "UpdateUser" => self.update_user(call, parse_input(input)?).await,
+                "DeleteUser" => self.delete_user(call, parse_input(input)?).await,
+                "CreateAccessKey" => self.create_access_key(call, parse_input(input)?).await,
+                "ListAccessKeys" => self.list_access_keys(call, parse_input(input)?),
+                "UpdateAccessKey" => self.update_access_key(call, parse_input(input)?).await,
+                "DeleteAccessKey" => self.delete_access_key(call, parse_input(input)?).await,
+                "GetAccessKeyLastUsed" => self.get_access_key_last_used(call, parse_input(input)?),
+                other => Err(AwsError::new("InvalidAction", 400, format!("IAM operation {other} is not implemented"))),
+            }
+        })
+    }
+
+    fn load(&self) -> Result<(), String> {
+        self.load_state()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_in_the_model() {
+        for op in OPERATIONS {
+            assert!(ServiceId::Iam.model().operation(op).is_some(), "{op}");
+        }
+    }
+}

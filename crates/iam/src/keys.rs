@@ -1,0 +1,233 @@
+//! CreateAccessKey, ListAccessKeys, UpdateAccessKey, DeleteAccessKey, GetAccessKeyLastUsed.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use rampart_core::{ids, AwsError, Call, CredentialEntry, Outcome, Principal, Resource, Secret};
+
+use crate::state::{AccessKey, AccountState, State, KEY_KIND};
+use crate::users::page;
+use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
+
+/// IAM's quota of access keys per user (and per root user).
+const ACCESS_KEYS_PER_USER: usize = 2;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreateAccessKeyInput {
+    user_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListAccessKeysInput {
+    user_name: Option<String>,
+    marker: Option<String>,
+    max_items: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UpdateAccessKeyInput {
+    user_name: Option<String>,
+    access_key_id: String,
+    status: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct AccessKeyIdInput {
+    user_name: Option<String>,
+    access_key_id: String,
+}
+
+/// Whose keys an operation means: the named user, or else the caller itself.
+#[derive(Debug, Clone)]
+struct Owner {
+    /// `None` for the root user.
+    user_id: Option<String>,
+    user_name: Option<String>,
+    principal: Principal,
+}
+
+fn owner(call: &Call, account_state: Option<&AccountState>, user_name: Option<&str>) -> Result<Owner, AwsError> {
+    let account = call.caller.account();
+    match (user_name, &call.caller) {
+        (Some(name), _) => {
+            let user = account_state.and_then(|a| a.user(name)).ok_or_else(|| no_such_user(name))?;
+            Ok(Owner {
+                user_id: Some(user.user_id.clone()),
+                user_name: Some(user.name.clone()),
+                principal: user.principal(account),
+            })
+        }
+        (None, Principal::Root { .. }) => Ok(Owner { user_id: None, user_name: None, principal: call.caller.clone() }),
+        (None, Principal::User { user_id, name, .. }) => {
+            let user = account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?;
+            Ok(Owner {
+                user_id: Some(user.user_id.clone()),
+                user_name: Some(user.name.clone()),
+                principal: user.principal(account),
+            })
+        }
+    }
+}
+
+fn no_such_key(access_key_id: &str) -> AwsError {
+    model_error("NoSuchEntityException", format!("The Access Key with id {access_key_id} cannot be found."))
+}
+
+fn status(active: bool) -> &'static str {
+    if active {
+        "Active"
+    } else {
+        "Inactive"
+    }
+}
+
+fn key_resource(access_key_id: &str) -> Resource {
+    Resource { kind: "AWS::IAM::AccessKey".into(), name: access_key_id.to_string() }
+}
+
+impl Iam {
+    pub(crate) async fn create_access_key(&self, call: &Call, input: CreateAccessKeyInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let owner = {
+            let state = self.state.read();
+            let account_state = state.accounts.get(&account);
+            let owner = owner(call, account_state, input.user_name.as_deref())?;
+            let existing = account_state.map(|a| a.keys_of(owner.user_id.as_deref()).len()).unwrap_or_default();
+            if existing >= ACCESS_KEYS_PER_USER {
+                return Err(model_error(
+                    "LimitExceededException",
+                    format!("Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}"),
+                ));
+            }
+            owner
+        };
+        let access_key_id = ids::access_key_id();
+        let secret = Secret::new(ids::secret_access_key());
+        let key = AccessKey {
+            access_key_id: access_key_id.clone(),
+            user_id: owner.user_id.clone(),
+            active: true,
+            create_date: now_seconds(call),
+            sealed_secret: self.node_key.seal(secret.expose().as_bytes(), &access_key_id),
+        };
+        let mut access_key = json!({
+            "AccessKeyId": access_key_id,
+            "Status": "Active",
+            "SecretAccessKey": secret.expose(),
+            "CreateDate": key.create_date,
+        });
+        if let Some(name) = &owner.user_name {
+            access_key["UserName"] = json!(name);
+        }
+        let writes = vec![put(KEY_KIND, &account, &access_key_id, &key)];
+        let resources = vec![key_resource(&access_key_id)];
+        let change = self.change(guard, writes, move |state: &mut State, credentials| {
+            credentials.insert(access_key_id.clone(), CredentialEntry::new(secret, owner.principal, true));
+            state.accounts.entry(account).or_default().keys.insert(access_key_id, key);
+        });
+        Ok(Outcome { output: json!({ "AccessKey": access_key }), resources, change: Some(change) })
+    }
+
+    pub(crate) fn list_access_keys(&self, call: &Call, input: ListAccessKeysInput) -> Result<Outcome, AwsError> {
+        let state = self.state.read();
+        let account_state = state.accounts.get(call.caller.account());
+        let owner = owner(call, account_state, input.user_name.as_deref())?;
+        let keys = account_state.map(|a| a.keys_of(owner.user_id.as_deref())).unwrap_or_default();
+        let keyed: Vec<(&String, _)> = keys.iter().map(|k| (&k.access_key_id, *k)).collect();
+        let (items, next) = page(keyed.into_iter(), input.marker.as_deref(), input.max_items);
+        let metadata: Vec<Value> = items
+            .into_iter()
+            .map(|k| {
+                let mut m = json!({"AccessKeyId": k.access_key_id, "Status": status(k.active), "CreateDate": k.create_date});
+                if let Some(name) = &owner.user_name {
+                    m["UserName"] = json!(name);
+                }
+                m
+            })
+            .collect();
+        let mut output = json!({ "AccessKeyMetadata": metadata, "IsTruncated": next.is_some() });
+        if let Some(marker) = next {
+            output["Marker"] = json!(marker);
+        }
+        Ok(Outcome::read(output))
+    }
+
+    /// The key `access_key_id` if it belongs to the owner the call names.
+    fn owned_key(&self, call: &Call, user_name: Option<&str>, access_key_id: &str) -> Result<AccessKey, AwsError> {
+        let state = self.state.read();
+        let account_state = state.accounts.get(call.caller.account());
+        let owner = owner(call, account_state, user_name)?;
+        account_state
+            .and_then(|a| a.keys.get(access_key_id))
+            .filter(|k| k.user_id == owner.user_id)
+            .cloned()
+            .ok_or_else(|| no_such_key(access_key_id))
+    }
+
+    pub(crate) async fn update_access_key(&self, call: &Call, input: UpdateAccessKeyInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let mut key = self.owned_key(call, input.user_name.as_deref(), &input.access_key_id)?;
+        key.active = match input.status.as_str() {
+            "Active" => true,
+            "Inactive" => false,
+            other => {
+                return Err(AwsError::new(
+                    "ValidationError",
+                    400,
+                    format!("1 validation error detected: Value '{other}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"),
+                ))
+            }
+        };
+        let writes = vec![put(KEY_KIND, &account, &key.access_key_id, &key)];
+        let resources = vec![key_resource(&key.access_key_id)];
+        let change = self.change(guard, writes, move |state: &mut State, credentials| {
+            credentials.set_active(&key.access_key_id, key.active);
+            if let Some(a) = state.accounts.get_mut(&account) {
+                a.keys.insert(key.access_key_id.clone(), key);
+            }
+        });
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+
+    pub(crate) async fn delete_access_key(&self, call: &Call, input: AccessKeyIdInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let key = self.owned_key(call, input.user_name.as_deref(), &input.access_key_id)?;
+        let writes = vec![delete(KEY_KIND, &account, &key.access_key_id)];
+        let resources = vec![key_resource(&key.access_key_id)];
+        let change = self.change(guard, writes, move |state: &mut State, credentials| {
+            credentials.remove(&key.access_key_id);
+            if let Some(a) = state.accounts.get_mut(&account) {
+                a.keys.remove(&key.access_key_id);
+            }
+        });
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+
+    pub(crate) fn get_access_key_last_used(&self, call: &Call, input: AccessKeyIdInput) -> Result<Outcome, AwsError> {
+        let state = self.state.read();
+        let account_state = state.accounts.get(call.caller.account());
+        let key = account_state
+            .and_then(|a| a.keys.get(&input.access_key_id))
+            .ok_or_else(|| no_such_key(&input.access_key_id))?;
+        let mut last_used = json!({"ServiceName": "N/A", "Region": "N/A"});
+        if let Some(used) = self.credentials.get(&key.access_key_id).and_then(|e| e.last_used()) {
+            last_used = json!({
+                "LastUsedDate": (used.time_ms / 60_000 * 60) as f64,
+                "ServiceName": used.service,
+                "Region": used.region,
+            });
+        }
+        let mut output = json!({ "AccessKeyLastUsed": last_used });
+        if let Some(user) = key.user_id.as_deref().and_then(|id| account_state.and_then(|a| a.user_by_id(id))) {
+            output["UserName"] = json!(user.name);
+        }
+        Ok(Outcome::read(output))
+    }
+}

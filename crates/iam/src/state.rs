@@ -1,0 +1,88 @@
+//! IAM's state: what is stored (serde records) and the in-memory indexes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use rampart_core::{AccountId, Principal};
+
+/// Record kinds this service owns in the store.
+pub(crate) const USER_KIND: &str = "iam-user";
+pub(crate) const KEY_KIND: &str = "iam-access-key";
+pub(crate) const ACCOUNT_KIND: &str = "account";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct User {
+    pub user_id: String,
+    pub name: String,
+    pub path: String,
+    /// Epoch seconds.
+    pub create_date: f64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+}
+
+impl User {
+    pub fn principal(&self, account: &AccountId) -> Principal {
+        Principal::User {
+            account: account.clone(),
+            user_id: self.user_id.clone(),
+            name: self.name.clone(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AccessKey {
+    pub access_key_id: String,
+    /// The owning user's id; `None` for the account root's keys.
+    pub user_id: Option<String>,
+    pub active: bool,
+    pub create_date: f64,
+    /// The secret, sealed by the node key with the access key id as context.
+    pub sealed_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Account {
+    pub create_date: f64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct AccountState {
+    pub create_date: f64,
+    /// By lower-cased name: IAM names are unique ignoring case, and lists are sorted.
+    pub users: BTreeMap<String, User>,
+    pub keys: HashMap<String, AccessKey>,
+}
+
+impl AccountState {
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.get(&name.to_lowercase())
+    }
+
+    pub fn user_by_id(&self, user_id: &str) -> Option<&User> {
+        self.users.values().find(|u| u.user_id == user_id)
+    }
+
+    /// Keys of a user (`Some(id)`) or of the root (`None`), oldest first.
+    pub fn keys_of(&self, user_id: Option<&str>) -> Vec<&AccessKey> {
+        let mut keys: Vec<&AccessKey> = self.keys.values().filter(|k| k.user_id.as_deref() == user_id).collect();
+        keys.sort_by(|a, b| a.create_date.total_cmp(&b.create_date).then(a.access_key_id.cmp(&b.access_key_id)));
+        keys
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub accounts: HashMap<AccountId, AccountState>,
+}

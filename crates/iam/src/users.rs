@@ -1,0 +1,243 @@
+//! CreateUser, GetUser, ListUsers, UpdateUser, DeleteUser.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use rampart_core::{AccountId, AwsError, Call, Outcome, Principal, Resource};
+
+use crate::state::{State, Tag, User, USER_KIND};
+use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
+
+/// IAM's quota of users per account.
+const USERS_PER_ACCOUNT: usize = 5000;
+const DEFAULT_MAX_ITEMS: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct TagInput {
+    key: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreateUserInput {
+    user_name: String,
+    path: Option<String>,
+    permissions_boundary: Option<String>,
+    #[serde(default)]
+    tags: Vec<TagInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UserNameInput {
+    user_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListUsersInput {
+    path_prefix: Option<String>,
+    marker: Option<String>,
+    max_items: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UpdateUserInput {
+    user_name: String,
+    new_path: Option<String>,
+    new_user_name: Option<String>,
+}
+
+pub(crate) fn user_arn(account: &AccountId, user: &User) -> String {
+    format!("arn:aws:iam::{account}:user{}{}", user.path, user.name)
+}
+
+/// The `User` shape; `detail` adds what only GetUser and CreateUser return.
+pub(crate) fn user_json(account: &AccountId, user: &User, detail: bool) -> Value {
+    let mut out = Map::new();
+    out.insert("Path".into(), json!(user.path));
+    out.insert("UserName".into(), json!(user.name));
+    out.insert("UserId".into(), json!(user.user_id));
+    out.insert("Arn".into(), json!(user_arn(account, user)));
+    out.insert("CreateDate".into(), json!(user.create_date));
+    if detail {
+        if let Some(boundary) = &user.permissions_boundary {
+            out.insert(
+                "PermissionsBoundary".into(),
+                json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": boundary}),
+            );
+        }
+        if !user.tags.is_empty() {
+            let tags: Vec<Value> = user.tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect();
+            out.insert("Tags".into(), Value::Array(tags));
+        }
+    }
+    Value::Object(out)
+}
+
+fn user_resource(name: &str) -> Resource {
+    Resource { kind: "AWS::IAM::User".into(), name: name.to_string() }
+}
+
+/// Paging over a sorted sequence: `marker` is the sort key to resume at.
+pub(crate) fn page<'a, T: 'a>(
+    items: impl Iterator<Item = (&'a String, T)>,
+    marker: Option<&str>,
+    max_items: Option<usize>,
+) -> (Vec<T>, Option<String>) {
+    let max = max_items.unwrap_or(DEFAULT_MAX_ITEMS);
+    let mut out = Vec::new();
+    for (key, item) in items {
+        if marker.is_some_and(|m| key.as_str() < m) {
+            continue;
+        }
+        if out.len() == max {
+            return (out, Some(key.clone()));
+        }
+        out.push(item);
+    }
+    (out, None)
+}
+
+impl Iam {
+    pub(crate) async fn create_user(&self, call: &Call, input: CreateUserInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        {
+            let state = self.state.read();
+            let existing = state.accounts.get(&account);
+            if existing.and_then(|a| a.user(&input.user_name)).is_some() {
+                return Err(model_error(
+                    "EntityAlreadyExistsException",
+                    format!("User with name {} already exists.", input.user_name),
+                ));
+            }
+            if existing.is_some_and(|a| a.users.len() >= USERS_PER_ACCOUNT) {
+                return Err(model_error(
+                    "LimitExceededException",
+                    format!("Cannot exceed quota for UsersPerAccount: {USERS_PER_ACCOUNT}"),
+                ));
+            }
+        }
+        let user = User {
+            user_id: rampart_core::ids::unique_id("AIDA"),
+            name: input.user_name,
+            path: input.path.unwrap_or_else(|| "/".to_string()),
+            create_date: now_seconds(call),
+            tags: input.tags.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect(),
+            permissions_boundary: input.permissions_boundary,
+        };
+        let output = json!({ "User": user_json(&account, &user, true) });
+        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
+        let resources = vec![user_resource(&user.name)];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            state.accounts.entry(account).or_default().users.insert(user.name.to_lowercase(), user);
+        });
+        Ok(Outcome { output, resources, change: Some(change) })
+    }
+
+    pub(crate) fn get_user(&self, call: &Call, input: UserNameInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account();
+        let state = self.state.read();
+        let account_state = state.accounts.get(account);
+        let user = match (&input.user_name, &call.caller) {
+            (Some(name), _) => account_state.and_then(|a| a.user(name)).ok_or_else(|| no_such_user(name))?,
+            (None, Principal::User { user_id, name, .. }) => {
+                account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?
+            }
+            (None, Principal::Root { .. }) => {
+                let created = account_state.map(|a| a.create_date).unwrap_or_default();
+                return Ok(Outcome::read(json!({
+                    "User": {"UserId": account.as_str(), "Arn": call.caller.arn(), "CreateDate": created}
+                })));
+            }
+        };
+        Ok(Outcome::read(json!({ "User": user_json(account, user, true) })))
+    }
+
+    pub(crate) fn list_users(&self, call: &Call, input: ListUsersInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account();
+        let state = self.state.read();
+        let prefix = input.path_prefix.as_deref().unwrap_or("/");
+        let users = state.accounts.get(account).map(|a| &a.users);
+        let matching = users.into_iter().flatten().filter(|(_, u)| u.path.starts_with(prefix));
+        let (items, next) = page(matching, input.marker.as_deref(), input.max_items);
+        let users: Vec<Value> = items.into_iter().map(|u| user_json(account, u, false)).collect();
+        let mut output = json!({ "Users": users, "IsTruncated": next.is_some() });
+        if let Some(marker) = next {
+            output["Marker"] = json!(marker);
+        }
+        Ok(Outcome::read(output))
+    }
+
+    pub(crate) async fn update_user(&self, call: &Call, input: UpdateUserInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let (old_key, user) = {
+            let state = self.state.read();
+            let account_state = state.accounts.get(&account);
+            let Some(current) = account_state.and_then(|a| a.user(&input.user_name)) else {
+                return Err(no_such_user(&input.user_name));
+            };
+            let mut user = current.clone();
+            if let Some(new_name) = &input.new_user_name {
+                let taken = account_state.and_then(|a| a.user(new_name)).is_some_and(|u| u.user_id != user.user_id);
+                if taken {
+                    return Err(model_error(
+                        "EntityAlreadyExistsException",
+                        format!("User with name {new_name} already exists."),
+                    ));
+                }
+                user.name = new_name.clone();
+            }
+            if let Some(path) = &input.new_path {
+                user.path = path.clone();
+            }
+            (current.name.to_lowercase(), user)
+        };
+        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
+        let resources = vec![user_resource(&user.name)];
+        let change = self.change(guard, writes, move |state: &mut State, credentials| {
+            credentials.update_principal(&user.user_id, &user.principal(&account));
+            let users = &mut state.accounts.entry(account).or_default().users;
+            users.remove(&old_key);
+            users.insert(user.name.to_lowercase(), user);
+        });
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+
+    pub(crate) async fn delete_user(&self, call: &Call, input: UserNameInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let Some(name) = input.user_name else {
+            return Err(AwsError::new(
+                "ValidationError",
+                400,
+                "1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null",
+            ));
+        };
+        let guard = self.lock().await;
+        let user = {
+            let state = self.state.read();
+            let account_state = state.accounts.get(&account);
+            let user = account_state.and_then(|a| a.user(&name)).ok_or_else(|| no_such_user(&name))?;
+            if account_state.is_some_and(|a| !a.keys_of(Some(&user.user_id)).is_empty()) {
+                return Err(model_error(
+                    "DeleteConflictException",
+                    "Cannot delete entity, must delete access keys first.".to_string(),
+                ));
+            }
+            user.clone()
+        };
+        let writes = vec![delete(USER_KIND, &account, &user.user_id)];
+        let resources = vec![user_resource(&user.name)];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            if let Some(a) = state.accounts.get_mut(&account) {
+                a.users.remove(&user.name.to_lowercase());
+            }
+        });
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+}
