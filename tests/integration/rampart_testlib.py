@@ -525,11 +525,15 @@ class RampartServer:
     def close(self) -> None:
         try:
             if self.proc is not None and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGKILL)
+                self.proc.send_signal(signal.SIGTERM)
                 try:
-                    self.proc.wait(10)
+                    self.proc.wait(5)
                 except subprocess.TimeoutExpired:
-                    pass
+                    self.proc.send_signal(signal.SIGKILL)
+                    try:
+                        self.proc.wait(10)
+                    except subprocess.TimeoutExpired:
+                        pass
         finally:
             if self._log_fh is not None:
                 self._log_fh.close()
@@ -689,3 +693,20 @@ def ua_marker() -> str:
 
 def attr(key: str, value: str) -> list[dict]:
     return [{"AttributeKey": key, "AttributeValue": value}]
+
+
+# --------------------------------------------------------------------------
+# small helpers for raw responses and presigned URLs
+# --------------------------------------------------------------------------
+
+def xml_texts(body: bytes | str, tag: str) -> list[str]:
+    """Text of every element named `tag` (namespace ignored) in an XML document."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(body.encode() if isinstance(body, str) else body)
+    return [el.text or "" for el in root.iter() if el.tag.rsplit("}", 1)[-1] == tag]
+
+
+def presigned_get(client, method: str, params: dict | None = None, expires: int = 300) -> str:
+    """A presigned URL meant to be fetched with a plain HTTP GET (signed as GET)."""
+    return client.generate_presigned_url(method, Params=params or {}, ExpiresIn=expires, HttpMethod="GET")

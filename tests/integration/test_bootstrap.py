@@ -84,7 +84,7 @@ def test_env_root_credentials_are_used(server_factory):
         srv.client("sts", want.with_secret("x" * 40)).get_caller_identity()
 
 
-def test_env_credentials_do_not_leak_into_data_dir_file(server_factory):
+def test_env_credentials_file_if_written_is_consistent(server_factory):
     want = random_root_creds()
     srv = server_factory(root_creds=want)
     f = srv.data_dir / "root-credentials"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import botocore.session
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from rampart_testlib import Creds, error_of, is_wellformed_code, uniq
 
@@ -63,6 +63,8 @@ def test_root_gets_wellformed_answer(root_clients, service, operation):
     call = getattr(client, methods[operation])
     try:
         resp = call()
+    except BotoCoreError as e:  # unparseable answer, dropped connection, timeout ...
+        pytest.fail(f"{service}.{operation}: {type(e).__name__}: {e}", pytrace=False)
     except ClientError as e:
         code, status, _ = error_of(e)
         assert 400 <= status < 500, f"{service}.{operation}: {_describe(e)}"
@@ -84,6 +86,8 @@ def test_user_without_policy_is_refused_everything(rampart, user_creds, service)
     for op in _models.get_service_model(service).operation_names:
         try:
             resp = getattr(client, methods[op])()
+        except BotoCoreError as e:
+            problems.append(f"{op}: {type(e).__name__}: {str(e)[:200]}")
         except ClientError as e:
             code, status, _ = error_of(e)
             if not (400 <= status < 500 and is_wellformed_code(code)):

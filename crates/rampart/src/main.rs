@@ -1,1 +1,123 @@
-fn main() {}
+//! The `rampart` binary: command-line parsing and logging; everything else is
+//! in `rampart-server`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rampart_core::{AccountId, Secret};
+use rampart_server::{Config, RootCredentials};
+
+/// A self-hosted cloud security control plane that speaks the AWS APIs:
+/// IAM, STS, KMS, CloudTrail and more, with every request authenticated,
+/// authorized and audited.
+#[derive(Parser)]
+#[command(name = "rampart", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the AWS APIs.
+    ///
+    /// On first start with an empty data directory, Rampart creates an account
+    /// and its root access key: from RAMPART_ACCOUNT_ID,
+    /// RAMPART_ROOT_ACCESS_KEY_ID and RAMPART_ROOT_SECRET_ACCESS_KEY when set,
+    /// otherwise generated and written to DATA/root-credentials (mode 0600, aws
+    /// credentials-file format; use it with AWS_SHARED_CREDENTIALS_FILE).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    listen: SocketAddr,
+    /// Directory holding the node's state.
+    #[arg(long, default_value = "./rampart-data")]
+    data: PathBuf,
+    /// Region used when a request does not name one.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Development mode: enables POST /_rampart/reset (and moto's /moto-api/reset
+    /// aliases) and, unless the RAMPART_* variables say otherwise, moto's test
+    /// credentials FOOBARKEY / FOOBARSECRET in account 123456789012. Enforcement
+    /// stays on.
+    #[arg(long)]
+    dev: bool,
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (TLS is required otherwise).
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+fn root_from_env(dev: bool) -> Result<Option<RootCredentials>, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (account, key, secret) = (
+        var("RAMPART_ACCOUNT_ID"),
+        var("RAMPART_ROOT_ACCESS_KEY_ID"),
+        var("RAMPART_ROOT_SECRET_ACCESS_KEY"),
+    );
+    let (key, secret) = match (key, secret, dev) {
+        (Some(k), Some(s), _) => (k, s),
+        (None, None, true) => ("FOOBARKEY".to_string(), "FOOBARSECRET".to_string()),
+        (None, None, false) => return Ok(None),
+        _ => return Err("set both RAMPART_ROOT_ACCESS_KEY_ID and RAMPART_ROOT_SECRET_ACCESS_KEY, or neither".into()),
+    };
+    let account = account.unwrap_or_else(|| "123456789012".to_string());
+    let account = AccountId::parse(&account).ok_or_else(|| format!("RAMPART_ACCOUNT_ID must be 12 digits, not '{account}'"))?;
+    Ok(Some(RootCredentials { account, access_key_id: key, secret: Secret::new(secret) }))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Serve(args) = cli.command;
+    let root = match root_from_env(args.dev) {
+        Ok(root) => root,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.tls_cert.is_none() && !args.listen.ip().is_loopback() && !args.insecure_http {
+        eprintln!("rampart: refusing plain HTTP on {}: use --tls-cert/--tls-key, or --insecure-http", args.listen);
+        return ExitCode::from(2);
+    }
+    let config = Config {
+        listen: args.listen,
+        data_dir: args.data,
+        region: args.region,
+        dev: args.dev,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        root,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rampart: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(rampart_server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

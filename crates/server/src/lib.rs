@@ -1,1 +1,12 @@
-//! The HTTP server and the request pipeline.
+//! The server: HTTP (plain or TLS), the request pipeline, and the node that
+//! owns the store and the services. Only this crate knows HTTP.
+
+mod audit;
+mod auth;
+mod errors;
+mod http;
+mod node;
+mod pipeline;
+
+pub use http::serve;
+pub use node::{Config, RootCredentials, StartError};

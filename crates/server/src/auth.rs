@@ -1,0 +1,208 @@
+//! Authentication: SigV4 against the in-memory credential table. Never touches the disk.
+
+use sha2::{Digest, Sha256};
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime, PrimitiveDateTime};
+
+use rampart_core::{Credentials, LastUsed, Principal, ServiceId};
+use rampart_sigv4::{
+    canonical_request, parse_authorization_header, parse_presigned_query, string_to_sign, verify_signature,
+    AuthParams, RequestView, SigV4Error, UNSIGNED_PAYLOAD,
+};
+
+use crate::errors::{skew_window_minutes, AuthFailure, SIGNATURE_MISMATCH};
+
+/// The parts of a request authentication reads.
+pub(crate) struct Head<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl Head<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated {
+    pub principal: Principal,
+    pub access_key_id: String,
+    pub region: String,
+}
+
+/// A refusal, with whatever was learned about the caller for the audit record.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub failure: AuthFailure,
+    pub access_key_id: Option<String>,
+    pub principal: Option<Principal>,
+}
+
+fn refuse(failure: AuthFailure) -> Refusal {
+    Refusal { failure, access_key_id: None, principal: None }
+}
+
+/// The credential scope's service, if the request carries SigV4 parameters.
+pub(crate) fn scope_service(head: &Head<'_>) -> Option<String> {
+    if let Some(auth) = head.header("authorization") {
+        return parse_authorization_header(auth).ok().map(|p| p.scope.service);
+    }
+    parse_presigned_query(head.query).ok().flatten().map(|p| p.scope.service)
+}
+
+fn basic_format(t: OffsetDateTime) -> String {
+    let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
+    t.format(&fmt).unwrap_or_default()
+}
+
+fn parse_amz_date(text: &str) -> Option<OffsetDateTime> {
+    let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
+    PrimitiveDateTime::parse(text, &fmt).ok().map(PrimitiveDateTime::assume_utc)
+}
+
+fn sigv4_failure(error: SigV4Error) -> AuthFailure {
+    match error {
+        SigV4Error::Missing => AuthFailure::Missing,
+        SigV4Error::Incomplete(m) | SigV4Error::BadDate(m) => AuthFailure::Incomplete(m),
+        SigV4Error::UnsupportedAlgorithm(a) => AuthFailure::Incomplete(format!("Unsupported AWS 'algorithm': '{a}'.")),
+        SigV4Error::ExpiresTooLong => AuthFailure::Incomplete(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800".to_string(),
+        ),
+        SigV4Error::HeaderNotSigned(m) => AuthFailure::Signature(m),
+        SigV4Error::PayloadHashMismatch => {
+            AuthFailure::Signature("The provided 'x-amz-content-sha256' header does not match what was computed.".into())
+        }
+        SigV4Error::Mismatch => AuthFailure::Signature(SIGNATURE_MISMATCH.to_string()),
+        e @ (SigV4Error::PresignExpired | SigV4Error::TooOld { .. } | SigV4Error::TooNew { .. }) => {
+            AuthFailure::Expired(e.to_string())
+        }
+    }
+}
+
+/// The request time, checked against the clock-skew window (and a presigned URL's expiry).
+fn check_time(params: &AuthParams, head: &Head<'_>, service: ServiceId, now: OffsetDateTime) -> Result<OffsetDateTime, SigV4Error> {
+    let authorization = head.header("authorization").unwrap_or_default();
+    let (text, time) = match &params.presigned_date {
+        Some(date) => (date.clone(), parse_amz_date(date)),
+        None => match (head.header("x-amz-date"), head.header("date")) {
+            (Some(d), _) => (d.to_string(), parse_amz_date(d)),
+            (None, Some(d)) => (
+                d.to_string(),
+                OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok(),
+            ),
+            (None, None) => {
+                return Err(SigV4Error::Incomplete(format!(
+                    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. \
+                     Authorization={authorization}"
+                )))
+            }
+        },
+    };
+    let Some(time) = time else {
+        return Err(SigV4Error::BadDate(format!("Date must be in ISO-8601 'basic format'. Got '{text}'.")));
+    };
+    let amz = basic_format(time);
+    if amz.get(..8) != Some(params.scope.date.as_str()) {
+        return Err(SigV4Error::HeaderNotSigned(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz}'.",
+            params.scope.date,
+            amz.get(..8).unwrap_or_default()
+        )));
+    }
+    let window = skew_window_minutes(service);
+    let skew = Duration::minutes(window);
+    if let Some(expires) = params.presigned_expires {
+        if now > time + Duration::seconds(expires) {
+            return Err(SigV4Error::TooOld {
+                request: amz,
+                earliest: basic_format(now - Duration::seconds(expires)),
+                now: basic_format(now),
+                window_minutes: expires / 60,
+            });
+        }
+    } else if now - time > skew {
+        return Err(SigV4Error::TooOld {
+            request: amz,
+            earliest: basic_format(now - skew),
+            now: basic_format(now),
+            window_minutes: window,
+        });
+    }
+    if time - now > skew {
+        return Err(SigV4Error::TooNew {
+            request: amz,
+            latest: basic_format(now + skew),
+            now: basic_format(now),
+            window_minutes: window,
+        });
+    }
+    Ok(time)
+}
+
+/// Verifies the request's signature and returns who signed it.
+pub(crate) fn authenticate(
+    head: &Head<'_>,
+    body: &[u8],
+    service: ServiceId,
+    credentials: &Credentials,
+    now: OffsetDateTime,
+) -> Result<Authenticated, Refusal> {
+    let params = match head.header("authorization") {
+        Some(auth) => parse_authorization_header(auth),
+        None => match parse_presigned_query(head.query) {
+            Ok(Some(params)) => Ok(params),
+            Ok(None) => Err(SigV4Error::Missing),
+            Err(e) => Err(e),
+        },
+    }
+    .map_err(|e| refuse(sigv4_failure(e)))?;
+    let akid = params.access_key_id.clone();
+    let with_key = |failure: AuthFailure, principal: Option<Principal>| Refusal {
+        failure,
+        access_key_id: Some(akid.clone()),
+        principal,
+    };
+    let entry = credentials.get(&akid);
+    let principal = entry.as_ref().map(|e| e.principal.clone());
+    if params.scope.service != service.signing_name() {
+        return Err(with_key(
+            AuthFailure::Signature(format!(
+                "Credential should be scoped to correct service: '{}'. ",
+                service.signing_name()
+            )),
+            principal,
+        ));
+    }
+    let amz_date = check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), principal.clone()))?;
+    let Some(entry) = entry.filter(|e| e.active) else {
+        return Err(with_key(AuthFailure::UnknownKey, None));
+    };
+    // Long-term keys carry no session token; one that does is not ours.
+    let token = head.header("x-amz-security-token").or(params.presigned_security_token.as_deref());
+    if token.is_some() {
+        return Err(with_key(AuthFailure::UnknownKey, Some(entry.principal.clone())));
+    }
+    let body_hash = hex::encode(Sha256::digest(body));
+    let payload_hash = match head.header("x-amz-content-sha256") {
+        Some(claimed) if claimed == body_hash => claimed.to_string(),
+        Some(UNSIGNED_PAYLOAD) if body.is_empty() => UNSIGNED_PAYLOAD.to_string(),
+        Some(_) => return Err(with_key(sigv4_failure(SigV4Error::PayloadHashMismatch), Some(entry.principal.clone()))),
+        None => body_hash,
+    };
+    let view = RequestView { method: head.method, path: head.path, query: head.query, headers: head.headers };
+    let canonical = canonical_request(&view, &params, &payload_hash)
+        .map_err(|e| with_key(sigv4_failure(e), Some(entry.principal.clone())))?;
+    let sts = string_to_sign(&basic_format(amz_date), &params.scope, &canonical);
+    let key = entry.signing_key(&params.scope);
+    verify_signature(&key, &sts, &params.signature)
+        .map_err(|e| with_key(sigv4_failure(e), Some(entry.principal.clone())))?;
+    entry.record_use(LastUsed {
+        time_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        service: service.signing_name().to_string(),
+        region: params.scope.region.clone(),
+    });
+    Ok(Authenticated { principal: entry.principal.clone(), access_key_id: akid, region: params.scope.region })
+}

@@ -1,0 +1,213 @@
+//! HTTP/1.1 over TCP or TLS, graceful shutdown, and the node's own endpoints.
+//! Only this module knows hyper.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::node::{Node, StartError};
+use crate::pipeline::{run, Body, Peer, MAX_BODY_BYTES};
+
+/// In-flight requests get this long to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn plain(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `/_rampart/*` and moto's `/moto-api/*` aliases.
+async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+    let path = req.uri().path();
+    if path == "/_rampart/health" {
+        return Some(plain(StatusCode::OK, r#"{"status": "ok"}"#));
+    }
+    if !matches!(path, "/_rampart/reset" | "/moto-api/reset" | "/moto-api/reset-auth") {
+        return None;
+    }
+    if !node.config.dev {
+        return Some(plain(StatusCode::NOT_FOUND, r#"{"Error": "resetting is only available in dev mode (rampart serve --dev)"}"#));
+    }
+    if req.method() != http::Method::POST {
+        return Some(plain(StatusCode::BAD_REQUEST, r#"{"Error": "Need to POST to reset"}"#));
+    }
+    Some(match node.reset().await {
+        Ok(()) if path == "/moto-api/reset-auth" => {
+            // Rampart has no unauthenticated warm-up: enforcement is always on.
+            plain(StatusCode::OK, r#"{"status": "ok", "PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT": "0"}"#)
+        }
+        Ok(()) => plain(StatusCode::OK, r#"{"status": "ok"}"#),
+        Err(e) => {
+            tracing::error!(error = %e, "reset failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, r#"{"Error": "reset failed"}"#)
+        }
+    })
+}
+
+async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(response) = node_endpoint(&node, &req).await {
+        return Ok(response);
+    }
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        Body::TooLarge
+    } else {
+        match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => Body::Complete(collected.to_bytes()),
+            Err(_) => Body::TooLarge,
+        }
+    };
+    let owned: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or_default();
+    let encoded = run(&node, &peer, parts.method.as_str(), path, query, &headers, body).await;
+    let mut response = Response::new(Full::new(Bytes::from(encoded.body)));
+    *response.status_mut() = StatusCode::from_u16(encoded.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let out = response.headers_mut();
+    out.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(encoded.content_type));
+    for (name, value) in encoded.headers {
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            out.insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, StartError> {
+    let tls_err = |e: String| StartError::Tls(e);
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert).map_err(|e| tls_err(format!("{}: {e}", cert.display())))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| tls_err(format!("{}: {e}", cert.display())))?;
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key).map_err(|e| tls_err(format!("{}: {e}", key.display())))?,
+    ))
+    .map_err(|e| tls_err(e.to_string()))?
+    .ok_or_else(|| tls_err(format!("{}: no private key found", key.display())))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| tls_err(e.to_string()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn serve_connection<S>(node: Arc<Node>, peer: Peer, io: S, graceful: &hyper_util::server::graceful::GracefulShutdown)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = Arc::new(peer);
+    let service = service_fn(move |req| handle(node.clone(), peer.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(io), service);
+    let conn = graceful.watch(conn);
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+}
+
+/// Opens the node and serves until SIGTERM or SIGINT, then lets in-flight
+/// requests finish. Every acknowledged write is already durable.
+pub async fn serve(config: crate::Config) -> Result<(), StartError> {
+    let addr: SocketAddr = config.listen;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
+        (None, None) => None,
+        _ => return Err(StartError::Tls("--tls-cert and --tls-key must be given together".into())),
+    };
+    let node = Arc::new(Node::open(config).await?);
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("rampart listening on {scheme}://{}", listener.local_addr().unwrap_or(addr));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, remote)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let ip = remote.ip().to_string();
+                match &tls {
+                    None => serve_connection(node.clone(), Peer { ip, tls: None }, stream, &graceful),
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        let node = node.clone();
+                        let graceful_watch = graceful.watcher();
+                        tokio::spawn(async move {
+                            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else { return };
+                            let (_, session) = stream.get_ref();
+                            let version = session.protocol_version().and_then(|v| v.as_str()).unwrap_or("TLS").replace("TLSv1_", "TLSv1.");
+                            let suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or_default().to_string();
+                            let peer = Arc::new(Peer { ip, tls: Some((version, suite)) });
+                            let service = service_fn(move |req| handle(node.clone(), peer.clone(), req));
+                            let conn = hyper::server::conn::http1::Builder::new()
+                                .timer(TokioTimer::new())
+                                .header_read_timeout(Duration::from_secs(30))
+                                .serve_connection(TokioIo::new(stream), service);
+                            let _ = graceful_watch.watch(conn).await;
+                        });
+                    }
+                }
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down");
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight connections did not finish within {SHUTDOWN_GRACE:?}");
+    }
+    Ok(())
+}

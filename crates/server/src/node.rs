@@ -1,0 +1,143 @@
+//! A running node's shared state: the store, the services, the credential
+//! table, and how it was bootstrapped.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rampart_core::{ids, sealing::write_private, AccountId, Credentials, NodeKey, Secret, Service, ServiceId};
+use rampart_iam::Iam;
+use rampart_store::{SqliteBackend, Store};
+use rampart_sts::Sts;
+use rampart_trail::Trail;
+
+/// The root credentials a node guarantees at start-up (and after a dev reset).
+#[derive(Debug, Clone)]
+pub struct RootCredentials {
+    pub account: AccountId,
+    pub access_key_id: String,
+    pub secret: Secret,
+}
+
+/// How the node is configured.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: std::net::SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub dev: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Root credentials from the environment; `None` to generate them once.
+    pub root: Option<RootCredentials>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Store(#[from] rampart_store::StoreError),
+    #[error("{0}")]
+    NodeKey(#[from] rampart_core::SealError),
+    #[error("cannot load state: {0}")]
+    Load(String),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+}
+
+pub(crate) struct Node {
+    pub config: Config,
+    pub store: Store,
+    pub credentials: Arc<Credentials>,
+    pub iam: Arc<Iam>,
+    pub services: HashMap<ServiceId, Arc<dyn Service>>,
+    /// The root credentials to restore on a dev reset; `None` when an existing
+    /// data directory has lost its generated credentials file.
+    pub root: Option<RootCredentials>,
+}
+
+fn now_seconds() -> f64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp()) as f64
+}
+
+impl Node {
+    pub async fn open(config: Config) -> Result<Node, StartError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartError::Write { path: config.data_dir.clone(), source })?;
+        let node_key = Arc::new(NodeKey::load_or_create(&config.data_dir.join("node.key"))?);
+        let store: Store = SqliteBackend::open(&config.data_dir)?;
+        let credentials = Arc::new(Credentials::default());
+        let iam = Arc::new(Iam::new(store.clone(), node_key, credentials.clone()));
+        let mut services: HashMap<ServiceId, Arc<dyn Service>> = HashMap::new();
+        services.insert(ServiceId::Iam, iam.clone());
+        services.insert(ServiceId::Sts, Arc::new(Sts));
+        services.insert(ServiceId::CloudTrail, Arc::new(Trail::new(store.clone())));
+        for service in services.values() {
+            service.load().map_err(StartError::Load)?;
+        }
+        let root = match (&config.root, iam.accounts().is_empty()) {
+            (Some(root), _) => Some(root.clone()),
+            (None, true) => Some(generate_root(&config)?),
+            (None, false) => read_root_file(&config),
+        };
+        if let Some(root) = &root {
+            iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds())
+                .await
+                .map_err(StartError::Load)?;
+        }
+        Ok(Node { config, store, credentials, iam, services, root })
+    }
+
+    /// Dev mode: back to a fresh bootstrap.
+    pub async fn reset(&self) -> Result<(), String> {
+        self.store.wipe().await.map_err(|e| e.to_string())?;
+        for service in self.services.values() {
+            service.load()?;
+        }
+        match &self.root {
+            Some(root) => self.iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds()).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Creates root credentials and writes them to `DATA/root-credentials` (mode 0600)
+/// in the aws credentials-file format.
+fn generate_root(config: &Config) -> Result<RootCredentials, StartError> {
+    let root = RootCredentials {
+        account: AccountId::parse(&ids::account_id()).ok_or_else(|| StartError::Load("bad account id".into()))?,
+        access_key_id: ids::access_key_id(),
+        secret: Secret::new(ids::secret_access_key()),
+    };
+    let path = config.data_dir.join("root-credentials");
+    let contents = format!(
+        "# Root credentials of the Rampart account {}. Keep this file secret.\n[default]\n\
+         aws_access_key_id = {}\naws_secret_access_key = {}\naws_account_id = {}\n",
+        root.account,
+        root.access_key_id,
+        root.secret.expose(),
+        root.account
+    );
+    write_private(&path, contents.as_bytes()).map_err(|source| StartError::Write { path, source })?;
+    Ok(root)
+}
+
+/// The generated credentials of an earlier start, so a reset can restore them.
+fn read_root_file(config: &Config) -> Option<RootCredentials> {
+    let text = std::fs::read_to_string(config.data_dir.join("root-credentials")).ok()?;
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    Some(RootCredentials {
+        account: AccountId::parse(&value("aws_account_id")?)?,
+        access_key_id: value("aws_access_key_id")?,
+        secret: Secret::new(value("aws_secret_access_key")?),
+    })
+}
+

@@ -1,0 +1,247 @@
+//! The request pipeline, in order: route → authenticate → decode → authorize →
+//! validate → handle → audit → encode. Every exit produces an audit record and
+//! an AWS-shaped response; nothing in here panics on input.
+
+use bytes::Bytes;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use rampart_core::{AwsError, Call, Principal, ServiceId};
+use rampart_store::Commit;
+use rampart_wire::{decode, detect_protocol, encode_error, encode_output, redact_sensitive, validate, EncodedResponse, Protocol, WireRequest};
+
+use crate::audit::{AuditDraft, TlsDetails};
+use crate::auth::{authenticate, scope_service, Authenticated, Head};
+use crate::errors::{access_denied, auth_error, family, not_implemented, too_large, validation};
+use crate::node::Node;
+
+/// Requests larger than this are refused before they are read.
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the connection tells about a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub ip: String,
+    pub tls: Option<(String, String)>,
+}
+
+/// A request's body, or the fact that it was too large to read.
+pub(crate) enum Body {
+    Complete(Bytes),
+    TooLarge,
+}
+
+fn header<'a>(headers: &'a [(&'a str, &'a str)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+}
+
+/// The service a request is for: the JSON target or CBOR path names it when
+/// present; otherwise the SigV4 credential scope does.
+fn route(head: &Head<'_>) -> Result<ServiceId, String> {
+    if let Some(target) = head.header("x-amz-target") {
+        let prefix = target.rsplit_once('.').map(|(p, _)| p).unwrap_or(target);
+        return ServiceId::from_target_prefix(prefix).ok_or_else(|| format!("unknown target prefix '{prefix}'"));
+    }
+    if let Some(rest) = head.path.strip_prefix("/service/") {
+        if let Some(service) = rest.split('/').next().and_then(ServiceId::from_target_prefix) {
+            return Ok(service);
+        }
+    }
+    match scope_service(head) {
+        Some(name) => ServiceId::from_signing_name(&name).ok_or_else(|| format!("Rampart does not serve the service '{name}'.")),
+        // Unsigned and unrouted: answer as STS does (MissingAuthenticationToken).
+        None => Ok(ServiceId::Sts),
+    }
+}
+
+/// The spine's authorization rule until the policy engine lands: fail closed.
+/// The account root may do everything; an IAM user only what AWS never denies.
+fn authorize(caller: &Principal, service: ServiceId, operation: &str) -> bool {
+    caller.is_root() || (service == ServiceId::Sts && operation == "GetCallerIdentity")
+}
+
+fn denial_message(caller: &Principal, action: &str, resource: Option<&str>) -> String {
+    let on = resource.map(|r| format!(" on resource: {r}")).unwrap_or_default();
+    format!(
+        "User: {} is not authorized to perform: {action}{on} because no identity-based policy allows the {action} action",
+        caller.arn()
+    )
+}
+
+/// Runs one request through the pipeline.
+pub(crate) async fn run(
+    node: &Node,
+    peer: &Peer,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> EncodedResponse {
+    let now = OffsetDateTime::now_utc();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let head = Head { method, path, query, headers };
+    let mut draft = AuditDraft {
+        time_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        request_id: request_id.clone(),
+        service: ServiceId::Sts,
+        region: node.config.region.clone(),
+        source_ip: peer.ip.clone(),
+        user_agent: header(headers, "user-agent").unwrap_or_default().to_string(),
+        tls: peer.tls.as_ref().map(|(version, cipher_suite)| TlsDetails {
+            version: version.clone(),
+            cipher_suite: cipher_suite.clone(),
+            host: header(headers, "host").unwrap_or_default().to_string(),
+        }),
+        event_name: None,
+        principal: None,
+        access_key_id: None,
+        request_parameters: Value::Null,
+        response_elements: Value::Null,
+        resources: Vec::new(),
+        error: None,
+    };
+    let service = match route(&head) {
+        Ok(s) => s,
+        Err(message) => {
+            let error = AwsError::new("InvalidAction", 400, message);
+            return refuse(node, &mut draft, ServiceId::Sts, Protocol::Query, error).await;
+        }
+    };
+    draft.service = service;
+    let wire_head = WireRequest {
+        method,
+        path,
+        query,
+        content_type: header(headers, "content-type"),
+        target: header(headers, "x-amz-target"),
+        smithy_protocol: header(headers, "smithy-protocol"),
+        body: &[],
+    };
+    let protocol = detect_protocol(service, &wire_head);
+    let family = family(service, protocol);
+    draft.event_name = wire_head.target.and_then(|t| t.rsplit_once('.')).map(|(_, op)| op.to_string());
+    let Body::Complete(body) = body else {
+        return refuse(node, &mut draft, service, protocol, too_large(MAX_BODY_BYTES)).await;
+    };
+
+    let Authenticated { principal, access_key_id, region } =
+        match authenticate(&head, &body, service, &node.credentials, now) {
+            Ok(a) => a,
+            Err(refusal) => {
+                draft.principal = refusal.principal;
+                draft.access_key_id = refusal.access_key_id;
+                return refuse(node, &mut draft, service, protocol, auth_error(family, &refusal.failure)).await;
+            }
+        };
+    draft.principal = Some(principal.clone());
+    draft.access_key_id = Some(access_key_id.clone());
+    // IAM is global: its events are recorded in us-east-1 whatever the scope says.
+    draft.region = if service == ServiceId::Iam { "us-east-1".to_string() } else { region.clone() };
+
+    let decoded = match decode(service, protocol, &WireRequest { body: &body, ..wire_head }) {
+        Ok(d) => d,
+        Err(error) => return refuse(node, &mut draft, service, protocol, error).await,
+    };
+    let operation = decoded.operation;
+    let model = service.model();
+    let input_shape = operation.input.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
+    draft.event_name = Some(operation.name.clone());
+    draft.request_parameters = redact_sensitive(model, input_shape, &decoded.input);
+
+    let call = Call {
+        request_id: request_id.clone(),
+        service,
+        operation: operation.name.as_str(),
+        caller: principal,
+        access_key_id,
+        region,
+        source_ip: peer.ip.clone(),
+        user_agent: draft.user_agent.clone(),
+        secure_transport: peer.tls.is_some(),
+        time_ms: draft.time_ms,
+    };
+    let handler = node.services.get(&service).filter(|s| s.operations().contains(&call.operation));
+    let action = format!("{}:{}", service.action_prefix(), call.operation);
+    if !authorize(&call.caller, service, call.operation) {
+        let resource = handler.and_then(|h| h.resource_arn(&call, &decoded.input));
+        let error = access_denied(family, denial_message(&call.caller, &action, resource.as_deref()));
+        return refuse(node, &mut draft, service, protocol, error).await;
+    }
+    if let Some(message) = validate(model, input_shape, &decoded.input) {
+        return refuse(node, &mut draft, service, protocol, validation(family, message)).await;
+    }
+    let Some(handler) = handler else {
+        let error = not_implemented(family, service, call.operation);
+        return refuse(node, &mut draft, service, protocol, error).await;
+    };
+    let outcome = match handler.handle(&call, decoded.input).await {
+        Ok(o) => o,
+        Err(error) => return refuse(node, &mut draft, service, protocol, error).await,
+    };
+    let output_shape = operation.output.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
+    draft.response_elements = redact_sensitive(model, output_shape, &outcome.output);
+    draft.resources = outcome.resources;
+    let (writes, apply) = match outcome.change {
+        Some(change) => (change.writes, Some(change.apply)),
+        None => (Vec::new(), None),
+    };
+    let commit = Commit { writes, events: vec![draft.finish()] };
+    if let Err(e) = node.store.commit(commit).await {
+        tracing::error!(error = %e, "commit failed; refusing the request");
+        let error = AwsError::new("InternalFailure", 500, "The request could not be recorded.");
+        return encode_error(service, protocol, &request_id, &error);
+    }
+    if let Some(apply) = apply {
+        apply();
+    }
+    encode_output(service, protocol, operation, &request_id, &outcome.output)
+}
+
+/// Records a refused request and encodes its error. If even the record cannot
+/// be written, the answer is an internal failure: no unaudited response leaves.
+async fn refuse(node: &Node, draft: &mut AuditDraft, service: ServiceId, protocol: Protocol, error: AwsError) -> EncodedResponse {
+    draft.error = Some((error.code.clone(), error.message.clone()));
+    let commit = Commit { writes: Vec::new(), events: vec![draft.finish()] };
+    let error = match node.store.commit(commit).await {
+        Ok(()) => error,
+        Err(e) => {
+            tracing::error!(error = %e, "audit record could not be written");
+            AwsError::new("InternalFailure", 500, "The request could not be recorded.")
+        }
+    };
+    encode_error(service, protocol, &draft.request_id, &error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_target_path_and_scope() {
+        let auth = [("authorization", "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00")];
+        let head = |path, headers: &'static [(&'static str, &'static str)]| Head { method: "POST", path, query: "", headers };
+        assert_eq!(route(&head("/", &[("x-amz-target", "TrentService.Encrypt")])), Ok(ServiceId::Kms));
+        assert_eq!(route(&head("/service/GraniteServiceVersion20100801/operation/ListMetrics", &[])), Ok(ServiceId::Monitoring));
+        let h = Head { method: "POST", path: "/", query: "", headers: &auth };
+        assert_eq!(route(&h), Ok(ServiceId::Iam));
+        assert_eq!(route(&head("/", &[])), Ok(ServiceId::Sts));
+        assert!(route(&head("/", &[("x-amz-target", "Nope.Op")])).is_err());
+    }
+
+    #[test]
+    fn spine_authorization_fails_closed() {
+        let account = rampart_core::AccountId::parse("123456789012");
+        let Some(account) = account else { return };
+        let user = Principal::User { account: account.clone(), user_id: "AIDA1".into(), name: "bob".into(), path: "/".into() };
+        assert!(authorize(&user, ServiceId::Sts, "GetCallerIdentity"));
+        assert!(!authorize(&user, ServiceId::Iam, "ListUsers"));
+        assert!(!authorize(&user, ServiceId::Sts, "AssumeRole"));
+        assert!(authorize(&Principal::Root { account }, ServiceId::Iam, "DeleteUser"));
+        assert_eq!(
+            denial_message(&user, "iam:ListUsers", Some("arn:aws:iam::123456789012:user/")),
+            "User: arn:aws:iam::123456789012:user/bob is not authorized to perform: iam:ListUsers on resource: \
+             arn:aws:iam::123456789012:user/ because no identity-based policy allows the iam:ListUsers action"
+        );
+    }
+}
