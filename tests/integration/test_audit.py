@@ -112,6 +112,7 @@ def test_root_create_user_record(rampart, ct):
     assert rec["eventType"] == "AwsApiCall"
     assert rec["managementEvent"] is True
     assert rec["recipientAccountId"] == rampart.account_id
+    assert "tlsDetails" not in rec, "tlsDetails only for calls made over TLS"
 
 
 def test_mutation_record_visible_when_call_returns(rampart, ct):

@@ -6,6 +6,7 @@ relies on that.
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 
@@ -37,8 +38,6 @@ def test_generated_root_credentials_file(server_factory):
     mode = stat.S_IMODE(f.stat().st_mode)
     assert mode == 0o600, f"root-credentials has mode {oct(mode)}, want 0o600"
 
-    text = f.read_text()
-    assert text.lstrip().startswith("[default]"), text
     creds = read_credentials_file(f)
     assert AKID_RE.match(creds.access_key_id), creds.access_key_id
     assert SECRET_RE.match(creds.secret_access_key), "secret is not 40 base64 chars"
@@ -133,6 +132,19 @@ def test_tls_listener(server_factory, tls_cert):
             raise requests.ConnectionError(f"HTTP {r.status_code}")
     # and the TLS server still works afterwards
     assert srv.client("sts").get_caller_identity()["Account"] == srv.account_id
+
+
+def test_tls_calls_record_tls_details(server_factory, tls_cert):
+    from rampart_testlib import attr, ua_marker, wait_for_events
+
+    srv = server_factory(tls=tls_cert)
+    marker = ua_marker()
+    srv.client("sts", user_agent_extra=marker).get_caller_identity()
+    [ev] = wait_for_events(srv.client("cloudtrail"), lambda e, r: marker in (r.get("userAgent") or ""),
+                           LookupAttributes=attr("EventName", "GetCallerIdentity"))
+    tls = json.loads(ev["CloudTrailEvent"]).get("tlsDetails") or {}
+    assert tls.get("tlsVersion", "").startswith("TLSv1."), tls
+    assert tls.get("cipherSuite"), tls
 
 
 def test_creds_object(rampart):

@@ -333,6 +333,21 @@ def test_ec2_wrong_secret(rampart):
         rampart.client("ec2", rampart.creds.with_secret("W" * 40)).describe_regions()
 
 
+# ---------------------------------------------------------------- credential scope region
+
+def test_iam_signed_for_another_region(rampart):
+    # IAM is global and signed for us-east-1; AWS: "Credential should be scoped to a valid region, not 'us-west-2'. "
+    with raises_aws("SignatureDoesNotMatch", 403) as e:
+        rampart.client("iam", region="us-west-2").list_users()
+    assert "Credential should be scoped to a valid region" in e.message, e.message
+
+
+def test_sts_regional_signing_accepted(rampart):
+    # regional STS endpoints are real: the region comes from the credential scope
+    ident = rampart.client("sts", region="eu-west-1").get_caller_identity()
+    assert ident["Arn"] == rampart.root_arn
+
+
 # ---------------------------------------------------------------- key lifecycle
 
 def test_inactive_key_refused_everywhere(rampart):

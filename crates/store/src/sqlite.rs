@@ -180,6 +180,11 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             let mut tx = conn.transaction()?;
             for job in batch {
                 match job {
+                    // An audit event alone cannot conflict with anything: no savepoint needed.
+                    Job::Commit(commit, reply) if commit.writes.is_empty() => {
+                        let result = commit.events.iter().try_for_each(|e| insert_event(&tx, e));
+                        replies.push((reply, result.err()));
+                    }
                     Job::Commit(commit, reply) => {
                         let sp = tx.savepoint()?;
                         let result = apply_commit(&sp, &commit);

@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Writes a wrk Lua script that replays one header-signed STS GetCallerIdentity request.
+
+usage: sign_request.py ENDPOINT ACCESS_KEY SECRET_KEY OUT.lua
+The signature stays valid for STS's 15-minute clock-skew window; the benchmark
+runs well inside it.
+"""
+import sys
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+
+def main():
+    endpoint, access_key, secret_key, out = sys.argv[1:5]
+    body = "Action=GetCallerIdentity&Version=2011-06-15"
+    request = AWSRequest(
+        method="POST",
+        url=endpoint + "/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials(access_key, secret_key), "sts", "us-east-1").add_auth(request)
+    lines = ['wrk.method = "POST"', f'wrk.body = "{body}"']
+    for name, value in request.headers.items():
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up what the tests need on a fresh machine and runs every test:
+# the Rust unit and crate tests, then the end-to-end suite (pytest, boto3 and
+# the aws CLI against the real binary). Used by README.md and .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+cargo build --release --locked --bin rampart
+cargo test --release --locked --workspace
+
+export RAMPART_BIN="$PWD/target/release/rampart"
+export PATH="$PWD/$venv/bin:$PATH"
+"$venv/bin/python" -m pytest tests/integration -q -p no:cacheprovider "$@"
