@@ -63,13 +63,17 @@ wait_http "http://127.0.0.1:$np/"
 cp "$work/rampart.lua" "$work/nginx.lua"
 
 run() { # name port
-    local rps
-    rps=$(wrk -t1 -c"$connections" -d"${duration}s" -s "$work/$1.lua" "http://127.0.0.1:$2/" | awk '/Requests\/sec/ {print $2}')
+    local out rps
+    out=$(wrk -t1 -c"$connections" -d"${duration}s" -s "$work/$1.lua" "http://127.0.0.1:$2/")
+    if grep -q "Non-2xx" <<<"$out"; then
+        echo "$1: some responses were errors, the measurement is void:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     printf '%-8s %12.0f req/s\n' "$1" "$rps" >&2
     echo "$rps"
 }
-# Check the signed request is accepted before measuring it.
-curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$rp/" >/dev/null
 r=$(run rampart "$rp"); m=$(run moto "$mp"); n=$(run nginx "$np")
 python3 - "$r" "$m" "$n" <<'PY'
 import sys

@@ -65,8 +65,19 @@ class _Factory:
         return s
 
     def close(self) -> None:
+        """Stop every server; SIGTERM must end a running server with exit code 0."""
+        bad = []
         for s in self.servers:
-            s.close()
+            try:
+                if s.is_running():
+                    rc = s.stop()
+                    if rc != 0:
+                        bad.append(f"{s.name}: exit code {rc} on SIGTERM\n{s.log_tail(60)}")
+            except AssertionError as e:  # did not stop in time (then it was SIGKILLed)
+                bad.append(f"{s.name}: {e}\n{s.log_tail(60)}")
+            finally:
+                s.close()
+        assert not bad, "unclean shutdown at teardown:\n" + "\n\n".join(bad)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 //! denied, unauthenticated, malformed — and committed before the response is
 //! sent; for a mutation, in the same transaction as the change.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use rampart_core::{Principal, Resource, ServiceId};
 use rampart_store::EventRow;
@@ -45,29 +46,91 @@ pub(crate) fn is_read_only(operation: &str) -> bool {
         .any(|p| operation.starts_with(p))
 }
 
-fn user_identity(principal: Option<&Principal>, access_key_id: Option<&str>) -> Value {
-    let mut out = Map::new();
-    match principal {
-        Some(p) => {
-            out.insert("type".into(), json!(p.identity_type()));
-            out.insert("principalId".into(), json!(p.principal_id()));
-            out.insert("arn".into(), json!(p.arn()));
-            out.insert("accountId".into(), json!(p.account().as_str()));
-            if let Some(k) = access_key_id {
-                out.insert("accessKeyId".into(), json!(k));
-            }
-            if let Principal::User { name, .. } = p {
-                out.insert("userName".into(), json!(name));
-            }
-        }
-        None => {
-            out.insert("type".into(), json!("Unknown"));
-            if let Some(k) = access_key_id {
-                out.insert("accessKeyId".into(), json!(k));
-            }
-        }
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceRecord<'a> {
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    resource_name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TlsRecord<'a> {
+    tls_version: &'a str,
+    cipher_suite: &'a str,
+    client_provided_host_header: &'a str,
+}
+
+/// A CloudTrail record, fields in the order CloudTrail writes them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: UserIdentity<'a>,
+    event_time: String,
+    event_source: String,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: Option<&'a Value>,
+    response_elements: Option<&'a Value>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<ResourceRecord<'a>>,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_details: Option<TlsRecord<'a>>,
+}
+
+fn user_identity<'a>(principal: Option<&'a Principal>, access_key_id: Option<&'a str>) -> UserIdentity<'a> {
+    UserIdentity {
+        kind: principal.map_or("Unknown", Principal::identity_type),
+        principal_id: principal.map(Principal::principal_id),
+        arn: principal.map(Principal::arn),
+        account_id: principal.map(|p| p.account().as_str()),
+        access_key_id,
+        user_name: match principal {
+            Some(Principal::User { name, .. }) => Some(name),
+            _ => None,
+        },
     }
-    Value::Object(out)
+}
+
+fn non_empty(value: &Value) -> Option<&Value> {
+    let empty = value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty);
+    (!empty).then_some(value)
 }
 
 impl AuditDraft {
@@ -75,64 +138,54 @@ impl AuditDraft {
     /// caller's (or the attempted key's owner's); unattributable requests are
     /// kept under an empty account, visible to operators only.
     pub fn finish(&self) -> EventRow {
-        let event_name = self.event_name.clone().unwrap_or_else(|| "Unknown".to_string());
-        let read_only = is_read_only(&event_name);
-        let account = self.principal.as_ref().map(|p| p.account().to_string()).unwrap_or_default();
+        let event_name = self.event_name.as_deref().unwrap_or("Unknown");
+        let read_only = is_read_only(event_name);
+        let account = self.principal.as_ref().map(|p| p.account().as_str()).unwrap_or_default();
         let event_id = uuid::Uuid::new_v4().to_string();
-        let mut record = Map::new();
-        record.insert("eventVersion".into(), json!(EVENT_VERSION));
-        record.insert("userIdentity".into(), user_identity(self.principal.as_ref(), self.access_key_id.as_deref()));
-        record.insert("eventTime".into(), json!(format_iso8601((self.time_ms / 1000) as f64)));
-        record.insert("eventSource".into(), json!(self.service.event_source()));
-        record.insert("eventName".into(), json!(event_name));
-        record.insert("awsRegion".into(), json!(self.region));
-        record.insert("sourceIPAddress".into(), json!(self.source_ip));
-        record.insert("userAgent".into(), json!(self.user_agent));
-        if let Some((code, message)) = &self.error {
-            record.insert("errorCode".into(), json!(code));
-            record.insert("errorMessage".into(), json!(message));
-        }
-        let empty = |v: &Value| v.is_null() || v.as_object().is_some_and(Map::is_empty);
-        let params = if empty(&self.request_parameters) { Value::Null } else { self.request_parameters.clone() };
-        record.insert("requestParameters".into(), params);
-        let response = if read_only || self.error.is_some() || empty(&self.response_elements) {
-            Value::Null
-        } else {
-            self.response_elements.clone()
-        };
-        record.insert("responseElements".into(), response);
-        record.insert("requestID".into(), json!(self.request_id));
-        record.insert("eventID".into(), json!(event_id));
-        record.insert("readOnly".into(), json!(read_only));
-        if !self.resources.is_empty() {
-            let resources: Vec<Value> = self
+        let record = Record {
+            event_version: EVENT_VERSION,
+            user_identity: user_identity(self.principal.as_ref(), self.access_key_id.as_deref()),
+            event_time: format_iso8601((self.time_ms / 1000) as f64),
+            event_source: self.service.event_source(),
+            event_name,
+            aws_region: &self.region,
+            source_ip_address: &self.source_ip,
+            user_agent: &self.user_agent,
+            error_code: self.error.as_ref().map(|(code, _)| code.as_str()),
+            error_message: self.error.as_ref().map(|(_, message)| message.as_str()),
+            request_parameters: non_empty(&self.request_parameters),
+            // Reads and failures carry no response elements, as in CloudTrail.
+            response_elements: if read_only || self.error.is_some() { None } else { non_empty(&self.response_elements) },
+            request_id: &self.request_id,
+            event_id: &event_id,
+            read_only,
+            resources: self
                 .resources
                 .iter()
-                .map(|r| json!({"accountId": account, "type": r.kind, "resourceName": r.name}))
-                .collect();
-            record.insert("resources".into(), Value::Array(resources));
-        }
-        record.insert("eventType".into(), json!("AwsApiCall"));
-        record.insert("managementEvent".into(), json!(true));
-        record.insert("recipientAccountId".into(), json!(account));
-        record.insert("eventCategory".into(), json!("Management"));
-        if let Some(tls) = &self.tls {
-            record.insert(
-                "tlsDetails".into(),
-                json!({"tlsVersion": tls.version, "cipherSuite": tls.cipher_suite, "clientProvidedHostHeader": tls.host}),
-            );
-        }
+                .map(|r| ResourceRecord { account_id: account, kind: &r.kind, resource_name: &r.name })
+                .collect(),
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: account,
+            event_category: "Management",
+            tls_details: self.tls.as_ref().map(|t| TlsRecord {
+                tls_version: &t.version,
+                cipher_suite: &t.cipher_suite,
+                client_provided_host_header: &t.host,
+            }),
+        };
+        let record = serde_json::to_string(&record).unwrap_or_default();
         EventRow {
-            account,
+            account: account.to_string(),
             event_time_ms: self.time_ms,
             event_id,
-            event_name,
+            event_name: event_name.to_string(),
             event_source: self.service.event_source(),
             username: self.principal.as_ref().map(|p| p.lookup_username().to_string()),
             access_key_id: self.access_key_id.clone(),
             read_only,
             resources: self.resources.iter().map(|r| (r.kind.clone(), r.name.clone())).collect(),
-            record: Value::Object(record).to_string(),
+            record,
         }
     }
 }

@@ -77,12 +77,12 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
             Err(_) => Body::TooLarge,
         }
     };
-    let owned: Vec<(String, String)> = parts
+    let values: Vec<(&str, std::borrow::Cow<'_, str>)> = parts
         .headers
         .iter()
-        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
         .collect();
-    let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let headers: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_ref())).collect();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or_default();
     let encoded = run(&node, &peer, parts.method.as_str(), path, query, &headers, body).await;
