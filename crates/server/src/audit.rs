@@ -194,6 +194,7 @@ impl AuditDraft {
 mod tests {
     use super::*;
     use rampart_core::AccountId;
+    use serde_json::json;
 
     #[test]
     fn records_follow_the_cloudtrail_schema() {

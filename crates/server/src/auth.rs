@@ -176,6 +176,16 @@ pub(crate) fn authenticate(
             principal,
         ));
     }
+    // IAM is global: its only signing region in the aws partition is us-east-1.
+    if service == ServiceId::Iam && params.scope.region != "us-east-1" {
+        return Err(with_key(
+            AuthFailure::Signature(format!(
+                "Credential should be scoped to a valid region, not '{}'. ",
+                params.scope.region
+            )),
+            principal,
+        ));
+    }
     let amz_date = check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), principal.clone()))?;
     let Some(entry) = entry.filter(|e| e.active) else {
         return Err(with_key(AuthFailure::UnknownKey, None));

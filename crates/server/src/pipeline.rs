@@ -129,6 +129,10 @@ pub(crate) async fn run(
         match authenticate(&head, &body, service, &node.credentials, now) {
             Ok(a) => a,
             Err(refusal) => {
+                // The record names the operation that was attempted, if it can be read.
+                if let Ok(decoded) = decode(service, protocol, &WireRequest { body: &body, ..wire_head }) {
+                    draft.event_name = Some(decoded.operation.name.clone());
+                }
                 draft.principal = refusal.principal;
                 draft.access_key_id = refusal.access_key_id;
                 return refuse(node, &mut draft, service, protocol, auth_error(family, &refusal.failure)).await;

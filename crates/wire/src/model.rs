@@ -213,12 +213,56 @@ impl Shape {
                 let p = self.pattern.as_deref()?;
                 let anchored = format!(
                     "^(?:{})$",
-                    p.trim_start_matches('^').trim_end_matches('$')
+                    java_to_rust_regex(p.trim_start_matches('^').trim_end_matches('$'))
                 );
                 Regex::new(&anchored).ok()
             })
             .as_ref()
     }
+}
+
+/// AWS's patterns are Java regular expressions, where `\w`, `\d` and `\s` are
+/// ASCII-only; in Rust's Unicode mode they are not. Rewrites them to the ASCII
+/// classes (`[:word:]` inside a bracket, `[[:word:]]` outside).
+fn java_to_rust_regex(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut in_class = false;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('w' | 'd' | 's')) => {
+                    let class = match e {
+                        'w' => "[:word:]",
+                        'd' => "[:digit:]",
+                        _ => "[:space:]",
+                    };
+                    if in_class {
+                        out.push_str(class);
+                    } else {
+                        out.push('[');
+                        out.push_str(class);
+                        out.push(']');
+                    }
+                }
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,6 +356,18 @@ mod tests {
         assert_eq!((e.code.as_str(), e.status), ("EntityAlreadyExists", 409));
         let e = ServiceId::CloudTrail.model().error("InvalidMaxResultsException", "m");
         assert_eq!((e.code.as_str(), e.status), ("InvalidMaxResultsException", 400));
+    }
+
+    #[test]
+    fn java_classes_stay_ascii() {
+        assert_eq!(java_to_rust_regex(r"[\w+=,.@-]+"), r"[[:word:]+=,.@-]+");
+        assert_eq!(java_to_rust_regex(r"\d{12}"), r"[[:digit:]]{12}");
+        assert_eq!(java_to_rust_regex(r"[\p{L}\-@]+"), r"[\p{L}\-@]+");
+        let user_name = ServiceId::Iam.model().shape("userNameType").and_then(Shape::pattern_regex);
+        let Some(re) = user_name else { panic!("userNameType has a pattern") };
+        assert!(re.is_match("bob+1=x,y.z@w_-"));
+        assert!(!re.is_match("café"));
+        assert!(!re.is_match("a b"));
     }
 
     #[test]

@@ -180,11 +180,14 @@ fn decode_query(model: &'static ServiceModel, protocol: Protocol, request: &Wire
     let Some(action) = params.value_of("Action") else {
         return Err(AwsError::new("MissingAction", 400, "Missing Action"));
     };
-    let Some(operation) = model.operation(action) else {
+    // EC2 accepts every API version it ever published; the other query services know one.
+    let version = params.value_of("Version");
+    let version_known = protocol == Protocol::Ec2 || version.is_none_or(|v| v == model.metadata.api_version);
+    let Some(operation) = model.operation(action).filter(|_| version_known) else {
         let message = if protocol == Protocol::Ec2 {
             format!("The action {action} is not valid for this web service.")
         } else {
-            let version = params.value_of("Version").unwrap_or(&model.metadata.api_version);
+            let version = version.unwrap_or(&model.metadata.api_version);
             format!("Could not find operation {action} for version {version}")
         };
         return Err(AwsError::new("InvalidAction", 400, message));
@@ -364,6 +367,8 @@ mod tests {
         let req = request(b"Action=Nope&Version=2010-05-08", None);
         let e = decode(ServiceId::Iam, Protocol::Query, &req).unwrap_err();
         assert_eq!((e.code.as_str(), e.message.as_str()), ("InvalidAction", "Could not find operation Nope for version 2010-05-08"));
+        let e = decode(ServiceId::Iam, Protocol::Query, &request(b"Action=GetUser&Version=1999-01-01", None)).unwrap_err();
+        assert_eq!(e.message, "Could not find operation GetUser for version 1999-01-01");
         let e = decode(ServiceId::Iam, Protocol::Query, &request(b"Version=2010-05-08", None)).unwrap_err();
         assert_eq!(e.code, "MissingAction");
         let e = decode(ServiceId::Iam, Protocol::Query, &request(b"Action=GetUser&UserName=%FF", None)).unwrap_err();
