@@ -94,11 +94,8 @@ impl Credentials {
     /// (a renamed or moved user).
     pub fn update_principal(&self, principal_id: &str, principal: &Principal) {
         let mut map = self.by_access_key.write();
-        let keys: Vec<String> = map
-            .iter()
-            .filter(|(_, e)| e.principal.principal_id() == principal_id)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let keys: Vec<String> =
+            map.iter().filter(|(_, e)| e.principal.principal_id() == principal_id).map(|(k, _)| k.clone()).collect();
         for key in keys {
             if let Some(old) = map.get(&key).cloned() {
                 let entry = old.replaced(principal.clone(), old.active);

@@ -7,9 +7,7 @@ const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn random_from(alphabet: &[u8], len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(alphabet.get(OsRng.gen_range(0..alphabet.len())).copied().unwrap_or(b'A')))
-        .collect()
+    (0..len).map(|_| char::from(alphabet.get(OsRng.gen_range(0..alphabet.len())).copied().unwrap_or(b'A'))).collect()
 }
 
 /// `AKIA` + 16 base32 characters (20 in all), a long-term access key id.

@@ -6,8 +6,8 @@
 //! No HTTP and no SQL here.
 
 mod credentials;
-pub mod ids;
 mod identity;
+pub mod ids;
 pub mod sealing;
 mod secret;
 mod service;

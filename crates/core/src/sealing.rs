@@ -69,7 +69,8 @@ impl NodeKey {
     pub fn open(&self, sealed: &str, context: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut parts = sealed.split(':');
-        let (Some(FORMAT), Some(nonce), Some(ciphertext), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(FORMAT), Some(nonce), Some(ciphertext), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(SealError::Unseal);
         };
@@ -79,10 +80,7 @@ impl NodeKey {
             return Err(SealError::Unseal);
         }
         let payload = Payload { msg: &ciphertext, aad: context.as_bytes() };
-        self.cipher
-            .decrypt(Nonce::from_slice(&nonce), payload)
-            .map(Zeroizing::new)
-            .map_err(|_| SealError::Unseal)
+        self.cipher.decrypt(Nonce::from_slice(&nonce), payload).map(Zeroizing::new).map_err(|_| SealError::Unseal)
     }
 }
 

@@ -90,7 +90,11 @@ fn key_resource(access_key_id: &str) -> Resource {
 }
 
 impl Iam {
-    pub(crate) async fn create_access_key(&self, call: &Call, input: CreateAccessKeyInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn create_access_key(
+        &self,
+        call: &Call,
+        input: CreateAccessKeyInput,
+    ) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
         let owner = {
@@ -143,7 +147,8 @@ impl Iam {
         let metadata: Vec<Value> = items
             .into_iter()
             .map(|k| {
-                let mut m = json!({"AccessKeyId": k.access_key_id, "Status": status(k.active), "CreateDate": k.create_date});
+                let mut m =
+                    json!({"AccessKeyId": k.access_key_id, "Status": status(k.active), "CreateDate": k.create_date});
                 if let Some(name) = &owner.user_name {
                     m["UserName"] = json!(name);
                 }
@@ -169,7 +174,11 @@ impl Iam {
             .ok_or_else(|| no_such_key(access_key_id))
     }
 
-    pub(crate) async fn update_access_key(&self, call: &Call, input: UpdateAccessKeyInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn update_access_key(
+        &self,
+        call: &Call,
+        input: UpdateAccessKeyInput,
+    ) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
         let mut key = self.owned_key(call, input.user_name.as_deref(), &input.access_key_id)?;

@@ -95,7 +95,13 @@ impl Iam {
 
     /// Makes sure `account` exists and `access_key_id` is an active root key of
     /// it with this secret. Used at start-up, from the operator's configuration.
-    pub async fn bootstrap_root(&self, account: &AccountId, access_key_id: &str, secret: &Secret, now: f64) -> Result<(), String> {
+    pub async fn bootstrap_root(
+        &self,
+        account: &AccountId,
+        access_key_id: &str,
+        secret: &Secret,
+        now: f64,
+    ) -> Result<(), String> {
         let _guard = self.mutation.lock().await;
         let mut writes = Vec::new();
         let exists = self.state.read().accounts.contains_key(account);
@@ -107,7 +113,8 @@ impl Iam {
             c.secret.ct_eq(secret.expose()) && c.principal == Principal::Root { account: account.clone() } && c.active
         });
         // The same key id may be an old key of another account or user: replace it.
-        let previous_owner = self.state.read().accounts.iter().find_map(|(a, s)| s.keys.contains_key(access_key_id).then(|| a.clone()));
+        let previous_owner =
+            self.state.read().accounts.iter().find_map(|(a, s)| s.keys.contains_key(access_key_id).then(|| a.clone()));
         let key = AccessKey {
             access_key_id: access_key_id.to_string(),
             user_id: None,
@@ -179,8 +186,7 @@ impl Iam {
                 .map_err(|e| format!("access key {}: {e}", key.access_key_id))?;
             let secret = Secret::new(String::from_utf8_lossy(&secret).into_owned());
             if let Some(principal) = principal {
-                self.credentials
-                    .insert(key.access_key_id.clone(), CredentialEntry::new(secret, principal, key.active));
+                self.credentials.insert(key.access_key_id.clone(), CredentialEntry::new(secret, principal, key.active));
             }
             account_state.keys.insert(key.access_key_id.clone(), key);
         }

@@ -61,11 +61,8 @@ struct ServeArgs {
 
 fn root_from_env(dev: bool) -> Result<Option<RootCredentials>, String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let (account, key, secret) = (
-        var("RAMPART_ACCOUNT_ID"),
-        var("RAMPART_ROOT_ACCESS_KEY_ID"),
-        var("RAMPART_ROOT_SECRET_ACCESS_KEY"),
-    );
+    let (account, key, secret) =
+        (var("RAMPART_ACCOUNT_ID"), var("RAMPART_ROOT_ACCESS_KEY_ID"), var("RAMPART_ROOT_SECRET_ACCESS_KEY"));
     let (key, secret) = match (key, secret, dev) {
         (Some(k), Some(s), _) => (k, s),
         (None, None, true) => ("FOOBARKEY".to_string(), "FOOBARSECRET".to_string()),
@@ -73,16 +70,15 @@ fn root_from_env(dev: bool) -> Result<Option<RootCredentials>, String> {
         _ => return Err("set both RAMPART_ROOT_ACCESS_KEY_ID and RAMPART_ROOT_SECRET_ACCESS_KEY, or neither".into()),
     };
     let account = account.unwrap_or_else(|| "123456789012".to_string());
-    let account = AccountId::parse(&account).ok_or_else(|| format!("RAMPART_ACCOUNT_ID must be 12 digits, not '{account}'"))?;
+    let account =
+        AccountId::parse(&account).ok_or_else(|| format!("RAMPART_ACCOUNT_ID must be 12 digits, not '{account}'"))?;
     Ok(Some(RootCredentials { account, access_key_id: key, secret: Secret::new(secret) }))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let Command::Serve(args) = cli.command;

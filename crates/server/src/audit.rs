@@ -155,7 +155,11 @@ impl AuditDraft {
             error_message: self.error.as_ref().map(|(_, message)| message.as_str()),
             request_parameters: non_empty(&self.request_parameters),
             // Reads and failures carry no response elements, as in CloudTrail.
-            response_elements: if read_only || self.error.is_some() { None } else { non_empty(&self.response_elements) },
+            response_elements: if read_only || self.error.is_some() {
+                None
+            } else {
+                non_empty(&self.response_elements)
+            },
             request_id: &self.request_id,
             event_id: &event_id,
             read_only,

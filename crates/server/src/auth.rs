@@ -6,8 +6,8 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use rampart_core::{Credentials, LastUsed, Principal, ServiceId};
 use rampart_sigv4::{
-    canonical_request, parse_authorization_header, parse_presigned_query, string_to_sign, verify_signature,
-    AuthParams, RequestView, SigV4Error, UNSIGNED_PAYLOAD,
+    canonical_request, parse_authorization_header, parse_presigned_query, string_to_sign, verify_signature, AuthParams,
+    RequestView, SigV4Error, UNSIGNED_PAYLOAD,
 };
 
 use crate::errors::{skew_window_minutes, AuthFailure, SIGNATURE_MISMATCH};
@@ -41,8 +41,8 @@ pub(crate) struct Refusal {
     pub principal: Option<Principal>,
 }
 
-fn refuse(failure: AuthFailure) -> Refusal {
-    Refusal { failure, access_key_id: None, principal: None }
+fn refuse(failure: AuthFailure) -> Box<Refusal> {
+    Box::new(Refusal { failure, access_key_id: None, principal: None })
 }
 
 /// The credential scope's service, if the request carries SigV4 parameters.
@@ -68,13 +68,13 @@ fn sigv4_failure(error: SigV4Error) -> AuthFailure {
         SigV4Error::Missing => AuthFailure::Missing,
         SigV4Error::Incomplete(m) | SigV4Error::BadDate(m) => AuthFailure::Incomplete(m),
         SigV4Error::UnsupportedAlgorithm(a) => AuthFailure::Incomplete(format!("Unsupported AWS 'algorithm': '{a}'.")),
-        SigV4Error::ExpiresTooLong => AuthFailure::Incomplete(
-            "X-Amz-Expires must be less than a week (in seconds) that is 604800".to_string(),
-        ),
-        SigV4Error::HeaderNotSigned(m) => AuthFailure::Signature(m),
-        SigV4Error::PayloadHashMismatch => {
-            AuthFailure::Signature("The provided 'x-amz-content-sha256' header does not match what was computed.".into())
+        SigV4Error::ExpiresTooLong => {
+            AuthFailure::Incomplete("X-Amz-Expires must be less than a week (in seconds) that is 604800".to_string())
         }
+        SigV4Error::HeaderNotSigned(m) => AuthFailure::Signature(m),
+        SigV4Error::PayloadHashMismatch => AuthFailure::Signature(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
+        ),
         SigV4Error::Mismatch => AuthFailure::Signature(SIGNATURE_MISMATCH.to_string()),
         e @ (SigV4Error::PresignExpired | SigV4Error::TooOld { .. } | SigV4Error::TooNew { .. }) => {
             AuthFailure::Expired(e.to_string())
@@ -83,16 +83,20 @@ fn sigv4_failure(error: SigV4Error) -> AuthFailure {
 }
 
 /// The request time, checked against the clock-skew window (and a presigned URL's expiry).
-fn check_time(params: &AuthParams, head: &Head<'_>, service: ServiceId, now: OffsetDateTime) -> Result<OffsetDateTime, SigV4Error> {
+fn check_time(
+    params: &AuthParams,
+    head: &Head<'_>,
+    service: ServiceId,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, SigV4Error> {
     let authorization = head.header("authorization").unwrap_or_default();
     let (text, time) = match &params.presigned_date {
         Some(date) => (date.clone(), parse_amz_date(date)),
         None => match (head.header("x-amz-date"), head.header("date")) {
             (Some(d), _) => (d.to_string(), parse_amz_date(d)),
-            (None, Some(d)) => (
-                d.to_string(),
-                OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok(),
-            ),
+            (None, Some(d)) => {
+                (d.to_string(), OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok())
+            }
             (None, None) => {
                 return Err(SigV4Error::Incomplete(format!(
                     "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. \
@@ -149,7 +153,7 @@ pub(crate) fn authenticate(
     service: ServiceId,
     credentials: &Credentials,
     now: OffsetDateTime,
-) -> Result<Authenticated, Refusal> {
+) -> Result<Authenticated, Box<Refusal>> {
     let params = match head.header("authorization") {
         Some(auth) => parse_authorization_header(auth),
         None => match parse_presigned_query(head.query) {
@@ -160,10 +164,8 @@ pub(crate) fn authenticate(
     }
     .map_err(|e| refuse(sigv4_failure(e)))?;
     let akid = params.access_key_id.clone();
-    let with_key = |failure: AuthFailure, principal: Option<Principal>| Refusal {
-        failure,
-        access_key_id: Some(akid.clone()),
-        principal,
+    let with_key = |failure: AuthFailure, principal: Option<Principal>| {
+        Box::new(Refusal { failure, access_key_id: Some(akid.clone()), principal })
     };
     let entry = credentials.get(&akid);
     let principal = entry.as_ref().map(|e| e.principal.clone());
@@ -186,7 +188,8 @@ pub(crate) fn authenticate(
             principal,
         ));
     }
-    let amz_date = check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), principal.clone()))?;
+    let amz_date =
+        check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), principal.clone()))?;
     let Some(entry) = entry.filter(|e| e.active) else {
         return Err(with_key(AuthFailure::UnknownKey, None));
     };

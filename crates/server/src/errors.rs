@@ -41,15 +41,21 @@ const INVALID_TOKEN: &str = "The security token included in the request is inval
 pub(crate) fn auth_error(family: Family, failure: &AuthFailure) -> AwsError {
     use AuthFailure::*;
     match (family, failure) {
-        (Family::Query, Missing) => AwsError::new("MissingAuthenticationToken", 403, "Request is missing Authentication Token"),
+        (Family::Query, Missing) => {
+            AwsError::new("MissingAuthenticationToken", 403, "Request is missing Authentication Token")
+        }
         (Family::Query, Incomplete(m)) => AwsError::new("IncompleteSignature", 400, m.clone()),
         (Family::Query, UnknownKey) => AwsError::new("InvalidClientTokenId", 403, INVALID_TOKEN),
         (Family::Query, Signature(m) | Expired(m)) => AwsError::new("SignatureDoesNotMatch", 403, m.clone()),
-        (Family::Json, Missing) => AwsError::new("MissingAuthenticationTokenException", 403, "Missing Authentication Token"),
+        (Family::Json, Missing) => {
+            AwsError::new("MissingAuthenticationTokenException", 403, "Missing Authentication Token")
+        }
         (Family::Json, Incomplete(m)) => AwsError::new("IncompleteSignatureException", 400, m.clone()),
         (Family::Json, UnknownKey) => AwsError::new("UnrecognizedClientException", 400, INVALID_TOKEN),
         (Family::Json, Signature(m) | Expired(m)) => AwsError::new("InvalidSignatureException", 400, m.clone()),
-        (Family::Ec2, Missing) => AwsError::new("MissingAuthenticationToken", 401, "Request is missing Authentication Token"),
+        (Family::Ec2, Missing) => {
+            AwsError::new("MissingAuthenticationToken", 401, "Request is missing Authentication Token")
+        }
         (Family::Ec2, Incomplete(m)) => AwsError::new("IncompleteSignature", 400, m.clone()),
         (Family::Ec2, UnknownKey | Signature(_)) => {
             AwsError::new("AuthFailure", 401, "AWS was not able to validate the provided access credentials")

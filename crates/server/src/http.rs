@@ -25,9 +25,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 fn plain(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -41,7 +39,10 @@ async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<
         return None;
     }
     if !node.config.dev {
-        return Some(plain(StatusCode::NOT_FOUND, r#"{"Error": "resetting is only available in dev mode (rampart serve --dev)"}"#));
+        return Some(plain(
+            StatusCode::NOT_FOUND,
+            r#"{"Error": "resetting is only available in dev mode (rampart serve --dev)"}"#,
+        ));
     }
     if req.method() != http::Method::POST {
         return Some(plain(StatusCode::BAD_REQUEST, r#"{"Error": "Need to POST to reset"}"#));
@@ -77,11 +78,8 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
             Err(_) => Body::TooLarge,
         }
     };
-    let values: Vec<(&str, std::borrow::Cow<'_, str>)> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
-        .collect();
+    let values: Vec<(&str, std::borrow::Cow<'_, str>)> =
+        parts.headers.iter().map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect();
     let headers: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_ref())).collect();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or_default();

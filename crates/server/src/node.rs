@@ -98,7 +98,9 @@ impl Node {
             service.load()?;
         }
         match &self.root {
-            Some(root) => self.iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds()).await,
+            Some(root) => {
+                self.iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds()).await
+            }
             None => Ok(()),
         }
     }
@@ -129,10 +131,7 @@ fn generate_root(config: &Config) -> Result<RootCredentials, StartError> {
 fn read_root_file(config: &Config) -> Option<RootCredentials> {
     let text = std::fs::read_to_string(config.data_dir.join("root-credentials")).ok()?;
     let value = |key: &str| {
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .find(|(k, _)| k.trim() == key)
-            .map(|(_, v)| v.trim().to_string())
+        text.lines().filter_map(|l| l.split_once('=')).find(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().to_string())
     };
     Some(RootCredentials {
         account: AccountId::parse(&value("aws_account_id")?)?,
@@ -140,4 +139,3 @@ fn read_root_file(config: &Config) -> Option<RootCredentials> {
         secret: Secret::new(value("aws_secret_access_key")?),
     })
 }
-

@@ -8,7 +8,10 @@ use time::OffsetDateTime;
 
 use rampart_core::{AwsError, Call, Principal, ServiceId};
 use rampart_store::Commit;
-use rampart_wire::{decode, detect_protocol, encode_error, encode_output, redact_sensitive, validate, EncodedResponse, Protocol, WireRequest};
+use rampart_wire::{
+    decode, detect_protocol, encode_error, encode_output, redact_sensitive, validate, EncodedResponse, Protocol,
+    WireRequest,
+};
 
 use crate::audit::{AuditDraft, TlsDetails};
 use crate::auth::{authenticate, scope_service, Authenticated, Head};
@@ -48,7 +51,9 @@ fn route(head: &Head<'_>) -> Result<ServiceId, String> {
         }
     }
     match scope_service(head) {
-        Some(name) => ServiceId::from_signing_name(&name).ok_or_else(|| format!("Rampart does not serve the service '{name}'.")),
+        Some(name) => {
+            ServiceId::from_signing_name(&name).ok_or_else(|| format!("Rampart does not serve the service '{name}'."))
+        }
         // Unsigned and unrouted: answer as STS does (MissingAuthenticationToken).
         None => Ok(ServiceId::Sts),
     }
@@ -204,7 +209,13 @@ pub(crate) async fn run(
 
 /// Records a refused request and encodes its error. If even the record cannot
 /// be written, the answer is an internal failure: no unaudited response leaves.
-async fn refuse(node: &Node, draft: &mut AuditDraft, service: ServiceId, protocol: Protocol, error: AwsError) -> EncodedResponse {
+async fn refuse(
+    node: &Node,
+    draft: &mut AuditDraft,
+    service: ServiceId,
+    protocol: Protocol,
+    error: AwsError,
+) -> EncodedResponse {
     draft.error = Some((error.code.clone(), error.message.clone()));
     let commit = Commit { writes: Vec::new(), events: vec![draft.finish()] };
     let error = match node.store.commit(commit).await {
@@ -223,10 +234,17 @@ mod tests {
 
     #[test]
     fn routes_by_target_path_and_scope() {
-        let auth = [("authorization", "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00")];
-        let head = |path, headers: &'static [(&'static str, &'static str)]| Head { method: "POST", path, query: "", headers };
+        let auth = [(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00",
+        )];
+        let head =
+            |path, headers: &'static [(&'static str, &'static str)]| Head { method: "POST", path, query: "", headers };
         assert_eq!(route(&head("/", &[("x-amz-target", "TrentService.Encrypt")])), Ok(ServiceId::Kms));
-        assert_eq!(route(&head("/service/GraniteServiceVersion20100801/operation/ListMetrics", &[])), Ok(ServiceId::Monitoring));
+        assert_eq!(
+            route(&head("/service/GraniteServiceVersion20100801/operation/ListMetrics", &[])),
+            Ok(ServiceId::Monitoring)
+        );
         let h = Head { method: "POST", path: "/", query: "", headers: &auth };
         assert_eq!(route(&h), Ok(ServiceId::Iam));
         assert_eq!(route(&head("/", &[])), Ok(ServiceId::Sts));
@@ -237,7 +255,8 @@ mod tests {
     fn spine_authorization_fails_closed() {
         let account = rampart_core::AccountId::parse("123456789012");
         let Some(account) = account else { return };
-        let user = Principal::User { account: account.clone(), user_id: "AIDA1".into(), name: "bob".into(), path: "/".into() };
+        let user =
+            Principal::User { account: account.clone(), user_id: "AIDA1".into(), name: "bob".into(), path: "/".into() };
         assert!(authorize(&user, ServiceId::Sts, "GetCallerIdentity"));
         assert!(!authorize(&user, ServiceId::Iam, "ListUsers"));
         assert!(!authorize(&user, ServiceId::Sts, "AssumeRole"));

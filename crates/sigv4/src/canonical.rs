@@ -154,7 +154,10 @@ mod tests {
             ("/./example", "/example"),
             ("/example space/", "/example%20space/"),
             ("/ሴ", "/%E1%88%B4"),
-            ("/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
+            (
+                "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+            ),
             ("/%E1%88%B4", "/%25E1%2588%25B4"),
         ];
         for (raw, want) in cases {

@@ -53,19 +53,13 @@ fn parse_credential(value: &str) -> Result<(String, CredentialScope), SigV4Error
         )));
     };
     if akid.is_empty() {
-        return Err(SigV4Error::Incomplete(format!(
-            "Credential should have an access key id. Credential={value}"
-        )));
+        return Err(SigV4Error::Incomplete(format!("Credential should have an access key id. Credential={value}")));
     }
     if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SigV4Error::Incomplete(format!(
-            "Credential should be scoped to a valid date, not '{date}'."
-        )));
+        return Err(SigV4Error::Incomplete(format!("Credential should be scoped to a valid date, not '{date}'.")));
     }
     if region.is_empty() {
-        return Err(SigV4Error::Incomplete(
-            "Credential should be scoped to a valid region, not ''.".to_string(),
-        ));
+        return Err(SigV4Error::Incomplete("Credential should be scoped to a valid region, not ''.".to_string()));
     }
     if *terminator != "aws4_request" {
         return Err(SigV4Error::Incomplete(format!(
@@ -74,20 +68,12 @@ fn parse_credential(value: &str) -> Result<(String, CredentialScope), SigV4Error
     }
     Ok((
         (*akid).to_string(),
-        CredentialScope {
-            date: (*date).to_string(),
-            region: (*region).to_string(),
-            service: (*service).to_string(),
-        },
+        CredentialScope { date: (*date).to_string(), region: (*region).to_string(), service: (*service).to_string() },
     ))
 }
 
 fn parse_signed_headers(value: &str) -> Vec<String> {
-    value
-        .split(';')
-        .filter(|h| !h.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect()
+    value.split(';').filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect()
 }
 
 /// Parses an `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` value.
@@ -119,18 +105,12 @@ pub fn parse_authorization_header(header: &str) -> Result<AuthParams, SigV4Error
         }
     }
     let mut missing = String::new();
-    for (name, value) in [
-        ("Credential", credential),
-        ("Signature", signature),
-        ("SignedHeaders", signed_headers),
-    ] {
+    for (name, value) in [("Credential", credential), ("Signature", signature), ("SignedHeaders", signed_headers)] {
         if value.is_none() {
             missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
         }
     }
-    let (Some(credential), Some(signed_headers), Some(signature)) =
-        (credential, signed_headers, signature)
-    else {
+    let (Some(credential), Some(signed_headers), Some(signature)) = (credential, signed_headers, signature) else {
         return Err(SigV4Error::Incomplete(format!("{missing}Authorization={header}")));
     };
     let (access_key_id, scope) = parse_credential(credential)?;
@@ -192,9 +172,9 @@ pub fn parse_presigned_query(query: &str) -> Result<Option<AuthParams>, SigV4Err
     else {
         return Err(SigV4Error::Incomplete(format!("{} Re-examine the query-string parameters.", missing.join(" "))));
     };
-    let expires: i64 = expires.parse().map_err(|_| {
-        SigV4Error::Incomplete(format!("X-Amz-Expires should be a number, not '{expires}'."))
-    })?;
+    let expires: i64 = expires
+        .parse()
+        .map_err(|_| SigV4Error::Incomplete(format!("X-Amz-Expires should be a number, not '{expires}'.")))?;
     if expires < 0 {
         return Err(SigV4Error::Incomplete("X-Amz-Expires must be non-negative".to_string()));
     }
@@ -236,8 +216,14 @@ mod tests {
         let cases = [
             ("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/aws4_request", "requires 'Signature'"),
             ("AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00", "requires 'Credential'"),
-            ("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/wrong, SignedHeaders=host, Signature=00", "valid terminator"),
-            ("AWS4-HMAC-SHA256 Credential=AKID/2015/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00", "valid date"),
+            (
+                "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/wrong, SignedHeaders=host, Signature=00",
+                "valid terminator",
+            ),
+            (
+                "AWS4-HMAC-SHA256 Credential=AKID/2015/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00",
+                "valid date",
+            ),
             ("AWS4-HMAC-SHA256 Credential=AKID, SignedHeaders=host, Signature=00", "valid region"),
             ("AWS4-HMAC-SHA256 garbage", "key=value"),
         ];

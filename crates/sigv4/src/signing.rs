@@ -70,16 +70,9 @@ mod tests {
     /// The worked example of AWS's "Examples of how to derive a signing key for Signature Version 4".
     #[test]
     fn derives_the_documented_signing_key() {
-        let scope = CredentialScope {
-            date: "20150830".into(),
-            region: "us-east-1".into(),
-            service: "iam".into(),
-        };
+        let scope = CredentialScope { date: "20150830".into(), region: "us-east-1".into(), service: "iam".into() };
         let key = signing_key(b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &scope);
-        assert_eq!(
-            hex::encode(key.as_bytes()),
-            "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
-        );
+        assert_eq!(hex::encode(key.as_bytes()), "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
     }
 
     #[test]

@@ -33,13 +33,7 @@ fn parse_request(text: &str) -> Received {
             (n.to_string(), v.to_string())
         })
         .collect();
-    Received {
-        method: method.into(),
-        path: path.into(),
-        query: query.into(),
-        headers,
-        body: body.as_bytes().to_vec(),
-    }
+    Received { method: method.into(), path: path.into(), query: query.into(), headers, body: body.as_bytes().to_vec() }
 }
 
 fn check_case(dir: &Path, prefix: &str) {
@@ -47,17 +41,9 @@ fn check_case(dir: &Path, prefix: &str) {
         return;
     };
     let received = parse_request(&signed);
-    let headers: Vec<(&str, &str)> = received
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let view = RequestView {
-        method: &received.method,
-        path: &received.path,
-        query: &received.query,
-        headers: &headers,
-    };
+    let headers: Vec<(&str, &str)> = received.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let view =
+        RequestView { method: &received.method, path: &received.path, query: &received.query, headers: &headers };
     let params: AuthParams = if prefix == "header" {
         let auth = headers.iter().find(|(n, _)| *n == "Authorization").unwrap().1;
         parse_authorization_header(auth).unwrap()
@@ -73,9 +59,10 @@ fn check_case(dir: &Path, prefix: &str) {
     let want = fs::read_to_string(dir.join(format!("{prefix}-canonical-request.txt"))).unwrap();
     assert_eq!(canonical.as_str(), want, "{}: {prefix} canonical request", dir.display());
 
-    let amz_date = params.presigned_date.clone().unwrap_or_else(|| {
-        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-date")).unwrap().1.to_string()
-    });
+    let amz_date = params
+        .presigned_date
+        .clone()
+        .unwrap_or_else(|| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-date")).unwrap().1.to_string());
     let sts = string_to_sign(&amz_date, &params.scope, &canonical);
     let want = fs::read_to_string(dir.join(format!("{prefix}-string-to-sign.txt"))).unwrap();
     assert_eq!(sts, want, "{}: {prefix} string to sign", dir.display());

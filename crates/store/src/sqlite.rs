@@ -8,11 +8,12 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Backend, BoxFuture, Commit, EventFilter, EventQuery, EventRow, Record, RecordWrite, StoreError, StoredEvent};
+use crate::{
+    Backend, BoxFuture, Commit, EventFilter, EventQuery, EventRow, Record, RecordWrite, StoreError, StoredEvent,
+};
 
 /// Migrations in order; `schema_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE records (
+const MIGRATIONS: &[&str] = &["CREATE TABLE records (
         kind TEXT NOT NULL,
         account TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -32,8 +33,7 @@ const MIGRATIONS: &[&str] = &[
         resources TEXT NOT NULL,
         record TEXT NOT NULL
     );
-    CREATE INDEX events_by_account_time ON events (account, event_time, seq);",
-];
+    CREATE INDEX events_by_account_time ON events (account, event_time, seq);"];
 
 /// Jobs waiting longer than this many per transaction are split.
 const MAX_JOBS_PER_TRANSACTION: usize = 512;
@@ -68,10 +68,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn
-        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
+    let current: i64 = conn.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).optional()?.unwrap_or(0);
     let supported = MIGRATIONS.len() as i64;
     if current > supported {
         return Err(StoreError::SchemaTooNew { found: current, supported });
@@ -95,9 +92,7 @@ impl SqliteBackend {
         migrate(&mut writer)?;
         let reader = open_connection(&path)?;
         let (jobs, rx) = mpsc::channel(4096);
-        thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer_loop(writer, rx))?;
+        thread::Builder::new().name("store-writer".into()).spawn(move || writer_loop(writer, rx))?;
         Ok(Arc::new(SqliteBackend { jobs, reader: Mutex::new(reader) }))
     }
 }
@@ -251,7 +246,10 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
 }
 
 impl SqliteBackend {
-    async fn submit(&self, make: impl FnOnce(oneshot::Sender<Result<(), StoreError>>) -> Job) -> Result<(), StoreError> {
+    async fn submit(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), StoreError>>) -> Job,
+    ) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         self.jobs.send(make(tx)).await.map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
@@ -269,7 +267,8 @@ impl Backend for SqliteBackend {
 
     fn scan(&self, kind: &str) -> Result<Vec<Record>, StoreError> {
         let conn = self.reader.lock();
-        let mut stmt = conn.prepare_cached("SELECT account, key, value FROM records WHERE kind = ?1 ORDER BY account, key")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT account, key, value FROM records WHERE kind = ?1 ORDER BY account, key")?;
         let rows = stmt.query_map([kind], |r| Ok(Record { account: r.get(0)?, key: r.get(1)?, value: r.get(2)? }))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -366,14 +365,23 @@ mod tests {
         {
             let store = SqliteBackend::open(dir.path()).unwrap();
             let put = RecordWrite::Put { kind: "user", account: "1".into(), key: "bob".into(), value: "v1".into() };
-            store.commit(Commit { writes: vec![put], events: vec![event("1", 10, "CreateUser", vec![("AWS::IAM::User".into(), "bob".into())])] }).await.unwrap();
+            store
+                .commit(Commit {
+                    writes: vec![put],
+                    events: vec![event("1", 10, "CreateUser", vec![("AWS::IAM::User".into(), "bob".into())])],
+                })
+                .await
+                .unwrap();
             for t in 11..15 {
                 store.commit(Commit { writes: vec![], events: vec![event("1", t, "GetUser", vec![])] }).await.unwrap();
             }
             store.commit(Commit { writes: vec![], events: vec![event("2", 99, "GetUser", vec![])] }).await.unwrap();
         }
         let store = SqliteBackend::open(dir.path()).unwrap();
-        assert_eq!(store.scan("user").unwrap(), vec![Record { account: "1".into(), key: "bob".into(), value: "v1".into() }]);
+        assert_eq!(
+            store.scan("user").unwrap(),
+            vec![Record { account: "1".into(), key: "bob".into(), value: "v1".into() }]
+        );
         let mut q = query("1");
         q.limit = 3;
         let page = store.lookup_events(&q).unwrap();

@@ -117,7 +117,10 @@ impl Trail {
 
     async fn lookup_events(&self, call: &Call, input: LookupEventsInput) -> Result<Outcome, AwsError> {
         if input.lookup_attributes.len() > 1 {
-            return Err(error("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute."));
+            return Err(error(
+                "InvalidLookupAttributesException",
+                "You cannot specify more than one lookup attribute.",
+            ));
         }
         let filter = input.lookup_attributes.first().map(filter_of).transpose()?;
         let to_ms = |s: f64| (s * 1000.0) as i64;

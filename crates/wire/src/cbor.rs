@@ -37,15 +37,22 @@ fn to_json(cbor: Cbor, depth: usize) -> Result<Value, AwsError> {
             }
         }
         Cbor::Float(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or_else(|| {
-            Value::String(if f.is_nan() { "NaN" } else if f > 0.0 { "Infinity" } else { "-Infinity" }.to_string())
+            Value::String(
+                if f.is_nan() {
+                    "NaN"
+                } else if f > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                }
+                .to_string(),
+            )
         }),
         Cbor::Text(s) => Value::String(s),
         Cbor::Bytes(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
         Cbor::Tag(EPOCH_SECONDS_TAG, inner) => to_json(*inner, depth + 1)?,
         Cbor::Tag(_, inner) => to_json(*inner, depth + 1)?,
-        Cbor::Array(items) => {
-            Value::Array(items.into_iter().map(|v| to_json(v, depth + 1)).collect::<Result<_, _>>()?)
-        }
+        Cbor::Array(items) => Value::Array(items.into_iter().map(|v| to_json(v, depth + 1)).collect::<Result<_, _>>()?),
         Cbor::Map(entries) => {
             let mut out = Map::new();
             for (k, v) in entries {
@@ -79,10 +86,7 @@ pub(crate) fn from_json(model: &ServiceModel, shape: &Shape, value: &Value) -> C
         },
         (ShapeType::Map, Value::Object(entries)) => match shape.value.as_ref().and_then(|m| model.shape(&m.shape)) {
             Some(value_shape) => Cbor::Map(
-                entries
-                    .iter()
-                    .map(|(k, v)| (Cbor::Text(k.clone()), from_json(model, value_shape, v)))
-                    .collect(),
+                entries.iter().map(|(k, v)| (Cbor::Text(k.clone()), from_json(model, value_shape, v))).collect(),
             ),
             None => Cbor::Map(Vec::new()),
         },

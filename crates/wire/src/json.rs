@@ -113,16 +113,14 @@ pub(crate) fn encode_value(model: &ServiceModel, shape: &Shape, value: &Value) -
             }
             Value::Object(out)
         }
-        (ShapeType::List, Value::Array(items)) => {
-            match shape.member.as_ref().and_then(|m| model.shape(&m.shape)) {
-                Some(item_shape) => Value::Array(items.iter().map(|v| encode_value(model, item_shape, v)).collect()),
-                None => Value::Array(Vec::new()),
-            }
-        }
+        (ShapeType::List, Value::Array(items)) => match shape.member.as_ref().and_then(|m| model.shape(&m.shape)) {
+            Some(item_shape) => Value::Array(items.iter().map(|v| encode_value(model, item_shape, v)).collect()),
+            None => Value::Array(Vec::new()),
+        },
         (ShapeType::Map, Value::Object(entries)) => match shape.value.as_ref().and_then(|m| model.shape(&m.shape)) {
-            Some(value_shape) => Value::Object(
-                entries.iter().map(|(k, v)| (k.clone(), encode_value(model, value_shape, v))).collect(),
-            ),
+            Some(value_shape) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.clone(), encode_value(model, value_shape, v))).collect())
+            }
             None => Value::Object(Map::new()),
         },
         _ => value.clone(),

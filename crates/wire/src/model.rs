@@ -67,9 +67,7 @@ impl ServiceId {
 
     /// The service whose JSON `X-Amz-Target` prefix (the part before `.`) is `prefix`.
     pub fn from_target_prefix(prefix: &str) -> Option<ServiceId> {
-        ServiceId::ALL
-            .into_iter()
-            .find(|s| s.model().metadata.target_prefix.as_deref() == Some(prefix))
+        ServiceId::ALL.into_iter().find(|s| s.model().metadata.target_prefix.as_deref() == Some(prefix))
     }
 
     fn model_json(self) -> &'static str {
@@ -211,10 +209,7 @@ impl Shape {
         self.compiled_pattern
             .get_or_init(|| {
                 let p = self.pattern.as_deref()?;
-                let anchored = format!(
-                    "^(?:{})$",
-                    java_to_rust_regex(p.trim_start_matches('^').trim_end_matches('$'))
-                );
+                let anchored = format!("^(?:{})$", java_to_rust_regex(p.trim_start_matches('^').trim_end_matches('$')));
                 Regex::new(&anchored).ok()
             })
             .as_ref()
@@ -307,9 +302,8 @@ impl ServiceModel {
     /// code and HTTP status come from the model.
     pub fn error(&self, shape_name: &str, message: impl Into<String>) -> AwsError {
         let trait_ = self.shape(shape_name).and_then(|s| s.error.as_ref());
-        let code = trait_
-            .and_then(|e| e.code.clone())
-            .unwrap_or_else(|| shape_name.trim_end_matches("Exception").to_string());
+        let code =
+            trait_.and_then(|e| e.code.clone()).unwrap_or_else(|| shape_name.trim_end_matches("Exception").to_string());
         let code = if trait_.and_then(|e| e.code.as_ref()).is_none() {
             // JSON services name the error by its shape, e.g. `NotFoundException`.
             shape_name.to_string()
@@ -343,7 +337,9 @@ mod tests {
                 }
             }
             for (name, shape) in &model.shapes {
-                for m in shape.members.values().chain(shape.member.iter()).chain(shape.key.iter()).chain(shape.value.iter()) {
+                for m in
+                    shape.members.values().chain(shape.member.iter()).chain(shape.key.iter()).chain(shape.value.iter())
+                {
                     assert!(model.shape(&m.shape).is_some(), "{service:?} {name} -> {}", m.shape);
                 }
             }

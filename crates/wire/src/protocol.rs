@@ -82,7 +82,11 @@ fn percent_decode_form(input: &str) -> Result<String, AwsError> {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
                 let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) else {
-                    return Err(AwsError::new("MalformedQueryString", 404, "The query string contains a syntax error."));
+                    return Err(AwsError::new(
+                        "MalformedQueryString",
+                        404,
+                        "The query string contains a syntax error.",
+                    ));
                 };
                 out.push(v);
                 i += 2;
@@ -167,13 +171,16 @@ fn read_input(model: &'static ServiceModel, operation: &'static Operation, body:
     Ok(Decoded { operation, input })
 }
 
-fn decode_query(model: &'static ServiceModel, protocol: Protocol, request: &WireRequest<'_>) -> Result<Decoded, AwsError> {
+fn decode_query(
+    model: &'static ServiceModel,
+    protocol: Protocol,
+    request: &WireRequest<'_>,
+) -> Result<Decoded, AwsError> {
     let mut pairs = Vec::new();
     form_pairs(request.query, &mut pairs)?;
     if request.method == "POST" && is_form(request.content_type) {
-        let body = std::str::from_utf8(request.body).map_err(|_| {
-            AwsError::new("InvalidQueryParameter", 400, "The request body is not valid UTF-8.")
-        })?;
+        let body = std::str::from_utf8(request.body)
+            .map_err(|_| AwsError::new("InvalidQueryParameter", 400, "The request body is not valid UTF-8."))?;
         form_pairs(body, &mut pairs)?;
     }
     let params = ParamNode::build(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
@@ -336,7 +343,11 @@ mod tests {
             method: "POST",
             path: "/",
             query: "",
-            content_type: Some(if target.is_some() { "application/x-amz-json-1.1" } else { "application/x-www-form-urlencoded; charset=utf-8" }),
+            content_type: Some(if target.is_some() {
+                "application/x-amz-json-1.1"
+            } else {
+                "application/x-www-form-urlencoded; charset=utf-8"
+            }),
             target,
             smithy_protocol: None,
             body,
@@ -366,8 +377,12 @@ mod tests {
     fn query_errors_name_the_operation() {
         let req = request(b"Action=Nope&Version=2010-05-08", None);
         let e = decode(ServiceId::Iam, Protocol::Query, &req).unwrap_err();
-        assert_eq!((e.code.as_str(), e.message.as_str()), ("InvalidAction", "Could not find operation Nope for version 2010-05-08"));
-        let e = decode(ServiceId::Iam, Protocol::Query, &request(b"Action=GetUser&Version=1999-01-01", None)).unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("InvalidAction", "Could not find operation Nope for version 2010-05-08")
+        );
+        let e =
+            decode(ServiceId::Iam, Protocol::Query, &request(b"Action=GetUser&Version=1999-01-01", None)).unwrap_err();
         assert_eq!(e.message, "Could not find operation GetUser for version 1999-01-01");
         let e = decode(ServiceId::Iam, Protocol::Query, &request(b"Version=2010-05-08", None)).unwrap_err();
         assert_eq!(e.code, "MissingAction");
@@ -386,7 +401,9 @@ mod tests {
         assert_eq!(d.input, json!({"StartTime": 1440938160, "MaxResults": 5}));
         let bad = decode(ServiceId::CloudTrail, Protocol::Json, &request(b"{not json", Some(target))).unwrap_err();
         assert_eq!(bad.code, "SerializationException");
-        let wrong_type = decode(ServiceId::CloudTrail, Protocol::Json, &request(br#"{"MaxResults": "5"}"#, Some(target))).unwrap_err();
+        let wrong_type =
+            decode(ServiceId::CloudTrail, Protocol::Json, &request(br#"{"MaxResults": "5"}"#, Some(target)))
+                .unwrap_err();
         assert_eq!(wrong_type.code, "SerializationException");
         let unknown = decode(ServiceId::CloudTrail, Protocol::Json, &request(b"{}", Some("Foo.Bar"))).unwrap_err();
         assert_eq!(unknown.code, "UnknownOperationException");
@@ -408,7 +425,8 @@ mod tests {
         let d = decode(ServiceId::Monitoring, Protocol::Cbor, &req).unwrap();
         assert_eq!(d.operation.name, "ListMetrics");
         assert_eq!(d.input, json!({"Namespace": "ns", "MetricName": "m"}));
-        let e = encode_error(ServiceId::Monitoring, Protocol::Cbor, "rid", &AwsError::new("ResourceNotFound", 404, "gone"));
+        let e =
+            encode_error(ServiceId::Monitoring, Protocol::Cbor, "rid", &AwsError::new("ResourceNotFound", 404, "gone"));
         assert!(e.headers.iter().any(|(k, v)| *k == "x-amzn-query-error" && v == "ResourceNotFound;Sender"));
     }
 }

@@ -44,11 +44,8 @@ impl ParamNode {
 
     /// Children named `1`, `2`, … in numeric order.
     fn indexed(&self) -> Vec<&ParamNode> {
-        let mut items: Vec<(u64, &ParamNode)> = self
-            .children
-            .iter()
-            .filter_map(|(k, v)| k.parse::<u64>().ok().map(|i| (i, v)))
-            .collect();
+        let mut items: Vec<(u64, &ParamNode)> =
+            self.children.iter().filter_map(|(k, v)| k.parse::<u64>().ok().map(|i| (i, v))).collect();
         items.sort_by_key(|(i, _)| *i);
         items.into_iter().map(|(_, v)| v).collect()
     }
@@ -81,11 +78,7 @@ fn serialized_name(name: &str, member: &MemberRef, dialect: Dialect) -> String {
 }
 
 fn malformed(path: &str, what: &str) -> AwsError {
-    AwsError::new(
-        "MalformedInput",
-        400,
-        format!("Value for parameter {path} is invalid: expected {what}."),
-    )
+    AwsError::new("MalformedInput", 400, format!("Value for parameter {path} is invalid: expected {what}."))
 }
 
 pub(crate) struct QueryDecoder<'m> {
@@ -200,10 +193,9 @@ pub(crate) fn scalar_from_text(kind: ShapeType, text: &str) -> Option<Value> {
             _ => None,
         },
         ShapeType::Timestamp => parse_timestamp(text).and_then(serde_json::Number::from_f64).map(Value::Number),
-        ShapeType::Blob => base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .ok()
-            .map(|_| Value::String(text.to_string())),
+        ShapeType::Blob => {
+            base64::engine::general_purpose::STANDARD.decode(text).ok().map(|_| Value::String(text.to_string()))
+        }
         ShapeType::Structure | ShapeType::List | ShapeType::Map => None,
     }
 }

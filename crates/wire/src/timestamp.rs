@@ -14,12 +14,23 @@ pub fn format_iso8601(epoch_seconds: f64) -> String {
     if millis == 0 {
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
         )
     } else {
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second(), millis
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            millis
         )
     }
 }
@@ -30,9 +41,8 @@ pub fn parse_timestamp(text: &str) -> Option<f64> {
     if let Ok(seconds) = text.parse::<f64>() {
         return seconds.is_finite().then_some(seconds);
     }
-    let t = OffsetDateTime::parse(text, &Rfc3339)
-        .or_else(|_| OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339))
-        .ok()?;
+    let t =
+        OffsetDateTime::parse(text, &Rfc3339).or_else(|_| OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339)).ok()?;
     Some(t.unix_timestamp_nanos() as f64 / 1e9)
 }
 

@@ -48,10 +48,7 @@ fn describe(shape: &Shape, value: &Value) -> String {
 
 fn check(model: &ServiceModel, shape: &Shape, value: &Value, path: &str, errors: &mut Vec<String>) {
     let fail = |errors: &mut Vec<String>, constraint: String| {
-        errors.push(format!(
-            "Value {} at '{path}' failed to satisfy constraint: {constraint}",
-            describe(shape, value)
-        ));
+        errors.push(format!("Value {} at '{path}' failed to satisfy constraint: {constraint}", describe(shape, value)));
     };
     match (shape.kind, value) {
         (ShapeType::Structure, Value::Object(map)) => {
@@ -183,9 +180,9 @@ fn redact(model: &ServiceModel, shape: &Shape, value: &Value) -> Value {
             _ => Value::Array(Vec::new()),
         },
         (ShapeType::Map, Value::Object(entries)) => match shape.value.as_ref().and_then(|m| model.shape(&m.shape)) {
-            Some(value_shape) if !value_shape.sensitive => Value::Object(
-                entries.iter().map(|(k, v)| (k.clone(), redact(model, value_shape, v))).collect(),
-            ),
+            Some(value_shape) if !value_shape.sensitive => {
+                Value::Object(entries.iter().map(|(k, v)| (k.clone(), redact(model, value_shape, v))).collect())
+            }
             _ => Value::Object(serde_json::Map::new()),
         },
         _ if shape.sensitive => Value::Null,
@@ -227,7 +224,9 @@ mod tests {
         assert!(two.starts_with("3 validation errors detected: "), "{two}");
         let range = check_iam("ListUsersRequest", json!({"MaxItems": 0})).unwrap();
         assert!(range.contains("Value '0' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1"), "{range}");
-        let status = check_iam("UpdateAccessKeyRequest", json!({"AccessKeyId": "AKIAAAAAAAAAAAAAAAAA", "Status": "On"})).unwrap();
+        let status =
+            check_iam("UpdateAccessKeyRequest", json!({"AccessKeyId": "AKIAAAAAAAAAAAAAAAAA", "Status": "On"}))
+                .unwrap();
         assert!(status.contains("Member must satisfy enum value set: [Active, Inactive"), "{status}");
     }
 
@@ -237,8 +236,11 @@ mod tests {
         let out = json!({"AccessKey": {"UserName": "bob", "AccessKeyId": "AKIA1", "Status": "Active",
                                         "SecretAccessKey": "s3cr3t", "CreateDate": 1440938160.0}});
         let red = redact_sensitive(model, "CreateAccessKeyResponse", &out);
-        assert_eq!(red, json!({"accessKey": {"userName": "bob", "accessKeyId": "AKIA1", "status": "Active",
-                                            "createDate": "2015-08-30T12:36:00Z"}}));
+        assert_eq!(
+            red,
+            json!({"accessKey": {"userName": "bob", "accessKeyId": "AKIA1", "status": "Active",
+                                            "createDate": "2015-08-30T12:36:00Z"}})
+        );
         assert!(!red.to_string().contains("s3cr3t"));
     }
 }
