@@ -41,8 +41,13 @@ impl CredentialEntry {
         entry
     }
 
-    pub fn record_use(&self, used: LastUsed) {
-        *self.last_used.lock() = Some(used);
+    /// Notes a use; allocates only when the service or region changed.
+    pub fn record_use(&self, time_ms: i64, service: &str, region: &str) {
+        let mut last = self.last_used.lock();
+        match last.as_mut() {
+            Some(used) if used.service == service && used.region == region => used.time_ms = time_ms,
+            _ => *last = Some(LastUsed { time_ms, service: service.to_string(), region: region.to_string() }),
+        }
     }
 
     pub fn last_used(&self) -> Option<LastUsed> {

@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use rampart_core::{Credentials, LastUsed, Principal, ServiceId};
+use rampart_core::{Credentials, Principal, ServiceId};
 use rampart_sigv4::{
     canonical_request, parse_authorization_header, parse_presigned_query, string_to_sign, verify_signature, AuthParams,
     RequestView, SigV4Error, UNSIGNED_PAYLOAD,
@@ -45,12 +45,18 @@ fn refuse(failure: AuthFailure) -> Box<Refusal> {
     Box::new(Refusal { failure, access_key_id: None, principal: None })
 }
 
-/// The credential scope's service, if the request carries SigV4 parameters.
-pub(crate) fn scope_service(head: &Head<'_>) -> Option<String> {
-    if let Some(auth) = head.header("authorization") {
-        return parse_authorization_header(auth).ok().map(|p| p.scope.service);
+/// The request's SigV4 parameters, from the Authorization header or a presigned
+/// query string. Parsed once per request: routing reads the scope's service,
+/// authentication the rest.
+pub(crate) fn signature_params(head: &Head<'_>) -> Result<AuthParams, SigV4Error> {
+    match head.header("authorization") {
+        Some(auth) => parse_authorization_header(auth),
+        None => match parse_presigned_query(head.query) {
+            Ok(Some(params)) => Ok(params),
+            Ok(None) => Err(SigV4Error::Missing),
+            Err(e) => Err(e),
+        },
     }
-    parse_presigned_query(head.query).ok().flatten().map(|p| p.scope.service)
 }
 
 fn basic_format(t: OffsetDateTime) -> String {
@@ -146,23 +152,17 @@ fn check_time(
     Ok(time)
 }
 
-/// Verifies the request's signature and returns who signed it.
+/// Verifies the request's signature (parameters from [`signature_params`]) and
+/// returns who signed it.
 pub(crate) fn authenticate(
     head: &Head<'_>,
     body: &[u8],
     service: ServiceId,
     credentials: &Credentials,
     now: OffsetDateTime,
+    params: Result<AuthParams, SigV4Error>,
 ) -> Result<Authenticated, Box<Refusal>> {
-    let params = match head.header("authorization") {
-        Some(auth) => parse_authorization_header(auth),
-        None => match parse_presigned_query(head.query) {
-            Ok(Some(params)) => Ok(params),
-            Ok(None) => Err(SigV4Error::Missing),
-            Err(e) => Err(e),
-        },
-    }
-    .map_err(|e| refuse(sigv4_failure(e)))?;
+    let params = params.map_err(|e| refuse(sigv4_failure(e)))?;
     let akid = params.access_key_id.clone();
     let with_key = |failure: AuthFailure, principal: Option<Principal>| {
         Box::new(Refusal { failure, access_key_id: Some(akid.clone()), principal })
@@ -212,10 +212,6 @@ pub(crate) fn authenticate(
     let key = entry.signing_key(&params.scope);
     verify_signature(&key, &sts, &params.signature)
         .map_err(|e| with_key(sigv4_failure(e), Some(entry.principal.clone())))?;
-    entry.record_use(LastUsed {
-        time_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
-        service: service.signing_name().to_string(),
-        region: params.scope.region.clone(),
-    });
+    entry.record_use((now.unix_timestamp_nanos() / 1_000_000) as i64, service.signing_name(), &params.scope.region);
     Ok(Authenticated { principal: entry.principal.clone(), access_key_id: akid, region: params.scope.region })
 }

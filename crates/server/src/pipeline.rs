@@ -14,9 +14,10 @@ use rampart_wire::{
 };
 
 use crate::audit::{AuditDraft, TlsDetails};
-use crate::auth::{authenticate, scope_service, Authenticated, Head};
+use crate::auth::{authenticate, signature_params, Authenticated, Head};
 use crate::errors::{access_denied, auth_error, family, not_implemented, too_large, validation};
 use crate::node::Node;
+use rampart_sigv4::{AuthParams, SigV4Error};
 
 /// Requests larger than this are refused before they are read.
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -40,7 +41,7 @@ fn header<'a>(headers: &'a [(&'a str, &'a str)], name: &str) -> Option<&'a str> 
 
 /// The service a request is for: the JSON target or CBOR path names it when
 /// present; otherwise the SigV4 credential scope does.
-fn route(head: &Head<'_>) -> Result<ServiceId, String> {
+fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<ServiceId, String> {
     if let Some(target) = head.header("x-amz-target") {
         let prefix = target.rsplit_once('.').map(|(p, _)| p).unwrap_or(target);
         return ServiceId::from_target_prefix(prefix).ok_or_else(|| format!("unknown target prefix '{prefix}'"));
@@ -50,12 +51,11 @@ fn route(head: &Head<'_>) -> Result<ServiceId, String> {
             return Ok(service);
         }
     }
-    match scope_service(head) {
-        Some(name) => {
-            ServiceId::from_signing_name(&name).ok_or_else(|| format!("Rampart does not serve the service '{name}'."))
-        }
-        // Unsigned and unrouted: answer as STS does (MissingAuthenticationToken).
-        None => Ok(ServiceId::Sts),
+    match params {
+        Ok(p) => ServiceId::from_signing_name(&p.scope.service)
+            .ok_or_else(|| format!("Rampart does not serve the service '{}'.", p.scope.service)),
+        // Unsigned (or unreadably signed) and unrouted: answer as STS does.
+        Err(_) => Ok(ServiceId::Sts),
     }
 }
 
@@ -106,7 +106,8 @@ pub(crate) async fn run(
         resources: Vec::new(),
         error: None,
     };
-    let service = match route(&head) {
+    let params = signature_params(&head);
+    let service = match route(&head, &params) {
         Ok(s) => s,
         Err(message) => {
             let error = AwsError::new("InvalidAction", 400, message);
@@ -131,7 +132,7 @@ pub(crate) async fn run(
     };
 
     let Authenticated { principal, access_key_id, region } =
-        match authenticate(&head, &body, service, &node.credentials, now) {
+        match authenticate(&head, &body, service, &node.credentials, now, params) {
             Ok(a) => a,
             Err(refusal) => {
                 // The record names the operation that was attempted, if it can be read.
@@ -238,17 +239,18 @@ mod tests {
             "authorization",
             "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00",
         )];
-        let head =
-            |path, headers: &'static [(&'static str, &'static str)]| Head { method: "POST", path, query: "", headers };
-        assert_eq!(route(&head("/", &[("x-amz-target", "TrentService.Encrypt")])), Ok(ServiceId::Kms));
+        let route_of = |path, headers: &[(&str, &str)]| {
+            let head = Head { method: "POST", path, query: "", headers };
+            route(&head, &signature_params(&head))
+        };
+        assert_eq!(route_of("/", &[("x-amz-target", "TrentService.Encrypt")]), Ok(ServiceId::Kms));
         assert_eq!(
-            route(&head("/service/GraniteServiceVersion20100801/operation/ListMetrics", &[])),
+            route_of("/service/GraniteServiceVersion20100801/operation/ListMetrics", &[]),
             Ok(ServiceId::Monitoring)
         );
-        let h = Head { method: "POST", path: "/", query: "", headers: &auth };
-        assert_eq!(route(&h), Ok(ServiceId::Iam));
-        assert_eq!(route(&head("/", &[])), Ok(ServiceId::Sts));
-        assert!(route(&head("/", &[("x-amz-target", "Nope.Op")])).is_err());
+        assert_eq!(route_of("/", &auth), Ok(ServiceId::Iam));
+        assert_eq!(route_of("/", &[]), Ok(ServiceId::Sts));
+        assert!(route_of("/", &[("x-amz-target", "Nope.Op")]).is_err());
     }
 
     #[test]
