@@ -74,15 +74,15 @@ pub enum EventFilter {
     AccessKeyId(String),
 }
 
-/// A page of an account's events, newest first.
+/// A page of an account's events, newest (last recorded) first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventQuery {
     pub account: String,
     pub filter: Option<EventFilter>,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
-    /// Continue after this `(event_time_ms, seq)`.
-    pub after: Option<(i64, i64)>,
+    /// Continue with events recorded before this `seq`.
+    pub after: Option<i64>,
     pub limit: usize,
 }
 
