@@ -179,6 +179,40 @@ def test_failed_signature_record(rampart, ct, alice):
     assert rec["eventName"] == "GetCallerIdentity"
 
 
+def decode_event_batch(blob: bytes) -> list[dict]:
+    """The store's batch format (crates/store/src/batch.rs): per event, u32-LE
+    length-prefixed fields (NONE = 0xffffffff for absent optional ones)."""
+    import struct
+
+    pos = 0
+
+    def take(n):
+        nonlocal pos
+        chunk = blob[pos:pos + n]
+        assert len(chunk) == n, "truncated batch"
+        pos += n
+        return chunk
+
+    def string(optional=False):
+        (n,) = struct.unpack("<I", take(4))
+        if optional and n == 0xFFFFFFFF:
+            return None
+        return take(n).decode()
+
+    events = []
+    while pos < len(blob):
+        account = string()
+        take(8)  # event time
+        string(); string(); string()  # event id, name, source
+        string(True); string(True)  # username, access key id
+        take(1)  # read only
+        (count,) = struct.unpack("<I", take(4))
+        for _ in range(count):
+            string(); string()
+        events.append({"account": account, "record": json.loads(string())})
+    return events
+
+
 def unattributed_records(rampart, marker: str) -> list[dict]:
     """Records the node keeps for requests no account can be named for.
 
@@ -193,10 +227,15 @@ def unattributed_records(rampart, marker: str) -> list[dict]:
     while True:
         con = sqlite3.connect(f"file:{rampart.data_dir / 'rampart.db'}?mode=ro", uri=True)
         try:
-            rows = con.execute("SELECT record FROM events WHERE account = ''").fetchall()
+            blobs = [r[0] for r in con.execute("SELECT events FROM event_batches")]
         finally:
             con.close()
-        found = [json.loads(r[0]) for r in rows if marker in r[0]]
+        found = [
+            e["record"]
+            for blob in blobs
+            for e in decode_event_batch(blob)
+            if e["account"] == "" and marker in json.dumps(e["record"])
+        ]
         if found or time.time() > deadline:
             return found
         time.sleep(0.1)

@@ -10,6 +10,7 @@
 //!
 //! Only this crate knows SQL. A PostgreSQL backend will implement [`Backend`].
 
+mod batch;
 mod sqlite;
 
 use std::sync::Arc;
@@ -81,12 +82,12 @@ pub struct EventQuery {
     pub filter: Option<EventFilter>,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
-    /// Continue with events recorded before this `seq`.
+    /// Continue with events recorded before this position (`StoredEvent::seq`).
     pub after: Option<i64>,
     pub limit: usize,
 }
 
-/// An event as read back, with its position for paging.
+/// An event as read back, with its position (for paging: pass it as `after`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub seq: i64,

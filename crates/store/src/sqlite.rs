@@ -8,15 +8,11 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{
-    Backend, BoxFuture, Commit, EventFilter, EventQuery, EventRow, Record, RecordWrite, StoreError, StoredEvent,
-};
+use crate::{batch, Backend, BoxFuture, Commit, EventQuery, Record, RecordWrite, StoreError, StoredEvent};
 
 /// Migrations in order; `schema_version` counts how many have run.
 ///
-/// `events` has no secondary index on purpose: every request writes an event,
-/// and an index cost a tenth of the node's throughput. Lookups walk `seq`
-/// (arrival order) backwards, filtering as they go.
+/// Audit events are stored one row per transaction (see `batch`).
 const MIGRATIONS: &[&str] = &["CREATE TABLE records (
         kind TEXT NOT NULL,
         account TEXT NOT NULL,
@@ -24,19 +20,14 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE records (
         value TEXT NOT NULL,
         PRIMARY KEY (kind, account, key)
     ) WITHOUT ROWID;
-    CREATE TABLE events (
+    CREATE TABLE event_batches (
         seq INTEGER PRIMARY KEY,
-        account TEXT NOT NULL,
-        event_time INTEGER NOT NULL,
-        event_id TEXT NOT NULL,
-        event_name TEXT NOT NULL,
-        event_source TEXT NOT NULL,
-        username TEXT,
-        access_key_id TEXT,
-        read_only INTEGER NOT NULL,
-        resources TEXT NOT NULL,
-        record TEXT NOT NULL
+        events BLOB NOT NULL
     );"];
+
+/// An event's position: its batch's `seq` shifted left, plus its index in the batch.
+const POSITION_BITS: u32 = 20;
+const POSITION_MASK: i64 = (1 << POSITION_BITS) - 1;
 
 /// Jobs waiting longer than this many per transaction are split.
 const MAX_JOBS_PER_TRANSACTION: usize = 512;
@@ -100,8 +91,8 @@ impl SqliteBackend {
     }
 }
 
-fn apply_commit(tx: &Connection, commit: &Commit) -> Result<(), rusqlite::Error> {
-    for write in &commit.writes {
+fn apply_writes(tx: &Connection, writes: &[RecordWrite]) -> Result<(), rusqlite::Error> {
+    for write in writes {
         match write {
             RecordWrite::Put { kind, account, key, value } => {
                 tx.prepare_cached(
@@ -116,56 +107,7 @@ fn apply_commit(tx: &Connection, commit: &Commit) -> Result<(), rusqlite::Error>
             }
         }
     }
-    for event in &commit.events {
-        insert_event(tx, event)?;
-    }
     Ok(())
-}
-
-fn insert_event(tx: &Connection, e: &EventRow) -> Result<(), rusqlite::Error> {
-    let resources = resources_column(&e.resources);
-    tx.prepare_cached(
-        "INSERT INTO events (account, event_time, event_id, event_name, event_source, username,
-                             access_key_id, read_only, resources, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        e.account,
-        e.event_time_ms,
-        e.event_id,
-        e.event_name,
-        e.event_source,
-        e.username,
-        e.access_key_id,
-        e.read_only,
-        resources,
-        e.record
-    ])?;
-    Ok(())
-}
-
-/// Resources as `\x1e`-separated `type\x1fname` pairs: filterable with `instr`
-/// without a JSON parser in the query.
-fn resources_column(resources: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (t, n) in resources {
-        out.push('\x1e');
-        out.push_str(t);
-        out.push('\x1f');
-        out.push_str(n);
-    }
-    if !out.is_empty() {
-        out.push('\x1e');
-    }
-    out
-}
-
-fn parse_resources(column: &str) -> Vec<(String, String)> {
-    column
-        .split('\x1e')
-        .filter(|p| !p.is_empty())
-        .filter_map(|p| p.split_once('\x1f').map(|(t, n)| (t.to_string(), n.to_string())))
-        .collect()
 }
 
 fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
@@ -190,46 +132,41 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             drain(&mut rx, &mut batch);
         }
         let mut replies = Vec::with_capacity(batch.len());
+        let mut events = Vec::new();
         let outcome = (|| -> Result<(), rusqlite::Error> {
             let mut tx = conn.transaction()?;
             for job in batch {
                 match job {
-                    // An audit event alone cannot conflict with anything: no savepoint needed.
-                    Job::Commit(commit, reply) if commit.writes.is_empty() => {
-                        let result = commit.events.iter().try_for_each(|e| insert_event(&tx, e));
+                    // A job with record writes runs under a savepoint, so that
+                    // its failure fails it alone; its events join the batch only
+                    // if its writes held.
+                    Job::Commit(commit, reply) => {
+                        let result = if commit.writes.is_empty() {
+                            Ok(())
+                        } else {
+                            let sp = tx.savepoint()?;
+                            match apply_writes(&sp, &commit.writes) {
+                                Ok(()) => sp.commit(),
+                                Err(e) => Err(e),
+                            }
+                        };
+                        if result.is_ok() {
+                            for e in &commit.events {
+                                batch::encode(&mut events, e);
+                            }
+                        }
                         replies.push((reply, result.err()));
                     }
-                    Job::Commit(commit, reply) => {
-                        let sp = tx.savepoint()?;
-                        let result = apply_commit(&sp, &commit);
-                        match result {
-                            Ok(()) => {
-                                sp.commit()?;
-                                replies.push((reply, None));
-                            }
-                            Err(e) => {
-                                drop(sp);
-                                replies.push((reply, Some(e)));
-                            }
-                        }
-                    }
                     Job::Wipe(reply) => {
-                        let sp = tx.savepoint()?;
-                        let result = sp.execute_batch("DELETE FROM records; DELETE FROM events;");
-                        match result {
-                            Ok(()) => {
-                                sp.commit()?;
-                                replies.push((reply, None));
-                            }
-                            Err(e) => {
-                                drop(sp);
-                                replies.push((reply, Some(e)));
-                            }
-                        }
+                        events.clear();
+                        let result = tx.execute_batch("DELETE FROM records; DELETE FROM event_batches;");
+                        replies.push((reply, result.err()));
                     }
                 }
             }
-            tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
+            if !events.is_empty() {
+                tx.prepare_cached("INSERT INTO event_batches (events) VALUES (?1)")?.execute([&events])?;
+            }
             tx.commit()
         })();
         match outcome {
@@ -277,69 +214,45 @@ impl Backend for SqliteBackend {
     }
 
     fn lookup_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut sql = String::from(
-            "SELECT seq, account, event_time, event_id, event_name, event_source, username, access_key_id,
-                    read_only, resources, record
-             FROM events WHERE account = ?1",
-        );
-        let mut args: Vec<rusqlite::types::Value> = vec![q.account.clone().into()];
-        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
-            args.push(v);
-            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-        };
-        if let Some(start) = q.start_ms {
-            arg(&mut sql, " AND event_time >= ?", start.into());
-        }
-        if let Some(end) = q.end_ms {
-            arg(&mut sql, " AND event_time <= ?", end.into());
-        }
-        if let Some(seq) = q.after {
-            arg(&mut sql, " AND seq < ?", seq.into());
-        }
-        match &q.filter {
-            None => {}
-            Some(EventFilter::EventId(v)) => arg(&mut sql, " AND event_id = ?", v.clone().into()),
-            Some(EventFilter::EventName(v)) => arg(&mut sql, " AND event_name = ?", v.clone().into()),
-            Some(EventFilter::ReadOnly(v)) => arg(&mut sql, " AND read_only = ?", i64::from(*v).into()),
-            Some(EventFilter::Username(v)) => arg(&mut sql, " AND username = ?", v.clone().into()),
-            Some(EventFilter::EventSource(v)) => arg(&mut sql, " AND event_source = ?", v.clone().into()),
-            Some(EventFilter::AccessKeyId(v)) => arg(&mut sql, " AND access_key_id = ?", v.clone().into()),
-            Some(EventFilter::ResourceType(v)) => {
-                arg(&mut sql, " AND instr(resources, ?) > 0", format!("\x1e{v}\x1f").into())
-            }
-            Some(EventFilter::ResourceName(v)) => {
-                arg(&mut sql, " AND instr(resources, ?) > 0", format!("\x1f{v}\x1e").into())
-            }
-        }
-        arg(&mut sql, " ORDER BY seq DESC LIMIT ?", i64::try_from(q.limit).unwrap_or(i64::MAX).into());
         let conn = self.reader.lock();
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-            let resources: String = r.get(9)?;
-            Ok(StoredEvent {
-                seq: r.get(0)?,
-                row: EventRow {
-                    account: r.get(1)?,
-                    event_time_ms: r.get(2)?,
-                    event_id: r.get(3)?,
-                    event_name: r.get(4)?,
-                    event_source: r.get(5)?,
-                    username: r.get(6)?,
-                    access_key_id: r.get(7)?,
-                    read_only: r.get(8)?,
-                    resources: parse_resources(&resources),
-                    record: r.get(10)?,
-                },
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let mut stmt =
+            conn.prepare_cached("SELECT seq, events FROM event_batches WHERE seq <= ?1 ORDER BY seq DESC")?;
+        let (start_batch, start_index) = match q.after {
+            Some(position) => (position >> POSITION_BITS, Some(position & POSITION_MASK)),
+            None => (i64::MAX, None),
+        };
+        let mut rows = stmt.query([start_batch])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let bytes: Vec<u8> = row.get(1)?;
+            let Some(events) = batch::decode(&bytes) else {
+                tracing::error!(batch = seq, "an audit event batch is damaged; skipping it");
+                continue;
+            };
+            for (index, event) in events.into_iter().enumerate().rev() {
+                let index = i64::try_from(index).unwrap_or(POSITION_MASK);
+                if seq == start_batch && start_index.is_some_and(|after| index >= after) {
+                    continue;
+                }
+                let in_range = q.start_ms.is_none_or(|s| event.event_time_ms >= s)
+                    && q.end_ms.is_none_or(|e| event.event_time_ms <= e);
+                if event.account == q.account && in_range && batch::matches(&event, q.filter.as_ref()) {
+                    found.push(StoredEvent { seq: (seq << POSITION_BITS) | index, row: event });
+                    if found.len() >= q.limit {
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::{EventFilter, EventRow};
 
     fn event(account: &str, time: i64, name: &str, resources: Vec<(String, String)>) -> EventRow {
         EventRow {
