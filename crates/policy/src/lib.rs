@@ -1,0 +1,28 @@
+//! The IAM policy language: documents parsed and validated as IAM does,
+//! compiled once, evaluated per request.
+//!
+//! Pure: no I/O, no async, no clock (the caller puts the time in the context).
+//! `evaluate` is a function of the request and the policies; an error that
+//! could hide a Deny is a parse error, refused when the policy is stored, so
+//! evaluation itself cannot fail.
+
+mod condition;
+mod document;
+mod evaluate;
+mod glob;
+mod variables;
+
+pub use condition::Context;
+pub use document::{Effect, Policy, PolicyKind, Statement, Version};
+pub use evaluate::{evaluate, Decision, PolicyRef, PolicySet, Request, Source, StatementId};
+
+/// Why a document is not a valid policy; the message is IAM's
+/// `MalformedPolicyDocument` text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{0}")]
+    Malformed(String),
+}
+
+#[cfg(test)]
+mod tests;
