@@ -7,6 +7,7 @@
 //! authentication reads is updated in the same step.
 
 mod keys;
+mod policies;
 mod state;
 mod users;
 
@@ -22,7 +23,8 @@ use rampart_core::{
 };
 use rampart_store::{Commit, RecordWrite, Store};
 
-use state::{AccessKey, Account, State, User, ACCOUNT_KIND, KEY_KIND, USER_KIND};
+pub use policies::PrincipalPolicies;
+use state::{AccessKey, Account, State, User, ACCOUNT_KIND, KEY_KIND, POLICY_KIND, USER_KIND};
 
 /// The operations this service implements.
 const OPERATIONS: &[&str] = &[
@@ -36,6 +38,10 @@ const OPERATIONS: &[&str] = &[
     "UpdateAccessKey",
     "DeleteAccessKey",
     "GetAccessKeyLastUsed",
+    "PutUserPolicy",
+    "GetUserPolicy",
+    "ListUserPolicies",
+    "DeleteUserPolicy",
 ];
 
 pub struct Iam {
@@ -190,8 +196,42 @@ impl Iam {
             }
             account_state.keys.insert(key.access_key_id.clone(), key);
         }
+        for record in self.store.scan(POLICY_KIND).map_err(|e| e.to_string())? {
+            let Some(account) = AccountId::parse(&record.account) else { continue };
+            let policy: policies::InlinePolicy = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+            state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
+        }
+        let compiled: Vec<(String, Arc<PrincipalPolicies>)> = state
+            .accounts
+            .values()
+            .flat_map(|a| a.users.values().map(move |u| (u.user_id.clone(), policies::compile_user(a, &u.user_id))))
+            .collect();
+        state.compiled.extend(compiled);
         *self.state.write() = state;
         Ok(())
+    }
+
+    /// The compiled policies of a principal, from memory (never the disk).
+    /// `None` for the account root, which policies do not restrict.
+    pub fn policies_of(&self, principal: &Principal) -> Option<Arc<PrincipalPolicies>> {
+        match principal {
+            Principal::Root { .. } => None,
+            Principal::User { user_id, .. } => {
+                Some(self.state.read().compiled.get(user_id).cloned().unwrap_or_default())
+            }
+        }
+    }
+
+    /// The tags of a user, for `aws:PrincipalTag/*`.
+    pub fn principal_tags(&self, principal: &Principal) -> Vec<(String, String)> {
+        let Principal::User { account, user_id, .. } = principal else { return Vec::new() };
+        let state = self.state.read();
+        state
+            .accounts
+            .get(account)
+            .and_then(|a| a.user_by_id(user_id))
+            .map(|u| u.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// A change that writes `writes` and then runs `apply` on the state, holding `guard`.
@@ -249,6 +289,10 @@ impl Service for Iam {
                 "UpdateAccessKey" => self.update_access_key(call, parse_input(input)?).await,
                 "DeleteAccessKey" => self.delete_access_key(call, parse_input(input)?).await,
                 "GetAccessKeyLastUsed" => self.get_access_key_last_used(call, parse_input(input)?),
+                "PutUserPolicy" => self.put_user_policy(call, parse_input(input)?).await,
+                "GetUserPolicy" => self.get_user_policy(call, parse_input(input)?),
+                "ListUserPolicies" => self.list_user_policies(call, parse_input(input)?),
+                "DeleteUserPolicy" => self.delete_user_policy(call, parse_input(input)?).await,
                 other => Err(AwsError::new("InvalidAction", 400, format!("IAM operation {other} is not implemented"))),
             }
         })

@@ -10,6 +10,7 @@ use rampart_core::{AccountId, Principal};
 pub(crate) const USER_KIND: &str = "iam-user";
 pub(crate) const KEY_KIND: &str = "iam-access-key";
 pub(crate) const ACCOUNT_KIND: &str = "account";
+pub(crate) const POLICY_KIND: &str = "iam-user-policy";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -63,6 +64,8 @@ pub(crate) struct AccountState {
     /// By lower-cased name: IAM names are unique ignoring case, and lists are sorted.
     pub users: BTreeMap<String, User>,
     pub keys: HashMap<String, AccessKey>,
+    /// Inline user policies by `user_id/lower-cased name`.
+    pub inline_policies: BTreeMap<String, crate::policies::InlinePolicy>,
 }
 
 impl AccountState {
@@ -85,4 +88,6 @@ impl AccountState {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub accounts: HashMap<AccountId, AccountState>,
+    /// Compiled policies per user id: what authorization reads.
+    pub compiled: crate::policies::Compiled,
 }

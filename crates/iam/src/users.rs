@@ -229,6 +229,12 @@ impl Iam {
                     "Cannot delete entity, must delete access keys first.".to_string(),
                 ));
             }
+            if account_state.is_some_and(|a| a.inline_policies.values().any(|p| p.user_id == user.user_id)) {
+                return Err(model_error(
+                    "DeleteConflictException",
+                    "Cannot delete entity, must delete policies first.".to_string(),
+                ));
+            }
             user.clone()
         };
         let writes = vec![delete(USER_KIND, &account, &user.user_id)];
@@ -237,6 +243,7 @@ impl Iam {
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.users.remove(&user.name.to_lowercase());
             }
+            state.compiled.remove(&user.user_id);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }

@@ -77,7 +77,11 @@ fn strings(value: &Value, element: &str) -> Result<Vec<String>, PolicyError> {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(items) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| malformed(format!("Syntax errors in policy. {element} must be a string or an array of strings."))))
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    malformed(format!("Syntax errors in policy. {element} must be a string or an array of strings."))
+                })
+            })
             .collect(),
         _ => Err(malformed(format!("Syntax errors in policy. {element} must be a string or an array of strings."))),
     }
@@ -90,8 +94,10 @@ fn check_action(action: &str) -> Result<(), PolicyError> {
     let Some((vendor, name)) = action.split_once(':') else {
         return Err(malformed("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."));
     };
-    let vendor_ok = !vendor.is_empty() && vendor.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*' || c == '?');
-    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '?' | '-' | '_'));
+    let vendor_ok =
+        !vendor.is_empty() && vendor.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*' || c == '?');
+    let name_ok =
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '?' | '-' | '_'));
     if vendor_ok && name_ok {
         Ok(())
     } else {
@@ -130,8 +136,18 @@ fn parse_statement(value: &Value, kind: PolicyKind) -> Result<Statement, PolicyE
     let Value::Object(map) = value else {
         return Err(malformed("Syntax errors in policy. Statement must be an object."));
     };
-    const KNOWN: [&str; 10] =
-        ["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition", "Id"];
+    const KNOWN: [&str; 10] = [
+        "Sid",
+        "Effect",
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Principal",
+        "NotPrincipal",
+        "Condition",
+        "Id",
+    ];
     if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(malformed(format!("Syntax errors in policy. Unknown field {unknown}")));
     }
@@ -203,8 +219,8 @@ fn parse_conditions(value: &Value) -> Result<Vec<Condition>, PolicyError> {
     };
     let mut out = Vec::new();
     for (operator, keys) in block {
-        let operator = Operator::parse(operator)
-            .ok_or_else(|| malformed(format!("Invalid Condition type : {operator}.")))?;
+        let operator =
+            Operator::parse(operator).ok_or_else(|| malformed(format!("Invalid Condition type : {operator}.")))?;
         let Value::Object(keys) = keys else {
             return Err(malformed("Syntax errors in policy. A condition operator must map keys to values."));
         };
@@ -255,7 +271,9 @@ impl Policy {
                 items.iter().map(|s| parse_statement(s, kind)).collect::<Result<Vec<_>, _>>()?
             }
             Some(v @ Value::Object(_)) => vec![parse_statement(v, kind)?],
-            Some(_) => return Err(malformed("Syntax errors in policy. Statement must be an object or a non-empty array.")),
+            Some(_) => {
+                return Err(malformed("Syntax errors in policy. Statement must be an object or a non-empty array."))
+            }
             None => return Err(malformed("Syntax errors in policy. Missing required field Statement")),
         };
         let mut sids = std::collections::HashSet::new();

@@ -47,10 +47,17 @@ pub struct StatementId {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Allow { statement: StatementId },
-    ExplicitDeny { source: Source, statement: StatementId },
+    Allow {
+        statement: StatementId,
+    },
+    ExplicitDeny {
+        source: Source,
+        statement: StatementId,
+    },
     /// No statement of `missing` allowed the request.
-    ImplicitDeny { missing: Source },
+    ImplicitDeny {
+        missing: Source,
+    },
 }
 
 impl Decision {

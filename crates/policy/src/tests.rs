@@ -90,7 +90,11 @@ fn condition_operators() {
     let cases: &[(&str, &[(&str, &str)], bool)] = &[
         (r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}"#, &[("aws:RequestedRegion", "us-east-1")], true),
         (r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}"#, &[("aws:RequestedRegion", "eu-west-1")], false),
-        (r#"{"StringEquals":{"aws:RequestedRegion":["eu-west-1","us-east-1"]}}"#, &[("aws:RequestedRegion", "us-east-1")], true),
+        (
+            r#"{"StringEquals":{"aws:RequestedRegion":["eu-west-1","us-east-1"]}}"#,
+            &[("aws:RequestedRegion", "us-east-1")],
+            true,
+        ),
         (r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}"#, &[], false),
         (r#"{"StringNotEquals":{"aws:RequestedRegion":"us-east-1"}}"#, &[("aws:RequestedRegion", "eu-west-1")], true),
         (r#"{"StringNotEquals":{"aws:RequestedRegion":"us-east-1"}}"#, &[("aws:RequestedRegion", "us-east-1")], false),
@@ -104,8 +108,16 @@ fn condition_operators() {
         (r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":3600}}"#, &[("aws:MultiFactorAuthAge", "7200")], false),
         (r#"{"NumericGreaterThanEquals":{"s3:max-keys":"10"}}"#, &[("s3:max-keys", "10")], true),
         (r#"{"NumericEquals":{"s3:max-keys":"10"}}"#, &[("s3:max-keys", "ten")], false),
-        (r#"{"DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}"#, &[("aws:CurrentTime", "2026-11-24T06:00:00Z")], true),
-        (r#"{"DateLessThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}"#, &[("aws:CurrentTime", "2026-11-24T06:00:00Z")], false),
+        (
+            r#"{"DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}"#,
+            &[("aws:CurrentTime", "2026-11-24T06:00:00Z")],
+            true,
+        ),
+        (
+            r#"{"DateLessThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}"#,
+            &[("aws:CurrentTime", "2026-11-24T06:00:00Z")],
+            false,
+        ),
         (r#"{"DateLessThan":{"aws:EpochTime":"2000000000"}}"#, &[("aws:EpochTime", "1795500000")], true),
         (r#"{"Bool":{"aws:SecureTransport":"true"}}"#, &[("aws:SecureTransport", "true")], true),
         (r#"{"Bool":{"aws:SecureTransport":"true"}}"#, &[("aws:SecureTransport", "false")], false),
@@ -113,12 +125,28 @@ fn condition_operators() {
         (r#"{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}"#, &[], true),
         (r#"{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#, &[("aws:SourceIp", "203.0.113.7")], true),
         (r#"{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#, &[("aws:SourceIp", "198.51.100.7")], false),
-        (r#"{"IpAddress":{"aws:SourceIp":["127.0.0.1/32","2001:db8::/32"]}}"#, &[("aws:SourceIp", "2001:db8::1")], true),
+        (
+            r#"{"IpAddress":{"aws:SourceIp":["127.0.0.1/32","2001:db8::/32"]}}"#,
+            &[("aws:SourceIp", "2001:db8::1")],
+            true,
+        ),
         (r#"{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#, &[("aws:SourceIp", "192.0.2.1")], true),
         (r#"{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#, &[("aws:SourceIp", "192.0.2.1")], true),
-        (r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/admins/*"}}"#, &[("aws:PrincipalArn", "arn:aws:iam::1:user/admins/ann")], true),
-        (r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::1:user/bob"}}"#, &[("aws:PrincipalArn", "arn:aws:iam::1:user/bobby")], false),
-        (r#"{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::1:user/x*"}}"#, &[("aws:PrincipalArn", "arn:aws:iam::1:user/bob")], true),
+        (
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/admins/*"}}"#,
+            &[("aws:PrincipalArn", "arn:aws:iam::1:user/admins/ann")],
+            true,
+        ),
+        (
+            r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::1:user/bob"}}"#,
+            &[("aws:PrincipalArn", "arn:aws:iam::1:user/bobby")],
+            false,
+        ),
+        (
+            r#"{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::1:user/x*"}}"#,
+            &[("aws:PrincipalArn", "arn:aws:iam::1:user/bob")],
+            true,
+        ),
         (r#"{"Null":{"aws:TokenIssueTime":"true"}}"#, &[], true),
         (r#"{"Null":{"aws:TokenIssueTime":"true"}}"#, &[("aws:TokenIssueTime", "2026-01-01T00:00:00Z")], false),
         (r#"{"Null":{"aws:TokenIssueTime":"false"}}"#, &[("aws:TokenIssueTime", "2026-01-01T00:00:00Z")], true),
@@ -126,11 +154,27 @@ fn condition_operators() {
         (r#"{"StringEqualsIfExists":{"ec2:InstanceType":"t3.micro"}}"#, &[("ec2:InstanceType", "m5.large")], false),
         (r#"{"BinaryEquals":{"kms:x":"QmluYXJ5"}}"#, &[("kms:x", "QmluYXJ5")], true),
         // Several keys are ANDed; several operators too.
-        (r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1","aws:username":"bob"}}"#, &[("aws:RequestedRegion", "us-east-1")], false),
-        (r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1"},"Bool":{"aws:SecureTransport":"true"}}"#, &[("aws:RequestedRegion", "us-east-1"), ("aws:SecureTransport", "true")], true),
+        (
+            r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1","aws:username":"bob"}}"#,
+            &[("aws:RequestedRegion", "us-east-1")],
+            false,
+        ),
+        (
+            r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1"},"Bool":{"aws:SecureTransport":"true"}}"#,
+            &[("aws:RequestedRegion", "us-east-1"), ("aws:SecureTransport", "true")],
+            true,
+        ),
         // Variables in condition values.
-        (r#"{"StringEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}"#, &[("aws:PrincipalTag/owner", "bob"), ("aws:username", "bob")], true),
-        (r#"{"StringEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}"#, &[("aws:PrincipalTag/owner", "bob")], false),
+        (
+            r#"{"StringEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}"#,
+            &[("aws:PrincipalTag/owner", "bob"), ("aws:username", "bob")],
+            true,
+        ),
+        (
+            r#"{"StringEquals":{"aws:PrincipalTag/owner":"${aws:username}"}}"#,
+            &[("aws:PrincipalTag/owner", "bob")],
+            false,
+        ),
         // Condition keys match ignoring case.
         (r#"{"StringEquals":{"AWS:REQUESTEDREGION":"us-east-1"}}"#, &[("aws:RequestedRegion", "us-east-1")], true),
     ];
@@ -208,17 +252,47 @@ fn malformed_documents_are_refused_with_iam_wording() {
     let cases = [
         ("not json", "Syntax errors in policy."),
         (r#"{"Version":"2012-10-17"}"#, "Missing required field Statement"),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*"}}"#, "Policy statement must contain resources."),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Resource":"*"}}"#, "Policy statement must contain actions."),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Maybe","Action":"*","Resource":"*"}}"#, "Invalid effect: Maybe"),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"GetUser","Resource":"*"}}"#, "must be prefaced by a vendor"),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#, "should not specify a principal"),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"bucket"}}"#, "must be in ARN format"),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*"}}"#,
+            "Policy statement must contain resources.",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Resource":"*"}}"#,
+            "Policy statement must contain actions.",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Maybe","Action":"*","Resource":"*"}}"#,
+            "Invalid effect: Maybe",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"GetUser","Resource":"*"}}"#,
+            "must be prefaced by a vendor",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#,
+            "should not specify a principal",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"bucket"}}"#,
+            "must be in ARN format",
+        ),
         (r#"{"Version":"2099-01-01","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#, "legacy parsing"),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringLikeish":{"a:b":"c"}}}}"#, "Invalid Condition type"),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"300.1.1.1"}}}}"#, "Invalid"),
-        (r#"{"Version":"2012-10-17","Statement":[{"Sid":"a","Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"a","Effect":"Deny","Action":"*","Resource":"*"}]}"#, "must be unique"),
-        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Bogus":1}}"#, "Unknown field Bogus"),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringLikeish":{"a:b":"c"}}}}"#,
+            "Invalid Condition type",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"300.1.1.1"}}}}"#,
+            "Invalid",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"a","Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"a","Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+            "must be unique",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Bogus":1}}"#,
+            "Unknown field Bogus",
+        ),
     ];
     for (doc, want) in cases {
         match Policy::parse(doc, PolicyKind::Identity) {
@@ -246,10 +320,13 @@ fn order_never_matters_and_allow_never_lifts_a_deny() {
         ("iam:GetUser", "arn:aws:iam::1:user/bob"),
         ("s3:GetObject", "arn:aws:s3:::b/k"),
     ];
-    let contexts: [&[(&str, &str)]; 2] =
-        [&[("aws:username", "bob"), ("aws:SecureTransport", "true"), ("aws:SourceIp", "10.1.1.1")], &[("aws:SecureTransport", "false")]];
+    let contexts: [&[(&str, &str)]; 2] = [
+        &[("aws:username", "bob"), ("aws:SecureTransport", "true"), ("aws:SourceIp", "10.1.1.1")],
+        &[("aws:SecureTransport", "false")],
+    ];
     for mask in 0u32..(1 << pool.len()) {
-        let chosen: Vec<&str> = pool.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| s.as_str()).collect();
+        let chosen: Vec<&str> =
+            pool.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| s.as_str()).collect();
         let reversed: Vec<&str> = chosen.iter().rev().copied().collect();
         for (action, resource) in requests {
             for pairs in contexts {

@@ -37,6 +37,9 @@ pub(crate) struct AuditDraft {
     pub response_elements: Value,
     pub resources: Vec<Resource>,
     pub error: Option<(String, String)>,
+    /// The policy decision (deciding policy and statement), recorded as
+    /// `additionalEventData.authorization`; never sent to the caller.
+    pub authorization: Option<Value>,
 }
 
 /// Operations that only read, by AWS's naming convention.
@@ -73,6 +76,11 @@ struct ResourceRecord<'a> {
 }
 
 #[derive(Serialize)]
+struct AdditionalEventData<'a> {
+    authorization: &'a Value,
+}
+
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TlsRecord<'a> {
     tls_version: &'a str,
@@ -99,6 +107,8 @@ struct Record<'a> {
     error_message: Option<&'a str>,
     request_parameters: Option<&'a Value>,
     response_elements: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_event_data: Option<AdditionalEventData<'a>>,
     #[serde(rename = "requestID")]
     request_id: &'a str,
     #[serde(rename = "eventID")]
@@ -160,6 +170,10 @@ impl AuditDraft {
             } else {
                 non_empty(&self.response_elements)
             },
+            additional_event_data: self
+                .authorization
+                .as_ref()
+                .map(|authorization| AdditionalEventData { authorization }),
             request_id: &self.request_id,
             event_id: &event_id,
             read_only,
@@ -219,6 +233,7 @@ mod tests {
             response_elements: Value::Null,
             resources: vec![],
             error: Some(("AccessDenied".into(), "User: x is not authorized".into())),
+            authorization: Some(json!({"decision": "ImplicitDeny", "missing": "Identity"})),
         };
         let row = draft.finish();
         let record: Value = serde_json::from_str(&row.record).unwrap_or_default();
@@ -229,6 +244,7 @@ mod tests {
         assert_eq!(record["readOnly"], true);
         assert_eq!(record["recipientAccountId"], "123456789012");
         assert_eq!(record["requestParameters"], Value::Null);
+        assert_eq!(record["additionalEventData"]["authorization"]["decision"], "ImplicitDeny");
         assert_eq!(row.username.as_deref(), Some("bob"));
         assert!(row.read_only);
     }

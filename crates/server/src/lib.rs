@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod authz;
 mod errors;
 mod http;
 mod node;

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use rampart_core::{AwsError, Call, Principal, ServiceId};
+use rampart_core::{AwsError, Call, ServiceId};
 use rampart_store::Commit;
 use rampart_wire::{
     decode, detect_protocol, encode_error, encode_output, redact_sensitive, validate, EncodedResponse, Protocol,
@@ -15,6 +15,7 @@ use rampart_wire::{
 
 use crate::audit::{AuditDraft, TlsDetails};
 use crate::auth::{authenticate, signature_params, Authenticated, Head};
+use crate::authz::{audit_note, authorize, denial_message};
 use crate::errors::{access_denied, auth_error, family, not_implemented, too_large, validation};
 use crate::node::Node;
 use rampart_sigv4::{AuthParams, SigV4Error};
@@ -59,20 +60,6 @@ fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<Ser
     }
 }
 
-/// The spine's authorization rule until the policy engine lands: fail closed.
-/// The account root may do everything; an IAM user only what AWS never denies.
-fn authorize(caller: &Principal, service: ServiceId, operation: &str) -> bool {
-    caller.is_root() || (service == ServiceId::Sts && operation == "GetCallerIdentity")
-}
-
-fn denial_message(caller: &Principal, action: &str, resource: Option<&str>) -> String {
-    let on = resource.map(|r| format!(" on resource: {r}")).unwrap_or_default();
-    format!(
-        "User: {} is not authorized to perform: {action}{on} because no identity-based policy allows the {action} action",
-        caller.arn()
-    )
-}
-
 /// Runs one request through the pipeline.
 pub(crate) async fn run(
     node: &Node,
@@ -105,6 +92,7 @@ pub(crate) async fn run(
         response_elements: Value::Null,
         resources: Vec::new(),
         error: None,
+        authorization: None,
     };
     let params = signature_params(&head);
     let service = match route(&head, &params) {
@@ -173,9 +161,11 @@ pub(crate) async fn run(
     };
     let handler = node.services.get(&service).filter(|s| s.operations().contains(&call.operation));
     let action = format!("{}:{}", service.action_prefix(), call.operation);
-    if !authorize(&call.caller, service, call.operation) {
-        let resource = handler.and_then(|h| h.resource_arn(&call, &decoded.input));
-        let error = access_denied(family, denial_message(&call.caller, &action, resource.as_deref()));
+    let resource = handler.and_then(|h| h.resource_arn(&call, &decoded.input));
+    let verdict = authorize(&call, &action, resource.as_deref(), &node.iam);
+    draft.authorization = audit_note(&verdict);
+    if !verdict.is_allowed() {
+        let error = access_denied(family, denial_message(&call.caller, &action, resource.as_deref(), &verdict));
         return refuse(node, &mut draft, service, protocol, error).await;
     }
     if let Some(message) = validate(model, input_shape, &decoded.input) {
@@ -251,22 +241,5 @@ mod tests {
         assert_eq!(route_of("/", &auth), Ok(ServiceId::Iam));
         assert_eq!(route_of("/", &[]), Ok(ServiceId::Sts));
         assert!(route_of("/", &[("x-amz-target", "Nope.Op")]).is_err());
-    }
-
-    #[test]
-    fn spine_authorization_fails_closed() {
-        let account = rampart_core::AccountId::parse("123456789012");
-        let Some(account) = account else { return };
-        let user =
-            Principal::User { account: account.clone(), user_id: "AIDA1".into(), name: "bob".into(), path: "/".into() };
-        assert!(authorize(&user, ServiceId::Sts, "GetCallerIdentity"));
-        assert!(!authorize(&user, ServiceId::Iam, "ListUsers"));
-        assert!(!authorize(&user, ServiceId::Sts, "AssumeRole"));
-        assert!(authorize(&Principal::Root { account }, ServiceId::Iam, "DeleteUser"));
-        assert_eq!(
-            denial_message(&user, "iam:ListUsers", Some("arn:aws:iam::123456789012:user/")),
-            "User: arn:aws:iam::123456789012:user/bob is not authorized to perform: iam:ListUsers on resource: \
-             arn:aws:iam::123456789012:user/ because no identity-based policy allows the iam:ListUsers action"
-        );
     }
 }

@@ -1,5 +1,6 @@
 //! Cost of verifying one header-signed request (what every API call pays),
 //! with the signing key cached as the server caches it, and of deriving a key.
+#![allow(clippy::unwrap_used, reason = "benchmark set-up: a failure should stop the run")]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rampart_sigv4::{

@@ -1,5 +1,6 @@
 //! Cost of the wire layer per request: decoding a query-protocol request
 //! against its model, validating it, and encoding the XML response.
+#![allow(clippy::unwrap_used, reason = "benchmark set-up: a failure should stop the run")]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rampart_wire::{decode, encode_output, validate, Protocol, ServiceId, WireRequest};

@@ -1,0 +1,116 @@
+//! The authorize stage: the request context (action, resource, condition keys)
+//! and the policy engine's decision, from memory only.
+
+use time::OffsetDateTime;
+
+use rampart_core::{Call, Principal, ServiceId};
+use rampart_iam::Iam;
+use rampart_policy::{evaluate, Context, Decision, PolicyRef, PolicySet, Request, Source};
+
+/// The outcome of authorization, with what the audit record needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Not subject to policies: the account root, or an action AWS never denies.
+    Unrestricted,
+    Decided(Decision),
+}
+
+impl Verdict {
+    pub fn is_allowed(&self) -> bool {
+        match self {
+            Verdict::Unrestricted => true,
+            Verdict::Decided(d) => d.is_allowed(),
+        }
+    }
+}
+
+/// Actions AWS answers whatever the caller's policies say.
+fn never_denied(service: ServiceId, operation: &str) -> bool {
+    service == ServiceId::Sts && operation == "GetCallerIdentity"
+}
+
+/// The global condition keys of a call.
+fn context(call: &Call, iam: &Iam) -> Context {
+    let mut c = Context::new();
+    let now = OffsetDateTime::from_unix_timestamp_nanos(i128::from(call.time_ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    c.set("aws:CurrentTime", rampart_wire::format_iso8601(now.unix_timestamp() as f64));
+    c.set("aws:EpochTime", now.unix_timestamp().to_string());
+    c.set("aws:SourceIp", call.source_ip.clone());
+    c.set("aws:SecureTransport", call.secure_transport.to_string());
+    c.set("aws:RequestedRegion", call.region.clone());
+    c.set("aws:UserAgent", call.user_agent.clone());
+    c.set("aws:PrincipalArn", call.caller.arn());
+    c.set("aws:PrincipalAccount", call.caller.account().as_str());
+    c.set("aws:ViaAWSService", "false");
+    match &call.caller {
+        Principal::Root { account } => {
+            c.set("aws:PrincipalType", "Account");
+            c.set("aws:userid", account.as_str());
+        }
+        Principal::User { user_id, name, .. } => {
+            c.set("aws:PrincipalType", "User");
+            c.set("aws:userid", user_id.clone());
+            c.set("aws:username", name.clone());
+            for (key, value) in iam.principal_tags(&call.caller) {
+                c.set(&format!("aws:PrincipalTag/{key}"), value);
+            }
+        }
+    }
+    c
+}
+
+/// Decides whether `call` may run `action` on `resource`.
+pub(crate) fn authorize(call: &Call, action: &str, resource: Option<&str>, iam: &Iam) -> Verdict {
+    if never_denied(call.service, call.operation) {
+        return Verdict::Unrestricted;
+    }
+    let Some(policies) = iam.policies_of(&call.caller) else {
+        return Verdict::Unrestricted;
+    };
+    let context = context(call, iam);
+    let set = PolicySet {
+        identity: policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
+        boundary: None,
+    };
+    let request = Request { action, resource: resource.unwrap_or("*"), context: &context };
+    Verdict::Decided(evaluate(&request, &set))
+}
+
+/// AWS's AccessDenied text. It names a managed policy's ARN for an explicit
+/// deny, as AWS does, but never a statement.
+pub(crate) fn denial_message(caller: &Principal, action: &str, resource: Option<&str>, verdict: &Verdict) -> String {
+    let on = resource.map(|r| format!(" on resource: {r}")).unwrap_or_default();
+    let head = format!("User: {} is not authorized to perform: {action}{on}", caller.arn());
+    let arn_suffix = |policy: &str| if policy.starts_with("arn:") { format!(": {policy}") } else { String::new() };
+    match verdict {
+        Verdict::Decided(Decision::ImplicitDeny { missing: Source::Boundary }) => {
+            format!("{head} because no permissions boundary allows the {action} action")
+        }
+        Verdict::Decided(Decision::ExplicitDeny { source: Source::Identity, statement }) => {
+            format!("{head} with an explicit deny in an identity-based policy{}", arn_suffix(&statement.policy))
+        }
+        Verdict::Decided(Decision::ExplicitDeny { source: Source::Boundary, statement }) => {
+            format!("{head} with an explicit deny in a permissions boundary{}", arn_suffix(&statement.policy))
+        }
+        _ => format!("{head} because no identity-based policy allows the {action} action"),
+    }
+}
+
+/// The decision as the audit record names it (never sent to the caller).
+pub(crate) fn audit_note(verdict: &Verdict) -> Option<serde_json::Value> {
+    let Verdict::Decided(decision) = verdict else { return None };
+    let statement =
+        |s: &rampart_policy::StatementId| serde_json::json!({"policy": s.policy, "sid": s.sid, "index": s.index});
+    Some(match decision {
+        Decision::Allow { statement: s } => serde_json::json!({"decision": "Allow", "statement": statement(s)}),
+        Decision::ExplicitDeny { source, statement: s } => serde_json::json!({
+            "decision": "ExplicitDeny",
+            "source": format!("{source:?}"),
+            "statement": statement(s),
+        }),
+        Decision::ImplicitDeny { missing } => {
+            serde_json::json!({"decision": "ImplicitDeny", "missing": format!("{missing:?}")})
+        }
+    })
+}

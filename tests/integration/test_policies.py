@@ -1,0 +1,155 @@
+"""Identity-based policies enforced on every request (issue 4's first slice).
+
+Inline user policies (Put/Get/List/DeleteUserPolicy) are evaluated by the policy
+engine for every call an IAM user makes: ${aws:username} variables, explicit
+deny over allow, conditions on aws:RequestedRegion and aws:SourceIp. Denials
+carry AWS's message; the audit record names the deciding statement, the
+response never does.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rampart_testlib import create_user_with_key, raises_aws, record, ua_marker, uniq, wait_for_events
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@pytest.fixture
+def user(rampart):
+    """A fresh user with a key, and a helper to give it an inline policy."""
+    u, creds = create_user_with_key(rampart)
+    iam = rampart.client("iam")
+
+    def allow(*statements: dict, name: str = "p") -> None:
+        iam.put_user_policy(UserName=u["UserName"], PolicyName=name, PolicyDocument=doc(*statements))
+
+    return {"user": u, "creds": creds, "allow": allow, "name": u["UserName"]}
+
+
+def test_username_variable_reads_itself_and_nobody_else(rampart, user):
+    other, _ = create_user_with_key(rampart)
+    acct = rampart.account_id
+    user["allow"]({"Effect": "Allow", "Action": "iam:GetUser",
+                   "Resource": f"arn:aws:iam::{acct}:user/${{aws:username}}"})
+    iam = rampart.client("iam", user["creds"])
+    assert iam.get_user(UserName=user["name"])["User"]["UserName"] == user["name"]
+    assert iam.get_user()["User"]["UserName"] == user["name"]
+    with raises_aws("AccessDenied", 403) as e:
+        iam.get_user(UserName=other["UserName"])
+    assert e.message == (
+        f"User: {user['user']['Arn']} is not authorized to perform: iam:GetUser on resource: "
+        f"arn:aws:iam::{acct}:user/{other['UserName']} because no identity-based policy allows the iam:GetUser action"
+    )
+
+
+def test_explicit_deny_beats_every_allow(rampart, user):
+    user["allow"]({"Sid": "All", "Effect": "Allow", "Action": "iam:*", "Resource": "*"},
+                  {"Sid": "NoDeletes", "Effect": "Deny", "Action": "iam:Delete*", "Resource": "*"})
+    iam = rampart.client("iam", user["creds"])
+    iam.list_users()
+    victim = uniq("victim")
+    iam.create_user(UserName=victim)
+    marker = ua_marker()
+    denied = rampart.client("iam", user["creds"], user_agent_extra=marker)
+    with raises_aws("AccessDenied", 403) as e:
+        denied.delete_user(UserName=victim)
+    assert "with an explicit deny in an identity-based policy" in e.message
+    assert "NoDeletes" not in e.message, "a denial must not reveal the deciding statement"
+    rampart.client("iam").get_user(UserName=victim)  # still there
+    [ev] = wait_for_events(rampart.client("cloudtrail"), lambda e, r: marker in r.get("userAgent", ""))
+    auth = record(ev)["additionalEventData"]["authorization"]
+    assert auth["decision"] == "ExplicitDeny"
+    assert auth["statement"]["sid"] == "NoDeletes"
+
+
+def test_requested_region_condition(rampart, user):
+    user["allow"]({"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*",
+                   "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}})
+    rampart.client("cloudtrail", user["creds"], region="eu-west-1").lookup_events(MaxResults=1)
+    with raises_aws("AccessDeniedException", 400) as e:
+        rampart.client("cloudtrail", user["creds"], region="us-east-1").lookup_events(MaxResults=1)
+    assert "cloudtrail:LookupEvents" in e.message
+
+
+@pytest.mark.parametrize("cidr,allowed", [("127.0.0.0/8", True), ("10.0.0.0/8", False)])
+def test_source_ip_condition(rampart, user, cidr, allowed):
+    user["allow"]({"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+                   "Condition": {"IpAddress": {"aws:SourceIp": cidr}}})
+    iam = rampart.client("iam", user["creds"])
+    if allowed:
+        iam.list_users()
+    else:
+        with raises_aws("AccessDenied", 403):
+            iam.list_users()
+
+
+def test_not_secure_transport_deny(rampart, user):
+    user["allow"]({"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"},
+                  {"Effect": "Deny", "Action": "*", "Resource": "*",
+                   "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    with raises_aws("AccessDenied", 403):
+        rampart.client("iam", user["creds"]).list_users()
+
+
+def test_policy_document_round_trip_and_listing(rampart, user):
+    iam = rampart.client("iam")
+    statement = {"Effect": "Allow", "Action": ["iam:GetUser", "iam:ListUsers"], "Resource": "*"}
+    user["allow"](statement, name="ReadUsers")
+    got = iam.get_user_policy(UserName=user["name"], PolicyName="ReadUsers")
+    assert got["PolicyDocument"] == json.loads(doc(statement))
+    assert iam.list_user_policies(UserName=user["name"])["PolicyNames"] == ["ReadUsers"]
+    for key in iam.list_access_keys(UserName=user["name"])["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=user["name"], AccessKeyId=key["AccessKeyId"])
+    with raises_aws("DeleteConflict", 409) as e:
+        iam.delete_user(UserName=user["name"])
+    assert e.message == "Cannot delete entity, must delete policies first."
+    iam.delete_user_policy(UserName=user["name"], PolicyName="ReadUsers")
+    assert iam.list_user_policies(UserName=user["name"])["PolicyNames"] == []
+    with raises_aws("NoSuchEntity", 404) as e:
+        iam.get_user_policy(UserName=user["name"], PolicyName="ReadUsers")
+    assert e.message == "The user policy with name ReadUsers cannot be found."
+
+
+def test_policy_change_takes_effect_on_the_next_request(rampart, user):
+    iam = rampart.client("iam", user["creds"])
+    with raises_aws("AccessDenied", 403):
+        iam.list_users()
+    user["allow"]({"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"})
+    iam.list_users()
+    rampart.client("iam").delete_user_policy(UserName=user["name"], PolicyName="p")
+    with raises_aws("AccessDenied", 403):
+        iam.list_users()
+
+
+@pytest.mark.parametrize("document,fragment", [
+    ("{not json", "Syntax errors in policy."),
+    (doc({"Effect": "Allow", "Action": "iam:*"}), "Policy statement must contain resources."),
+    (doc({"Effect": "Allow", "Principal": "*", "Action": "iam:*", "Resource": "*"}), "should not specify a principal"),
+    (doc({"Effect": "Allow", "Action": "GetUser", "Resource": "*"}), "prefaced by a vendor"),
+])
+def test_malformed_policies_are_refused(rampart, user, document, fragment):
+    with raises_aws("MalformedPolicyDocument", 400) as e:
+        rampart.client("iam").put_user_policy(UserName=user["name"], PolicyName="bad", PolicyDocument=document)
+    assert fragment in e.message
+
+
+def test_inline_policy_size_quota(rampart, user):
+    big = doc(*[{"Effect": "Allow", "Action": f"iam:Get{'X' * 40}{i}", "Resource": "*"} for i in range(40)])
+    with raises_aws("LimitExceeded", 409) as e:
+        rampart.client("iam").put_user_policy(UserName=user["name"], PolicyName="big", PolicyDocument=big)
+    assert e.message == f"Maximum policy size of 2048 bytes exceeded for user {user['name']}"
+
+
+def test_policies_survive_restart(fresh_rampart):
+    u, creds = create_user_with_key(fresh_rampart)
+    fresh_rampart.client("iam").put_user_policy(
+        UserName=u["UserName"], PolicyName="list",
+        PolicyDocument=doc({"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}))
+    fresh_rampart.restart()
+    fresh_rampart.client("iam", creds).list_users()
