@@ -84,10 +84,12 @@ fn username_variable_limits_users_to_themselves() {
     assert!(allowed(&[&old], "iam:GetUser", "arn:aws:iam::111122223333:user/${aws:username}", &bob));
 }
 
-/// (operator block, context, expected) for one `Allow * on *` statement.
+/// A condition block, the request's context, and whether `Allow * on *` with it allows.
+type ConditionCase<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+
 #[test]
 fn condition_operators() {
-    let cases: &[(&str, &[(&str, &str)], bool)] = &[
+    let cases: &[ConditionCase] = &[
         (r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}"#, &[("aws:RequestedRegion", "us-east-1")], true),
         (r#"{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}"#, &[("aws:RequestedRegion", "eu-west-1")], false),
         (
