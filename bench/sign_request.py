@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Writes a wrk Lua script that replays one header-signed STS GetCallerIdentity request.
+"""Writes a wrk Lua script that replays one header-signed query-protocol request.
 
-usage: sign_request.py ENDPOINT ACCESS_KEY SECRET_KEY OUT.lua
-The signature stays valid for STS's 15-minute clock-skew window; the benchmark
-runs well inside it.
+usage: sign_request.py ENDPOINT ACCESS_KEY SECRET_KEY OUT.lua [SERVICE BODY]
+(default: sts "Action=GetCallerIdentity&Version=2011-06-15").
+The signature stays valid for the 15-minute clock-skew window of IAM and STS;
+the benchmark runs well inside it.
 """
 import sys
 
@@ -14,14 +15,15 @@ from botocore.credentials import Credentials
 
 def main():
     endpoint, access_key, secret_key, out = sys.argv[1:5]
-    body = "Action=GetCallerIdentity&Version=2011-06-15"
+    service = sys.argv[5] if len(sys.argv) > 5 else "sts"
+    body = sys.argv[6] if len(sys.argv) > 6 else "Action=GetCallerIdentity&Version=2011-06-15"
     request = AWSRequest(
         method="POST",
         url=endpoint + "/",
         data=body,
         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
     )
-    SigV4Auth(Credentials(access_key, secret_key), "sts", "us-east-1").add_auth(request)
+    SigV4Auth(Credentials(access_key, secret_key), service, "us-east-1").add_auth(request)
     lines = ['wrk.method = "POST"', f'wrk.body = "{body}"']
     for name, value in request.headers.items():
         lines.append(f'wrk.headers["{name}"] = "{value}"')

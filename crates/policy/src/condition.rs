@@ -33,7 +33,16 @@ impl Context {
     }
 
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.values.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.values.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+        } else {
+            self.values.get(key).map(Vec::as_slice)
+        }
+    }
+
+    /// `get` for a key already lower-cased (compiled conditions): no allocation.
+    pub(crate) fn get_lowercase(&self, key: &str) -> Option<&[String]> {
+        self.values.get(key).map(Vec::as_slice)
     }
 
     /// Every key present, for GetContextKeys-style listings.
@@ -157,8 +166,11 @@ impl Operator {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Condition {
     operator: Operator,
+    /// Lower-cased: condition keys match ignoring case.
     key: String,
     values: Vec<String>,
+    /// Whether any value holds a policy variable (substituted per request).
+    has_variables: bool,
 }
 
 fn parse_number(text: &str) -> Option<f64> {
@@ -236,7 +248,8 @@ impl Condition {
                 "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.".to_string(),
             ));
         }
-        Ok(Condition { operator, key: key.to_string(), values })
+        let has_variables = values.iter().any(|v| v.contains("${"));
+        Ok(Condition { operator, key: key.to_ascii_lowercase(), values, has_variables })
     }
 
     /// The positive test of one request value against one policy value.
@@ -278,14 +291,15 @@ impl Condition {
 
     /// Evaluates the condition against the request's context.
     pub(crate) fn holds(&self, context: &Context, variables: bool) -> bool {
-        let request = context.get(&self.key).filter(|v| !v.is_empty());
-        let mut policy_values = Vec::with_capacity(self.values.len());
-        for v in &self.values {
+        let request = context.get_lowercase(&self.key).filter(|v| !v.is_empty());
+        let substituted: Vec<String>;
+        let policy_values: &[String] = if variables && self.has_variables {
             // A value whose variable cannot be resolved matches nothing.
-            if let Some(v) = if variables { substitute(v, context) } else { Some(v.clone()) } {
-                policy_values.push(v);
-            }
-        }
+            substituted = self.values.iter().filter_map(|v| substitute(v, context)).collect();
+            &substituted
+        } else {
+            &self.values
+        };
         if self.operator.base == Base::Null {
             let want_absent = policy_values.iter().any(|v| v.eq_ignore_ascii_case("true"));
             return request.is_none() == want_absent;
@@ -298,12 +312,10 @@ impl Condition {
             };
         };
         match self.operator.set {
-            Some(SetQualifier::ForAllValues) => request.iter().all(|r| self.request_value_passes(r, &policy_values)),
-            Some(SetQualifier::ForAnyValue) => request.iter().any(|r| self.request_value_passes(r, &policy_values)),
-            None if self.operator.base.negated() => {
-                request.iter().all(|r| self.request_value_passes(r, &policy_values))
-            }
-            None => request.iter().any(|r| self.request_value_passes(r, &policy_values)),
+            Some(SetQualifier::ForAllValues) => request.iter().all(|r| self.request_value_passes(r, policy_values)),
+            Some(SetQualifier::ForAnyValue) => request.iter().any(|r| self.request_value_passes(r, policy_values)),
+            None if self.operator.base.negated() => request.iter().all(|r| self.request_value_passes(r, policy_values)),
+            None => request.iter().any(|r| self.request_value_passes(r, policy_values)),
         }
     }
 }

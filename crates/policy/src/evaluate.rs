@@ -66,29 +66,26 @@ impl Decision {
     }
 }
 
-fn action_matches(patterns: &[String], action: &str) -> bool {
-    let action = action.to_ascii_lowercase();
-    patterns.iter().any(|p| glob(p, &action))
+/// `action_lower` is the request's action, lower-cased once per evaluation.
+fn action_matches(patterns: &[String], action_lower: &str) -> bool {
+    patterns.iter().any(|p| glob(p, action_lower))
 }
 
 fn resource_matches(patterns: &[String], resource: &str, version: Version, context: &Context) -> bool {
     patterns.iter().any(|p| {
-        let pattern = match version {
-            Version::V2012 => match substitute(p, context) {
-                Some(p) => p,
-                None => return false,
-            },
-            Version::V2008 => p.clone(),
-        };
-        arn_matches(&pattern, resource)
+        if version == Version::V2012 && p.contains("${") {
+            substitute(p, context).is_some_and(|p| arn_matches(&p, resource))
+        } else {
+            arn_matches(p, resource)
+        }
     })
 }
 
 /// Whether a statement applies to the request (its effect aside).
-pub(crate) fn applies(statement: &Statement, version: Version, request: &Request<'_>) -> bool {
+pub(crate) fn applies(statement: &Statement, version: Version, request: &Request<'_>, action_lower: &str) -> bool {
     let action = match &statement.actions {
-        Actions::Only(p) => action_matches(p, request.action),
-        Actions::AllBut(p) => !action_matches(p, request.action),
+        Actions::Only(p) => action_matches(p, action_lower),
+        Actions::AllBut(p) => !action_matches(p, action_lower),
     };
     if !action {
         return false;
@@ -101,36 +98,48 @@ pub(crate) fn applies(statement: &Statement, version: Version, request: &Request
     resource && statement.conditions.iter().all(|c| c.holds(request.context, version == Version::V2012))
 }
 
-/// The first statement of `effect` in `policy` that applies.
-fn first_applying(policy: &PolicyRef<'_>, effect: Effect, request: &Request<'_>) -> Option<StatementId> {
-    policy.policy.statements.iter().enumerate().find_map(|(index, s)| {
-        (s.effect == effect && applies(s, policy.policy.version, request)).then(|| StatementId {
-            policy: policy.name.to_string(),
-            sid: s.sid.clone(),
-            index,
-        })
-    })
+/// One pass over a policy: the first applying Deny (which ends the scan) and
+/// the first applying Allow.
+fn scan(
+    policy: &PolicyRef<'_>,
+    request: &Request<'_>,
+    action_lower: &str,
+) -> (Option<StatementId>, Option<StatementId>) {
+    let mut allow = None;
+    for (index, s) in policy.policy.statements.iter().enumerate() {
+        if (s.effect == Effect::Allow && allow.is_some()) || !applies(s, policy.policy.version, request, action_lower) {
+            continue;
+        }
+        let id = StatementId { policy: policy.name.to_string(), sid: s.sid.clone(), index };
+        match s.effect {
+            Effect::Deny => return (Some(id), allow),
+            Effect::Allow => allow = Some(id),
+        }
+    }
+    (None, allow)
 }
 
 /// Decides a request against a principal's policies.
 pub fn evaluate(request: &Request<'_>, policies: &PolicySet<'_>) -> Decision {
+    let action_lower = request.action.to_ascii_lowercase();
+    let mut allow = None;
     for policy in &policies.identity {
-        if let Some(statement) = first_applying(policy, Effect::Deny, request) {
+        let (deny, allowed) = scan(policy, request, &action_lower);
+        if let Some(statement) = deny {
             return Decision::ExplicitDeny { source: Source::Identity, statement };
         }
+        allow = allow.or(allowed);
     }
-    if let Some(boundary) = &policies.boundary {
-        if let Some(statement) = first_applying(boundary, Effect::Deny, request) {
-            return Decision::ExplicitDeny { source: Source::Boundary, statement };
-        }
-    }
-    let Some(allow) = policies.identity.iter().find_map(|p| first_applying(p, Effect::Allow, request)) else {
-        return Decision::ImplicitDeny { missing: Source::Identity };
+    let boundary_allows = match &policies.boundary {
+        None => true,
+        Some(boundary) => match scan(boundary, request, &action_lower) {
+            (Some(statement), _) => return Decision::ExplicitDeny { source: Source::Boundary, statement },
+            (None, allowed) => allowed.is_some(),
+        },
     };
-    if let Some(boundary) = &policies.boundary {
-        if first_applying(boundary, Effect::Allow, request).is_none() {
-            return Decision::ImplicitDeny { missing: Source::Boundary };
-        }
+    match allow {
+        None => Decision::ImplicitDeny { missing: Source::Identity },
+        Some(_) if !boundary_allows => Decision::ImplicitDeny { missing: Source::Boundary },
+        Some(statement) => Decision::Allow { statement },
     }
-    Decision::Allow { statement: allow }
 }

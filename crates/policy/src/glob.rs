@@ -1,34 +1,47 @@
 //! `*` and `?` wildcards, as IAM matches actions, resources and string conditions.
 
 /// Whether `text` matches `pattern`, where `*` matches any run of characters
-/// (including none) and `?` exactly one. Iterative with one backtrack point,
-/// so it is linear-ish and cannot recurse deeply on hostile patterns.
+/// (including none) and `?` exactly one. Iterative with one backtrack point, so
+/// hostile patterns cannot recurse deeply; no allocation for ASCII input.
 pub(crate) fn matches(pattern: &str, text: &str) -> bool {
+    // Most patterns fail on their first character (another service): say so at once.
+    if let (Some(&p), Some(&t)) = (pattern.as_bytes().first(), text.as_bytes().first()) {
+        if p != t && p != b'*' && p != b'?' && p.is_ascii() && t.is_ascii() {
+            return false;
+        }
+    }
+    if pattern.is_ascii() && text.is_ascii() {
+        return matches_units(pattern.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    matches_units(&p, &t, '*', '?')
+}
+
+fn matches_units<T: PartialEq + Copy>(p: &[T], t: &[T], star: T, one: T) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
+    let mut backtrack: Option<(usize, usize)> = None;
     while ti < t.len() {
         match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
+            Some(c) if *c == star => {
+                backtrack = Some((pi, ti));
                 pi += 1;
             }
-            Some(c) if *c == '?' || Some(c) == t.get(ti) => {
+            Some(c) if *c == one || Some(c) == t.get(ti) => {
                 pi += 1;
                 ti += 1;
             }
-            _ => match star {
+            _ => match backtrack {
                 Some((sp, st)) => {
                     pi = sp + 1;
                     ti = st + 1;
-                    star = Some((sp, st + 1));
+                    backtrack = Some((sp, st + 1));
                 }
                 None => return false,
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == star))
 }
 
 /// ARN matching: the first five `:`-separated segments are matched one by one
@@ -38,12 +51,22 @@ pub(crate) fn arn_matches(pattern: &str, arn: &str) -> bool {
     if pattern == "*" {
         return true;
     }
-    let p: Vec<&str> = pattern.splitn(6, ':').collect();
-    let a: Vec<&str> = arn.splitn(6, ':').collect();
-    if p.len() != 6 || a.len() != 6 {
+    let (mut p, mut a) = (pattern.splitn(6, ':'), arn.splitn(6, ':'));
+    let (pattern_segments, arn_segments) = (pattern.matches(':').count(), arn.matches(':').count());
+    if pattern_segments < 5 || arn_segments < 5 {
         return matches(pattern, arn);
     }
-    p.iter().zip(a.iter()).all(|(p, a)| matches(p, a))
+    loop {
+        match (p.next(), a.next()) {
+            (Some(ps), Some(seg)) => {
+                if !matches(ps, seg) {
+                    return false;
+                }
+            }
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
 }
 
 #[cfg(test)]
