@@ -153,3 +153,58 @@ def test_policies_survive_restart(fresh_rampart):
         PolicyDocument=doc({"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}))
     fresh_rampart.restart()
     fresh_rampart.client("iam", creds).list_users()
+
+
+def test_managed_policy_attach_and_permissions_boundary_limit_an_admin(rampart, user):
+    iam = rampart.client("iam")
+    acct = rampart.account_id
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    assert iam.get_policy(PolicyArn=admin)["Policy"]["PolicyName"] == "AdministratorAccess"
+    iam.attach_user_policy(UserName=user["name"], PolicyArn=admin)
+    assert iam.list_attached_user_policies(UserName=user["name"])["AttachedPolicies"] == [
+        {"PolicyName": "AdministratorAccess", "PolicyArn": admin}]
+    as_user = rampart.client("iam", user["creds"])
+    victim = uniq("v")
+    as_user.create_user(UserName=victim)  # an admin may
+
+    boundary_name = uniq("ReadOnlyBoundary")
+    created = iam.create_policy(PolicyName=boundary_name, PolicyDocument=doc(
+        {"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}))["Policy"]
+    assert created["Arn"] == f"arn:aws:iam::{acct}:policy/{boundary_name}"
+    assert created["PolicyId"].startswith("ANPA")
+    iam.put_user_permissions_boundary(UserName=user["name"], PermissionsBoundary=created["Arn"])
+    assert iam.get_user(UserName=user["name"])["User"]["PermissionsBoundary"] == {
+        "PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": created["Arn"]}
+    as_user.list_users()
+    with raises_aws("AccessDenied", 403) as e:
+        as_user.delete_user(UserName=victim)
+    assert "because no permissions boundary allows the iam:DeleteUser action" in e.message
+
+    with raises_aws("DeleteConflict", 409):
+        iam.delete_policy(PolicyArn=created["Arn"])
+    iam.delete_user_permissions_boundary(UserName=user["name"])
+    as_user.delete_user(UserName=victim)
+    iam.delete_policy(PolicyArn=created["Arn"])
+    with raises_aws("NoSuchEntity", 404):
+        iam.get_policy(PolicyArn=created["Arn"])
+
+
+def test_attach_errors(rampart, user):
+    iam = rampart.client("iam")
+    missing = f"arn:aws:iam::{rampart.account_id}:policy/nope"
+    with raises_aws("NoSuchEntity", 404) as e:
+        iam.attach_user_policy(UserName=user["name"], PolicyArn=missing)
+    assert e.message == f"Policy {missing} does not exist or is not attachable."
+    with raises_aws("NoSuchEntity", 404):
+        iam.put_user_permissions_boundary(UserName=user["name"], PermissionsBoundary=missing)
+    arns = []
+    for i in range(11):
+        arns.append(iam.create_policy(PolicyName=uniq(f"q{i}"), PolicyDocument=doc(
+            {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}))["Policy"]["Arn"])
+    for arn in arns[:10]:
+        iam.attach_user_policy(UserName=user["name"], PolicyArn=arn)
+    with raises_aws("LimitExceeded", 409) as e:
+        iam.attach_user_policy(UserName=user["name"], PolicyArn=arns[10])
+    assert e.message == "Cannot exceed quota for PoliciesPerUser: 10"
+    listed = {p["Arn"] for p in iam.list_policies(Scope="Local", OnlyAttached=True)["Policies"]}
+    assert set(arns[:10]) <= listed and arns[10] not in listed

@@ -7,6 +7,7 @@
 //! authentication reads is updated in the same step.
 
 mod keys;
+mod managed;
 mod policies;
 mod state;
 mod users;
@@ -24,7 +25,7 @@ use rampart_core::{
 use rampart_store::{Commit, RecordWrite, Store};
 
 pub use policies::PrincipalPolicies;
-use state::{AccessKey, Account, State, User, ACCOUNT_KIND, KEY_KIND, POLICY_KIND, USER_KIND};
+use state::{AccessKey, Account, State, User, ACCOUNT_KIND, KEY_KIND, MANAGED_KIND, POLICY_KIND, USER_KIND};
 
 /// The operations this service implements.
 const OPERATIONS: &[&str] = &[
@@ -42,6 +43,15 @@ const OPERATIONS: &[&str] = &[
     "GetUserPolicy",
     "ListUserPolicies",
     "DeleteUserPolicy",
+    "CreatePolicy",
+    "GetPolicy",
+    "ListPolicies",
+    "DeletePolicy",
+    "AttachUserPolicy",
+    "DetachUserPolicy",
+    "ListAttachedUserPolicies",
+    "PutUserPermissionsBoundary",
+    "DeleteUserPermissionsBoundary",
 ];
 
 pub struct Iam {
@@ -201,6 +211,11 @@ impl Iam {
             let policy: policies::InlinePolicy = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
             state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
         }
+        for record in self.store.scan(MANAGED_KIND).map_err(|e| e.to_string())? {
+            let Some(account) = AccountId::parse(&record.account) else { continue };
+            let policy: managed::ManagedPolicy = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+            state.accounts.entry(account).or_default().managed.insert(record.key, policy);
+        }
         let compiled: Vec<(String, Arc<PrincipalPolicies>)> = state
             .accounts
             .values()
@@ -267,6 +282,13 @@ impl Service for Iam {
         let user_name = input.get("UserName").and_then(Value::as_str);
         match (call.operation, user_name) {
             ("ListUsers" | "GetAccessKeyLastUsed", _) => Some(format!("arn:aws:iam::{account}:user/")),
+            ("CreatePolicy", _) => {
+                let path = input.get("Path").and_then(Value::as_str).unwrap_or("/");
+                let name = input.get("PolicyName").and_then(Value::as_str).unwrap_or_default();
+                Some(format!("arn:aws:iam::{account}:policy{path}{name}"))
+            }
+            ("GetPolicy" | "DeletePolicy", _) => input.get("PolicyArn").and_then(Value::as_str).map(str::to_string),
+            ("ListPolicies", _) => Some(format!("arn:aws:iam::{account}:policy/")),
             ("CreateUser", Some(name)) => {
                 let path = input.get("Path").and_then(Value::as_str).unwrap_or("/");
                 Some(format!("arn:aws:iam::{account}:user{path}{name}"))
@@ -293,6 +315,17 @@ impl Service for Iam {
                 "GetUserPolicy" => self.get_user_policy(call, parse_input(input)?),
                 "ListUserPolicies" => self.list_user_policies(call, parse_input(input)?),
                 "DeleteUserPolicy" => self.delete_user_policy(call, parse_input(input)?).await,
+                "CreatePolicy" => self.create_policy(call, parse_input(input)?).await,
+                "GetPolicy" => self.get_policy(call, parse_input(input)?),
+                "ListPolicies" => self.list_policies(call, parse_input(input)?),
+                "DeletePolicy" => self.delete_policy(call, parse_input(input)?).await,
+                "AttachUserPolicy" => self.attach_user_policy(call, parse_input(input)?).await,
+                "DetachUserPolicy" => self.detach_user_policy(call, parse_input(input)?).await,
+                "ListAttachedUserPolicies" => self.list_attached_user_policies(call, parse_input(input)?),
+                "PutUserPermissionsBoundary" => self.put_user_permissions_boundary(call, parse_input(input)?).await,
+                "DeleteUserPermissionsBoundary" => {
+                    self.delete_user_permissions_boundary(call, parse_input(input)?).await
+                }
                 other => Err(AwsError::new("InvalidAction", 400, format!("IAM operation {other} is not implemented"))),
             }
         })

@@ -34,21 +34,38 @@ impl InlinePolicy {
 /// A principal's policies, compiled, as authorization reads them.
 #[derive(Debug, Default)]
 pub struct PrincipalPolicies {
-    /// `(name, policy)`: inline policies by name.
+    /// `(name, policy)`: inline policies by name, managed ones by ARN.
     pub identity: Vec<(String, Policy)>,
+    /// The permissions boundary, by ARN.
+    pub boundary: Option<(String, Policy)>,
 }
 
 /// Compiled policies per user id, rebuilt when a user's policies change.
 pub(crate) type Compiled = HashMap<String, Arc<PrincipalPolicies>>;
 
 pub(crate) fn compile_user(state: &crate::state::AccountState, user_id: &str) -> Arc<PrincipalPolicies> {
-    let identity = state
+    let compile =
+        |name: &str, document: &str| Policy::parse(document, PolicyKind::Identity).ok().map(|p| (name.to_string(), p));
+    let mut identity: Vec<(String, Policy)> = state
         .inline_policies
         .values()
         .filter(|p| p.user_id == user_id)
-        .filter_map(|p| Policy::parse(&p.document, PolicyKind::Identity).ok().map(|c| (p.name.clone(), c)))
+        .filter_map(|p| compile(&p.name, &p.document))
         .collect();
-    Arc::new(PrincipalPolicies { identity })
+    let user = state.user_by_id(user_id);
+    for arn in user.map(|u| u.attached.as_slice()).unwrap_or_default() {
+        if let Some(compiled) = crate::managed::document_of(state, arn).and_then(|d| compile(arn, d)) {
+            identity.push(compiled);
+        }
+    }
+    let boundary = user.and_then(|u| u.permissions_boundary.as_deref()).map(|arn| {
+        match crate::managed::document_of(state, arn).and_then(|d| compile(arn, d)) {
+            Some(compiled) => compiled,
+            // A boundary that cannot be read allows nothing: fail closed.
+            None => (arn.to_string(), Policy { version: rampart_policy::Version::V2012, statements: Vec::new() }),
+        }
+    });
+    Arc::new(PrincipalPolicies { identity, boundary })
 }
 
 fn non_whitespace_len(text: &str) -> usize {

@@ -11,6 +11,7 @@ pub(crate) const USER_KIND: &str = "iam-user";
 pub(crate) const KEY_KIND: &str = "iam-access-key";
 pub(crate) const ACCOUNT_KIND: &str = "account";
 pub(crate) const POLICY_KIND: &str = "iam-user-policy";
+pub(crate) const MANAGED_KIND: &str = "iam-managed-policy";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -29,6 +30,9 @@ pub(crate) struct User {
     pub tags: Vec<Tag>,
     #[serde(default)]
     pub permissions_boundary: Option<String>,
+    /// ARNs of attached managed policies.
+    #[serde(default)]
+    pub attached: Vec<String>,
 }
 
 impl User {
@@ -66,6 +70,8 @@ pub(crate) struct AccountState {
     pub keys: HashMap<String, AccessKey>,
     /// Inline user policies by `user_id/lower-cased name`.
     pub inline_policies: BTreeMap<String, crate::policies::InlinePolicy>,
+    /// Customer managed policies by ARN.
+    pub managed: BTreeMap<String, crate::managed::ManagedPolicy>,
 }
 
 impl AccountState {

@@ -115,6 +115,16 @@ impl Iam {
                     format!("User with name {} already exists.", input.user_name),
                 ));
             }
+            if let Some(boundary) = &input.permissions_boundary {
+                let known = existing.is_some_and(|a| crate::managed::document_of(a, boundary).is_some())
+                    || crate::managed::document_of(&Default::default(), boundary).is_some();
+                if !known {
+                    return Err(model_error(
+                        "NoSuchEntityException",
+                        format!("Policy {boundary} does not exist or is not attachable."),
+                    ));
+                }
+            }
             if existing.is_some_and(|a| a.users.len() >= USERS_PER_ACCOUNT) {
                 return Err(model_error(
                     "LimitExceededException",
@@ -129,12 +139,17 @@ impl Iam {
             create_date: now_seconds(call),
             tags: input.tags.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect(),
             permissions_boundary: input.permissions_boundary,
+            attached: Vec::new(),
         };
         let output = json!({ "User": user_json(&account, &user, true) });
         let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
-            state.accounts.entry(account).or_default().users.insert(user.name.to_lowercase(), user);
+            let a = state.accounts.entry(account).or_default();
+            let user_id = user.user_id.clone();
+            a.users.insert(user.name.to_lowercase(), user);
+            let compiled = crate::policies::compile_user(a, &user_id);
+            state.compiled.insert(user_id, compiled);
         });
         Ok(Outcome { output, resources, change: Some(change) })
     }
@@ -227,6 +242,12 @@ impl Iam {
                 return Err(model_error(
                     "DeleteConflictException",
                     "Cannot delete entity, must delete access keys first.".to_string(),
+                ));
+            }
+            if !user.attached.is_empty() {
+                return Err(model_error(
+                    "DeleteConflictException",
+                    "Cannot delete entity, must detach all policies first.".to_string(),
                 ));
             }
             if account_state.is_some_and(|a| a.inline_policies.values().any(|p| p.user_id == user.user_id)) {

@@ -71,7 +71,7 @@ pub(crate) fn authorize(call: &Call, action: &str, resource: Option<&str>, iam: 
     let context = context(call, iam);
     let set = PolicySet {
         identity: policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
-        boundary: None,
+        boundary: policies.boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
     };
     let request = Request { action, resource: resource.unwrap_or("*"), context: &context };
     Verdict::Decided(evaluate(&request, &set))

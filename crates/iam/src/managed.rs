@@ -1,0 +1,376 @@
+//! Customer managed policies (CreatePolicy, GetPolicy, ListPolicies,
+//! DeletePolicy), the AWS managed policies Rampart carries, attaching them to
+//! users, and users' permissions boundaries.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_policy::{Policy, PolicyKind};
+
+use crate::policies::{compile_user, malformed};
+use crate::state::{AccountState, State, MANAGED_KIND, USER_KIND};
+use crate::users::page;
+use crate::{model_error, no_such_user, now_seconds, put, Iam};
+
+/// IAM's quotas: characters of a managed policy (whitespace not counted) and
+/// managed policies attached to one user.
+const MANAGED_POLICY_CHARS: usize = 6144;
+const POLICIES_PER_USER: usize = 10;
+
+/// AWS managed policies carried as data: `(name, path, document)`. Only those
+/// whose documents are exactly known are listed; more will come as data files.
+const AWS_MANAGED: &[(&str, &str, &str)] = &[(
+    "AdministratorAccess",
+    "/",
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+)];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ManagedPolicy {
+    pub policy_id: String,
+    pub name: String,
+    pub path: String,
+    pub document: String,
+    pub description: Option<String>,
+    pub create_date: f64,
+}
+
+impl ManagedPolicy {
+    pub fn arn(&self, account: &AccountId) -> String {
+        format!("arn:aws:iam::{account}:policy{}{}", self.path, self.name)
+    }
+}
+
+/// The document of a policy ARN the account may attach: its own, or AWS's.
+pub(crate) fn document_of<'a>(account_state: &'a AccountState, arn: &str) -> Option<&'a str> {
+    if let Some(rest) = arn.strip_prefix("arn:aws:iam::aws:policy") {
+        return AWS_MANAGED.iter().find(|(name, path, _)| rest == format!("{path}{name}")).map(|(_, _, d)| *d);
+    }
+    account_state.managed.get(arn).map(|p| p.document.as_str())
+}
+
+fn not_attachable(arn: &str) -> AwsError {
+    model_error("NoSuchEntityException", format!("Policy {arn} does not exist or is not attachable."))
+}
+
+fn non_whitespace_len(text: &str) -> usize {
+    text.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// How many users use `arn`, as an attached policy and as a boundary.
+fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
+    let attached = account_state.users.values().filter(|u| u.attached.iter().any(|a| a == arn)).count();
+    let boundary = account_state.users.values().filter(|u| u.permissions_boundary.as_deref() == Some(arn)).count();
+    (attached, boundary)
+}
+
+fn policy_json(arn: &str, name: &str, path: &str, id: &str, created: f64, usage: (usize, usize)) -> Value {
+    json!({
+        "PolicyName": name,
+        "PolicyId": id,
+        "Arn": arn,
+        "Path": path,
+        "DefaultVersionId": "v1",
+        "AttachmentCount": usage.0,
+        "PermissionsBoundaryUsageCount": usage.1,
+        "IsAttachable": true,
+        "CreateDate": created,
+        "UpdateDate": created,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreatePolicyInput {
+    policy_name: String,
+    path: Option<String>,
+    policy_document: String,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PolicyArnInput {
+    policy_arn: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListPoliciesInput {
+    scope: Option<String>,
+    only_attached: Option<bool>,
+    path_prefix: Option<String>,
+    marker: Option<String>,
+    max_items: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UserPolicyArnInput {
+    user_name: String,
+    policy_arn: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListAttachedInput {
+    user_name: String,
+    path_prefix: Option<String>,
+    marker: Option<String>,
+    max_items: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct BoundaryInput {
+    user_name: String,
+    permissions_boundary: Option<String>,
+}
+
+fn policy_resource(name: &str) -> Resource {
+    Resource { kind: "AWS::IAM::ManagedPolicy".into(), name: name.to_string() }
+}
+
+impl Iam {
+    pub(crate) async fn create_policy(&self, call: &Call, input: CreatePolicyInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        Policy::parse(&input.policy_document, PolicyKind::Identity).map_err(|e| malformed(e.to_string()))?;
+        if non_whitespace_len(&input.policy_document) > MANAGED_POLICY_CHARS {
+            return Err(model_error(
+                "LimitExceededException",
+                format!("Cannot exceed quota for PolicySize: {MANAGED_POLICY_CHARS}"),
+            ));
+        }
+        let guard = self.lock().await;
+        let policy = ManagedPolicy {
+            policy_id: rampart_core::ids::unique_id("ANPA"),
+            name: input.policy_name,
+            path: input.path.unwrap_or_else(|| "/".to_string()),
+            document: input.policy_document,
+            description: input.description,
+            create_date: now_seconds(call),
+        };
+        let arn = policy.arn(&account);
+        {
+            let state = self.state.read();
+            let exists = state
+                .accounts
+                .get(&account)
+                .is_some_and(|a| a.managed.values().any(|p| p.name.eq_ignore_ascii_case(&policy.name)));
+            if exists {
+                return Err(model_error(
+                    "EntityAlreadyExistsException",
+                    format!("A policy called {} already exists. Duplicate names are not allowed.", policy.name),
+                ));
+            }
+        }
+        let output = json!({ "Policy": policy_json(&arn, &policy.name, &policy.path, &policy.policy_id, policy.create_date, (0, 0)) });
+        let writes = vec![put(MANAGED_KIND, &account, &arn, &policy)];
+        let resources = vec![policy_resource(&policy.name)];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            state.accounts.entry(account).or_default().managed.insert(arn, policy);
+        });
+        Ok(Outcome { output, resources, change: Some(change) })
+    }
+
+    pub(crate) fn get_policy(&self, call: &Call, input: PolicyArnInput) -> Result<Outcome, AwsError> {
+        let state = self.state.read();
+        let account_state =
+            state.accounts.get(call.caller.account()).ok_or_else(|| not_attachable(&input.policy_arn))?;
+        let usage = usage(account_state, &input.policy_arn);
+        if let Some(p) = account_state.managed.get(&input.policy_arn) {
+            let out = policy_json(&input.policy_arn, &p.name, &p.path, &p.policy_id, p.create_date, usage);
+            return Ok(Outcome::read(json!({ "Policy": out })));
+        }
+        let aws = AWS_MANAGED
+            .iter()
+            .find(|(name, path, _)| input.policy_arn == format!("arn:aws:iam::aws:policy{path}{name}"));
+        match aws {
+            Some((name, path, _)) => {
+                let out = policy_json(&input.policy_arn, name, path, &format!("ANPA{}", name.len()), 0.0, usage);
+                Ok(Outcome::read(json!({ "Policy": out })))
+            }
+            None => Err(not_attachable(&input.policy_arn)),
+        }
+    }
+
+    pub(crate) fn list_policies(&self, call: &Call, input: ListPoliciesInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account();
+        let state = self.state.read();
+        let empty = AccountState::default();
+        let account_state = state.accounts.get(account).unwrap_or(&empty);
+        let scope = input.scope.as_deref().unwrap_or("All");
+        let prefix = input.path_prefix.as_deref().unwrap_or("/");
+        let mut all: Vec<(String, Value)> = Vec::new();
+        if scope != "Local" {
+            for (name, path, _) in AWS_MANAGED {
+                let arn = format!("arn:aws:iam::aws:policy{path}{name}");
+                let u = usage(account_state, &arn);
+                all.push((arn.clone(), policy_json(&arn, name, path, &format!("ANPA{}", name.len()), 0.0, u)));
+            }
+        }
+        if scope != "AWS" {
+            for (arn, p) in &account_state.managed {
+                let u = usage(account_state, arn);
+                all.push((arn.clone(), policy_json(arn, &p.name, &p.path, &p.policy_id, p.create_date, u)));
+            }
+        }
+        all.retain(|(_, v)| v["Path"].as_str().is_some_and(|p| p.starts_with(prefix)));
+        if input.only_attached == Some(true) {
+            all.retain(|(_, v)| v["AttachmentCount"].as_u64().unwrap_or_default() > 0);
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let (items, next) = page(all.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
+        let mut output = json!({ "Policies": items, "IsTruncated": next.is_some() });
+        if let Some(marker) = next {
+            output["Marker"] = json!(marker);
+        }
+        Ok(Outcome::read(output))
+    }
+
+    pub(crate) async fn delete_policy(&self, call: &Call, input: PolicyArnInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let policy = {
+            let state = self.state.read();
+            let account_state = state.accounts.get(&account);
+            let policy = account_state
+                .and_then(|a| a.managed.get(&input.policy_arn))
+                .ok_or_else(|| not_attachable(&input.policy_arn))?;
+            if account_state.is_some_and(|a| usage(a, &input.policy_arn) != (0, 0)) {
+                return Err(model_error(
+                    "DeleteConflictException",
+                    "Cannot delete a policy attached to entities.".to_string(),
+                ));
+            }
+            policy.clone()
+        };
+        let arn = input.policy_arn;
+        let writes = vec![crate::delete(MANAGED_KIND, &account, &arn)];
+        let resources = vec![policy_resource(&policy.name)];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            if let Some(a) = state.accounts.get_mut(&account) {
+                a.managed.remove(&arn);
+            }
+        });
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+
+    /// Changes a user's attachments or boundary through `edit`, then recompiles its policies.
+    async fn edit_user(
+        &self,
+        call: &Call,
+        user_name: &str,
+        edit: impl FnOnce(&AccountState, &mut crate::state::User) -> Result<(), AwsError>,
+    ) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let user = {
+            let state = self.state.read();
+            let account_state = state.accounts.get(&account).ok_or_else(|| no_such_user(user_name))?;
+            let mut user = account_state.user(user_name).ok_or_else(|| no_such_user(user_name))?.clone();
+            edit(account_state, &mut user)?;
+            user
+        };
+        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
+        let resources = vec![Resource { kind: "AWS::IAM::User".into(), name: user.name.clone() }];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            let a = state.accounts.entry(account).or_default();
+            let user_id = user.user_id.clone();
+            a.users.insert(user.name.to_lowercase(), user);
+            let compiled = compile_user(a, &user_id);
+            state.compiled.insert(user_id, compiled);
+        });
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+
+    pub(crate) async fn attach_user_policy(&self, call: &Call, input: UserPolicyArnInput) -> Result<Outcome, AwsError> {
+        let arn = input.policy_arn;
+        self.edit_user(call, &input.user_name, |account_state, user| {
+            if document_of(account_state, &arn).is_none() {
+                return Err(not_attachable(&arn));
+            }
+            if !user.attached.contains(&arn) {
+                if user.attached.len() >= POLICIES_PER_USER {
+                    return Err(model_error(
+                        "LimitExceededException",
+                        format!("Cannot exceed quota for PoliciesPerUser: {POLICIES_PER_USER}"),
+                    ));
+                }
+                user.attached.push(arn.clone());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn detach_user_policy(&self, call: &Call, input: UserPolicyArnInput) -> Result<Outcome, AwsError> {
+        let arn = input.policy_arn;
+        self.edit_user(call, &input.user_name, |_, user| {
+            let before = user.attached.len();
+            user.attached.retain(|a| a != &arn);
+            if user.attached.len() == before {
+                return Err(model_error("NoSuchEntityException", format!("Policy {arn} was not found.")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) fn list_attached_user_policies(
+        &self,
+        call: &Call,
+        input: ListAttachedInput,
+    ) -> Result<Outcome, AwsError> {
+        let state = self.state.read();
+        let account_state = state.accounts.get(call.caller.account()).ok_or_else(|| no_such_user(&input.user_name))?;
+        let user = account_state.user(&input.user_name).ok_or_else(|| no_such_user(&input.user_name))?;
+        let prefix = input.path_prefix.as_deref().unwrap_or("/");
+        let mut attached: Vec<(String, Value)> = user
+            .attached
+            .iter()
+            .filter(|arn| arn.rsplit_once(":policy").is_some_and(|(_, p)| p.starts_with(prefix)))
+            .map(|arn| {
+                let name = arn.rsplit('/').next().unwrap_or_default();
+                (arn.clone(), json!({"PolicyName": name, "PolicyArn": arn}))
+            })
+            .collect();
+        attached.sort_by(|a, b| a.0.cmp(&b.0));
+        let (items, next) =
+            page(attached.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
+        let mut output = json!({ "AttachedPolicies": items, "IsTruncated": next.is_some() });
+        if let Some(marker) = next {
+            output["Marker"] = json!(marker);
+        }
+        Ok(Outcome::read(output))
+    }
+
+    pub(crate) async fn put_user_permissions_boundary(
+        &self,
+        call: &Call,
+        input: BoundaryInput,
+    ) -> Result<Outcome, AwsError> {
+        let arn = input.permissions_boundary.unwrap_or_default();
+        self.edit_user(call, &input.user_name, |account_state, user| {
+            if document_of(account_state, &arn).is_none() {
+                return Err(not_attachable(&arn));
+            }
+            user.permissions_boundary = Some(arn.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn delete_user_permissions_boundary(
+        &self,
+        call: &Call,
+        input: BoundaryInput,
+    ) -> Result<Outcome, AwsError> {
+        self.edit_user(call, &input.user_name, |_, user| {
+            user.permissions_boundary = None;
+            Ok(())
+        })
+        .await
+    }
+}
