@@ -208,3 +208,71 @@ def test_attach_errors(rampart, user):
     assert e.message == "Cannot exceed quota for PoliciesPerUser: 10"
     listed = {p["Arn"] for p in iam.list_policies(Scope="Local", OnlyAttached=True)["Policies"]}
     assert set(arns[:10]) <= listed and arns[10] not in listed
+
+
+def enforced(call) -> bool:
+    try:
+        call()
+        return True
+    except Exception as exc:  # noqa: BLE001 - the AccessDenied check below
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        assert code in ("AccessDenied", "AccessDeniedException"), exc
+        return False
+
+
+@pytest.mark.parametrize("statements,action,target,region", [
+    ([{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "arn:aws:iam::{acct}:user/${aws:username}"}],
+     "iam:GetUser", "self", "us-east-1"),
+    ([{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "arn:aws:iam::{acct}:user/${aws:username}"}],
+     "iam:GetUser", "other", "us-east-1"),
+    ([{"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
+      {"Effect": "Deny", "Action": "iam:GetUser", "Resource": "*"}], "iam:GetUser", "other", "us-east-1"),
+    ([{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*",
+       "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}], "iam:GetUser", "other", "us-east-1"),
+    ([{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*",
+       "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}], "iam:GetUser", "other", "us-east-1"),
+    ([{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*",
+       "Condition": {"Bool": {"aws:SecureTransport": "true"}}}], "iam:GetUser", "other", "us-east-1"),
+    ([{"Effect": "Allow", "Action": "iam:Get*", "Resource": "*"},
+      {"Effect": "Deny", "NotAction": "iam:ListUsers", "Resource": "*",
+       "Condition": {"StringNotEquals": {"aws:username": "nobody"}}}], "iam:GetUser", "other", "us-east-1"),
+])
+def test_simulator_agrees_with_enforcement(rampart, user, statements, action, target, region):
+    acct = rampart.account_id
+    other, _ = create_user_with_key(rampart)
+    resolved = json.loads(json.dumps(statements).replace("{acct}", acct))
+    user["allow"](*resolved)
+    name = user["name"] if target == "self" else other["UserName"]
+    as_user = rampart.client("iam", user["creds"], region=region)
+    live = enforced(lambda: as_user.get_user(UserName=name))
+    context = [
+        {"ContextKeyName": "aws:username", "ContextKeyValues": [user["name"]], "ContextKeyType": "string"},
+        {"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["127.0.0.1"], "ContextKeyType": "ip"},
+        {"ContextKeyName": "aws:RequestedRegion", "ContextKeyValues": ["us-east-1"], "ContextKeyType": "string"},
+        {"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["false"], "ContextKeyType": "boolean"},
+    ]
+    sim = rampart.client("iam").simulate_principal_policy(
+        PolicySourceArn=user["user"]["Arn"], ActionNames=[action],
+        ResourceArns=[f"arn:aws:iam::{acct}:user/{name}"], ContextEntries=context)
+    [result] = sim["EvaluationResults"]
+    assert (result["EvalDecision"] == "allowed") == live, result
+
+
+def test_simulate_custom_policy_and_context_keys(rampart, user):
+    iam = rampart.client("iam")
+    policy = doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${aws:username}/*",
+                  "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    out = iam.simulate_custom_policy(PolicyInputList=[policy], ActionNames=["s3:GetObject", "s3:PutObject"],
+                                     ResourceArns=["arn:aws:s3:::b/bob/k"],
+                                     ContextEntries=[{"ContextKeyName": "aws:username", "ContextKeyValues": ["bob"],
+                                                      "ContextKeyType": "string"}])
+    by_action = {r["EvalActionName"]: r for r in out["EvaluationResults"]}
+    assert by_action["s3:GetObject"]["EvalDecision"] == "implicitDeny"
+    assert by_action["s3:GetObject"]["MissingContextValues"] == ["aws:SourceIp"]
+    assert by_action["s3:PutObject"]["EvalDecision"] == "implicitDeny"
+    keys = iam.get_context_keys_for_custom_policy(PolicyInputList=[policy])["ContextKeyNames"]
+    assert sorted(k.lower() for k in keys) == ["aws:sourceip", "aws:username"]
+    user["allow"]({"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+                   "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}})
+    keys = iam.get_context_keys_for_principal_policy(PolicySourceArn=user["user"]["Arn"])["ContextKeyNames"]
+    assert [k.lower() for k in keys] == ["aws:requestedregion"]

@@ -9,6 +9,7 @@
 mod keys;
 mod managed;
 mod policies;
+mod simulate;
 mod state;
 mod users;
 
@@ -52,6 +53,10 @@ const OPERATIONS: &[&str] = &[
     "ListAttachedUserPolicies",
     "PutUserPermissionsBoundary",
     "DeleteUserPermissionsBoundary",
+    "SimulatePrincipalPolicy",
+    "SimulateCustomPolicy",
+    "GetContextKeysForPrincipalPolicy",
+    "GetContextKeysForCustomPolicy",
 ];
 
 pub struct Iam {
@@ -323,6 +328,10 @@ impl Service for Iam {
                 "DetachUserPolicy" => self.detach_user_policy(call, parse_input(input)?).await,
                 "ListAttachedUserPolicies" => self.list_attached_user_policies(call, parse_input(input)?),
                 "PutUserPermissionsBoundary" => self.put_user_permissions_boundary(call, parse_input(input)?).await,
+                "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => self.simulate(call, parse_input(input)?),
+                "GetContextKeysForPrincipalPolicy" | "GetContextKeysForCustomPolicy" => {
+                    self.context_keys(call, parse_input(input)?)
+                }
                 "DeleteUserPermissionsBoundary" => {
                     self.delete_user_permissions_boundary(call, parse_input(input)?).await
                 }

@@ -32,7 +32,7 @@ impl InlinePolicy {
 }
 
 /// A principal's policies, compiled, as authorization reads them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PrincipalPolicies {
     /// `(name, policy)`: inline policies by name, managed ones by ARN.
     pub identity: Vec<(String, Policy)>,

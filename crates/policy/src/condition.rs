@@ -168,6 +168,8 @@ pub(crate) struct Condition {
     operator: Operator,
     /// Lower-cased: condition keys match ignoring case.
     key: String,
+    /// As written in the policy, for listings.
+    name: String,
     values: Vec<String>,
     /// Whether any value holds a policy variable (substituted per request).
     has_variables: bool,
@@ -249,7 +251,17 @@ impl Condition {
             ));
         }
         let has_variables = values.iter().any(|v| v.contains("${"));
-        Ok(Condition { operator, key: key.to_ascii_lowercase(), values, has_variables })
+        Ok(Condition { operator, key: key.to_ascii_lowercase(), name: key.to_string(), values, has_variables })
+    }
+
+    /// The key as written, and the variables its values use.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::once(self.name.clone()).chain(self.values.iter().flat_map(|v| crate::variables::names(v)))
+    }
+
+    /// Whether the request's context has this condition's key.
+    pub(crate) fn key_present(&self, context: &Context) -> bool {
+        context.get_lowercase(&self.key).is_some()
     }
 
     /// The positive test of one request value against one policy value.

@@ -247,6 +247,26 @@ fn condition_values(value: &Value) -> Result<Vec<String>, PolicyError> {
 }
 
 impl Policy {
+    /// Every context key the policy reads: condition keys and the variables of
+    /// resources and condition values, each once, in order of appearance.
+    pub fn context_keys(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in &self.statements {
+            let resource_vars = match &s.resources {
+                Some(Resources::Only(r) | Resources::AllBut(r)) => {
+                    r.iter().flat_map(|r| crate::variables::names(r)).collect()
+                }
+                None => Vec::new(),
+            };
+            for key in resource_vars.into_iter().chain(s.conditions.iter().flat_map(|c| c.keys())) {
+                if !out.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
+                    out.push(key);
+                }
+            }
+        }
+        out
+    }
+
     /// Parses and validates a policy document of `kind`.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
         let value: Value = serde_json::from_str(text).map_err(|_| malformed("Syntax errors in policy."))?;

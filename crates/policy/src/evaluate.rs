@@ -81,21 +81,24 @@ fn resource_matches(patterns: &[String], resource: &str, version: Version, conte
     })
 }
 
-/// Whether a statement applies to the request (its effect aside).
-pub(crate) fn applies(statement: &Statement, version: Version, request: &Request<'_>, action_lower: &str) -> bool {
+/// Whether a statement's action and resource elements cover the request.
+fn targets(statement: &Statement, version: Version, request: &Request<'_>, action_lower: &str) -> bool {
     let action = match &statement.actions {
         Actions::Only(p) => action_matches(p, action_lower),
         Actions::AllBut(p) => !action_matches(p, action_lower),
     };
-    if !action {
-        return false;
-    }
-    let resource = match &statement.resources {
-        None => true,
-        Some(Resources::Only(p)) => resource_matches(p, request.resource, version, request.context),
-        Some(Resources::AllBut(p)) => !resource_matches(p, request.resource, version, request.context),
-    };
-    resource && statement.conditions.iter().all(|c| c.holds(request.context, version == Version::V2012))
+    action
+        && match &statement.resources {
+            None => true,
+            Some(Resources::Only(p)) => resource_matches(p, request.resource, version, request.context),
+            Some(Resources::AllBut(p)) => !resource_matches(p, request.resource, version, request.context),
+        }
+}
+
+/// Whether a statement applies to the request (its effect aside).
+pub(crate) fn applies(statement: &Statement, version: Version, request: &Request<'_>, action_lower: &str) -> bool {
+    targets(statement, version, request, action_lower)
+        && statement.conditions.iter().all(|c| c.holds(request.context, version == Version::V2012))
 }
 
 /// One pass over a policy: the first applying Deny (which ends the scan) and
@@ -117,6 +120,28 @@ fn scan(
         }
     }
     (None, allow)
+}
+
+/// Condition keys that statements matching the request's action and resource
+/// read but the context lacks: the simulator's `MissingContextValues`.
+pub fn missing_context_keys(request: &Request<'_>, policies: &PolicySet<'_>) -> Vec<String> {
+    let action_lower = request.action.to_ascii_lowercase();
+    let mut out: Vec<String> = Vec::new();
+    for policy in policies.identity.iter().chain(policies.boundary.iter()) {
+        for s in &policy.policy.statements {
+            if !targets(s, policy.policy.version, request, &action_lower) {
+                continue;
+            }
+            for c in s.conditions.iter().filter(|c| !c.key_present(request.context)) {
+                for key in c.keys().take(1) {
+                    if !out.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
+                        out.push(key);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Decides a request against a principal's policies.

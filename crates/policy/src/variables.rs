@@ -39,6 +39,23 @@ pub(crate) fn substitute(text: &str, context: &Context) -> Option<String> {
     Some(out)
 }
 
+/// The context keys a text's variables name (not the `${*}`-style escapes).
+pub(crate) fn names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(after) = rest.get(start + 2..) else { break };
+        let Some(end) = after.find('}') else { break };
+        let inner = after.get(..end).unwrap_or_default();
+        let key = inner.split(',').next().unwrap_or_default().trim();
+        if !matches!(key, "*" | "?" | "$" | "") {
+            out.push(key.to_string());
+        }
+        rest = after.get(end + 1..).unwrap_or_default();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +77,6 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(substitute(text, &c).as_deref(), want, "{text}");
         }
+        assert_eq!(names("a/${aws:username}/${*}/${aws:x, 'd'}"), ["aws:username", "aws:x"]);
     }
 }
