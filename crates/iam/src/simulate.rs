@@ -11,7 +11,7 @@ use rampart_policy::{
     evaluate, missing_context_keys, Context, Decision, Policy, PolicyKind, PolicyRef, PolicySet, Request,
 };
 
-use crate::policies::{compile_user, malformed};
+use crate::policies::{compile_user, malformed, PrincipalPolicies};
 use crate::{model_error, Iam};
 
 #[derive(Deserialize)]
@@ -87,14 +87,13 @@ impl Iam {
         let (Some(a), Some(user)) = (account_state, user) else {
             return Err(model_error("NoSuchEntityException", format!("The user with ARN {arn} cannot be found.")));
         };
-        let compiled = compile_user(a, &user.user_id);
-        Ok((compiled.identity.clone(), compiled.boundary.clone()))
+        Ok(compile_user(a, &user.user_id).as_ref().clone())
     }
 
     pub(crate) fn simulate(&self, call: &Call, input: SimulateInput) -> Result<Outcome, AwsError> {
-        let (mut identity, mut boundary) = match &input.policy_source_arn {
+        let PrincipalPolicies { mut identity, mut boundary } = match &input.policy_source_arn {
             Some(arn) => self.principal_policies(call, arn)?,
-            None => (Vec::new(), None),
+            None => PrincipalPolicies::default(),
         };
         identity.extend(parse_inputs("PolicyInputList", &input.policy_input_list)?);
         if let Some(first) =
@@ -156,7 +155,7 @@ impl Iam {
     pub(crate) fn context_keys(&self, call: &Call, input: ContextKeysInput) -> Result<Outcome, AwsError> {
         let mut policies = match &input.policy_source_arn {
             Some(arn) => {
-                let (identity, boundary) = self.principal_policies(call, arn)?;
+                let PrincipalPolicies { identity, boundary } = self.principal_policies(call, arn)?;
                 identity.into_iter().chain(boundary).collect()
             }
             None => Vec::new(),
