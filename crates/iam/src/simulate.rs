@@ -74,11 +74,7 @@ fn parse_inputs(prefix: &str, documents: &[String]) -> Result<Vec<(String, Polic
 
 impl Iam {
     /// The identity policies and boundary of the user `arn` names, compiled.
-    fn principal_policies(
-        &self,
-        call: &Call,
-        arn: &str,
-    ) -> Result<(Vec<(String, Policy)>, Option<(String, Policy)>), AwsError> {
+    fn principal_policies(&self, call: &Call, arn: &str) -> Result<PrincipalPolicies, AwsError> {
         let state = self.state.read();
         let account_state = state.accounts.get(call.caller.account());
         let user = account_state.and_then(|a| {
