@@ -1,5 +1,5 @@
-"""Authorization before the policy engine lands: root may do everything, an IAM user with no
-policies may do nothing but sts:GetCallerIdentity.
+"""Authorization of a user without policies: root may do everything, an IAM user with no
+policies may do nothing but sts:GetCallerIdentity (test_policies.py covers users with policies).
 
 AWS: IAM/STS deny with AccessDenied 403 "User: ARN is not authorized to perform: ACTION on
 resource: RES because no identity-based policy allows the ACTION action"; JSON services with
