@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod policy_cli;
+
 use clap::{Parser, Subcommand};
 use rampart_core::{AccountId, Secret};
 use rampart_server::{Config, RootCredentials};
@@ -34,6 +36,9 @@ enum Command {
     /// otherwise generated and written to DATA/root-credentials (mode 0600, aws
     /// credentials-file format; use it with AWS_SHARED_CREDENTIALS_FILE).
     Serve(ServeArgs),
+    /// Evaluate and validate IAM policies offline, with the same engine the server uses.
+    #[command(subcommand)]
+    Policy(policy_cli::PolicyCommand),
 }
 
 #[derive(clap::Args)]
@@ -86,7 +91,10 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Policy(command) => return policy_cli::run(command),
+    };
     let root = match root_from_env(args.dev) {
         Ok(root) => root,
         Err(e) => {
