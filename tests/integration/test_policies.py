@@ -276,3 +276,38 @@ def test_simulate_custom_policy_and_context_keys(rampart, user):
                    "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}})
     keys = iam.get_context_keys_for_principal_policy(PolicySourceArn=user["user"]["Arn"])["ContextKeyNames"]
     assert [k.lower() for k in keys] == ["aws:requestedregion"]
+
+
+def test_group_policies_apply_to_members(rampart, user):
+    iam = rampart.client("iam")
+    group = uniq("readers")
+    created = iam.create_group(GroupName=group)["Group"]
+    assert created["GroupId"].startswith("AGPA") and created["Arn"].endswith(f":group/{group}")
+    with raises_aws("EntityAlreadyExists", 409):
+        iam.create_group(GroupName=group.upper())
+    iam.put_group_policy(GroupName=group, PolicyName="list", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}))
+    as_user = rampart.client("iam", user["creds"])
+    with raises_aws("AccessDenied", 403):
+        as_user.list_users()
+    iam.add_user_to_group(GroupName=group, UserName=user["name"])
+    as_user.list_users()
+    assert [g["GroupName"] for g in iam.list_groups_for_user(UserName=user["name"])["Groups"]] == [group]
+    assert [u["UserName"] for u in iam.get_group(GroupName=group)["Users"]] == [user["name"]]
+    assert iam.get_group_policy(GroupName=group, PolicyName="list")["PolicyDocument"]["Statement"][0]["Action"] == "iam:ListUsers"
+    iam.attach_group_policy(GroupName=group, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    as_user.create_group(GroupName=uniq("made-by-member"))
+    iam.detach_group_policy(GroupName=group, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    with raises_aws("DeleteConflict", 409) as e:
+        iam.delete_group(GroupName=group)
+    assert e.message == "Cannot delete entity, must remove users from group first."
+    iam.remove_user_from_group(GroupName=group, UserName=user["name"])
+    with raises_aws("AccessDenied", 403):
+        as_user.list_users()
+    with raises_aws("DeleteConflict", 409):
+        iam.delete_group(GroupName=group)
+    iam.delete_group_policy(GroupName=group, PolicyName="list")
+    iam.delete_group(GroupName=group)
+    with raises_aws("NoSuchEntity", 404) as e:
+        iam.get_group(GroupName=group)
+    assert e.message == f"The group with name {group} cannot be found."

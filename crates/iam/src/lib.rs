@@ -6,6 +6,7 @@
 //! until the change is durable and applied. The credential table that
 //! authentication reads is updated in the same step.
 
+mod groups;
 mod keys;
 mod managed;
 mod policies;
@@ -25,8 +26,11 @@ use rampart_core::{
 };
 use rampart_store::{Commit, RecordWrite, Store};
 
+use policies::OwnerKind;
 pub use policies::PrincipalPolicies;
-use state::{AccessKey, Account, State, User, ACCOUNT_KIND, KEY_KIND, MANAGED_KIND, POLICY_KIND, USER_KIND};
+use state::{
+    AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, MANAGED_KIND, POLICY_KIND, USER_KIND,
+};
 
 /// The operations this service implements.
 const OPERATIONS: &[&str] = &[
@@ -53,6 +57,21 @@ const OPERATIONS: &[&str] = &[
     "ListAttachedUserPolicies",
     "PutUserPermissionsBoundary",
     "DeleteUserPermissionsBoundary",
+    "CreateGroup",
+    "GetGroup",
+    "ListGroups",
+    "UpdateGroup",
+    "DeleteGroup",
+    "AddUserToGroup",
+    "RemoveUserFromGroup",
+    "ListGroupsForUser",
+    "PutGroupPolicy",
+    "GetGroupPolicy",
+    "ListGroupPolicies",
+    "DeleteGroupPolicy",
+    "AttachGroupPolicy",
+    "DetachGroupPolicy",
+    "ListAttachedGroupPolicies",
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",
     "GetContextKeysForPrincipalPolicy",
@@ -216,6 +235,11 @@ impl Iam {
             let policy: policies::InlinePolicy = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
             state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
         }
+        for record in self.store.scan(GROUP_KIND).map_err(|e| e.to_string())? {
+            let Some(account) = AccountId::parse(&record.account) else { continue };
+            let group: groups::Group = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+            state.accounts.entry(account).or_default().groups.insert(group.name.to_lowercase(), group);
+        }
         for record in self.store.scan(MANAGED_KIND).map_err(|e| e.to_string())? {
             let Some(account) = AccountId::parse(&record.account) else { continue };
             let policy: managed::ManagedPolicy = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
@@ -294,6 +318,13 @@ impl Service for Iam {
             }
             ("GetPolicy" | "DeletePolicy", _) => input.get("PolicyArn").and_then(Value::as_str).map(str::to_string),
             ("ListPolicies", _) => Some(format!("arn:aws:iam::{account}:policy/")),
+            ("ListGroups", _) => Some(format!("arn:aws:iam::{account}:group/")),
+            (op, _) if op.contains("Group") && !op.ends_with("ForUser") => {
+                let name = input.get("GroupName").and_then(Value::as_str).unwrap_or_default();
+                let path =
+                    if op == "CreateGroup" { input.get("Path").and_then(Value::as_str).unwrap_or("/") } else { "/" };
+                Some(format!("arn:aws:iam::{account}:group{path}{name}"))
+            }
             ("CreateUser", Some(name)) => {
                 let path = input.get("Path").and_then(Value::as_str).unwrap_or("/");
                 Some(format!("arn:aws:iam::{account}:user{path}{name}"))
@@ -316,10 +347,25 @@ impl Service for Iam {
                 "UpdateAccessKey" => self.update_access_key(call, parse_input(input)?).await,
                 "DeleteAccessKey" => self.delete_access_key(call, parse_input(input)?).await,
                 "GetAccessKeyLastUsed" => self.get_access_key_last_used(call, parse_input(input)?),
-                "PutUserPolicy" => self.put_user_policy(call, parse_input(input)?).await,
-                "GetUserPolicy" => self.get_user_policy(call, parse_input(input)?),
-                "ListUserPolicies" => self.list_user_policies(call, parse_input(input)?),
-                "DeleteUserPolicy" => self.delete_user_policy(call, parse_input(input)?).await,
+                "PutUserPolicy" => self.put_inline_policy(call, OwnerKind::User, parse_input(input)?).await,
+                "GetUserPolicy" => self.get_inline_policy(call, OwnerKind::User, parse_input(input)?),
+                "ListUserPolicies" => self.list_inline_policies(call, OwnerKind::User, parse_input(input)?),
+                "DeleteUserPolicy" => self.delete_inline_policy(call, OwnerKind::User, parse_input(input)?).await,
+                "PutGroupPolicy" => self.put_inline_policy(call, OwnerKind::Group, parse_input(input)?).await,
+                "GetGroupPolicy" => self.get_inline_policy(call, OwnerKind::Group, parse_input(input)?),
+                "ListGroupPolicies" => self.list_inline_policies(call, OwnerKind::Group, parse_input(input)?),
+                "DeleteGroupPolicy" => self.delete_inline_policy(call, OwnerKind::Group, parse_input(input)?).await,
+                "CreateGroup" => self.create_group(call, parse_input(input)?).await,
+                "GetGroup" => self.get_group(call, parse_input(input)?),
+                "ListGroups" => self.list_groups(call, parse_input(input)?),
+                "UpdateGroup" => self.update_group(call, parse_input(input)?).await,
+                "DeleteGroup" => self.delete_group(call, parse_input(input)?).await,
+                "AddUserToGroup" => self.add_user_to_group(call, parse_input(input)?).await,
+                "RemoveUserFromGroup" => self.remove_user_from_group(call, parse_input(input)?).await,
+                "ListGroupsForUser" => self.list_groups_for_user(call, parse_input(input)?),
+                "AttachGroupPolicy" => self.attach_group_policy(call, parse_input(input)?).await,
+                "DetachGroupPolicy" => self.detach_group_policy(call, parse_input(input)?).await,
+                "ListAttachedGroupPolicies" => self.list_attached_group_policies(call, parse_input(input)?),
                 "CreatePolicy" => self.create_policy(call, parse_input(input)?).await,
                 "GetPolicy" => self.get_policy(call, parse_input(input)?),
                 "ListPolicies" => self.list_policies(call, parse_input(input)?),

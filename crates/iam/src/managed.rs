@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
-use crate::policies::{compile_user, malformed};
+use crate::policies::{malformed, recompile};
 use crate::state::{AccountState, State, MANAGED_KIND, USER_KIND};
 use crate::users::page;
 use crate::{model_error, no_such_user, now_seconds, put, Iam};
@@ -50,6 +50,31 @@ pub(crate) fn document_of<'a>(account_state: &'a AccountState, arn: &str) -> Opt
     account_state.managed.get(arn).map(|p| p.document.as_str())
 }
 
+/// A page of `AttachedPolicies` (users' and groups' alike).
+pub(crate) fn attached_page(
+    attached: &[String],
+    prefix: &Option<String>,
+    marker: &Option<String>,
+    max: Option<usize>,
+) -> Value {
+    let prefix = prefix.as_deref().unwrap_or("/");
+    let mut items: Vec<(String, Value)> = attached
+        .iter()
+        .filter(|arn| arn.rsplit_once(":policy").is_some_and(|(_, p)| p.starts_with(prefix)))
+        .map(|arn| {
+            let name = arn.rsplit('/').next().unwrap_or_default();
+            (arn.clone(), json!({"PolicyName": name, "PolicyArn": arn}))
+        })
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let (items, next) = page(items.iter().map(|(k, v)| (k, v.clone())), marker.as_deref(), max);
+    let mut output = json!({ "AttachedPolicies": items, "IsTruncated": next.is_some() });
+    if let Some(marker) = next {
+        output["Marker"] = json!(marker);
+    }
+    output
+}
+
 fn not_attachable(arn: &str) -> AwsError {
     model_error("NoSuchEntityException", format!("Policy {arn} does not exist or is not attachable."))
 }
@@ -58,9 +83,11 @@ fn non_whitespace_len(text: &str) -> usize {
     text.chars().filter(|c| !c.is_whitespace()).count()
 }
 
-/// How many users use `arn`, as an attached policy and as a boundary.
+/// How many users and groups use `arn`, as an attached policy, and how many
+/// users have it as their boundary.
 fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
-    let attached = account_state.users.values().filter(|u| u.attached.iter().any(|a| a == arn)).count();
+    let attached = account_state.users.values().filter(|u| u.attached.iter().any(|a| a == arn)).count()
+        + account_state.groups.values().filter(|g| g.attached.iter().any(|a| a == arn)).count();
     let boundary = account_state.users.values().filter(|u| u.permissions_boundary.as_deref() == Some(arn)).count();
     (attached, boundary)
 }
@@ -276,11 +303,9 @@ impl Iam {
         let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
         let resources = vec![Resource { kind: "AWS::IAM::User".into(), name: user.name.clone() }];
         let change = self.change(guard, writes, move |state: &mut State, _| {
-            let a = state.accounts.entry(account).or_default();
             let user_id = user.user_id.clone();
-            a.users.insert(user.name.to_lowercase(), user);
-            let compiled = compile_user(a, &user_id);
-            state.compiled.insert(user_id, compiled);
+            state.accounts.entry(account.clone()).or_default().users.insert(user.name.to_lowercase(), user);
+            recompile(state, &account, &user_id);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }
@@ -326,24 +351,7 @@ impl Iam {
         let state = self.state.read();
         let account_state = state.accounts.get(call.caller.account()).ok_or_else(|| no_such_user(&input.user_name))?;
         let user = account_state.user(&input.user_name).ok_or_else(|| no_such_user(&input.user_name))?;
-        let prefix = input.path_prefix.as_deref().unwrap_or("/");
-        let mut attached: Vec<(String, Value)> = user
-            .attached
-            .iter()
-            .filter(|arn| arn.rsplit_once(":policy").is_some_and(|(_, p)| p.starts_with(prefix)))
-            .map(|arn| {
-                let name = arn.rsplit('/').next().unwrap_or_default();
-                (arn.clone(), json!({"PolicyName": name, "PolicyArn": arn}))
-            })
-            .collect();
-        attached.sort_by(|a, b| a.0.cmp(&b.0));
-        let (items, next) =
-            page(attached.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
-        let mut output = json!({ "AttachedPolicies": items, "IsTruncated": next.is_some() });
-        if let Some(marker) = next {
-            output["Marker"] = json!(marker);
-        }
-        Ok(Outcome::read(output))
+        Ok(Outcome::read(attached_page(&user.attached, &input.path_prefix, &input.marker, input.max_items)))
     }
 
     pub(crate) async fn put_user_permissions_boundary(

@@ -7,27 +7,89 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use rampart_core::{AwsError, Call, Outcome, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
-use crate::state::{State, POLICY_KIND};
+use crate::state::{AccountState, State, POLICY_KIND};
 use crate::users::page;
 use crate::{delete, model_error, no_such_user, put, Iam};
 
-/// IAM's quota: all inline policies of one user together, in characters
-/// (whitespace not counted).
-const USER_INLINE_POLICY_CHARS: usize = 2048;
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct InlinePolicy {
-    pub user_id: String,
+    /// The id of the user or group the policy is embedded in.
+    pub owner_id: String,
     pub name: String,
     pub document: String,
 }
 
 impl InlinePolicy {
     pub fn key(&self) -> String {
-        format!("{}/{}", self.user_id, self.name.to_lowercase())
+        policy_key(&self.owner_id, &self.name)
+    }
+}
+
+fn policy_key(owner_id: &str, name: &str) -> String {
+    format!("{owner_id}/{}", name.to_lowercase())
+}
+
+/// What an inline policy is embedded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerKind {
+    User,
+    Group,
+}
+
+impl OwnerKind {
+    /// IAM's quota of all inline policies of one owner together, in characters
+    /// (whitespace not counted).
+    fn quota(self) -> usize {
+        match self {
+            OwnerKind::User => 2048,
+            OwnerKind::Group => 5120,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            OwnerKind::User => "user",
+            OwnerKind::Group => "group",
+        }
+    }
+
+    fn name_member(self) -> &'static str {
+        match self {
+            OwnerKind::User => "UserName",
+            OwnerKind::Group => "GroupName",
+        }
+    }
+
+    /// `(id, name)` of the owner called `name`.
+    fn resolve(self, state: &AccountState, name: &str) -> Result<(String, String), AwsError> {
+        match self {
+            OwnerKind::User => {
+                state.user(name).map(|u| (u.user_id.clone(), u.name.clone())).ok_or_else(|| no_such_user(name))
+            }
+            OwnerKind::Group => {
+                state.group(name).map(|g| (g.group_id.clone(), g.name.clone())).ok_or_else(|| no_such_group(name))
+            }
+        }
+    }
+}
+
+pub(crate) fn no_such_group(name: &str) -> AwsError {
+    model_error("NoSuchEntityException", format!("The group with name {name} cannot be found."))
+}
+
+/// Recompiles the policies of every user an owner's change affects.
+pub(crate) fn recompile(state: &mut State, account: &AccountId, owner_id: &str) {
+    let Some(a) = state.accounts.get(account) else { return };
+    let users: Vec<String> = match a.groups.values().find(|g| g.group_id == owner_id) {
+        Some(group) => group.members.clone(),
+        None => vec![owner_id.to_string()],
+    };
+    for user_id in users {
+        let compiled = compile_user(a, &user_id);
+        state.compiled.insert(user_id, compiled);
     }
 }
 
@@ -43,17 +105,25 @@ pub struct PrincipalPolicies {
 /// Compiled policies per user id, rebuilt when a user's policies change.
 pub(crate) type Compiled = HashMap<String, Arc<PrincipalPolicies>>;
 
-pub(crate) fn compile_user(state: &crate::state::AccountState, user_id: &str) -> Arc<PrincipalPolicies> {
+pub(crate) fn compile_user(state: &AccountState, user_id: &str) -> Arc<PrincipalPolicies> {
     let compile =
         |name: &str, document: &str| Policy::parse(document, PolicyKind::Identity).ok().map(|p| (name.to_string(), p));
+    let user = state.user_by_id(user_id);
+    let groups: Vec<&crate::groups::Group> =
+        state.groups.values().filter(|g| g.members.iter().any(|m| m == user_id)).collect();
+    let owners: Vec<&str> = std::iter::once(user_id).chain(groups.iter().map(|g| g.group_id.as_str())).collect();
     let mut identity: Vec<(String, Policy)> = state
         .inline_policies
         .values()
-        .filter(|p| p.user_id == user_id)
+        .filter(|p| owners.contains(&p.owner_id.as_str()))
         .filter_map(|p| compile(&p.name, &p.document))
         .collect();
-    let user = state.user_by_id(user_id);
-    for arn in user.map(|u| u.attached.as_slice()).unwrap_or_default() {
+    let attached = user
+        .map(|u| u.attached.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .chain(groups.iter().flat_map(|g| g.attached.iter()));
+    for arn in attached {
         if let Some(compiled) = crate::managed::document_of(state, arn).and_then(|d| compile(arn, d)) {
             identity.push(compiled);
         }
@@ -90,29 +160,32 @@ pub(crate) fn malformed(message: String) -> AwsError {
     model_error("MalformedPolicyDocumentException", message)
 }
 
-fn no_such_policy(name: &str) -> AwsError {
-    model_error("NoSuchEntityException", format!("The user policy with name {name} cannot be found."))
+fn no_such_policy(kind: OwnerKind, name: &str) -> AwsError {
+    model_error("NoSuchEntityException", format!("The {} policy with name {name} cannot be found.", kind.word()))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct PutUserPolicyInput {
-    user_name: String,
+pub(crate) struct PutPolicyInput {
+    #[serde(rename = "UserName", alias = "GroupName")]
+    owner_name: String,
     policy_name: String,
     policy_document: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct UserPolicyInput {
-    user_name: String,
+pub(crate) struct OwnerPolicyInput {
+    #[serde(rename = "UserName", alias = "GroupName")]
+    owner_name: String,
     policy_name: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct ListUserPoliciesInput {
-    user_name: String,
+pub(crate) struct ListPoliciesOfInput {
+    #[serde(rename = "UserName", alias = "GroupName")]
+    owner_name: String,
     marker: Option<String>,
     max_items: Option<usize>,
 }
@@ -122,33 +195,31 @@ fn policy_resource(name: &str) -> Resource {
 }
 
 impl Iam {
-    pub(crate) async fn put_user_policy(&self, call: &Call, input: PutUserPolicyInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn put_inline_policy(
+        &self,
+        call: &Call,
+        kind: OwnerKind,
+        input: PutPolicyInput,
+    ) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         Policy::parse(&input.policy_document, PolicyKind::Identity).map_err(|e| malformed(e.to_string()))?;
         let guard = self.lock().await;
         let policy = {
             let state = self.state.read();
-            let account_state = state.accounts.get(&account);
-            let user =
-                account_state.and_then(|a| a.user(&input.user_name)).ok_or_else(|| no_such_user(&input.user_name))?;
-            let policy = InlinePolicy {
-                user_id: user.user_id.clone(),
-                name: input.policy_name.clone(),
-                document: input.policy_document,
-            };
+            let empty = AccountState::default();
+            let account_state = state.accounts.get(&account).unwrap_or(&empty);
+            let (owner_id, owner_name) = kind.resolve(account_state, &input.owner_name)?;
+            let policy = InlinePolicy { owner_id, name: input.policy_name.clone(), document: input.policy_document };
             let others: usize = account_state
-                .map(|a| {
-                    a.inline_policies
-                        .values()
-                        .filter(|p| p.user_id == user.user_id && p.key() != policy.key())
-                        .map(|p| non_whitespace_len(&p.document))
-                        .sum()
-                })
-                .unwrap_or_default();
-            if others + non_whitespace_len(&policy.document) > USER_INLINE_POLICY_CHARS {
+                .inline_policies
+                .values()
+                .filter(|p| p.owner_id == policy.owner_id && p.key() != policy.key())
+                .map(|p| non_whitespace_len(&p.document))
+                .sum();
+            if others + non_whitespace_len(&policy.document) > kind.quota() {
                 return Err(model_error(
                     "LimitExceededException",
-                    format!("Maximum policy size of {USER_INLINE_POLICY_CHARS} bytes exceeded for user {}", user.name),
+                    format!("Maximum policy size of {} bytes exceeded for {} {owner_name}", kind.quota(), kind.word()),
                 ));
             }
             policy
@@ -156,50 +227,57 @@ impl Iam {
         let writes = vec![put(POLICY_KIND, &account, &policy.key(), &policy)];
         let resources = vec![policy_resource(&policy.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
-            let a = state.accounts.entry(account).or_default();
-            let user_id = policy.user_id.clone();
-            a.inline_policies.insert(policy.key(), policy);
-            let compiled = compile_user(a, &user_id);
-            state.compiled.insert(user_id, compiled);
+            let owner_id = policy.owner_id.clone();
+            state.accounts.entry(account.clone()).or_default().inline_policies.insert(policy.key(), policy);
+            recompile(state, &account, &owner_id);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }
 
-    fn find_inline(&self, call: &Call, user_name: &str, policy_name: &str) -> Result<InlinePolicy, AwsError> {
+    fn find_inline(
+        &self,
+        call: &Call,
+        kind: OwnerKind,
+        owner_name: &str,
+        policy_name: &str,
+    ) -> Result<(InlinePolicy, String), AwsError> {
         let state = self.state.read();
-        let account_state = state.accounts.get(call.caller.account());
-        let user = account_state.and_then(|a| a.user(user_name)).ok_or_else(|| no_such_user(user_name))?;
-        let key = format!("{}/{}", user.user_id, policy_name.to_lowercase());
-        account_state.and_then(|a| a.inline_policies.get(&key)).cloned().ok_or_else(|| no_such_policy(policy_name))
+        let empty = AccountState::default();
+        let account_state = state.accounts.get(call.caller.account()).unwrap_or(&empty);
+        let (owner_id, owner_name) = kind.resolve(account_state, owner_name)?;
+        let policy = account_state
+            .inline_policies
+            .get(&policy_key(&owner_id, policy_name))
+            .cloned()
+            .ok_or_else(|| no_such_policy(kind, policy_name))?;
+        Ok((policy, owner_name))
     }
 
-    pub(crate) fn get_user_policy(&self, call: &Call, input: UserPolicyInput) -> Result<Outcome, AwsError> {
-        let policy = self.find_inline(call, &input.user_name, &input.policy_name)?;
-        let state = self.state.read();
-        let user_name = state
-            .accounts
-            .get(call.caller.account())
-            .and_then(|a| a.user_by_id(&policy.user_id))
-            .map(|u| u.name.clone())
-            .unwrap_or(input.user_name);
-        Ok(Outcome::read(json!({
-            "UserName": user_name,
-            "PolicyName": policy.name,
-            "PolicyDocument": url_encode(&policy.document),
-        })))
+    pub(crate) fn get_inline_policy(
+        &self,
+        call: &Call,
+        kind: OwnerKind,
+        input: OwnerPolicyInput,
+    ) -> Result<Outcome, AwsError> {
+        let (policy, owner_name) = self.find_inline(call, kind, &input.owner_name, &input.policy_name)?;
+        let mut output = json!({ "PolicyName": policy.name, "PolicyDocument": url_encode(&policy.document) });
+        output[kind.name_member()] = json!(owner_name);
+        Ok(Outcome::read(output))
     }
 
-    pub(crate) fn list_user_policies(&self, call: &Call, input: ListUserPoliciesInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn list_inline_policies(
+        &self,
+        call: &Call,
+        kind: OwnerKind,
+        input: ListPoliciesOfInput,
+    ) -> Result<Outcome, AwsError> {
         let state = self.state.read();
-        let account_state = state.accounts.get(call.caller.account());
-        let user =
-            account_state.and_then(|a| a.user(&input.user_name)).ok_or_else(|| no_such_user(&input.user_name))?;
-        let names: Vec<(&String, &String)> = account_state
-            .map(|a| {
-                a.inline_policies.iter().filter(|(_, p)| p.user_id == user.user_id).map(|(k, p)| (k, &p.name)).collect()
-            })
-            .unwrap_or_default();
-        let (items, next) = page(names.into_iter(), input.marker.as_deref(), input.max_items);
+        let empty = AccountState::default();
+        let account_state = state.accounts.get(call.caller.account()).unwrap_or(&empty);
+        let (owner_id, _) = kind.resolve(account_state, &input.owner_name)?;
+        let names =
+            account_state.inline_policies.iter().filter(|(_, p)| p.owner_id == owner_id).map(|(k, p)| (k, &p.name));
+        let (items, next) = page(names, input.marker.as_deref(), input.max_items);
         let mut output = json!({ "PolicyNames": items, "IsTruncated": next.is_some() });
         if let Some(marker) = next {
             output["Marker"] = json!(marker);
@@ -207,17 +285,22 @@ impl Iam {
         Ok(Outcome::read(output))
     }
 
-    pub(crate) async fn delete_user_policy(&self, call: &Call, input: UserPolicyInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn delete_inline_policy(
+        &self,
+        call: &Call,
+        kind: OwnerKind,
+        input: OwnerPolicyInput,
+    ) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
-        let policy = self.find_inline(call, &input.user_name, &input.policy_name)?;
+        let (policy, _) = self.find_inline(call, kind, &input.owner_name, &input.policy_name)?;
         let writes = vec![delete(POLICY_KIND, &account, &policy.key())];
         let resources = vec![policy_resource(&policy.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
-            let a = state.accounts.entry(account).or_default();
-            a.inline_policies.remove(&policy.key());
-            let compiled = compile_user(a, &policy.user_id);
-            state.compiled.insert(policy.user_id, compiled);
+            if let Some(a) = state.accounts.get_mut(&account) {
+                a.inline_policies.remove(&policy.key());
+            }
+            recompile(state, &account, &policy.owner_id);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }

@@ -12,6 +12,7 @@ pub(crate) const KEY_KIND: &str = "iam-access-key";
 pub(crate) const ACCOUNT_KIND: &str = "account";
 pub(crate) const POLICY_KIND: &str = "iam-user-policy";
 pub(crate) const MANAGED_KIND: &str = "iam-managed-policy";
+pub(crate) const GROUP_KIND: &str = "iam-group";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -68,15 +69,21 @@ pub(crate) struct AccountState {
     /// By lower-cased name: IAM names are unique ignoring case, and lists are sorted.
     pub users: BTreeMap<String, User>,
     pub keys: HashMap<String, AccessKey>,
-    /// Inline user policies by `user_id/lower-cased name`.
+    /// Inline policies of users and groups by `owner_id/lower-cased name`.
     pub inline_policies: BTreeMap<String, crate::policies::InlinePolicy>,
     /// Customer managed policies by ARN.
     pub managed: BTreeMap<String, crate::managed::ManagedPolicy>,
+    /// Groups by lower-cased name.
+    pub groups: BTreeMap<String, crate::groups::Group>,
 }
 
 impl AccountState {
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.get(&name.to_lowercase())
+    }
+
+    pub fn group(&self, name: &str) -> Option<&crate::groups::Group> {
+        self.groups.get(&name.to_lowercase())
     }
 
     pub fn user_by_id(&self, user_id: &str) -> Option<&User> {

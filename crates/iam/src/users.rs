@@ -250,7 +250,13 @@ impl Iam {
                     "Cannot delete entity, must detach all policies first.".to_string(),
                 ));
             }
-            if account_state.is_some_and(|a| a.inline_policies.values().any(|p| p.user_id == user.user_id)) {
+            if account_state.is_some_and(|a| a.groups.values().any(|g| g.members.contains(&user.user_id))) {
+                return Err(model_error(
+                    "DeleteConflictException",
+                    "Cannot delete entity, must remove user from all groups first.".to_string(),
+                ));
+            }
+            if account_state.is_some_and(|a| a.inline_policies.values().any(|p| p.owner_id == user.user_id)) {
                 return Err(model_error(
                     "DeleteConflictException",
                     "Cannot delete entity, must delete policies first.".to_string(),
