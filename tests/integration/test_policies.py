@@ -311,3 +311,21 @@ def test_group_policies_apply_to_members(rampart, user):
     with raises_aws("NoSuchEntity", 404) as e:
         iam.get_group(GroupName=group)
     assert e.message == f"The group with name {group} cannot be found."
+
+
+def test_principal_tag_conditions_follow_user_tags(rampart, user):
+    iam = rampart.client("iam")
+    user["allow"]({"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+                   "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}}})
+    as_user = rampart.client("iam", user["creds"])
+    with raises_aws("AccessDenied", 403):
+        as_user.list_users()
+    iam.tag_user(UserName=user["name"], Tags=[{"Key": "team", "Value": "blue"}])
+    as_user.list_users()
+    assert iam.list_user_tags(UserName=user["name"])["Tags"] == [{"Key": "team", "Value": "blue"}]
+    iam.tag_user(UserName=user["name"], Tags=[{"Key": "Team", "Value": "red"}])
+    assert iam.list_user_tags(UserName=user["name"])["Tags"] == [{"Key": "Team", "Value": "red"}]
+    with raises_aws("AccessDenied", 403):
+        as_user.list_users()
+    iam.untag_user(UserName=user["name"], TagKeys=["team"])
+    assert iam.list_user_tags(UserName=user["name"])["Tags"] == []

@@ -12,6 +12,7 @@ mod managed;
 mod policies;
 mod simulate;
 mod state;
+mod tags;
 mod users;
 
 use std::sync::Arc;
@@ -72,6 +73,9 @@ const OPERATIONS: &[&str] = &[
     "AttachGroupPolicy",
     "DetachGroupPolicy",
     "ListAttachedGroupPolicies",
+    "TagUser",
+    "UntagUser",
+    "ListUserTags",
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",
     "GetContextKeysForPrincipalPolicy",
@@ -355,6 +359,9 @@ impl Service for Iam {
                 "GetGroupPolicy" => self.get_inline_policy(call, OwnerKind::Group, parse_input(input)?),
                 "ListGroupPolicies" => self.list_inline_policies(call, OwnerKind::Group, parse_input(input)?),
                 "DeleteGroupPolicy" => self.delete_inline_policy(call, OwnerKind::Group, parse_input(input)?).await,
+                "TagUser" => self.tag_user(call, parse_input(input)?).await,
+                "UntagUser" => self.untag_user(call, parse_input(input)?).await,
+                "ListUserTags" => self.list_user_tags(call, parse_input(input)?),
                 "CreateGroup" => self.create_group(call, parse_input(input)?).await,
                 "GetGroup" => self.get_group(call, parse_input(input)?),
                 "ListGroups" => self.list_groups(call, parse_input(input)?),
