@@ -10,7 +10,7 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 
 use crate::policies::{no_such_group, recompile};
 use crate::state::{AccountState, State, GROUP_KIND};
-use crate::users::{page, user_json};
+use crate::users::{page, page_output, user_json};
 use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
 
 /// IAM's quotas.
@@ -107,12 +107,7 @@ pub(crate) struct GroupPolicyArnInput {
 
 fn paged(items: Vec<(String, Value)>, member: &str, marker: Option<&str>, max: Option<usize>) -> Value {
     let (items, next) = page(items.iter().map(|(k, v)| (k, v.clone())), marker, max);
-    let mut output = json!({ "IsTruncated": next.is_some() });
-    output[member] = Value::Array(items);
-    if let Some(marker) = next {
-        output["Marker"] = json!(marker);
-    }
-    output
+    page_output(member, items, next)
 }
 
 impl Iam {

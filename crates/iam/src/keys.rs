@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use rampart_core::{ids, AwsError, Call, CredentialEntry, Outcome, Principal, Resource, Secret};
 
 use crate::state::{AccessKey, AccountState, State, KEY_KIND};
-use crate::users::page;
+use crate::users::{page, page_output};
 use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
 
 /// IAM's quota of access keys per user (and per root user).
@@ -155,11 +155,7 @@ impl Iam {
                 m
             })
             .collect();
-        let mut output = json!({ "AccessKeyMetadata": metadata, "IsTruncated": next.is_some() });
-        if let Some(marker) = next {
-            output["Marker"] = json!(marker);
-        }
-        Ok(Outcome::read(output))
+        Ok(Outcome::read(page_output("AccessKeyMetadata", metadata, next)))
     }
 
     /// The key `access_key_id` if it belongs to the owner the call names.

@@ -10,7 +10,7 @@ use rampart_policy::{Policy, PolicyKind};
 
 use crate::policies::{malformed, recompile};
 use crate::state::{AccountState, State, MANAGED_KIND, USER_KIND};
-use crate::users::page;
+use crate::users::{page, page_output};
 use crate::{model_error, no_such_user, now_seconds, put, Iam};
 
 /// IAM's quotas: characters of a managed policy (whitespace not counted) and
@@ -68,11 +68,7 @@ pub(crate) fn attached_page(
         .collect();
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let (items, next) = page(items.iter().map(|(k, v)| (k, v.clone())), marker.as_deref(), max);
-    let mut output = json!({ "AttachedPolicies": items, "IsTruncated": next.is_some() });
-    if let Some(marker) = next {
-        output["Marker"] = json!(marker);
-    }
-    output
+    page_output("AttachedPolicies", items, next)
 }
 
 fn not_attachable(arn: &str) -> AwsError {
@@ -249,11 +245,7 @@ impl Iam {
         }
         all.sort_by(|a, b| a.0.cmp(&b.0));
         let (items, next) = page(all.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
-        let mut output = json!({ "Policies": items, "IsTruncated": next.is_some() });
-        if let Some(marker) = next {
-            output["Marker"] = json!(marker);
-        }
-        Ok(Outcome::read(output))
+        Ok(Outcome::read(page_output("Policies", items, next)))
     }
 
     pub(crate) async fn delete_policy(&self, call: &Call, input: PolicyArnInput) -> Result<Outcome, AwsError> {

@@ -11,7 +11,7 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::state::{AccountState, State, POLICY_KIND};
-use crate::users::page;
+use crate::users::{page, page_output};
 use crate::{delete, model_error, no_such_user, put, Iam};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -278,11 +278,7 @@ impl Iam {
         let names =
             account_state.inline_policies.iter().filter(|(_, p)| p.owner_id == owner_id).map(|(k, p)| (k, &p.name));
         let (items, next) = page(names, input.marker.as_deref(), input.max_items);
-        let mut output = json!({ "PolicyNames": items, "IsTruncated": next.is_some() });
-        if let Some(marker) = next {
-            output["Marker"] = json!(marker);
-        }
-        Ok(Outcome::read(output))
+        Ok(Outcome::read(page_output("PolicyNames", items, next)))
     }
 
     pub(crate) async fn delete_inline_policy(

@@ -7,18 +7,11 @@ use serde_json::{json, Value};
 use rampart_core::{AwsError, Call, Outcome, Resource};
 
 use crate::state::{State, Tag, USER_KIND};
-use crate::users::page;
+use crate::users::{page, page_output, TagInput};
 use crate::{model_error, no_such_user, put, Iam};
 
 /// IAM's quota of tags per resource.
 const TAGS_PER_RESOURCE: usize = 50;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct TagInput {
-    key: String,
-    value: String,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -107,10 +100,6 @@ impl Iam {
         let tags: Vec<(String, Value)> =
             user.tags.iter().map(|t| (t.key.clone(), json!({"Key": t.key, "Value": t.value}))).collect();
         let (items, next) = page(tags.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
-        let mut output = json!({ "Tags": items, "IsTruncated": next.is_some() });
-        if let Some(marker) = next {
-            output["Marker"] = json!(marker);
-        }
-        Ok(Outcome::read(output))
+        Ok(Outcome::read(page_output("Tags", items, next)))
     }
 }

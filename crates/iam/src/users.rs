@@ -15,8 +15,8 @@ const DEFAULT_MAX_ITEMS: usize = 100;
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct TagInput {
-    key: String,
-    value: String,
+    pub key: String,
+    pub value: String,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +102,17 @@ pub(crate) fn page<'a, T: 'a>(
     (out, None)
 }
 
+/// A list output: `member` holds the items, `IsTruncated` and `Marker` say
+/// whether and where the listing goes on.
+pub(crate) fn page_output<T: serde::Serialize>(member: &str, items: Vec<T>, next: Option<String>) -> Value {
+    let mut output = json!({ "IsTruncated": next.is_some() });
+    output[member] = json!(items);
+    if let Some(marker) = next {
+        output["Marker"] = json!(marker);
+    }
+    output
+}
+
 impl Iam {
     pub(crate) async fn create_user(&self, call: &Call, input: CreateUserInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
@@ -181,11 +192,7 @@ impl Iam {
         let matching = users.into_iter().flatten().filter(|(_, u)| u.path.starts_with(prefix));
         let (items, next) = page(matching, input.marker.as_deref(), input.max_items);
         let users: Vec<Value> = items.into_iter().map(|u| user_json(account, u, false)).collect();
-        let mut output = json!({ "Users": users, "IsTruncated": next.is_some() });
-        if let Some(marker) = next {
-            output["Marker"] = json!(marker);
-        }
-        Ok(Outcome::read(output))
+        Ok(Outcome::read(page_output("Users", users, next)))
     }
 
     pub(crate) async fn update_user(&self, call: &Call, input: UpdateUserInput) -> Result<Outcome, AwsError> {
