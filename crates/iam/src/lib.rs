@@ -203,22 +203,27 @@ impl Iam {
         self.mutation.clone().lock_owned().await
     }
 
+    /// Every stored record of `kind`, parsed, with its account and key.
+    fn scan<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<(AccountId, String, T)>, String> {
+        let mut out = Vec::new();
+        for record in self.store.scan(kind).map_err(|e| e.to_string())? {
+            let Some(account) = AccountId::parse(&record.account) else { continue };
+            let value = serde_json::from_str(&record.value).map_err(|e| format!("{kind} {}: {e}", record.key))?;
+            out.push((account, record.key, value));
+        }
+        Ok(out)
+    }
+
     fn load_state(&self) -> Result<(), String> {
         let mut state = State::default();
-        for record in self.store.scan(ACCOUNT_KIND).map_err(|e| e.to_string())? {
-            let Some(account) = AccountId::parse(&record.account) else { continue };
-            let stored: Account = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+        for (account, _, stored) in self.scan::<Account>(ACCOUNT_KIND)? {
             state.accounts.entry(account).or_default().create_date = stored.create_date;
         }
-        for record in self.store.scan(USER_KIND).map_err(|e| e.to_string())? {
-            let Some(account) = AccountId::parse(&record.account) else { continue };
-            let user: User = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+        for (account, _, user) in self.scan::<User>(USER_KIND)? {
             state.accounts.entry(account).or_default().users.insert(user.name.to_lowercase(), user);
         }
         self.credentials.clear();
-        for record in self.store.scan(KEY_KIND).map_err(|e| e.to_string())? {
-            let Some(account) = AccountId::parse(&record.account) else { continue };
-            let key: AccessKey = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+        for (account, _, key) in self.scan::<AccessKey>(KEY_KIND)? {
             let account_state = state.accounts.entry(account.clone()).or_default();
             let principal = match &key.user_id {
                 None => Some(Principal::Root { account: account.clone() }),
@@ -234,20 +239,14 @@ impl Iam {
             }
             account_state.keys.insert(key.access_key_id.clone(), key);
         }
-        for record in self.store.scan(POLICY_KIND).map_err(|e| e.to_string())? {
-            let Some(account) = AccountId::parse(&record.account) else { continue };
-            let policy: policies::InlinePolicy = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+        for (account, _, policy) in self.scan::<policies::InlinePolicy>(POLICY_KIND)? {
             state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
         }
-        for record in self.store.scan(GROUP_KIND).map_err(|e| e.to_string())? {
-            let Some(account) = AccountId::parse(&record.account) else { continue };
-            let group: groups::Group = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+        for (account, _, group) in self.scan::<groups::Group>(GROUP_KIND)? {
             state.accounts.entry(account).or_default().groups.insert(group.name.to_lowercase(), group);
         }
-        for record in self.store.scan(MANAGED_KIND).map_err(|e| e.to_string())? {
-            let Some(account) = AccountId::parse(&record.account) else { continue };
-            let policy: managed::ManagedPolicy = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
-            state.accounts.entry(account).or_default().managed.insert(record.key, policy);
+        for (account, arn, policy) in self.scan::<managed::ManagedPolicy>(MANAGED_KIND)? {
+            state.accounts.entry(account).or_default().managed.insert(arn, policy);
         }
         let compiled: Vec<(String, Arc<PrincipalPolicies>)> = state
             .accounts

@@ -82,9 +82,7 @@ fn sigv4_failure(error: SigV4Error) -> AuthFailure {
             "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
         ),
         SigV4Error::Mismatch => AuthFailure::Signature(SIGNATURE_MISMATCH.to_string()),
-        e @ (SigV4Error::PresignExpired | SigV4Error::TooOld { .. } | SigV4Error::TooNew { .. }) => {
-            AuthFailure::Expired(e.to_string())
-        }
+        e @ (SigV4Error::TooOld { .. } | SigV4Error::TooNew { .. }) => AuthFailure::Expired(e.to_string()),
     }
 }
 

@@ -54,9 +54,6 @@ pub enum SigV4Error {
     /// The presigned URL asked for more than seven days of validity.
     #[error("X-Amz-Expires must be less than a week (in seconds) that is 604800")]
     ExpiresTooLong,
-    /// A presigned URL past its X-Amz-Expires.
-    #[error("request has expired")]
-    PresignExpired,
     /// The request time is too far in the past.
     #[error("Signature expired: {request} is now earlier than {earliest} ({now} - {window_minutes} min.)")]
     TooOld { request: String, earliest: String, now: String, window_minutes: i64 },
