@@ -106,12 +106,13 @@ impl Iam {
         let set = PolicySet {
             identity: identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
             boundary: boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
+            ..Default::default()
         };
         let resources = if input.resource_arns.is_empty() { vec!["*".to_string()] } else { input.resource_arns };
         let mut results = Vec::new();
         for action in &input.action_names {
             for resource in &resources {
-                let request = Request { action, resource, context: &context };
+                let request = Request::identity(action, resource, &context);
                 let decision = evaluate(&request, &set);
                 let (eval, matched) = match &decision {
                     Decision::Allow { statement } => ("allowed", Some(statement)),
@@ -130,7 +131,7 @@ impl Iam {
                     "MissingContextValues": missing_context_keys(&request, &set),
                 });
                 if let Some(b) = &set.boundary {
-                    let alone = PolicySet { identity: vec![*b], boundary: None };
+                    let alone = PolicySet { identity: vec![*b], boundary: None, ..Default::default() };
                     result["PermissionsBoundaryDecisionDetail"] =
                         json!({"AllowedByPermissionsBoundary": evaluate(&request, &alone).is_allowed()});
                 }

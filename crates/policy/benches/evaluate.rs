@@ -29,14 +29,15 @@ fn bench(c: &mut Criterion) {
     let set = PolicySet {
         identity: policies.iter().zip(&names).map(|(policy, name)| PolicyRef { name, policy }).collect(),
         boundary: None,
+        ..Default::default()
     };
     let mut context = Context::new();
     context.set("aws:username", "bob");
     context.set("aws:SourceIp", "127.0.0.1");
     context.set("aws:RequestedRegion", "us-east-1");
     context.set("aws:SecureTransport", "false");
-    let allow = Request { action: "iam:GetUser", resource: "arn:aws:iam::123456789012:user/bob", context: &context };
-    let deny = Request { action: "iam:ListUsers", resource: "arn:aws:iam::123456789012:user/", context: &context };
+    let allow = Request::identity("iam:GetUser", "arn:aws:iam::123456789012:user/bob", &context);
+    let deny = Request::identity("iam:ListUsers", "arn:aws:iam::123456789012:user/", &context);
     assert!(evaluate(&allow, &set).is_allowed());
     assert!(!evaluate(&deny, &set).is_allowed());
     c.bench_function("decide_10x10_allowed", |b| b.iter(|| evaluate(&allow, &set)));

@@ -3,7 +3,7 @@
 //! permissions boundary.
 
 use crate::condition::Context;
-use crate::document::{Actions, Effect, Policy, Resources, Statement, Version};
+use crate::document::{Actions, Effect, Policy, Principals, Resources, Statement, Version};
 use crate::glob::{arn_matches, matches as glob};
 use crate::variables::substitute;
 
@@ -13,6 +13,31 @@ pub struct Request<'a> {
     pub action: &'a str,
     pub resource: &'a str,
     pub context: &'a Context,
+    /// Who asks, for resource-based policies' `Principal`; `None` when only
+    /// identity-based policies are evaluated.
+    pub caller: Option<Caller<'a>>,
+    /// The account that owns the resource, when it has one: a different
+    /// account than the caller's needs both sides to allow.
+    pub resource_account: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A request evaluated against identity-based policies only.
+    pub fn identity(action: &'a str, resource: &'a str, context: &'a Context) -> Request<'a> {
+        Request { action, resource, context, caller: None, resource_account: None }
+    }
+}
+
+/// The principal of a request, as resource-based policies name it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// A user's ARN, an assumed-role session's ARN, or `arn:aws:iam::ACCOUNT:root`.
+    pub arn: &'a str,
+    pub account: &'a str,
+    /// For a role session: the role's ARN.
+    pub role_arn: Option<&'a str>,
+    /// For an AWS service principal: e.g. `cloudtrail.amazonaws.com`.
+    pub service: Option<&'a str>,
 }
 
 /// A policy with the name a decision reports it by (a managed policy's ARN,
@@ -28,6 +53,18 @@ pub struct PolicyRef<'a> {
 pub struct PolicySet<'a> {
     pub identity: Vec<PolicyRef<'a>>,
     pub boundary: Option<PolicyRef<'a>>,
+    /// Session policies of a role session (all must allow).
+    pub session: Vec<PolicyRef<'a>>,
+    /// Resource-based policies of the resource (a role's trust policy, a key policy…).
+    pub resource: Vec<PolicyRef<'a>>,
+    /// Whether the resource policy must allow even within one account (key
+    /// policies and role trust policies work this way).
+    pub resource_required: bool,
+    /// Organizations service control policies, one list per level (root, OUs,
+    /// account): each level must allow.
+    pub scps: Vec<Vec<PolicyRef<'a>>>,
+    /// Organizations resource control policies, per level, likewise.
+    pub rcps: Vec<Vec<PolicyRef<'a>>>,
 }
 
 /// Which kind of policy decided.
@@ -35,6 +72,10 @@ pub struct PolicySet<'a> {
 pub enum Source {
     Identity,
     Boundary,
+    Session,
+    Resource,
+    ServiceControl,
+    ResourceControl,
 }
 
 /// The statement that decided: policy name, statement id, position.
@@ -101,33 +142,201 @@ pub(crate) fn applies(statement: &Statement, version: Version, request: &Request
         && statement.conditions.iter().all(|c| c.holds(request.context, version == Version::V2012))
 }
 
+/// How a resource policy statement's `Principal` names the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Naming {
+    No,
+    /// Through the account (`arn:aws:iam::ACCOUNT:root` or the bare id) or
+    /// the session's role: the caller's own identity policies must allow too.
+    Delegated,
+    /// By the caller's own ARN, `*`, or a service principal.
+    Direct,
+}
+
+fn names_caller(kind: &str, value: &str, caller: &Caller<'_>) -> Naming {
+    match kind {
+        "AWS" if value == "*" => Naming::Direct,
+        "AWS" if value == caller.arn => Naming::Direct,
+        "AWS" if value == caller.account || value == format!("arn:aws:iam::{}:root", caller.account) => {
+            Naming::Delegated
+        }
+        "AWS" if caller.role_arn == Some(value) => Naming::Delegated,
+        "Service" => {
+            if caller.service == Some(value) {
+                Naming::Direct
+            } else {
+                Naming::No
+            }
+        }
+        "Federated" | "CanonicalUser" if value == caller.arn => Naming::Direct,
+        _ => Naming::No,
+    }
+}
+
+fn statement_names(statement: &Statement, caller: Option<&Caller<'_>>) -> Naming {
+    match (&statement.principals, caller) {
+        // Identity-based statements have no Principal: they are the caller's own.
+        (None, _) => Naming::Direct,
+        (Some(_), None) => Naming::No,
+        (Some(Principals::Only(list)), Some(c)) => {
+            list.iter().map(|(k, v)| names_caller(k, v, c)).max().unwrap_or(Naming::No)
+        }
+        (Some(Principals::AllBut(list)), Some(c)) => {
+            if list.iter().any(|(k, v)| names_caller(k, v, c) != Naming::No) {
+                Naming::No
+            } else {
+                Naming::Direct
+            }
+        }
+    }
+}
+
 /// One pass over a policy: the first applying Deny (which ends the scan) and
-/// the first applying Allow.
+/// the first applying Allow, with how its Principal names the caller.
 fn scan(
     policy: &PolicyRef<'_>,
     request: &Request<'_>,
     action_lower: &str,
-) -> (Option<StatementId>, Option<StatementId>) {
-    let mut allow = None;
+) -> (Option<StatementId>, Option<(StatementId, Naming)>) {
+    let mut allow: Option<(StatementId, Naming)> = None;
     for (index, s) in policy.policy.statements.iter().enumerate() {
-        if (s.effect == Effect::Allow && allow.is_some()) || !applies(s, policy.policy.version, request, action_lower) {
+        let better_allow_possible = allow.as_ref().is_none_or(|(_, n)| *n != Naming::Direct);
+        if (s.effect == Effect::Allow && !better_allow_possible)
+            || !applies(s, policy.policy.version, request, action_lower)
+        {
+            continue;
+        }
+        let naming = statement_names(s, request.caller.as_ref());
+        if naming == Naming::No {
             continue;
         }
         let id = StatementId { policy: policy.name.to_string(), sid: s.sid.clone(), index };
         match s.effect {
             Effect::Deny => return (Some(id), allow),
-            Effect::Allow => allow = Some(id),
+            Effect::Allow if allow.as_ref().is_none_or(|(_, n)| naming > *n) => allow = Some((id, naming)),
+            Effect::Allow => {}
         }
     }
     (None, allow)
+}
+
+/// Scans `policies`: an explicit deny, or the best allow.
+fn scan_all(
+    policies: &[PolicyRef<'_>],
+    request: &Request<'_>,
+    action_lower: &str,
+) -> Result<Option<(StatementId, Naming)>, StatementId> {
+    let mut best: Option<(StatementId, Naming)> = None;
+    for policy in policies {
+        let (deny, allow) = scan(policy, request, action_lower);
+        if let Some(statement) = deny {
+            return Err(statement);
+        }
+        if let Some((id, naming)) = allow {
+            if best.as_ref().is_none_or(|(_, n)| naming > *n) {
+                best = Some((id, naming));
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// Decides a request, following AWS's policy evaluation logic: an explicit
+/// deny in any policy wins; every level of SCPs and RCPs must allow; then an
+/// allow is needed from identity-based policies or (within one account, when
+/// it names the caller directly) from the resource's policy — from both across
+/// accounts or when the resource policy is required — and, for identity-based
+/// allows, from the permissions boundary and session policies too.
+pub fn evaluate(request: &Request<'_>, policies: &PolicySet<'_>) -> Decision {
+    let action_lower = request.action.to_ascii_lowercase();
+    let deny = |source, statement| Decision::ExplicitDeny { source, statement };
+    let levels_allow = |levels: &[Vec<PolicyRef<'_>>], source| -> Result<bool, Decision> {
+        let mut all = true;
+        for level in levels {
+            match scan_all(level, request, &action_lower) {
+                Err(statement) => return Err(deny(source, statement)),
+                Ok(allow) => all &= allow.is_some(),
+            }
+        }
+        Ok(all)
+    };
+    let scps_allow = match levels_allow(&policies.scps, Source::ServiceControl) {
+        Ok(a) => a,
+        Err(d) => return d,
+    };
+    let rcps_allow = match levels_allow(&policies.rcps, Source::ResourceControl) {
+        Ok(a) => a,
+        Err(d) => return d,
+    };
+    let resource = match scan_all(&policies.resource, request, &action_lower) {
+        Ok(allow) => allow,
+        Err(statement) => return deny(Source::Resource, statement),
+    };
+    let identity = match scan_all(&policies.identity, request, &action_lower) {
+        Ok(allow) => allow.map(|(id, _)| id),
+        Err(statement) => return deny(Source::Identity, statement),
+    };
+    let boundary = match &policies.boundary {
+        None => None,
+        Some(b) => match scan_all(std::slice::from_ref(b), request, &action_lower) {
+            Ok(allow) => Some(allow.is_some()),
+            Err(statement) => return deny(Source::Boundary, statement),
+        },
+    };
+    let session = match scan_all(&policies.session, request, &action_lower) {
+        Ok(allow) => allow.is_some() || policies.session.is_empty(),
+        Err(statement) => return deny(Source::Session, statement),
+    };
+    if !scps_allow {
+        return Decision::ImplicitDeny { missing: Source::ServiceControl };
+    }
+    if !rcps_allow {
+        return Decision::ImplicitDeny { missing: Source::ResourceControl };
+    }
+    let same_account = match (request.resource_account, request.caller.as_ref()) {
+        (Some(owner), Some(caller)) => owner == caller.account,
+        _ => true,
+    };
+    // Within one account, a resource policy that names the caller itself is
+    // enough on its own: boundaries and session policies do not limit it.
+    if same_account && !policies.resource_required {
+        if let Some((statement, Naming::Direct)) = &resource {
+            return Decision::Allow { statement: statement.clone() };
+        }
+    }
+    if (!same_account || policies.resource_required) && resource.is_none() {
+        return Decision::ImplicitDeny { missing: Source::Resource };
+    }
+    let Some(statement) = identity else {
+        return match resource {
+            // A key policy naming the user itself needs no identity policy.
+            Some((statement, Naming::Direct)) if same_account => Decision::Allow { statement },
+            _ => Decision::ImplicitDeny { missing: Source::Identity },
+        };
+    };
+    if boundary == Some(false) {
+        return Decision::ImplicitDeny { missing: Source::Boundary };
+    }
+    if !session {
+        return Decision::ImplicitDeny { missing: Source::Session };
+    }
+    Decision::Allow { statement }
 }
 
 /// Condition keys that statements matching the request's action and resource
 /// read but the context lacks: the simulator's `MissingContextValues`.
 pub fn missing_context_keys(request: &Request<'_>, policies: &PolicySet<'_>) -> Vec<String> {
     let action_lower = request.action.to_ascii_lowercase();
+    let all = policies
+        .identity
+        .iter()
+        .chain(policies.boundary.iter())
+        .chain(policies.session.iter())
+        .chain(policies.resource.iter())
+        .chain(policies.scps.iter().flatten())
+        .chain(policies.rcps.iter().flatten());
     let mut out: Vec<String> = Vec::new();
-    for policy in policies.identity.iter().chain(policies.boundary.iter()) {
+    for policy in all {
         for s in &policy.policy.statements {
             if !targets(s, policy.policy.version, request, &action_lower) {
                 continue;
@@ -142,29 +351,4 @@ pub fn missing_context_keys(request: &Request<'_>, policies: &PolicySet<'_>) -> 
         }
     }
     out
-}
-
-/// Decides a request against a principal's policies.
-pub fn evaluate(request: &Request<'_>, policies: &PolicySet<'_>) -> Decision {
-    let action_lower = request.action.to_ascii_lowercase();
-    let mut allow = None;
-    for policy in &policies.identity {
-        let (deny, allowed) = scan(policy, request, &action_lower);
-        if let Some(statement) = deny {
-            return Decision::ExplicitDeny { source: Source::Identity, statement };
-        }
-        allow = allow.or(allowed);
-    }
-    let boundary_allows = match &policies.boundary {
-        None => true,
-        Some(boundary) => match scan(boundary, request, &action_lower) {
-            (Some(statement), _) => return Decision::ExplicitDeny { source: Source::Boundary, statement },
-            (None, allowed) => allowed.is_some(),
-        },
-    };
-    match allow {
-        None => Decision::ImplicitDeny { missing: Source::Identity },
-        Some(_) if !boundary_allows => Decision::ImplicitDeny { missing: Source::Boundary },
-        Some(statement) => Decision::Allow { statement },
-    }
 }

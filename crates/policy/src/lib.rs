@@ -14,7 +14,9 @@ mod variables;
 
 pub use condition::Context;
 pub use document::{Effect, Policy, PolicyKind, Statement, Version};
-pub use evaluate::{evaluate, missing_context_keys, Decision, PolicyRef, PolicySet, Request, Source, StatementId};
+pub use evaluate::{
+    evaluate, missing_context_keys, Caller, Decision, PolicyRef, PolicySet, Request, Source, StatementId,
+};
 
 /// Why a document is not a valid policy; the message is IAM's
 /// `MalformedPolicyDocument` text.

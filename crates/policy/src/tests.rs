@@ -20,7 +20,10 @@ fn decide(policies: &[&str], action: &str, resource: &str, pairs: &[(&str, &str)
     let parsed: Vec<Policy> = policies.iter().map(|p| policy(p)).collect();
     let refs = parsed.iter().map(|p| PolicyRef { name: "p", policy: p }).collect();
     let ctx = context(pairs);
-    evaluate(&Request { action, resource, context: &ctx }, &PolicySet { identity: refs, boundary: None })
+    evaluate(
+        &Request::identity(action, resource, &ctx),
+        &PolicySet { identity: refs, boundary: None, ..Default::default() },
+    )
 }
 
 fn allowed(policies: &[&str], action: &str, resource: &str, pairs: &[(&str, &str)]) -> bool {
@@ -194,8 +197,8 @@ fn set_operators_and_their_empty_set_traps() {
         if let Some(tags) = &tags {
             ctx.set_all("aws:TagKeys", tags.iter().map(|s| s.to_string()).collect());
         }
-        let set = PolicySet { identity: vec![PolicyRef { name: "p", policy: &p }], boundary: None };
-        let got = evaluate(&Request { action: "iam:TagUser", resource: "*", context: &ctx }, &set).is_allowed();
+        let set = PolicySet { identity: vec![PolicyRef { name: "p", policy: &p }], ..Default::default() };
+        let got = evaluate(&Request::identity("iam:TagUser", "*", &ctx), &set).is_allowed();
         assert_eq!(got, want, "{condition} with {tags:?}");
     };
     let all = r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["team","cost"]}}"#;
@@ -221,13 +224,14 @@ fn permissions_boundary_limits_an_admin() {
     let set = PolicySet {
         identity: vec![PolicyRef { name: "arn:aws:iam::aws:policy/AdministratorAccess", policy: &admin }],
         boundary: Some(PolicyRef { name: "arn:aws:iam::1:policy/Boundary", policy: &boundary }),
+        ..Default::default()
     };
-    let get = Request { action: "iam:GetUser", resource: "*", context: &ctx };
-    let delete = Request { action: "iam:DeleteUser", resource: "*", context: &ctx };
+    let get = Request::identity("iam:GetUser", "*", &ctx);
+    let delete = Request::identity("iam:DeleteUser", "*", &ctx);
     assert!(evaluate(&get, &set).is_allowed());
     assert_eq!(evaluate(&delete, &set), Decision::ImplicitDeny { missing: Source::Boundary });
     // A boundary alone grants nothing.
-    let only_boundary = PolicySet { identity: vec![], boundary: set.boundary };
+    let only_boundary = PolicySet { identity: vec![], boundary: set.boundary, ..Default::default() };
     assert_eq!(evaluate(&get, &only_boundary), Decision::ImplicitDeny { missing: Source::Identity });
 }
 
@@ -238,8 +242,8 @@ fn decisions_name_the_statement() {
            {"Sid":"NoDelete","Effect":"Deny","Action":"iam:Delete*","Resource":"*"}]}"#,
     );
     let ctx = Context::new();
-    let set = PolicySet { identity: vec![PolicyRef { name: "inline-read", policy: &p }], boundary: None };
-    let d = evaluate(&Request { action: "iam:DeleteUser", resource: "*", context: &ctx }, &set);
+    let set = PolicySet { identity: vec![PolicyRef { name: "inline-read", policy: &p }], ..Default::default() };
+    let d = evaluate(&Request::identity("iam:DeleteUser", "*", &ctx), &set);
     assert_eq!(
         d,
         Decision::ExplicitDeny {
@@ -343,4 +347,146 @@ fn order_never_matters_and_allow_never_lifts_a_deny() {
             }
         }
     }
+}
+
+fn resource_policy(json: &str) -> Policy {
+    Policy::parse(json, PolicyKind::Resource).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+const ALICE: Caller<'static> =
+    Caller { arn: "arn:aws:iam::111122223333:user/alice", account: "111122223333", role_arn: None, service: None };
+const SESSION: Caller<'static> = Caller {
+    arn: "arn:aws:sts::111122223333:assumed-role/Reader/s1",
+    account: "111122223333",
+    role_arn: Some("arn:aws:iam::111122223333:role/Reader"),
+    service: None,
+};
+const BOB_ELSEWHERE: Caller<'static> =
+    Caller { arn: "arn:aws:iam::444455556666:user/bob", account: "444455556666", role_arn: None, service: None };
+
+/// (caller, resource account, identity allows, resource policy principal,
+/// resource policy required, expected).
+type ResourceCase<'a> = (Caller<'a>, &'a str, bool, Option<&'a str>, bool, bool);
+
+/// The scenarios of AWS's "Cross-account policy evaluation logic" and
+/// "Policy evaluation logic" pages.
+#[test]
+fn resource_based_policies_within_and_across_accounts() {
+    let identity = policy(&stmt("Allow", "s3:GetObject", "*", ""));
+    let grant = |principal: &str| {
+        resource_policy(&format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"s3:GetObject","Resource":"*"}}}}"#
+        ))
+    };
+    let cases: &[ResourceCase] = &[
+        // Same account: a grant to the user's own ARN is enough without any identity policy.
+        (ALICE, "111122223333", false, Some("arn:aws:iam::111122223333:user/alice"), false, true),
+        // ...but a grant to the account delegates to identity policies.
+        (ALICE, "111122223333", false, Some("arn:aws:iam::111122223333:root"), false, false),
+        (ALICE, "111122223333", true, Some("111122223333"), false, true),
+        // A grant to a role ARN does not by itself cover its sessions.
+        (SESSION, "111122223333", false, Some("arn:aws:iam::111122223333:role/Reader"), false, false),
+        (SESSION, "111122223333", false, Some("arn:aws:sts::111122223333:assumed-role/Reader/s1"), false, true),
+        // Across accounts both sides must allow.
+        (BOB_ELSEWHERE, "111122223333", true, None, false, false),
+        (BOB_ELSEWHERE, "111122223333", false, Some("arn:aws:iam::444455556666:user/bob"), false, false),
+        (BOB_ELSEWHERE, "111122223333", true, Some("arn:aws:iam::444455556666:user/bob"), false, true),
+        (BOB_ELSEWHERE, "111122223333", true, Some("444455556666"), false, true),
+        (BOB_ELSEWHERE, "111122223333", true, Some("*"), false, true),
+        // Key policies and trust policies must allow even within the account.
+        (ALICE, "111122223333", true, None, true, false),
+        (ALICE, "111122223333", true, Some("arn:aws:iam::111122223333:root"), true, true),
+        (ALICE, "111122223333", false, Some("arn:aws:iam::111122223333:root"), true, false),
+        (ALICE, "111122223333", false, Some("arn:aws:iam::111122223333:user/alice"), true, true),
+    ];
+    let ctx = Context::new();
+    for (caller, owner, identity_allows, principal, required, want) in cases {
+        let resource = principal.map(grant);
+        let set = PolicySet {
+            identity: if *identity_allows { vec![PolicyRef { name: "id", policy: &identity }] } else { vec![] },
+            resource: resource.iter().map(|p| PolicyRef { name: "bucket", policy: p }).collect(),
+            resource_required: *required,
+            ..Default::default()
+        };
+        let request = Request {
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::b/k",
+            context: &ctx,
+            caller: Some(*caller),
+            resource_account: Some(owner),
+        };
+        assert_eq!(
+            evaluate(&request, &set).is_allowed(),
+            *want,
+            "{} on {owner}'s resource, identity {identity_allows}, principal {principal:?}, required {required}",
+            caller.arn
+        );
+    }
+}
+
+#[test]
+fn not_principal_denies_everyone_else() {
+    let bucket = resource_policy(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"s3:*","Resource":"*"}]}"#,
+    );
+    let ctx = Context::new();
+    let set = PolicySet { resource: vec![PolicyRef { name: "bucket", policy: &bucket }], ..Default::default() };
+    let ask = |caller| Request {
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &ctx,
+        caller: Some(caller),
+        resource_account: Some("111122223333"),
+    };
+    assert!(evaluate(&ask(ALICE), &set).is_allowed());
+    assert!(matches!(evaluate(&ask(SESSION), &set), Decision::ExplicitDeny { source: Source::Resource, .. }));
+}
+
+#[test]
+fn service_control_policies_bound_every_level() {
+    let admin = policy(&stmt("Allow", "*", "*", ""));
+    let full = policy(&stmt("Allow", "*", "*", ""));
+    let no_iam = policy(&stmt("Deny", "iam:*", "*", ""));
+    let only_s3 = policy(&stmt("Allow", "s3:*", "*", ""));
+    let ctx = Context::new();
+    let decide = |levels: Vec<Vec<PolicyRef>>, action| {
+        let set = PolicySet {
+            identity: vec![PolicyRef { name: "admin", policy: &admin }],
+            scps: levels,
+            ..Default::default()
+        };
+        evaluate(&Request::identity(action, "*", &ctx), &set)
+    };
+    let root = || vec![PolicyRef { name: "FullAWSAccess", policy: &full }];
+    assert!(decide(vec![root()], "iam:CreateUser").is_allowed());
+    assert!(matches!(
+        decide(vec![root(), vec![PolicyRef { name: "NoIam", policy: &no_iam }]], "iam:CreateUser"),
+        Decision::ExplicitDeny { source: Source::ServiceControl, .. }
+    ));
+    // Every level must allow: an OU that allows only S3 bounds the account.
+    let ou = vec![PolicyRef { name: "OnlyS3", policy: &only_s3 }];
+    assert!(decide(vec![root(), ou.clone()], "s3:GetObject").is_allowed());
+    assert_eq!(
+        decide(vec![root(), ou], "ec2:RunInstances"),
+        Decision::ImplicitDeny { missing: Source::ServiceControl }
+    );
+}
+
+#[test]
+fn session_policies_limit_a_role_session() {
+    let role = policy(&stmt("Allow", "*", "*", ""));
+    let session = policy(&stmt("Allow", "s3:Get*", "*", ""));
+    let ctx = Context::new();
+    let set = PolicySet {
+        identity: vec![PolicyRef { name: "role", policy: &role }],
+        session: vec![PolicyRef { name: "session", policy: &session }],
+        ..Default::default()
+    };
+    assert!(evaluate(&Request::identity("s3:GetObject", "*", &ctx), &set).is_allowed());
+    assert_eq!(
+        evaluate(&Request::identity("s3:PutObject", "*", &ctx), &set),
+        Decision::ImplicitDeny { missing: Source::Session }
+    );
 }

@@ -89,8 +89,9 @@ pub fn run(command: PolicyCommand) -> ExitCode {
             let set = PolicySet {
                 identity: loaded.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
                 boundary: boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
+                ..Default::default()
             };
-            let request = Request { action: &action, resource: &resource, context: &ctx };
+            let request = Request::identity(&action, &resource, &ctx);
             let decision = evaluate(&request, &set);
             let describe = |s: &rampart_policy::StatementId| {
                 let sid = s.sid.as_deref().map(|sid| format!(" (Sid {sid})")).unwrap_or_default();

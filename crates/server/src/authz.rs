@@ -72,9 +72,22 @@ pub(crate) fn authorize(call: &Call, action: &str, resource: Option<&str>, iam: 
     let set = PolicySet {
         identity: policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
         boundary: policies.boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
+        ..Default::default()
     };
-    let request = Request { action, resource: resource.unwrap_or("*"), context: &context };
+    let request = Request::identity(action, resource.unwrap_or("*"), &context);
     Verdict::Decided(evaluate(&request, &set))
+}
+
+/// How AWS's denial messages name each kind of policy.
+fn phrase(source: Source) -> (&'static str, &'static str) {
+    match source {
+        Source::Identity => ("an", "identity-based policy"),
+        Source::Boundary => ("a", "permissions boundary"),
+        Source::Session => ("a", "session policy"),
+        Source::Resource => ("a", "resource-based policy"),
+        Source::ServiceControl => ("a", "service control policy"),
+        Source::ResourceControl => ("a", "resource control policy"),
+    }
 }
 
 /// AWS's AccessDenied text. It names a managed policy's ARN for an explicit
@@ -82,16 +95,15 @@ pub(crate) fn authorize(call: &Call, action: &str, resource: Option<&str>, iam: 
 pub(crate) fn denial_message(caller: &Principal, action: &str, resource: Option<&str>, verdict: &Verdict) -> String {
     let on = resource.map(|r| format!(" on resource: {r}")).unwrap_or_default();
     let head = format!("User: {} is not authorized to perform: {action}{on}", caller.arn());
-    let arn_suffix = |policy: &str| if policy.starts_with("arn:") { format!(": {policy}") } else { String::new() };
     match verdict {
-        Verdict::Decided(Decision::ImplicitDeny { missing: Source::Boundary }) => {
-            format!("{head} because no permissions boundary allows the {action} action")
+        Verdict::Decided(Decision::ExplicitDeny { source, statement }) => {
+            let (article, kind) = phrase(*source);
+            let arn =
+                if statement.policy.starts_with("arn:") { format!(": {}", statement.policy) } else { String::new() };
+            format!("{head} with an explicit deny in {article} {kind}{arn}")
         }
-        Verdict::Decided(Decision::ExplicitDeny { source: Source::Identity, statement }) => {
-            format!("{head} with an explicit deny in an identity-based policy{}", arn_suffix(&statement.policy))
-        }
-        Verdict::Decided(Decision::ExplicitDeny { source: Source::Boundary, statement }) => {
-            format!("{head} with an explicit deny in a permissions boundary{}", arn_suffix(&statement.policy))
+        Verdict::Decided(Decision::ImplicitDeny { missing }) => {
+            format!("{head} because no {} allows the {action} action", phrase(*missing).1)
         }
         _ => format!("{head} because no identity-based policy allows the {action} action"),
     }
