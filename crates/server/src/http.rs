@@ -139,20 +139,26 @@ async fn shutdown_signal() {
     }
 }
 
-fn serve_connection<S>(node: Arc<Node>, peer: Peer, io: S, graceful: &hyper_util::server::graceful::GracefulShutdown)
+/// Serves HTTP/1.1 on one connection until it closes or the node shuts down.
+async fn serve_connection<S>(node: Arc<Node>, peer: Peer, io: S, watcher: hyper_util::server::graceful::Watcher)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(peer);
     let service = service_fn(move |req| handle(node.clone(), peer.clone(), req));
+    // Headers must arrive within 30 s: a slow client cannot hold a connection open forever.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
         .serve_connection(TokioIo::new(io), service);
-    let conn = graceful.watch(conn);
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let _ = watcher.watch(conn).await;
+}
+
+/// The TLS version and cipher suite CloudTrail records, after the handshake.
+fn tls_details(session: &rustls::ServerConnection) -> (String, String) {
+    let version = session.protocol_version().and_then(|v| v.as_str()).unwrap_or("TLS").replace("TLSv1_", "TLSv1.");
+    let suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or_default().to_string();
+    (version, suite)
 }
 
 /// Opens the node and serves until SIGTERM or SIGINT, then lets in-flight
@@ -177,27 +183,18 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
                 let Ok((stream, remote)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let ip = remote.ip().to_string();
-                match &tls {
-                    None => serve_connection(node.clone(), Peer { ip, tls: None }, stream, &graceful),
-                    Some(acceptor) => {
-                        let acceptor = acceptor.clone();
-                        let node = node.clone();
-                        let graceful_watch = graceful.watcher();
-                        tokio::spawn(async move {
-                            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else { return };
-                            let (_, session) = stream.get_ref();
-                            let version = session.protocol_version().and_then(|v| v.as_str()).unwrap_or("TLS").replace("TLSv1_", "TLSv1.");
-                            let suite = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or_default().to_string();
-                            let peer = Arc::new(Peer { ip, tls: Some((version, suite)) });
-                            let service = service_fn(move |req| handle(node.clone(), peer.clone(), req));
-                            let conn = hyper::server::conn::http1::Builder::new()
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(Duration::from_secs(30))
-                                .serve_connection(TokioIo::new(stream), service);
-                            let _ = graceful_watch.watch(conn).await;
-                        });
+                let (node, watcher, tls) = (node.clone(), graceful.watcher(), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve_connection(node, Peer { ip, tls: None }, stream, watcher).await,
+                        Some(acceptor) => {
+                            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                            let Ok(Ok(stream)) = handshake.await else { return };
+                            let details = tls_details(stream.get_ref().1);
+                            serve_connection(node, Peer { ip, tls: Some(details) }, stream, watcher).await;
+                        }
                     }
-                }
+                });
             }
             _ = &mut shutdown => break,
         }
