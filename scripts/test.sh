@@ -11,9 +11,11 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
-cargo build --release --locked --bin rampart
-cargo test --release --locked --workspace
+# The `ci` profile is release without link-time optimization: the same code,
+# built in half the time (see Cargo.toml).
+cargo build --profile ci --locked --bin rampart
+cargo test --profile ci --locked --workspace
 
-export RAMPART_BIN="$PWD/target/release/rampart"
+export RAMPART_BIN="$PWD/target/ci/rampart"
 export PATH="$PWD/$venv/bin:$PATH"
 "$venv/bin/python" -m pytest tests/integration -q -p no:cacheprovider "$@"

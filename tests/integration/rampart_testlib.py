@@ -38,7 +38,9 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "target" / "release" / "rampart"
+# scripts/test.sh builds the `ci` profile; a plain `cargo build --release` also works.
+DEFAULT_BIN = next((p for p in (REPO_ROOT / "target" / "ci" / "rampart", REPO_ROOT / "target" / "release" / "rampart")
+                    if p.exists()), REPO_ROOT / "target" / "ci" / "rampart")
 REGION = "us-east-1"
 LOOPBACK = "127.0.0.1"
 
