@@ -95,7 +95,7 @@ struct Record<'a> {
     event_version: &'static str,
     user_identity: UserIdentity<'a>,
     event_time: String,
-    event_source: String,
+    event_source: &'static str,
     event_name: &'a str,
     aws_region: &'a str,
     #[serde(rename = "sourceIPAddress")]
@@ -198,7 +198,7 @@ impl AuditDraft {
             event_time_ms: self.time_ms,
             event_id,
             event_name: event_name.to_string(),
-            event_source: self.service.event_source(),
+            event_source: self.service.event_source().to_string(),
             username: self.principal.as_ref().map(|p| p.lookup_username().to_string()),
             access_key_id: self.access_key_id.clone(),
             read_only,

@@ -86,13 +86,14 @@ fn sigv4_failure(error: SigV4Error) -> AuthFailure {
     }
 }
 
-/// The request time, checked against the clock-skew window (and a presigned URL's expiry).
+/// The request time in ISO 8601 basic format (as the string to sign has it),
+/// checked against the clock-skew window (and a presigned URL's expiry).
 fn check_time(
     params: &AuthParams,
     head: &Head<'_>,
     service: ServiceId,
     now: OffsetDateTime,
-) -> Result<OffsetDateTime, SigV4Error> {
+) -> Result<String, SigV4Error> {
     let authorization = head.header("authorization").unwrap_or_default();
     let (text, time) = match &params.presigned_date {
         Some(date) => (date.clone(), parse_amz_date(date)),
@@ -147,7 +148,7 @@ fn check_time(
             window_minutes: window,
         });
     }
-    Ok(time)
+    Ok(amz)
 }
 
 /// Verifies the request's signature (parameters from [`signature_params`]) and
@@ -206,7 +207,7 @@ pub(crate) fn authenticate(
     let view = RequestView { method: head.method, path: head.path, query: head.query, headers: head.headers };
     let canonical = canonical_request(&view, &params, &payload_hash)
         .map_err(|e| with_key(sigv4_failure(e), Some(entry.principal.clone())))?;
-    let sts = string_to_sign(&basic_format(amz_date), &params.scope, &canonical);
+    let sts = string_to_sign(&amz_date, &params.scope, &canonical);
     let key = entry.signing_key(&params.scope);
     verify_signature(&key, &sts, &params.signature)
         .map_err(|e| with_key(sigv4_failure(e), Some(entry.principal.clone())))?;

@@ -13,7 +13,7 @@ use rampart_wire::{
     WireRequest,
 };
 
-use crate::audit::{AuditDraft, TlsDetails};
+use crate::audit::{is_read_only, AuditDraft, TlsDetails};
 use crate::auth::{authenticate, signature_params, Authenticated, Head};
 use crate::authz::{audit_note, authorize, denial_message};
 use crate::errors::{access_denied, auth_error, family, not_implemented, too_large, validation};
@@ -180,7 +180,10 @@ pub(crate) async fn run(
         Err(error) => return refuse(node, &mut draft, service, protocol, error).await,
     };
     let output_shape = operation.output.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
-    draft.response_elements = redact_sensitive(model, output_shape, &outcome.output);
+    // CloudTrail records response elements for mutations only.
+    if !is_read_only(call.operation) {
+        draft.response_elements = redact_sensitive(model, output_shape, &outcome.output);
+    }
     draft.resources = outcome.resources;
     let (writes, apply) = match outcome.change {
         Some(change) => (change.writes, Some(change.apply)),

@@ -57,8 +57,17 @@ impl ServiceId {
     }
 
     /// CloudTrail's `eventSource`.
-    pub fn event_source(self) -> String {
-        format!("{}.amazonaws.com", self.signing_name())
+    pub fn event_source(self) -> &'static str {
+        match self {
+            ServiceId::Iam => "iam.amazonaws.com",
+            ServiceId::Sts => "sts.amazonaws.com",
+            ServiceId::Ec2 => "ec2.amazonaws.com",
+            ServiceId::Kms => "kms.amazonaws.com",
+            ServiceId::CloudTrail => "cloudtrail.amazonaws.com",
+            ServiceId::Config => "config.amazonaws.com",
+            ServiceId::Logs => "logs.amazonaws.com",
+            ServiceId::Monitoring => "monitoring.amazonaws.com",
+        }
     }
 
     pub fn from_signing_name(name: &str) -> Option<ServiceId> {
@@ -364,6 +373,13 @@ mod tests {
         assert!(re.is_match("bob+1=x,y.z@w_-"));
         assert!(!re.is_match("café"));
         assert!(!re.is_match("a b"));
+    }
+
+    #[test]
+    fn event_sources_follow_signing_names() {
+        for s in ServiceId::ALL {
+            assert_eq!(s.event_source(), format!("{}.amazonaws.com", s.signing_name()));
+        }
     }
 
     #[test]

@@ -8,6 +8,11 @@ use crate::timestamp::format_iso8601;
 
 /// Escapes text and attribute content.
 pub(crate) fn escape(out: &mut String, text: &str) {
+    // Most values need no escaping at all.
+    if !text.bytes().any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'' | b'\r') || b < 0x20 || b >= 0xEF) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),
