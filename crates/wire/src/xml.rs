@@ -9,7 +9,7 @@ use crate::timestamp::format_iso8601;
 /// Escapes text and attribute content.
 pub(crate) fn escape(out: &mut String, text: &str) {
     // Most values need no escaping at all.
-    if !text.bytes().any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'' | b'\r') || b < 0x20 || b >= 0xEF) {
+    if !text.bytes().any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'' | b'\r') || !(0x20..0xEF).contains(&b)) {
         out.push_str(text);
         return;
     }
