@@ -10,6 +10,7 @@ mod groups;
 mod keys;
 mod managed;
 mod policies;
+mod roles;
 mod simulate;
 mod state;
 mod tags;
@@ -30,7 +31,8 @@ use rampart_store::{Commit, RecordWrite, Store};
 use policies::OwnerKind;
 pub use policies::PrincipalPolicies;
 use state::{
-    AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, MANAGED_KIND, POLICY_KIND, USER_KIND,
+    AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, MANAGED_KIND, POLICY_KIND, ROLE_KIND,
+    USER_KIND,
 };
 
 /// The operations this service implements.
@@ -76,6 +78,21 @@ const OPERATIONS: &[&str] = &[
     "TagUser",
     "UntagUser",
     "ListUserTags",
+    "CreateRole",
+    "GetRole",
+    "ListRoles",
+    "UpdateRole",
+    "UpdateAssumeRolePolicy",
+    "DeleteRole",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "ListRolePolicies",
+    "DeleteRolePolicy",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
+    "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",
     "GetContextKeysForPrincipalPolicy",
@@ -245,6 +262,9 @@ impl Iam {
         for (account, _, group) in self.scan::<groups::Group>(GROUP_KIND)? {
             state.accounts.entry(account).or_default().groups.insert(group.name.to_lowercase(), group);
         }
+        for (account, _, role) in self.scan::<roles::Role>(ROLE_KIND)? {
+            state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
+        }
         for (account, arn, policy) in self.scan::<managed::ManagedPolicy>(MANAGED_KIND)? {
             state.accounts.entry(account).or_default().managed.insert(arn, policy);
         }
@@ -322,6 +342,13 @@ impl Service for Iam {
             ("GetPolicy" | "DeletePolicy", _) => input.get("PolicyArn").and_then(Value::as_str).map(str::to_string),
             ("ListPolicies", _) => Some(format!("arn:aws:iam::{account}:policy/")),
             ("ListGroups", _) => Some(format!("arn:aws:iam::{account}:group/")),
+            ("ListRoles", _) => Some(format!("arn:aws:iam::{account}:role/")),
+            (op, _) if op.contains("Role") => {
+                let name = input.get("RoleName").and_then(Value::as_str).unwrap_or_default();
+                let path =
+                    if op == "CreateRole" { input.get("Path").and_then(Value::as_str).unwrap_or("/") } else { "/" };
+                Some(format!("arn:aws:iam::{account}:role{path}{name}"))
+            }
             (op, _) if op.contains("Group") && !op.ends_with("ForUser") => {
                 let name = input.get("GroupName").and_then(Value::as_str).unwrap_or_default();
                 let path =
@@ -358,6 +385,23 @@ impl Service for Iam {
                 "GetGroupPolicy" => self.get_inline_policy(call, OwnerKind::Group, parse_input(input)?),
                 "ListGroupPolicies" => self.list_inline_policies(call, OwnerKind::Group, parse_input(input)?),
                 "DeleteGroupPolicy" => self.delete_inline_policy(call, OwnerKind::Group, parse_input(input)?).await,
+                "PutRolePolicy" => self.put_inline_policy(call, OwnerKind::Role, parse_input(input)?).await,
+                "GetRolePolicy" => self.get_inline_policy(call, OwnerKind::Role, parse_input(input)?),
+                "ListRolePolicies" => self.list_inline_policies(call, OwnerKind::Role, parse_input(input)?),
+                "DeleteRolePolicy" => self.delete_inline_policy(call, OwnerKind::Role, parse_input(input)?).await,
+                "CreateRole" => self.create_role(call, parse_input(input)?).await,
+                "GetRole" => self.get_role(call, parse_input(input)?),
+                "ListRoles" => self.list_roles(call, parse_input(input)?),
+                "UpdateRole" => self.update_role(call, parse_input(input)?).await,
+                "UpdateAssumeRolePolicy" => self.update_assume_role_policy(call, parse_input(input)?).await,
+                "DeleteRole" => self.delete_role(call, parse_input(input)?).await,
+                "AttachRolePolicy" => self.attach_role_policy(call, parse_input(input)?).await,
+                "DetachRolePolicy" => self.detach_role_policy(call, parse_input(input)?).await,
+                "ListAttachedRolePolicies" => self.list_attached_role_policies(call, parse_input(input)?),
+                "PutRolePermissionsBoundary" => self.put_role_permissions_boundary(call, parse_input(input)?).await,
+                "DeleteRolePermissionsBoundary" => {
+                    self.delete_role_permissions_boundary(call, parse_input(input)?).await
+                }
                 "TagUser" => self.tag_user(call, parse_input(input)?).await,
                 "UntagUser" => self.untag_user(call, parse_input(input)?).await,
                 "ListUserTags" => self.list_user_tags(call, parse_input(input)?),

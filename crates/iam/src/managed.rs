@@ -83,8 +83,10 @@ fn non_whitespace_len(text: &str) -> usize {
 /// users have it as their boundary.
 fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
     let attached = account_state.users.values().filter(|u| u.attached.iter().any(|a| a == arn)).count()
-        + account_state.groups.values().filter(|g| g.attached.iter().any(|a| a == arn)).count();
-    let boundary = account_state.users.values().filter(|u| u.permissions_boundary.as_deref() == Some(arn)).count();
+        + account_state.groups.values().filter(|g| g.attached.iter().any(|a| a == arn)).count()
+        + account_state.roles.values().filter(|r| r.attached.iter().any(|a| a == arn)).count();
+    let boundary = account_state.users.values().filter(|u| u.permissions_boundary.as_deref() == Some(arn)).count()
+        + account_state.roles.values().filter(|r| r.permissions_boundary.as_deref() == Some(arn)).count();
     (attached, boundary)
 }
 

@@ -37,6 +37,7 @@ fn policy_key(owner_id: &str, name: &str) -> String {
 pub(crate) enum OwnerKind {
     User,
     Group,
+    Role,
 }
 
 impl OwnerKind {
@@ -46,6 +47,7 @@ impl OwnerKind {
         match self {
             OwnerKind::User => 2048,
             OwnerKind::Group => 5120,
+            OwnerKind::Role => 10240,
         }
     }
 
@@ -53,6 +55,7 @@ impl OwnerKind {
         match self {
             OwnerKind::User => "user",
             OwnerKind::Group => "group",
+            OwnerKind::Role => "role",
         }
     }
 
@@ -60,6 +63,7 @@ impl OwnerKind {
         match self {
             OwnerKind::User => "UserName",
             OwnerKind::Group => "GroupName",
+            OwnerKind::Role => "RoleName",
         }
     }
 
@@ -72,6 +76,10 @@ impl OwnerKind {
             OwnerKind::Group => {
                 state.group(name).map(|g| (g.group_id.clone(), g.name.clone())).ok_or_else(|| no_such_group(name))
             }
+            OwnerKind::Role => state
+                .role(name)
+                .map(|r| (r.role_id.clone(), r.name.clone()))
+                .ok_or_else(|| crate::roles::no_such_role(name)),
         }
     }
 }
@@ -167,7 +175,7 @@ fn no_such_policy(kind: OwnerKind, name: &str) -> AwsError {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct PutPolicyInput {
-    #[serde(rename = "UserName", alias = "GroupName")]
+    #[serde(rename = "UserName", alias = "GroupName", alias = "RoleName")]
     owner_name: String,
     policy_name: String,
     policy_document: String,
@@ -176,7 +184,7 @@ pub(crate) struct PutPolicyInput {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct OwnerPolicyInput {
-    #[serde(rename = "UserName", alias = "GroupName")]
+    #[serde(rename = "UserName", alias = "GroupName", alias = "RoleName")]
     owner_name: String,
     policy_name: String,
 }
@@ -184,7 +192,7 @@ pub(crate) struct OwnerPolicyInput {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct ListPoliciesOfInput {
-    #[serde(rename = "UserName", alias = "GroupName")]
+    #[serde(rename = "UserName", alias = "GroupName", alias = "RoleName")]
     owner_name: String,
     marker: Option<String>,
     max_items: Option<usize>,

@@ -13,6 +13,7 @@ pub(crate) const ACCOUNT_KIND: &str = "account";
 pub(crate) const POLICY_KIND: &str = "iam-user-policy";
 pub(crate) const MANAGED_KIND: &str = "iam-managed-policy";
 pub(crate) const GROUP_KIND: &str = "iam-group";
+pub(crate) const ROLE_KIND: &str = "iam-role";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -75,11 +76,17 @@ pub(crate) struct AccountState {
     pub managed: BTreeMap<String, crate::managed::ManagedPolicy>,
     /// Groups by lower-cased name.
     pub groups: BTreeMap<String, crate::groups::Group>,
+    /// Roles by lower-cased name.
+    pub roles: BTreeMap<String, crate::roles::Role>,
 }
 
 impl AccountState {
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.get(&name.to_lowercase())
+    }
+
+    pub fn role(&self, name: &str) -> Option<&crate::roles::Role> {
+        self.roles.get(&name.to_lowercase())
     }
 
     pub fn group(&self, name: &str) -> Option<&crate::groups::Group> {

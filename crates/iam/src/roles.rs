@@ -1,0 +1,376 @@
+//! Roles: CreateRole, GetRole, ListRoles, UpdateRole, UpdateAssumeRolePolicy,
+//! DeleteRole, attached managed policies and permissions boundaries. A role's
+//! trust policy is checked as a resource-based policy; who may assume the role
+//! comes with STS AssumeRole.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_policy::{Policy, PolicyKind};
+
+use crate::policies::{malformed, url_encode};
+use crate::state::{AccountState, State, Tag, ROLE_KIND};
+use crate::users::{page, page_output, TagInput};
+use crate::{delete, model_error, now_seconds, put, Iam};
+
+/// IAM's quotas.
+const TRUST_POLICY_CHARS: usize = 2048;
+const POLICIES_PER_ROLE: usize = 10;
+const DEFAULT_MAX_SESSION_SECONDS: i64 = 3600;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Role {
+    pub role_id: String,
+    pub name: String,
+    pub path: String,
+    pub create_date: f64,
+    pub trust_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub attached: Vec<String>,
+}
+
+pub(crate) fn no_such_role(name: &str) -> AwsError {
+    model_error("NoSuchEntityException", format!("The role with name {name} cannot be found."))
+}
+
+fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
+    let mut out = json!({
+        "Path": r.path,
+        "RoleName": r.name,
+        "RoleId": r.role_id,
+        "Arn": format!("arn:aws:iam::{account}:role{}{}", r.path, r.name),
+        "CreateDate": r.create_date,
+        "AssumeRolePolicyDocument": url_encode(&r.trust_policy),
+        "MaxSessionDuration": r.max_session_duration,
+    });
+    if let Some(d) = &r.description {
+        out["Description"] = json!(d);
+    }
+    if detail {
+        if let Some(b) = &r.permissions_boundary {
+            out["PermissionsBoundary"] = json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b});
+        }
+        if !r.tags.is_empty() {
+            out["Tags"] = json!(r.tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>());
+        }
+        out["RoleLastUsed"] = json!({});
+    }
+    out
+}
+
+/// Checks a trust policy: a resource-based policy with IAM's size quota.
+fn check_trust_policy(document: &str) -> Result<(), AwsError> {
+    Policy::parse(document, PolicyKind::Resource).map_err(|e| malformed(e.to_string()))?;
+    if document.chars().filter(|c| !c.is_whitespace()).count() > TRUST_POLICY_CHARS {
+        return Err(model_error(
+            "LimitExceededException",
+            format!("Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_CHARS}"),
+        ));
+    }
+    Ok(())
+}
+
+fn role_resource(name: &str) -> Resource {
+    Resource { kind: "AWS::IAM::Role".into(), name: name.to_string() }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreateRoleInput {
+    role_name: String,
+    path: Option<String>,
+    assume_role_policy_document: String,
+    description: Option<String>,
+    max_session_duration: Option<i64>,
+    permissions_boundary: Option<String>,
+    #[serde(default)]
+    tags: Vec<TagInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RoleNameInput {
+    role_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListRolesInput {
+    path_prefix: Option<String>,
+    marker: Option<String>,
+    max_items: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UpdateRoleInput {
+    role_name: String,
+    description: Option<String>,
+    max_session_duration: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UpdateTrustInput {
+    role_name: String,
+    policy_document: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RolePolicyArnInput {
+    role_name: String,
+    policy_arn: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RoleBoundaryInput {
+    role_name: String,
+    permissions_boundary: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListAttachedRoleInput {
+    role_name: String,
+    path_prefix: Option<String>,
+    marker: Option<String>,
+    max_items: Option<usize>,
+}
+
+impl Iam {
+    pub(crate) async fn create_role(&self, call: &Call, input: CreateRoleInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        check_trust_policy(&input.assume_role_policy_document)?;
+        let guard = self.lock().await;
+        {
+            let state = self.state.read();
+            let a = state.accounts.get(&account);
+            if a.and_then(|a| a.role(&input.role_name)).is_some() {
+                return Err(model_error(
+                    "EntityAlreadyExistsException",
+                    format!("Role with name {} already exists.", input.role_name),
+                ));
+            }
+            if let Some(boundary) = &input.permissions_boundary {
+                let empty = AccountState::default();
+                if crate::managed::document_of(a.unwrap_or(&empty), boundary).is_none() {
+                    return Err(model_error(
+                        "NoSuchEntityException",
+                        format!("Policy {boundary} does not exist or is not attachable."),
+                    ));
+                }
+            }
+        }
+        let role = Role {
+            role_id: rampart_core::ids::unique_id("AROA"),
+            name: input.role_name,
+            path: input.path.unwrap_or_else(|| "/".to_string()),
+            create_date: now_seconds(call),
+            trust_policy: input.assume_role_policy_document,
+            description: input.description,
+            max_session_duration: input.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_SECONDS),
+            permissions_boundary: input.permissions_boundary,
+            tags: input.tags.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect(),
+            attached: Vec::new(),
+        };
+        let output = json!({ "Role": role_json(&account, &role, true) });
+        let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)];
+        let resources = vec![role_resource(&role.name)];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
+        });
+        Ok(Outcome { output, resources, change: Some(change) })
+    }
+
+    pub(crate) fn get_role(&self, call: &Call, input: RoleNameInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account();
+        let state = self.state.read();
+        let role = state.accounts.get(account).and_then(|a| a.role(&input.role_name));
+        let role = role.ok_or_else(|| no_such_role(&input.role_name))?;
+        Ok(Outcome::read(json!({ "Role": role_json(account, role, true) })))
+    }
+
+    pub(crate) fn list_roles(&self, call: &Call, input: ListRolesInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account();
+        let state = self.state.read();
+        let prefix = input.path_prefix.as_deref().unwrap_or("/");
+        let roles = state.accounts.get(account).map(|a| &a.roles);
+        let matching = roles.into_iter().flatten().filter(|(_, r)| r.path.starts_with(prefix));
+        let (items, next) = page(matching, input.marker.as_deref(), input.max_items);
+        let roles: Vec<Value> = items.into_iter().map(|r| role_json(account, r, false)).collect();
+        Ok(Outcome::read(page_output("Roles", roles, next)))
+    }
+
+    /// Changes a role through `edit` and writes it back.
+    async fn edit_role(
+        &self,
+        call: &Call,
+        role_name: &str,
+        edit: impl FnOnce(&AccountState, &mut Role) -> Result<(), AwsError>,
+    ) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let role = {
+            let state = self.state.read();
+            let empty = AccountState::default();
+            let a = state.accounts.get(&account).unwrap_or(&empty);
+            let mut role = a.role(role_name).ok_or_else(|| no_such_role(role_name))?.clone();
+            edit(a, &mut role)?;
+            role
+        };
+        let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)];
+        let resources = vec![role_resource(&role.name)];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
+        });
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+
+    pub(crate) async fn update_role(&self, call: &Call, input: UpdateRoleInput) -> Result<Outcome, AwsError> {
+        self.edit_role(call, &input.role_name, |_, role| {
+            if let Some(d) = input.description {
+                role.description = Some(d);
+            }
+            if let Some(m) = input.max_session_duration {
+                role.max_session_duration = m;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn update_assume_role_policy(
+        &self,
+        call: &Call,
+        input: UpdateTrustInput,
+    ) -> Result<Outcome, AwsError> {
+        check_trust_policy(&input.policy_document)?;
+        self.edit_role(call, &input.role_name, |_, role| {
+            role.trust_policy = input.policy_document;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn attach_role_policy(&self, call: &Call, input: RolePolicyArnInput) -> Result<Outcome, AwsError> {
+        let arn = input.policy_arn;
+        self.edit_role(call, &input.role_name, |a, role| {
+            if crate::managed::document_of(a, &arn).is_none() {
+                return Err(model_error(
+                    "NoSuchEntityException",
+                    format!("Policy {arn} does not exist or is not attachable."),
+                ));
+            }
+            if !role.attached.contains(&arn) {
+                if role.attached.len() >= POLICIES_PER_ROLE {
+                    return Err(model_error(
+                        "LimitExceededException",
+                        format!("Cannot exceed quota for PoliciesPerRole: {POLICIES_PER_ROLE}"),
+                    ));
+                }
+                role.attached.push(arn.clone());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn detach_role_policy(&self, call: &Call, input: RolePolicyArnInput) -> Result<Outcome, AwsError> {
+        let arn = input.policy_arn;
+        self.edit_role(call, &input.role_name, |_, role| {
+            let before = role.attached.len();
+            role.attached.retain(|a| a != &arn);
+            if role.attached.len() == before {
+                return Err(model_error("NoSuchEntityException", format!("Policy {arn} was not found.")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) fn list_attached_role_policies(
+        &self,
+        call: &Call,
+        input: ListAttachedRoleInput,
+    ) -> Result<Outcome, AwsError> {
+        let state = self.state.read();
+        let role = state.accounts.get(call.caller.account()).and_then(|a| a.role(&input.role_name));
+        let role = role.ok_or_else(|| no_such_role(&input.role_name))?;
+        Ok(Outcome::read(crate::managed::attached_page(
+            &role.attached,
+            &input.path_prefix,
+            &input.marker,
+            input.max_items,
+        )))
+    }
+
+    pub(crate) async fn put_role_permissions_boundary(
+        &self,
+        call: &Call,
+        input: RoleBoundaryInput,
+    ) -> Result<Outcome, AwsError> {
+        let arn = input.permissions_boundary.unwrap_or_default();
+        self.edit_role(call, &input.role_name, |a, role| {
+            if crate::managed::document_of(a, &arn).is_none() {
+                return Err(model_error(
+                    "NoSuchEntityException",
+                    format!("Policy {arn} does not exist or is not attachable."),
+                ));
+            }
+            role.permissions_boundary = Some(arn.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn delete_role_permissions_boundary(
+        &self,
+        call: &Call,
+        input: RoleBoundaryInput,
+    ) -> Result<Outcome, AwsError> {
+        self.edit_role(call, &input.role_name, |_, role| {
+            role.permissions_boundary = None;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn delete_role(&self, call: &Call, input: RoleNameInput) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let role = {
+            let state = self.state.read();
+            let empty = AccountState::default();
+            let a = state.accounts.get(&account).unwrap_or(&empty);
+            let role = a.role(&input.role_name).ok_or_else(|| no_such_role(&input.role_name))?;
+            let conflict = if !role.attached.is_empty() {
+                Some("Cannot delete entity, must detach all policies first.")
+            } else if a.inline_policies.values().any(|p| p.owner_id == role.role_id) {
+                Some("Cannot delete entity, must delete policies first.")
+            } else {
+                None
+            };
+            if let Some(message) = conflict {
+                return Err(model_error("DeleteConflictException", message.to_string()));
+            }
+            role.clone()
+        };
+        let writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
+        let resources = vec![role_resource(&role.name)];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            if let Some(a) = state.accounts.get_mut(&account) {
+                a.roles.remove(&role.name.to_lowercase());
+            }
+        });
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+}

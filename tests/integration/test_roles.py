@@ -1,0 +1,77 @@
+"""Roles: CRUD, trust policies checked as resource-based policies, role inline
+and attached policies, boundaries, and the errors AWS gives."""
+
+from __future__ import annotations
+
+import json
+
+from rampart_testlib import raises_aws, uniq
+
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def test_role_lifecycle(rampart):
+    iam = rampart.client("iam")
+    name = uniq("app")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST, Description="app role",
+                           Tags=[{"Key": "team", "Value": "blue"}])["Role"]
+    assert role["RoleId"].startswith("AROA")
+    assert role["Arn"] == f"arn:aws:iam::{rampart.account_id}:role/{name}"
+    assert role["AssumeRolePolicyDocument"] == json.loads(TRUST)
+    assert role["MaxSessionDuration"] == 3600
+    with raises_aws("EntityAlreadyExists", 409):
+        iam.create_role(RoleName=name.upper(), AssumeRolePolicyDocument=TRUST)
+    got = iam.get_role(RoleName=name)["Role"]
+    assert got["Description"] == "app role" and got["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert name in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    iam.update_role(RoleName=name, MaxSessionDuration=7200)
+    assert iam.get_role(RoleName=name)["Role"]["MaxSessionDuration"] == 7200
+    new_trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{rampart.account_id}:root"}, "Action": "sts:AssumeRole"}]})
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=new_trust)
+    assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == json.loads(new_trust)
+
+    iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}))
+    assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["read"]
+    assert iam.get_role_policy(RoleName=name, PolicyName="read")["RoleName"] == name
+    iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    assert [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]] == [
+        "AdministratorAccess"]
+    with raises_aws("DeleteConflict", 409) as e:
+        iam.delete_role(RoleName=name)
+    assert e.message == "Cannot delete entity, must detach all policies first."
+    iam.detach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    with raises_aws("DeleteConflict", 409) as e:
+        iam.delete_role(RoleName=name)
+    assert e.message == "Cannot delete entity, must delete policies first."
+    iam.delete_role_policy(RoleName=name, PolicyName="read")
+    iam.delete_role(RoleName=name)
+    with raises_aws("NoSuchEntity", 404) as e:
+        iam.get_role(RoleName=name)
+    assert e.message == f"The role with name {name} cannot be found."
+
+
+def test_trust_policies_are_validated(rampart):
+    iam = rampart.client("iam")
+    no_principal = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole"}]})
+    with raises_aws("MalformedPolicyDocument", 400):
+        iam.create_role(RoleName=uniq("bad"), AssumeRolePolicyDocument=no_principal)
+    with raises_aws("MalformedPolicyDocument", 400):
+        iam.create_role(RoleName=uniq("bad"), AssumeRolePolicyDocument="{nope")
+    loose = rampart.client("iam", parameter_validation=False)
+    with raises_aws("ValidationError", 400) as e:
+        loose.create_role(RoleName=uniq("bad"), AssumeRolePolicyDocument=TRUST, MaxSessionDuration=60)
+    assert "Member must have value greater than or equal to 3600" in e.message
+    missing = f"arn:aws:iam::{rampart.account_id}:policy/none"
+    with raises_aws("NoSuchEntity", 404):
+        iam.create_role(RoleName=uniq("bad"), AssumeRolePolicyDocument=TRUST, PermissionsBoundary=missing)
+    name = uniq("bounded")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
+    iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary="arn:aws:iam::aws:policy/AdministratorAccess")
+    assert iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(
+        "AdministratorAccess")
+    iam.delete_role_permissions_boundary(RoleName=name)
+    assert "PermissionsBoundary" not in iam.get_role(RoleName=name)["Role"]
