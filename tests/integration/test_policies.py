@@ -329,3 +329,36 @@ def test_principal_tag_conditions_follow_user_tags(rampart, user):
         as_user.list_users()
     iam.untag_user(UserName=user["name"], TagKeys=["team"])
     assert iam.list_user_tags(UserName=user["name"])["Tags"] == []
+
+
+def test_policy_versions_change_what_attached_users_may_do(rampart, user):
+    iam = rampart.client("iam")
+    arn = iam.create_policy(PolicyName=uniq("versioned"), PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=user["name"], PolicyArn=arn)
+    as_user = rampart.client("iam", user["creds"])
+    with raises_aws("AccessDenied", 403):
+        as_user.list_users()
+    v2 = iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(
+        {"Effect": "Allow", "Action": ["iam:GetUser", "iam:ListUsers"], "Resource": "*"}))["PolicyVersion"]
+    assert v2["VersionId"] == "v2" and v2["IsDefaultVersion"] is False
+    with raises_aws("AccessDenied", 403):
+        as_user.list_users()
+    iam.set_default_policy_version(PolicyArn=arn, VersionId="v2")
+    as_user.list_users()
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v2"
+    got = iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]
+    assert got["Document"]["Statement"][0]["Action"] == "iam:GetUser" and got["IsDefaultVersion"] is False
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v2", "v1"]
+    with raises_aws("DeleteConflict", 409) as e:
+        iam.delete_policy_version(PolicyArn=arn, VersionId="v2")
+    assert e.message == "Cannot delete the default version of a policy."
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v1")
+    for _ in range(4):
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(
+            {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}))
+    with raises_aws("LimitExceeded", 409):
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(
+            {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}))
+    # Version ids are never reused: v1 was deleted, v2..v6 remain.
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]][0] == "v6"

@@ -15,6 +15,7 @@ mod simulate;
 mod state;
 mod tags;
 mod users;
+mod versions;
 
 use std::sync::Arc;
 
@@ -55,6 +56,11 @@ const OPERATIONS: &[&str] = &[
     "GetPolicy",
     "ListPolicies",
     "DeletePolicy",
+    "CreatePolicyVersion",
+    "GetPolicyVersion",
+    "ListPolicyVersions",
+    "DeletePolicyVersion",
+    "SetDefaultPolicyVersion",
     "AttachUserPolicy",
     "DetachUserPolicy",
     "ListAttachedUserPolicies",
@@ -339,7 +345,15 @@ impl Service for Iam {
                 let name = input.get("PolicyName").and_then(Value::as_str).unwrap_or_default();
                 Some(format!("arn:aws:iam::{account}:policy{path}{name}"))
             }
-            ("GetPolicy" | "DeletePolicy", _) => input.get("PolicyArn").and_then(Value::as_str).map(str::to_string),
+            (op, _)
+                if op.contains("Policy")
+                    && input.get("PolicyArn").is_some()
+                    && input.get("UserName").is_none()
+                    && input.get("GroupName").is_none()
+                    && input.get("RoleName").is_none() =>
+            {
+                input.get("PolicyArn").and_then(Value::as_str).map(str::to_string)
+            }
             ("ListPolicies", _) => Some(format!("arn:aws:iam::{account}:policy/")),
             ("ListGroups", _) => Some(format!("arn:aws:iam::{account}:group/")),
             ("ListRoles", _) => Some(format!("arn:aws:iam::{account}:role/")),
@@ -420,6 +434,11 @@ impl Service for Iam {
                 "GetPolicy" => self.get_policy(call, parse_input(input)?),
                 "ListPolicies" => self.list_policies(call, parse_input(input)?),
                 "DeletePolicy" => self.delete_policy(call, parse_input(input)?).await,
+                "CreatePolicyVersion" => self.create_policy_version(call, parse_input(input)?).await,
+                "GetPolicyVersion" => self.get_policy_version(call, parse_input(input)?),
+                "ListPolicyVersions" => self.list_policy_versions(call, parse_input(input)?),
+                "DeletePolicyVersion" => self.delete_policy_version(call, parse_input(input)?).await,
+                "SetDefaultPolicyVersion" => self.set_default_policy_version(call, parse_input(input)?).await,
                 "AttachUserPolicy" => self.attach_user_policy(call, parse_input(input)?).await,
                 "DetachUserPolicy" => self.detach_user_policy(call, parse_input(input)?).await,
                 "ListAttachedUserPolicies" => self.list_attached_user_policies(call, parse_input(input)?),

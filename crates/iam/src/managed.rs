@@ -27,18 +27,39 @@ const AWS_MANAGED: &[(&str, &str, &str)] = &[(
 )];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PolicyVersion {
+    /// `v1`, `v2`, …
+    pub id: String,
+    pub document: String,
+    pub create_date: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ManagedPolicy {
     pub policy_id: String,
     pub name: String,
     pub path: String,
-    pub document: String,
     pub description: Option<String>,
     pub create_date: f64,
+    /// Oldest first; never empty.
+    pub versions: Vec<PolicyVersion>,
+    pub default_version: String,
+    /// The number of the last version created (ids are never reused).
+    pub last_version: u32,
 }
 
 impl ManagedPolicy {
     pub fn arn(&self, account: &AccountId) -> String {
         format!("arn:aws:iam::{account}:policy{}{}", self.path, self.name)
+    }
+
+    /// The default version's document: the one that applies.
+    pub fn document(&self) -> &str {
+        self.versions.iter().find(|v| v.id == self.default_version).map(|v| v.document.as_str()).unwrap_or_default()
+    }
+
+    fn update_date(&self) -> f64 {
+        self.versions.iter().map(|v| v.create_date).fold(self.create_date, f64::max)
     }
 }
 
@@ -47,7 +68,7 @@ pub(crate) fn document_of<'a>(account_state: &'a AccountState, arn: &str) -> Opt
     if let Some(rest) = arn.strip_prefix("arn:aws:iam::aws:policy") {
         return AWS_MANAGED.iter().find(|(name, path, _)| rest == format!("{path}{name}")).map(|(_, _, d)| *d);
     }
-    account_state.managed.get(arn).map(|p| p.document.as_str())
+    account_state.managed.get(arn).map(ManagedPolicy::document)
 }
 
 /// A page of `AttachedPolicies` (users' and groups' alike).
@@ -71,11 +92,21 @@ pub(crate) fn attached_page(
     page_output("AttachedPolicies", items, next)
 }
 
-fn not_attachable(arn: &str) -> AwsError {
+pub(crate) fn check_managed_size(document: &str) -> Result<(), AwsError> {
+    if non_whitespace_len(document) > MANAGED_POLICY_CHARS {
+        return Err(model_error(
+            "LimitExceededException",
+            format!("Cannot exceed quota for PolicySize: {MANAGED_POLICY_CHARS}"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn not_attachable(arn: &str) -> AwsError {
     model_error("NoSuchEntityException", format!("Policy {arn} does not exist or is not attachable."))
 }
 
-fn non_whitespace_len(text: &str) -> usize {
+pub(crate) fn non_whitespace_len(text: &str) -> usize {
     text.chars().filter(|c| !c.is_whitespace()).count()
 }
 
@@ -88,6 +119,17 @@ fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
     let boundary = account_state.users.values().filter(|u| u.permissions_boundary.as_deref() == Some(arn)).count()
         + account_state.roles.values().filter(|r| r.permissions_boundary.as_deref() == Some(arn)).count();
     (attached, boundary)
+}
+
+/// The `Policy` shape of a customer managed policy.
+fn customer_policy_json(account: &AccountId, p: &ManagedPolicy, usage: (usize, usize)) -> Value {
+    let mut out = policy_json(&p.arn(account), &p.name, &p.path, &p.policy_id, p.create_date, usage);
+    out["DefaultVersionId"] = json!(p.default_version);
+    out["UpdateDate"] = json!(p.update_date());
+    if let Some(d) = &p.description {
+        out["Description"] = json!(d);
+    }
+    out
 }
 
 fn policy_json(arn: &str, name: &str, path: &str, id: &str, created: f64, usage: (usize, usize)) -> Value {
@@ -161,20 +203,18 @@ impl Iam {
     pub(crate) async fn create_policy(&self, call: &Call, input: CreatePolicyInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         Policy::parse(&input.policy_document, PolicyKind::Identity).map_err(|e| malformed(e.to_string()))?;
-        if non_whitespace_len(&input.policy_document) > MANAGED_POLICY_CHARS {
-            return Err(model_error(
-                "LimitExceededException",
-                format!("Cannot exceed quota for PolicySize: {MANAGED_POLICY_CHARS}"),
-            ));
-        }
+        check_managed_size(&input.policy_document)?;
         let guard = self.lock().await;
+        let created = now_seconds(call);
         let policy = ManagedPolicy {
             policy_id: rampart_core::ids::unique_id("ANPA"),
             name: input.policy_name,
             path: input.path.unwrap_or_else(|| "/".to_string()),
-            document: input.policy_document,
             description: input.description,
-            create_date: now_seconds(call),
+            create_date: created,
+            versions: vec![PolicyVersion { id: "v1".into(), document: input.policy_document, create_date: created }],
+            default_version: "v1".into(),
+            last_version: 1,
         };
         let arn = policy.arn(&account);
         {
@@ -190,7 +230,7 @@ impl Iam {
                 ));
             }
         }
-        let output = json!({ "Policy": policy_json(&arn, &policy.name, &policy.path, &policy.policy_id, policy.create_date, (0, 0)) });
+        let output = json!({ "Policy": customer_policy_json(&account, &policy, (0, 0)) });
         let writes = vec![put(MANAGED_KIND, &account, &arn, &policy)];
         let resources = vec![policy_resource(&policy.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
@@ -205,7 +245,7 @@ impl Iam {
             state.accounts.get(call.caller.account()).ok_or_else(|| not_attachable(&input.policy_arn))?;
         let usage = usage(account_state, &input.policy_arn);
         if let Some(p) = account_state.managed.get(&input.policy_arn) {
-            let out = policy_json(&input.policy_arn, &p.name, &p.path, &p.policy_id, p.create_date, usage);
+            let out = customer_policy_json(call.caller.account(), p, usage);
             return Ok(Outcome::read(json!({ "Policy": out })));
         }
         let aws = AWS_MANAGED
@@ -238,7 +278,7 @@ impl Iam {
         if scope != "AWS" {
             for (arn, p) in &account_state.managed {
                 let u = usage(account_state, arn);
-                all.push((arn.clone(), policy_json(arn, &p.name, &p.path, &p.policy_id, p.create_date, u)));
+                all.push((arn.clone(), customer_policy_json(account, p, u)));
             }
         }
         all.retain(|(_, v)| v["Path"].as_str().is_some_and(|p| p.starts_with(prefix)));
