@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 
+use crate::managed::{attach, detach};
 use crate::policies::{no_such_group, recompile};
 use crate::state::{AccountState, State, GROUP_KIND};
 use crate::users::{page, page_output, user_json};
@@ -288,22 +289,7 @@ impl Iam {
     ) -> Result<Outcome, AwsError> {
         let arn = input.policy_arn;
         self.edit_group(call, &input.group_name, |a, group| {
-            if crate::managed::document_of(a, &arn).is_none() {
-                return Err(model_error(
-                    "NoSuchEntityException",
-                    format!("Policy {arn} does not exist or is not attachable."),
-                ));
-            }
-            if !group.attached.contains(&arn) {
-                if group.attached.len() >= POLICIES_PER_GROUP {
-                    return Err(model_error(
-                        "LimitExceededException",
-                        format!("Cannot exceed quota for PoliciesPerGroup: {POLICIES_PER_GROUP}"),
-                    ));
-                }
-                group.attached.push(arn.clone());
-            }
-            Ok(())
+            attach(a, &mut group.attached, &arn, POLICIES_PER_GROUP, "PoliciesPerGroup")
         })
         .await
     }
@@ -314,15 +300,7 @@ impl Iam {
         input: GroupPolicyArnInput,
     ) -> Result<Outcome, AwsError> {
         let arn = input.policy_arn;
-        self.edit_group(call, &input.group_name, |_, group| {
-            let before = group.attached.len();
-            group.attached.retain(|a| a != &arn);
-            if group.attached.len() == before {
-                return Err(model_error("NoSuchEntityException", format!("Policy {arn} was not found.")));
-            }
-            Ok(())
-        })
-        .await
+        self.edit_group(call, &input.group_name, |_, group| detach(&mut group.attached, &arn)).await
     }
 
     pub(crate) fn list_attached_group_policies(&self, call: &Call, input: GroupPageInput) -> Result<Outcome, AwsError> {

@@ -102,6 +102,44 @@ pub(crate) fn check_managed_size(document: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
+/// Fails unless `arn` names a policy the account may attach.
+pub(crate) fn require_attachable(account_state: &AccountState, arn: &str) -> Result<(), AwsError> {
+    match document_of(account_state, arn) {
+        Some(_) => Ok(()),
+        None => Err(not_attachable(arn)),
+    }
+}
+
+/// Adds `arn` to a principal's attached policies, within the `quota` named
+/// `quota_name` (PoliciesPerUser, PoliciesPerGroup, PoliciesPerRole).
+pub(crate) fn attach(
+    account_state: &AccountState,
+    attached: &mut Vec<String>,
+    arn: &str,
+    quota: usize,
+    quota_name: &str,
+) -> Result<(), AwsError> {
+    require_attachable(account_state, arn)?;
+    if attached.iter().any(|a| a == arn) {
+        return Ok(());
+    }
+    if attached.len() >= quota {
+        return Err(model_error("LimitExceededException", format!("Cannot exceed quota for {quota_name}: {quota}")));
+    }
+    attached.push(arn.to_string());
+    Ok(())
+}
+
+/// Removes `arn` from a principal's attached policies.
+pub(crate) fn detach(attached: &mut Vec<String>, arn: &str) -> Result<(), AwsError> {
+    let before = attached.len();
+    attached.retain(|a| a != arn);
+    if attached.len() == before {
+        return Err(model_error("NoSuchEntityException", format!("Policy {arn} was not found.")));
+    }
+    Ok(())
+}
+
 pub(crate) fn not_attachable(arn: &str) -> AwsError {
     model_error("NoSuchEntityException", format!("Policy {arn} does not exist or is not attachable."))
 }
@@ -346,35 +384,15 @@ impl Iam {
 
     pub(crate) async fn attach_user_policy(&self, call: &Call, input: UserPolicyArnInput) -> Result<Outcome, AwsError> {
         let arn = input.policy_arn;
-        self.edit_user(call, &input.user_name, |account_state, user| {
-            if document_of(account_state, &arn).is_none() {
-                return Err(not_attachable(&arn));
-            }
-            if !user.attached.contains(&arn) {
-                if user.attached.len() >= POLICIES_PER_USER {
-                    return Err(model_error(
-                        "LimitExceededException",
-                        format!("Cannot exceed quota for PoliciesPerUser: {POLICIES_PER_USER}"),
-                    ));
-                }
-                user.attached.push(arn.clone());
-            }
-            Ok(())
+        self.edit_user(call, &input.user_name, |a, user| {
+            attach(a, &mut user.attached, &arn, POLICIES_PER_USER, "PoliciesPerUser")
         })
         .await
     }
 
     pub(crate) async fn detach_user_policy(&self, call: &Call, input: UserPolicyArnInput) -> Result<Outcome, AwsError> {
         let arn = input.policy_arn;
-        self.edit_user(call, &input.user_name, |_, user| {
-            let before = user.attached.len();
-            user.attached.retain(|a| a != &arn);
-            if user.attached.len() == before {
-                return Err(model_error("NoSuchEntityException", format!("Policy {arn} was not found.")));
-            }
-            Ok(())
-        })
-        .await
+        self.edit_user(call, &input.user_name, |_, user| detach(&mut user.attached, &arn)).await
     }
 
     pub(crate) fn list_attached_user_policies(
@@ -394,10 +412,8 @@ impl Iam {
         input: BoundaryInput,
     ) -> Result<Outcome, AwsError> {
         let arn = input.permissions_boundary.unwrap_or_default();
-        self.edit_user(call, &input.user_name, |account_state, user| {
-            if document_of(account_state, &arn).is_none() {
-                return Err(not_attachable(&arn));
-            }
+        self.edit_user(call, &input.user_name, |a, user| {
+            require_attachable(a, &arn)?;
             user.permissions_boundary = Some(arn.clone());
             Ok(())
         })

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
+use crate::managed::{attach, detach, require_attachable};
 use crate::policies::{malformed, url_encode};
 use crate::state::{AccountState, State, Tag, ROLE_KIND};
 use crate::users::{page, page_output, TagInput};
@@ -161,13 +162,7 @@ impl Iam {
                 ));
             }
             if let Some(boundary) = &input.permissions_boundary {
-                let empty = AccountState::default();
-                if crate::managed::document_of(a.unwrap_or(&empty), boundary).is_none() {
-                    return Err(model_error(
-                        "NoSuchEntityException",
-                        format!("Policy {boundary} does not exist or is not attachable."),
-                    ));
-                }
+                require_attachable(a.unwrap_or(&AccountState::default()), boundary)?;
             }
         }
         let role = Role {
@@ -264,37 +259,14 @@ impl Iam {
     pub(crate) async fn attach_role_policy(&self, call: &Call, input: RolePolicyArnInput) -> Result<Outcome, AwsError> {
         let arn = input.policy_arn;
         self.edit_role(call, &input.role_name, |a, role| {
-            if crate::managed::document_of(a, &arn).is_none() {
-                return Err(model_error(
-                    "NoSuchEntityException",
-                    format!("Policy {arn} does not exist or is not attachable."),
-                ));
-            }
-            if !role.attached.contains(&arn) {
-                if role.attached.len() >= POLICIES_PER_ROLE {
-                    return Err(model_error(
-                        "LimitExceededException",
-                        format!("Cannot exceed quota for PoliciesPerRole: {POLICIES_PER_ROLE}"),
-                    ));
-                }
-                role.attached.push(arn.clone());
-            }
-            Ok(())
+            attach(a, &mut role.attached, &arn, POLICIES_PER_ROLE, "PoliciesPerRole")
         })
         .await
     }
 
     pub(crate) async fn detach_role_policy(&self, call: &Call, input: RolePolicyArnInput) -> Result<Outcome, AwsError> {
         let arn = input.policy_arn;
-        self.edit_role(call, &input.role_name, |_, role| {
-            let before = role.attached.len();
-            role.attached.retain(|a| a != &arn);
-            if role.attached.len() == before {
-                return Err(model_error("NoSuchEntityException", format!("Policy {arn} was not found.")));
-            }
-            Ok(())
-        })
-        .await
+        self.edit_role(call, &input.role_name, |_, role| detach(&mut role.attached, &arn)).await
     }
 
     pub(crate) fn list_attached_role_policies(
@@ -320,12 +292,7 @@ impl Iam {
     ) -> Result<Outcome, AwsError> {
         let arn = input.permissions_boundary.unwrap_or_default();
         self.edit_role(call, &input.role_name, |a, role| {
-            if crate::managed::document_of(a, &arn).is_none() {
-                return Err(model_error(
-                    "NoSuchEntityException",
-                    format!("Policy {arn} does not exist or is not attachable."),
-                ));
-            }
+            require_attachable(a, &arn)?;
             role.permissions_boundary = Some(arn.clone());
             Ok(())
         })

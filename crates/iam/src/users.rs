@@ -127,14 +127,7 @@ impl Iam {
                 ));
             }
             if let Some(boundary) = &input.permissions_boundary {
-                let known = existing.is_some_and(|a| crate::managed::document_of(a, boundary).is_some())
-                    || crate::managed::document_of(&Default::default(), boundary).is_some();
-                if !known {
-                    return Err(model_error(
-                        "NoSuchEntityException",
-                        format!("Policy {boundary} does not exist or is not attachable."),
-                    ));
-                }
+                crate::managed::require_attachable(existing.unwrap_or(&Default::default()), boundary)?;
             }
             if existing.is_some_and(|a| a.users.len() >= USERS_PER_ACCOUNT) {
                 return Err(model_error(
