@@ -67,6 +67,13 @@ impl Node {
     pub async fn open(config: Config) -> Result<Node, StartError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| StartError::Write { path: config.data_dir.clone(), source })?;
+        // The store holds sealed secrets and the audit trail: owner only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|source| StartError::Write { path: config.data_dir.clone(), source })?;
+        }
         let node_key = Arc::new(NodeKey::load_or_create(&config.data_dir.join("node.key"))?);
         let store: Store = SqliteBackend::open(&config.data_dir)?;
         let credentials = Arc::new(Credentials::default());
