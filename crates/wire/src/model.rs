@@ -311,14 +311,9 @@ impl ServiceModel {
     /// code and HTTP status come from the model.
     pub fn error(&self, shape_name: &str, message: impl Into<String>) -> AwsError {
         let trait_ = self.shape(shape_name).and_then(|s| s.error.as_ref());
-        let code =
-            trait_.and_then(|e| e.code.clone()).unwrap_or_else(|| shape_name.trim_end_matches("Exception").to_string());
-        let code = if trait_.and_then(|e| e.code.as_ref()).is_none() {
-            // JSON services name the error by its shape, e.g. `NotFoundException`.
-            shape_name.to_string()
-        } else {
-            code
-        };
+        // Query services give the code in the model; JSON services name the
+        // error by its shape, e.g. `NotFoundException`.
+        let code = trait_.and_then(|e| e.code.clone()).unwrap_or_else(|| shape_name.to_string());
         AwsError {
             code,
             message: message.into(),
