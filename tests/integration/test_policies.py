@@ -362,3 +362,28 @@ def test_policy_versions_change_what_attached_users_may_do(rampart, user):
             {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}))
     # Version ids are never reused: v1 was deleted, v2..v6 remain.
     assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]][0] == "v6"
+
+
+def test_tag_based_access_control(rampart, user):
+    """aws:ResourceTag from the target user's tags, aws:RequestTag and aws:TagKeys from the request."""
+    iam = rampart.client("iam")
+    blue, red = uniq("blue"), uniq("red")
+    iam.create_user(UserName=blue, Tags=[{"Key": "team", "Value": "blue"}])
+    iam.create_user(UserName=red, Tags=[{"Key": "team", "Value": "red"}])
+    user["allow"](
+        {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}}},
+        {"Effect": "Allow", "Action": "iam:CreateUser", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestTag/team": "blue"},
+                       "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}})
+    as_user = rampart.client("iam", user["creds"])
+    as_user.get_user(UserName=blue)
+    with raises_aws("AccessDenied", 403):
+        as_user.get_user(UserName=red)
+    as_user.create_user(UserName=uniq("ok"), Tags=[{"Key": "team", "Value": "blue"}])
+    with raises_aws("AccessDenied", 403):
+        as_user.create_user(UserName=uniq("no"), Tags=[{"Key": "team", "Value": "red"}])
+    with raises_aws("AccessDenied", 403):
+        as_user.create_user(UserName=uniq("no"), Tags=[{"Key": "team", "Value": "blue"}, {"Key": "cost", "Value": "1"}])
+    with raises_aws("AccessDenied", 403):
+        as_user.create_user(UserName=uniq("no"))

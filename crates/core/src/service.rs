@@ -72,6 +72,11 @@ pub trait Service: Send + Sync {
     /// The resource ARN an operation acts on, for authorization messages; `None`
     /// when the action has no resource.
     fn resource_arn(&self, call: &Call, input: &Value) -> Option<String>;
+    /// The tags of the resource an operation acts on (`aws:ResourceTag/*`),
+    /// read from memory.
+    fn resource_tags(&self, _call: &Call, _input: &Value) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Runs one operation. Only called for names in `operations()`.
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>>;
     /// Loads (or reloads, after a reset) the service's state from the store.

@@ -378,6 +378,19 @@ impl Service for Iam {
         }
     }
 
+    fn resource_tags(&self, call: &Call, input: &Value) -> Vec<(String, String)> {
+        let state = self.state.read();
+        let Some(a) = state.accounts.get(call.caller.account()) else { return Vec::new() };
+        let name = |member: &str| input.get(member).and_then(Value::as_str);
+        let tags = match (call.operation, name("UserName"), name("RoleName")) {
+            ("CreateUser" | "CreateRole", _, _) => None,
+            (_, Some(user), _) => a.user(user).map(|u| &u.tags),
+            (_, None, Some(role)) => a.role(role).map(|r| &r.tags),
+            _ => None,
+        };
+        tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
+    }
+
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
         Box::pin(async move {
             match call.operation {

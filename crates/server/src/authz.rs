@@ -3,7 +3,9 @@
 
 use time::OffsetDateTime;
 
-use rampart_core::{Call, Principal, ServiceId};
+use serde_json::Value;
+
+use rampart_core::{Call, Principal, Service, ServiceId};
 use rampart_iam::Iam;
 use rampart_policy::{evaluate, Context, Decision, PolicyRef, PolicySet, Request, Source};
 
@@ -60,15 +62,46 @@ fn context(call: &Call, iam: &Iam) -> Context {
     c
 }
 
-/// Decides whether `call` may run `action` on `resource`.
-pub(crate) fn authorize(call: &Call, action: &str, resource: Option<&str>, iam: &Iam) -> Verdict {
+/// The tag keys of a request: `aws:RequestTag/*` from a `Tags` list of
+/// `{Key, Value}`, and `aws:TagKeys` from it or from a `TagKeys` list.
+fn request_tags(c: &mut Context, input: &Value) {
+    let mut keys = Vec::new();
+    for tag in input.get("Tags").and_then(Value::as_array).into_iter().flatten() {
+        if let (Some(k), Some(v)) = (tag.get("Key").and_then(Value::as_str), tag.get("Value").and_then(Value::as_str)) {
+            c.set(&format!("aws:RequestTag/{k}"), v);
+            keys.push(k.to_string());
+        }
+    }
+    for key in input.get("TagKeys").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        keys.push(key.to_string());
+    }
+    if !keys.is_empty() {
+        c.set_all("aws:TagKeys", keys);
+    }
+}
+
+/// What authorization needs to know about the target of a call.
+pub(crate) struct Target<'a> {
+    pub action: &'a str,
+    pub resource: Option<&'a str>,
+    pub input: &'a Value,
+    pub service: Option<&'a dyn Service>,
+}
+
+/// Decides whether `call` may run `target.action` on `target.resource`.
+pub(crate) fn authorize(call: &Call, target: &Target<'_>, iam: &Iam) -> Verdict {
+    let (action, resource) = (target.action, target.resource);
     if never_denied(call.service, call.operation) {
         return Verdict::Unrestricted;
     }
     let Some(policies) = iam.policies_of(&call.caller) else {
         return Verdict::Unrestricted;
     };
-    let context = context(call, iam);
+    let mut context = context(call, iam);
+    request_tags(&mut context, target.input);
+    for (key, value) in target.service.map(|s| s.resource_tags(call, target.input)).unwrap_or_default() {
+        context.set(&format!("aws:ResourceTag/{key}"), value);
+    }
     let set = PolicySet {
         identity: policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
         boundary: policies.boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use rampart_core::{AwsError, Call, ServiceId};
+use rampart_core::{AwsError, Call, Service, ServiceId};
 use rampart_store::Commit;
 use rampart_wire::{
     decode, detect_protocol, encode_error, encode_output, redact_sensitive, validate, EncodedResponse, Protocol,
@@ -15,7 +15,7 @@ use rampart_wire::{
 
 use crate::audit::{is_read_only, AuditDraft, TlsDetails};
 use crate::auth::{authenticate, signature_params, Authenticated, Head};
-use crate::authz::{audit_note, authorize, denial_message};
+use crate::authz::{audit_note, authorize, denial_message, Target};
 use crate::errors::{access_denied, auth_error, family, not_implemented, too_large, validation};
 use crate::node::Node;
 use rampart_sigv4::{AuthParams, SigV4Error};
@@ -162,7 +162,13 @@ pub(crate) async fn run(
     let handler = node.services.get(&service).filter(|s| s.operations().contains(&call.operation));
     let action = format!("{}:{}", service.action_prefix(), call.operation);
     let resource = handler.and_then(|h| h.resource_arn(&call, &decoded.input));
-    let verdict = authorize(&call, &action, resource.as_deref(), &node.iam);
+    let target = Target {
+        action: &action,
+        resource: resource.as_deref(),
+        input: &decoded.input,
+        service: handler.map(|h| h.as_ref() as &dyn Service),
+    };
+    let verdict = authorize(&call, &target, &node.iam);
     draft.authorization = audit_note(&verdict);
     if !verdict.is_allowed() {
         let error = access_denied(family, denial_message(&call.caller, &action, resource.as_deref(), &verdict));
