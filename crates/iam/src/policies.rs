@@ -140,7 +140,7 @@ pub(crate) fn compile_user(state: &AccountState, user_id: &str) -> Arc<Principal
         match crate::managed::document_of(state, arn).and_then(|d| compile(arn, d)) {
             Some(compiled) => compiled,
             // A boundary that cannot be read allows nothing: fail closed.
-            None => (arn.to_string(), Policy { version: rampart_policy::Version::V2012, statements: Vec::new() }),
+            None => (arn.to_string(), Policy::empty()),
         }
     });
     Arc::new(PrincipalPolicies { identity, boundary })

@@ -65,6 +65,66 @@ pub struct Statement {
 pub struct Policy {
     pub version: Version,
     pub statements: Vec<Statement>,
+    /// Which statements can match an action of each service, so a decision
+    /// looks only at those.
+    pub(crate) index: ActionIndex,
+}
+
+/// Statement positions by the service their `Action` names; statements whose
+/// service part has a wildcard, or that use `NotAction`, are always candidates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ActionIndex {
+    pub always: Vec<usize>,
+    pub by_service: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl ActionIndex {
+    fn build(statements: &[Statement]) -> ActionIndex {
+        let mut index = ActionIndex::default();
+        for (i, s) in statements.iter().enumerate() {
+            let services: Option<Vec<&str>> = match &s.actions {
+                Actions::Only(patterns) => patterns
+                    .iter()
+                    .map(|p| p.split_once(':').map(|(svc, _)| svc).filter(|svc| !svc.contains(['*', '?'])))
+                    .collect(),
+                Actions::AllBut(_) => None,
+            };
+            match services {
+                Some(mut services) => {
+                    services.dedup();
+                    for svc in services {
+                        let list = index.by_service.entry(svc.to_string()).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+                None => index.always.push(i),
+            }
+        }
+        index
+    }
+
+    /// Positions of the statements that may match an action of `service`, in order.
+    pub(crate) fn candidates(&self, service: &str) -> Vec<usize> {
+        let specific = self.by_service.get(service).map(Vec::as_slice).unwrap_or_default();
+        let mut out = Vec::with_capacity(self.always.len() + specific.len());
+        let (mut a, mut b) = (self.always.iter().peekable(), specific.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x <= y => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            if let Some(&i) = next {
+                if out.last() != Some(&i) {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
 }
 
 fn malformed(message: impl Into<String>) -> PolicyError {
@@ -247,6 +307,11 @@ fn condition_values(value: &Value) -> Result<Vec<String>, PolicyError> {
 }
 
 impl Policy {
+    /// A policy that allows nothing (what an unreadable boundary stands for).
+    pub fn empty() -> Policy {
+        Policy { version: Version::V2012, statements: Vec::new(), index: ActionIndex::default() }
+    }
+
     /// Every context key the policy reads: condition keys and the variables of
     /// resources and condition values, each once, in order of appearance.
     pub fn context_keys(&self) -> Vec<String> {
@@ -302,6 +367,7 @@ impl Policy {
                 return Err(malformed(format!("Statement IDs (SID) in a single policy must be unique: {sid}")));
             }
         }
-        Ok(Policy { version, statements })
+        let index = ActionIndex::build(&statements);
+        Ok(Policy { version, statements, index })
     }
 }

@@ -199,7 +199,9 @@ fn scan(
     action_lower: &str,
 ) -> (Option<StatementId>, Option<(StatementId, Naming)>) {
     let mut allow: Option<(StatementId, Naming)> = None;
-    for (index, s) in policy.policy.statements.iter().enumerate() {
+    let service = action_lower.split_once(':').map_or(action_lower, |(svc, _)| svc);
+    for index in policy.policy.index.candidates(service) {
+        let Some(s) = policy.policy.statements.get(index) else { continue };
         let better_allow_possible = allow.as_ref().is_none_or(|(_, n)| *n != Naming::Direct);
         if (s.effect == Effect::Allow && !better_allow_possible)
             || !applies(s, policy.policy.version, request, action_lower)

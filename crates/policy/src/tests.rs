@@ -490,3 +490,19 @@ fn session_policies_limit_a_role_session() {
         Decision::ImplicitDeny { missing: Source::Session }
     );
 }
+
+#[test]
+fn the_action_index_keeps_every_statement_that_could_match_in_order() {
+    let p = policy(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Allow","Action":"*","Resource":"*"},
+            {"Effect":"Allow","Action":["iam:GetUser","s3:PutObject"],"Resource":"*"},
+            {"Effect":"Allow","Action":"i*:List*","Resource":"*"},
+            {"Effect":"Allow","NotAction":"s3:*","Resource":"*"},
+            {"Effect":"Allow","Action":"IAM:Delete*","Resource":"*"}]}"#,
+    );
+    assert_eq!(p.index.candidates("iam"), vec![1, 2, 3, 4, 5]);
+    assert_eq!(p.index.candidates("s3"), vec![0, 1, 2, 3, 4]);
+    assert_eq!(p.index.candidates("kms"), vec![1, 3, 4]);
+}
