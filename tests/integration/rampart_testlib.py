@@ -633,6 +633,19 @@ def create_user_with_key(server: RampartServer, name: str | None = None, path: s
     return user, Creds(key["AccessKeyId"], key["SecretAccessKey"], server.account_id)
 
 
+def new_user(server: RampartServer, prefix: str) -> dict:
+    """A fresh user with one access key: name, arn, id, key, secret and creds."""
+    user, creds = create_user_with_key(server, uniq(prefix))
+    return {
+        "name": user["UserName"],
+        "arn": user["Arn"],
+        "id": user["UserId"],
+        "key": creds.access_key_id,
+        "secret": creds.secret_access_key,
+        "creds": creds,
+    }
+
+
 def list_all_users(iam, **kw) -> list[dict]:
     users, marker = [], None
     for _ in range(10_000):

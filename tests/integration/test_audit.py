@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from rampart_testlib import (
+    new_user,
     FORM_CONTENT_TYPE,
     Creds,
     attr,
@@ -39,18 +40,7 @@ def ct(rampart):
 
 @pytest.fixture(scope="module")
 def alice(rampart):
-    iam = rampart.client("iam")
-    name = uniq("alice")
-    user = iam.create_user(UserName=name)["User"]
-    k = iam.create_access_key(UserName=name)["AccessKey"]
-    return {
-        "name": name,
-        "arn": user["Arn"],
-        "id": user["UserId"],
-        "key": k["AccessKeyId"],
-        "secret": k["SecretAccessKey"],
-        "creds": Creds(k["AccessKeyId"], k["SecretAccessKey"], rampart.account_id),
-    }
+    return new_user(rampart, "alice")
 
 
 def since(seconds: float = 60) -> dt.datetime:

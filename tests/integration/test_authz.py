@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from rampart_testlib import Creds, raises_aws, uniq
+from rampart_testlib import new_user, raises_aws, uniq
 
 
 @pytest.fixture(scope="module")
 def bob(rampart):
-    iam = rampart.client("iam")
-    name = uniq("bob")
-    user = iam.create_user(UserName=name)["User"]
-    k = iam.create_access_key(UserName=name)["AccessKey"]
-    return {
-        "name": name,
-        "arn": user["Arn"],
-        "id": user["UserId"],
-        "key": k["AccessKeyId"],
-        "creds": Creds(k["AccessKeyId"], k["SecretAccessKey"], rampart.account_id),
-    }
+    return new_user(rampart, "bob")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 
 use crate::managed::{attach, detach};
-use crate::policies::{no_such_group, recompile};
+use crate::policies::{delete_conflict, no_such_group, recompile, require_no_policies};
 use crate::state::{AccountState, State, GROUP_KIND};
 use crate::users::{page, page_output, user_json};
 use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
@@ -320,18 +320,10 @@ impl Iam {
             let empty = AccountState::default();
             let a = state.accounts.get(&account).unwrap_or(&empty);
             let group = a.group(&input.group_name).ok_or_else(|| no_such_group(&input.group_name))?;
-            let conflict = if !group.members.is_empty() {
-                Some("Cannot delete entity, must remove users from group first.")
-            } else if !group.attached.is_empty() {
-                Some("Cannot delete entity, must detach all policies first.")
-            } else if a.inline_policies.values().any(|p| p.owner_id == group.group_id) {
-                Some("Cannot delete entity, must delete policies first.")
-            } else {
-                None
-            };
-            if let Some(message) = conflict {
-                return Err(model_error("DeleteConflictException", message.to_string()));
+            if !group.members.is_empty() {
+                return Err(delete_conflict("Cannot delete entity, must remove users from group first."));
             }
+            require_no_policies(a, &group.group_id, &group.attached)?;
             group.clone()
         };
         let writes = vec![delete(GROUP_KIND, &account, &group.group_id)];

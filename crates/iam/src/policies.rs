@@ -88,6 +88,21 @@ pub(crate) fn no_such_group(name: &str) -> AwsError {
     model_error("NoSuchEntityException", format!("The group with name {name} cannot be found."))
 }
 
+pub(crate) fn delete_conflict(message: &str) -> AwsError {
+    model_error("DeleteConflictException", message.to_string())
+}
+
+/// IAM refuses to delete a user, group or role that still has policies.
+pub(crate) fn require_no_policies(a: &AccountState, owner_id: &str, attached: &[String]) -> Result<(), AwsError> {
+    if !attached.is_empty() {
+        return Err(delete_conflict("Cannot delete entity, must detach all policies first."));
+    }
+    if a.inline_policies.values().any(|p| p.owner_id == owner_id) {
+        return Err(delete_conflict("Cannot delete entity, must delete policies first."));
+    }
+    Ok(())
+}
+
 /// Recompiles the policies of every user an owner's change affects.
 pub(crate) fn recompile(state: &mut State, account: &AccountId, owner_id: &str) {
     let Some(a) = state.accounts.get(account) else { return };

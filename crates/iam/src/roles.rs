@@ -10,7 +10,7 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::managed::{attach, detach, require_attachable};
-use crate::policies::{malformed, url_encode};
+use crate::policies::{malformed, require_no_policies, url_encode};
 use crate::state::{AccountState, State, Tag, ROLE_KIND};
 use crate::users::{page, page_output, TagInput};
 use crate::{delete, model_error, now_seconds, put, Iam};
@@ -319,16 +319,7 @@ impl Iam {
             let empty = AccountState::default();
             let a = state.accounts.get(&account).unwrap_or(&empty);
             let role = a.role(&input.role_name).ok_or_else(|| no_such_role(&input.role_name))?;
-            let conflict = if !role.attached.is_empty() {
-                Some("Cannot delete entity, must detach all policies first.")
-            } else if a.inline_policies.values().any(|p| p.owner_id == role.role_id) {
-                Some("Cannot delete entity, must delete policies first.")
-            } else {
-                None
-            };
-            if let Some(message) = conflict {
-                return Err(model_error("DeleteConflictException", message.to_string()));
-            }
+            require_no_policies(a, &role.role_id, &role.attached)?;
             role.clone()
         };
         let writes = vec![delete(ROLE_KIND, &account, &role.role_id)];

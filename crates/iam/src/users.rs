@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, Principal, Resource};
 
+use crate::policies::delete_conflict;
 use crate::state::{State, Tag, User, USER_KIND};
 use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
 
@@ -239,28 +240,16 @@ impl Iam {
             let account_state = state.accounts.get(&account);
             let user = account_state.and_then(|a| a.user(&name)).ok_or_else(|| no_such_user(&name))?;
             if account_state.is_some_and(|a| !a.keys_of(Some(&user.user_id)).is_empty()) {
-                return Err(model_error(
-                    "DeleteConflictException",
-                    "Cannot delete entity, must delete access keys first.".to_string(),
-                ));
+                return Err(delete_conflict("Cannot delete entity, must delete access keys first."));
             }
             if !user.attached.is_empty() {
-                return Err(model_error(
-                    "DeleteConflictException",
-                    "Cannot delete entity, must detach all policies first.".to_string(),
-                ));
+                return Err(delete_conflict("Cannot delete entity, must detach all policies first."));
             }
             if account_state.is_some_and(|a| a.groups.values().any(|g| g.members.contains(&user.user_id))) {
-                return Err(model_error(
-                    "DeleteConflictException",
-                    "Cannot delete entity, must remove user from all groups first.".to_string(),
-                ));
+                return Err(delete_conflict("Cannot delete entity, must remove user from all groups first."));
             }
             if account_state.is_some_and(|a| a.inline_policies.values().any(|p| p.owner_id == user.user_id)) {
-                return Err(model_error(
-                    "DeleteConflictException",
-                    "Cannot delete entity, must delete policies first.".to_string(),
-                ));
+                return Err(delete_conflict("Cannot delete entity, must delete policies first."));
             }
             user.clone()
         };
