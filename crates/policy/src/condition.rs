@@ -44,11 +44,6 @@ impl Context {
     pub(crate) fn get_lowercase(&self, key: &str) -> Option<&[String]> {
         self.values.get(key).map(Vec::as_slice)
     }
-
-    /// Every key present, for GetContextKeys-style listings.
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.values.keys()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +247,11 @@ impl Condition {
         }
         let has_variables = values.iter().any(|v| v.contains("${"));
         Ok(Condition { operator, key: key.to_ascii_lowercase(), name: key.to_string(), values, has_variables })
+    }
+
+    /// The key as written in the policy.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// The key as written, and the variables its values use.

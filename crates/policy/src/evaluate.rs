@@ -344,10 +344,8 @@ pub fn missing_context_keys(request: &Request<'_>, policies: &PolicySet<'_>) -> 
                 continue;
             }
             for c in s.conditions.iter().filter(|c| !c.key_present(request.context)) {
-                for key in c.keys().take(1) {
-                    if !out.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
-                        out.push(key);
-                    }
+                if !out.iter().any(|k| k.eq_ignore_ascii_case(c.name())) {
+                    out.push(c.name().to_string());
                 }
             }
         }

@@ -38,12 +38,6 @@ pub struct AuthParams {
     pub presigned_security_token: Option<String>,
 }
 
-impl AuthParams {
-    pub fn is_presigned(&self) -> bool {
-        self.presigned_date.is_some()
-    }
-}
-
 /// Parses `Credential=AKID/date/region/service/aws4_request`'s value.
 fn parse_credential(value: &str) -> Result<(String, CredentialScope), SigV4Error> {
     let parts: Vec<&str> = value.split('/').collect();
@@ -208,7 +202,7 @@ mod tests {
         assert_eq!(p.access_key_id, "AKIDEXAMPLE");
         assert_eq!(p.scope.to_scope_string(), "20150830/us-east-1/iam/aws4_request");
         assert_eq!(p.signed_headers, ["content-type", "host", "x-amz-date"]);
-        assert!(!p.is_presigned());
+        assert_eq!(p.presigned_date, None);
     }
 
     #[test]
