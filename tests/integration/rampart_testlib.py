@@ -119,12 +119,19 @@ class Creds:
     access_key_id: str
     secret_access_key: str
     account_id: str | None = None
+    session_token: str | None = None
 
     def botocore(self) -> Credentials:
-        return Credentials(self.access_key_id, self.secret_access_key)
+        return Credentials(self.access_key_id, self.secret_access_key, self.session_token)
 
     def with_secret(self, secret: str) -> "Creds":
-        return Creds(self.access_key_id, secret, self.account_id)
+        return Creds(self.access_key_id, secret, self.account_id, self.session_token)
+
+    @staticmethod
+    def from_sts(credentials: dict, account_id: str | None = None) -> "Creds":
+        """The `Credentials` of an STS answer (AssumeRole, GetSessionToken)."""
+        return Creds(credentials["AccessKeyId"], credentials["SecretAccessKey"], account_id,
+                     credentials["SessionToken"])
 
 
 def random_root_creds(account_id: str | None = None) -> Creds:
@@ -168,7 +175,8 @@ def make_client(service: str, endpoint: str, creds: Creds | None, region: str = 
     kwargs: dict[str, Any] = dict(region_name=region, endpoint_url=endpoint, config=cfg)
     if creds is not None:
         kwargs.update(aws_access_key_id=creds.access_key_id,
-                      aws_secret_access_key=creds.secret_access_key)
+                      aws_secret_access_key=creds.secret_access_key,
+                      aws_session_token=creds.session_token)
     if verify is not None:
         kwargs["verify"] = verify
     with _BOTO_LOCK:  # session.client() is not thread-safe

@@ -30,12 +30,23 @@ pub enum Principal {
     Root { account: AccountId },
     /// An IAM user.
     User { account: AccountId, user_id: String, name: String, path: String },
+    /// A role session, from STS AssumeRole. `principal_id` is `ROLE_ID:SESSION_NAME`.
+    AssumedRole {
+        account: AccountId,
+        role_id: String,
+        role_name: String,
+        role_path: String,
+        session_name: String,
+        principal_id: String,
+    },
 }
 
 impl Principal {
     pub fn account(&self) -> &AccountId {
         match self {
-            Principal::Root { account } | Principal::User { account, .. } => account,
+            Principal::Root { account } | Principal::User { account, .. } | Principal::AssumedRole { account, .. } => {
+                account
+            }
         }
     }
 
@@ -43,6 +54,19 @@ impl Principal {
         match self {
             Principal::Root { account } => format!("arn:aws:iam::{account}:root"),
             Principal::User { account, name, path, .. } => format!("arn:aws:iam::{account}:user{path}{name}"),
+            Principal::AssumedRole { account, role_name, session_name, .. } => {
+                format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}")
+            }
+        }
+    }
+
+    /// For a role session, the role's ARN (`aws:PrincipalArn` names it, not the session).
+    pub fn role_arn(&self) -> Option<String> {
+        match self {
+            Principal::AssumedRole { account, role_name, role_path, .. } => {
+                Some(format!("arn:aws:iam::{account}:role{role_path}{role_name}"))
+            }
+            _ => None,
         }
     }
 
@@ -51,6 +75,7 @@ impl Principal {
         match self {
             Principal::Root { account } => account.as_str(),
             Principal::User { user_id, .. } => user_id,
+            Principal::AssumedRole { principal_id, .. } => principal_id,
         }
     }
 
@@ -59,14 +84,17 @@ impl Principal {
         match self {
             Principal::Root { .. } => "Root",
             Principal::User { .. } => "IAMUser",
+            Principal::AssumedRole { .. } => "AssumedRole",
         }
     }
 
-    /// The `Username` CloudTrail lookups match: `root` for the root user.
+    /// The `Username` CloudTrail lookups match: `root` for the root user, the
+    /// session name for a role session.
     pub fn lookup_username(&self) -> &str {
         match self {
             Principal::Root { .. } => "root",
             Principal::User { name, .. } => name,
+            Principal::AssumedRole { session_name, .. } => session_name,
         }
     }
 
@@ -90,6 +118,17 @@ mod tests {
         let user = Principal::User { account, user_id: "AIDA1".into(), name: "bob".into(), path: "/div/".into() };
         assert_eq!(user.arn(), "arn:aws:iam::123456789012:user/div/bob");
         assert_eq!(user.identity_type(), "IAMUser");
+        let session = Principal::AssumedRole {
+            account: user.account().clone(),
+            role_id: "AROA1".into(),
+            role_name: "deploy".into(),
+            role_path: "/ci/".into(),
+            session_name: "build-7".into(),
+            principal_id: "AROA1:build-7".into(),
+        };
+        assert_eq!(session.arn(), "arn:aws:sts::123456789012:assumed-role/deploy/build-7");
+        assert_eq!(session.role_arn().as_deref(), Some("arn:aws:iam::123456789012:role/ci/deploy"));
+        assert_eq!(session.principal_id(), "AROA1:build-7");
         assert_eq!(AccountId::parse("12345"), None);
         assert_eq!(AccountId::parse("12345678901a"), None);
     }

@@ -15,6 +15,11 @@ pub fn access_key_id() -> String {
     format!("AKIA{}", random_from(BASE32, 16))
 }
 
+/// `ASIA` + 16 base32 characters, the access key id of temporary credentials.
+pub fn temporary_access_key_id() -> String {
+    format!("ASIA{}", random_from(BASE32, 16))
+}
+
 /// 40 characters of the base64 alphabet, as AWS's secret access keys.
 pub fn secret_access_key() -> String {
     random_from(BASE64, 40)

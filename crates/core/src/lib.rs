@@ -11,10 +11,12 @@ pub mod ids;
 pub mod sealing;
 mod secret;
 mod service;
+mod session;
 
-pub use credentials::{CredentialEntry, Credentials, LastUsed};
+pub use credentials::{CredentialEntry, CredentialRefusal, Credentials, LastUsed, SessionOpener};
 pub use identity::{AccountId, Principal};
 pub use rampart_wire::{AwsError, ServiceId};
 pub use sealing::{NodeKey, SealError};
 pub use secret::Secret;
-pub use service::{BoxFuture, Call, Change, Outcome, Resource, Service};
+pub use service::{BoxFuture, Call, Change, Outcome, Resource, ResourcePolicy, Service};
+pub use session::Session;

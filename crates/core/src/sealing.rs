@@ -66,6 +66,27 @@ impl NodeKey {
         format!("{FORMAT}:{}:{}", b64.encode(nonce), b64.encode(ciphertext))
     }
 
+    /// Encrypts `plaintext` bound to `context` as one base64 string (nonce and
+    /// ciphertext): the shape of a bearer token, such as an STS session token.
+    pub fn seal_token(&self, plaintext: &[u8], context: &str) -> String {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let payload = Payload { msg: plaintext, aad: context.as_bytes() };
+        let ciphertext = self.cipher.encrypt(Nonce::from_slice(&nonce), payload).unwrap_or_default();
+        let mut token = nonce.to_vec();
+        token.extend_from_slice(&ciphertext);
+        base64::engine::general_purpose::STANDARD.encode(token)
+    }
+
+    pub fn open_token(&self, token: &str, context: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(token).map_err(|_| SealError::Unseal)?;
+        let (Some(nonce), Some(ciphertext)) = (bytes.get(..12), bytes.get(12..)) else {
+            return Err(SealError::Unseal);
+        };
+        let payload = Payload { msg: ciphertext, aad: context.as_bytes() };
+        self.cipher.decrypt(Nonce::from_slice(nonce), payload).map(Zeroizing::new).map_err(|_| SealError::Unseal)
+    }
+
     pub fn open(&self, sealed: &str, context: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut parts = sealed.split(':');
@@ -117,6 +138,11 @@ mod tests {
         let other = NodeKey::from_bytes(&[7u8; 32]).unwrap();
         assert!(other.open(&sealed, "AKIA1").is_err());
         assert!(key.open("v1:bad", "AKIA1").is_err());
+        let token = key.seal_token(b"session", "sts");
+        assert_eq!(&*key.open_token(&token, "sts").unwrap(), b"session");
+        assert!(key.open_token(&token, "other").is_err());
+        assert!(key.open_token("AAAA", "sts").is_err());
+        assert!(key.open_token("not base64!", "sts").is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -5,7 +5,7 @@ use serde_json::Value;
 use rampart_store::RecordWrite;
 use rampart_wire::{AwsError, ServiceId};
 
-use crate::Principal;
+use crate::{AccountId, Principal, Session};
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -17,6 +17,8 @@ pub struct Call {
     pub operation: &'static str,
     pub caller: Principal,
     pub access_key_id: String,
+    /// For temporary credentials: the session they belong to.
+    pub session: Option<std::sync::Arc<Session>>,
     pub region: String,
     pub source_ip: String,
     pub user_agent: String,
@@ -64,6 +66,17 @@ impl Outcome {
     }
 }
 
+/// A resource-based policy that applies to a call (a role's trust policy, a
+/// key policy), with the account that owns the resource.
+#[derive(Debug, Clone)]
+pub struct ResourcePolicy {
+    pub name: String,
+    pub policy: rampart_policy::Policy,
+    pub account: AccountId,
+    /// Whether it must allow even within one account (trust and key policies).
+    pub required: bool,
+}
+
 /// A service: its operations and their handlers.
 pub trait Service: Send + Sync {
     fn id(&self) -> ServiceId;
@@ -75,6 +88,16 @@ pub trait Service: Send + Sync {
     /// The tags of the resource an operation acts on (`aws:ResourceTag/*`),
     /// read from memory.
     fn resource_tags(&self, _call: &Call, _input: &Value) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// The resource-based policy of the resource an operation acts on, read
+    /// from memory; `None` when it has none.
+    fn resource_policy(&self, _call: &Call, _input: &Value) -> Option<ResourcePolicy> {
+        None
+    }
+    /// Further actions a call needs besides its own (e.g. `sts:TagSession`
+    /// for AssumeRole with tags), authorized against the same resource.
+    fn additional_actions(&self, _call: &Call, _input: &Value) -> Vec<&'static str> {
         Vec::new()
     }
     /// Runs one operation. Only called for names in `operations()`.

@@ -62,6 +62,7 @@ fn owner(call: &Call, account_state: Option<&AccountState>, user_name: Option<&s
             })
         }
         (None, Principal::Root { .. }) => Ok(Owner { user_id: None, user_name: None, principal: call.caller.clone() }),
+        (None, Principal::AssumedRole { .. }) => Err(crate::user_name_required()),
         (None, Principal::User { user_id, name, .. }) => {
             let user = account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?;
             Ok(Owner {

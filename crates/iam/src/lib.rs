@@ -105,6 +105,32 @@ const OPERATIONS: &[&str] = &[
     "GetContextKeysForCustomPolicy",
 ];
 
+/// What STS needs to know about a role.
+#[derive(Debug, Clone)]
+pub struct RoleInfo {
+    pub account: AccountId,
+    pub role_id: String,
+    pub name: String,
+    pub path: String,
+    pub arn: String,
+    pub trust_policy: String,
+    pub max_session_duration: i64,
+}
+
+impl RoleInfo {
+    fn of(account: &AccountId, role: &roles::Role) -> RoleInfo {
+        RoleInfo {
+            account: account.clone(),
+            role_id: role.role_id.clone(),
+            name: role.name.clone(),
+            path: role.path.clone(),
+            arn: format!("arn:aws:iam::{account}:role{}{}", role.path, role.name),
+            trust_policy: role.trust_policy.clone(),
+            max_session_duration: role.max_session_duration,
+        }
+    }
+}
+
 pub struct Iam {
     store: Store,
     node_key: Arc<NodeKey>,
@@ -120,6 +146,11 @@ fn model_error(shape: &str, message: String) -> AwsError {
 
 pub(crate) fn no_such_user(name: &str) -> AwsError {
     model_error("NoSuchEntityException", format!("The user with name {name} cannot be found."))
+}
+
+/// Operations on "the calling user" need a user name when a role session calls.
+pub(crate) fn user_name_required() -> AwsError {
+    AwsError::new("ValidationError", 400, "Must specify userName when calling with non-User credentials")
 }
 
 /// Reads a typed input from the validated input tree.
@@ -274,37 +305,67 @@ impl Iam {
         for (account, arn, policy) in self.scan::<managed::ManagedPolicy>(MANAGED_KIND)? {
             state.accounts.entry(account).or_default().managed.insert(arn, policy);
         }
-        let compiled: Vec<(String, Arc<PrincipalPolicies>)> = state
-            .accounts
-            .values()
-            .flat_map(|a| a.users.values().map(move |u| (u.user_id.clone(), policies::compile_user(a, &u.user_id))))
-            .collect();
-        state.compiled.extend(compiled);
+        let accounts: Vec<AccountId> = state.accounts.keys().cloned().collect();
+        for account in &accounts {
+            policies::recompile_account(&mut state, account);
+        }
         *self.state.write() = state;
         Ok(())
     }
 
-    /// The compiled policies of a principal, from memory (never the disk).
-    /// `None` for the account root, which policies do not restrict.
+    /// The compiled policies of a principal (a role session: its role's),
+    /// from memory (never the disk). `None` for the account root, which
+    /// policies do not restrict.
     pub fn policies_of(&self, principal: &Principal) -> Option<Arc<PrincipalPolicies>> {
-        match principal {
-            Principal::Root { .. } => None,
-            Principal::User { user_id, .. } => {
-                Some(self.state.read().compiled.get(user_id).cloned().unwrap_or_default())
-            }
-        }
+        let id = match principal {
+            Principal::Root { .. } => return None,
+            Principal::User { user_id, .. } => user_id,
+            Principal::AssumedRole { role_id, .. } => role_id,
+        };
+        Some(self.state.read().compiled.get(id).cloned().unwrap_or_default())
     }
 
-    /// The tags of a user, for `aws:PrincipalTag/*`.
+    /// The tags of a user, or of a session's role, for `aws:PrincipalTag/*`.
     pub fn principal_tags(&self, principal: &Principal) -> Vec<(String, String)> {
-        let Principal::User { account, user_id, .. } = principal else { return Vec::new() };
         let state = self.state.read();
-        state
-            .accounts
-            .get(account)
-            .and_then(|a| a.user_by_id(user_id))
-            .map(|u| u.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect())
-            .unwrap_or_default()
+        let a = state.accounts.get(principal.account());
+        let tags = match principal {
+            Principal::Root { .. } => None,
+            Principal::User { user_id, .. } => a.and_then(|a| a.user_by_id(user_id)).map(|u| &u.tags),
+            Principal::AssumedRole { role_id, .. } => a.and_then(|a| a.role_by_id(role_id)).map(|r| &r.tags),
+        };
+        tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
+    }
+
+    /// The role an ARN names (`arn:aws:iam::ACCOUNT:role/PATH/NAME`), for STS.
+    pub fn role_by_arn(&self, arn: &str) -> Option<RoleInfo> {
+        let rest = arn.strip_prefix("arn:aws:iam::")?;
+        let (account, resource) = rest.split_once(':')?;
+        let account = AccountId::parse(account)?;
+        let state = self.state.read();
+        let role =
+            state.accounts.get(&account)?.roles.values().find(|r| format!("role{}{}", r.path, r.name) == resource)?;
+        Some(RoleInfo::of(&account, role))
+    }
+
+    /// The user with this unique id as a principal, as it is now.
+    pub fn user_principal(&self, account: &AccountId, user_id: &str) -> Option<Principal> {
+        let state = self.state.read();
+        state.accounts.get(account)?.user_by_id(user_id).map(|u| u.principal(account))
+    }
+
+    /// The role with this unique id, as it is now (a session's role).
+    pub fn role_by_id(&self, account: &AccountId, role_id: &str) -> Option<RoleInfo> {
+        let state = self.state.read();
+        state.accounts.get(account)?.role_by_id(role_id).map(|r| RoleInfo::of(account, r))
+    }
+
+    /// The document of a managed policy (the account's own or AWS's), for
+    /// session policies passed by ARN.
+    pub fn managed_policy_document(&self, account: &AccountId, arn: &str) -> Option<String> {
+        let state = self.state.read();
+        let empty = state::AccountState::default();
+        managed::document_of(state.accounts.get(account).unwrap_or(&empty), arn).map(str::to_string)
     }
 
     /// A change that writes `writes` and then runs `apply` on the state, holding `guard`.

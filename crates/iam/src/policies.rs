@@ -103,7 +103,7 @@ pub(crate) fn require_no_policies(a: &AccountState, owner_id: &str, attached: &[
     Ok(())
 }
 
-/// Recompiles the policies of every user an owner's change affects.
+/// Recompiles the policies of every user or role an owner's change affects.
 pub(crate) fn recompile(state: &mut State, account: &AccountId, owner_id: &str) {
     let Some(a) = state.accounts.get(account) else { return };
     let users: Vec<String> = match a.groups.values().find(|g| g.group_id == owner_id) {
@@ -111,7 +111,7 @@ pub(crate) fn recompile(state: &mut State, account: &AccountId, owner_id: &str) 
         None => vec![owner_id.to_string()],
     };
     for user_id in users {
-        let compiled = compile_user(a, &user_id);
+        let compiled = compile_principal(a, &user_id);
         state.compiled.insert(user_id, compiled);
     }
 }
@@ -125,33 +125,40 @@ pub struct PrincipalPolicies {
     pub boundary: Option<(String, Policy)>,
 }
 
-/// Compiled policies per user id, rebuilt when a user's policies change.
+/// Compiled policies per user or role id, rebuilt when their policies change.
 pub(crate) type Compiled = HashMap<String, Arc<PrincipalPolicies>>;
 
-pub(crate) fn compile_user(state: &AccountState, user_id: &str) -> Arc<PrincipalPolicies> {
+/// The identity policies and boundary of a user (with its groups'), a role or
+/// a group, by its unique id.
+pub(crate) fn compile_principal(state: &AccountState, principal_id: &str) -> Arc<PrincipalPolicies> {
     let compile =
         |name: &str, document: &str| Policy::parse(document, PolicyKind::Identity).ok().map(|p| (name.to_string(), p));
-    let user = state.user_by_id(user_id);
-    let groups: Vec<&crate::groups::Group> =
-        state.groups.values().filter(|g| g.members.iter().any(|m| m == user_id)).collect();
-    let owners: Vec<&str> = std::iter::once(user_id).chain(groups.iter().map(|g| g.group_id.as_str())).collect();
+    let user = state.user_by_id(principal_id);
+    let role = state.roles.values().find(|r| r.role_id == principal_id);
+    let groups: Vec<&crate::groups::Group> = match user {
+        Some(_) => state.groups.values().filter(|g| g.members.iter().any(|m| m == principal_id)).collect(),
+        None => Vec::new(),
+    };
+    let owners: Vec<&str> = std::iter::once(principal_id).chain(groups.iter().map(|g| g.group_id.as_str())).collect();
     let mut identity: Vec<(String, Policy)> = state
         .inline_policies
         .values()
         .filter(|p| owners.contains(&p.owner_id.as_str()))
         .filter_map(|p| compile(&p.name, &p.document))
         .collect();
-    let attached = user
-        .map(|u| u.attached.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .chain(groups.iter().flat_map(|g| g.attached.iter()));
-    for arn in attached {
+    let group = state.groups.values().find(|g| g.group_id == principal_id);
+    let (own_attached, boundary) = match (user, role, group) {
+        (Some(u), _, _) => (u.attached.as_slice(), u.permissions_boundary.as_deref()),
+        (None, Some(r), _) => (r.attached.as_slice(), r.permissions_boundary.as_deref()),
+        (None, None, Some(g)) => (g.attached.as_slice(), None),
+        (None, None, None) => (&[][..], None),
+    };
+    for arn in own_attached.iter().chain(groups.iter().flat_map(|g| g.attached.iter())) {
         if let Some(compiled) = crate::managed::document_of(state, arn).and_then(|d| compile(arn, d)) {
             identity.push(compiled);
         }
     }
-    let boundary = user.and_then(|u| u.permissions_boundary.as_deref()).map(|arn| {
+    let boundary = boundary.map(|arn| {
         match crate::managed::document_of(state, arn).and_then(|d| compile(arn, d)) {
             Some(compiled) => compiled,
             // A boundary that cannot be read allows nothing: fail closed.
@@ -159,6 +166,14 @@ pub(crate) fn compile_user(state: &AccountState, user_id: &str) -> Arc<Principal
         }
     });
     Arc::new(PrincipalPolicies { identity, boundary })
+}
+
+/// Recompiles every user and role of an account (a managed policy changed).
+pub(crate) fn recompile_account(state: &mut State, account: &AccountId) {
+    let Some(a) = state.accounts.get(account) else { return };
+    let ids = a.users.values().map(|u| &u.user_id).chain(a.roles.values().map(|r| &r.role_id));
+    let compiled: Vec<_> = ids.map(|id| (id.clone(), compile_principal(a, id))).collect();
+    state.compiled.extend(compiled);
 }
 
 fn non_whitespace_len(text: &str) -> usize {

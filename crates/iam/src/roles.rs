@@ -10,7 +10,7 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::managed::{attach, detach, require_attachable};
-use crate::policies::{malformed, require_no_policies, url_encode};
+use crate::policies::{malformed, recompile, require_no_policies, url_encode};
 use crate::state::{AccountState, State, Tag, ROLE_KIND};
 use crate::users::{page, page_output, TagInput};
 use crate::{delete, model_error, now_seconds, put, Iam};
@@ -181,7 +181,9 @@ impl Iam {
         let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)];
         let resources = vec![role_resource(&role.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
-            state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
+            let role_id = role.role_id.clone();
+            state.accounts.entry(account.clone()).or_default().roles.insert(role.name.to_lowercase(), role);
+            recompile(state, &account, &role_id);
         });
         Ok(Outcome { output, resources, change: Some(change) })
     }
@@ -225,7 +227,9 @@ impl Iam {
         let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)];
         let resources = vec![role_resource(&role.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
-            state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
+            let role_id = role.role_id.clone();
+            state.accounts.entry(account.clone()).or_default().roles.insert(role.name.to_lowercase(), role);
+            recompile(state, &account, &role_id);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }
@@ -324,10 +328,13 @@ impl Iam {
         };
         let writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
         let resources = vec![role_resource(&role.name)];
-        let change = self.change(guard, writes, move |state: &mut State, _| {
+        let change = self.change(guard, writes, move |state: &mut State, credentials| {
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.roles.remove(&role.name.to_lowercase());
             }
+            state.compiled.remove(&role.role_id);
+            // Its sessions end with it: their next request is refused.
+            credentials.forget_sessions_of(&format!("{}:", role.role_id));
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }

@@ -11,7 +11,7 @@ use rampart_policy::{
     evaluate, missing_context_keys, Context, Decision, Policy, PolicyKind, PolicyRef, PolicySet, Request,
 };
 
-use crate::policies::{compile_user, malformed, PrincipalPolicies};
+use crate::policies::{compile_principal, malformed, PrincipalPolicies};
 use crate::{model_error, Iam};
 
 #[derive(Deserialize)]
@@ -73,17 +73,24 @@ fn parse_inputs(prefix: &str, documents: &[String]) -> Result<Vec<(String, Polic
 }
 
 impl Iam {
-    /// The identity policies and boundary of the user `arn` names, compiled.
+    /// The identity policies and boundary of the user, group or role `arn`
+    /// names, compiled.
     fn principal_policies(&self, call: &Call, arn: &str) -> Result<PrincipalPolicies, AwsError> {
         let state = self.state.read();
-        let account_state = state.accounts.get(call.caller.account());
-        let user = account_state.and_then(|a| {
-            a.users.values().find(|u| format!("arn:aws:iam::{}:user{}{}", call.caller.account(), u.path, u.name) == arn)
+        let account = call.caller.account();
+        let account_state = state.accounts.get(account);
+        let id = account_state.and_then(|a| {
+            let named =
+                |kind: &str, path: &str, name: &str| format!("arn:aws:iam::{account}:{kind}{path}{name}") == arn;
+            let user = a.users.values().find(|u| named("user", &u.path, &u.name)).map(|u| &u.user_id);
+            let role = || a.roles.values().find(|r| named("role", &r.path, &r.name)).map(|r| &r.role_id);
+            let group = || a.groups.values().find(|g| named("group", &g.path, &g.name)).map(|g| &g.group_id);
+            user.or_else(role).or_else(group)
         });
-        let (Some(a), Some(user)) = (account_state, user) else {
+        let (Some(a), Some(id)) = (account_state, id) else {
             return Err(model_error("NoSuchEntityException", format!("The user with ARN {arn} cannot be found.")));
         };
-        Ok(compile_user(a, &user.user_id).as_ref().clone())
+        Ok(compile_principal(a, id).as_ref().clone())
     }
 
     pub(crate) fn simulate(&self, call: &Call, input: SimulateInput) -> Result<Outcome, AwsError> {

@@ -93,6 +93,10 @@ impl AccountState {
         self.groups.get(&name.to_lowercase())
     }
 
+    pub fn role_by_id(&self, role_id: &str) -> Option<&crate::roles::Role> {
+        self.roles.values().find(|r| r.role_id == role_id)
+    }
+
     pub fn user_by_id(&self, user_id: &str) -> Option<&User> {
         self.users.values().find(|u| u.user_id == user_id)
     }

@@ -153,7 +153,7 @@ impl Iam {
             let a = state.accounts.entry(account).or_default();
             let user_id = user.user_id.clone();
             a.users.insert(user.name.to_lowercase(), user);
-            let compiled = crate::policies::compile_user(a, &user_id);
+            let compiled = crate::policies::compile_principal(a, &user_id);
             state.compiled.insert(user_id, compiled);
         });
         Ok(Outcome { output, resources, change: Some(change) })
@@ -168,6 +168,7 @@ impl Iam {
             (None, Principal::User { user_id, name, .. }) => {
                 account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?
             }
+            (None, Principal::AssumedRole { .. }) => return Err(crate::user_name_required()),
             (None, Principal::Root { .. }) => {
                 let created = account_state.map(|a| a.create_date).unwrap_or_default();
                 return Ok(Outcome::read(json!({

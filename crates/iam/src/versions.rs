@@ -5,11 +5,11 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_core::{AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::managed::{check_managed_size, not_attachable, ManagedPolicy, PolicyVersion};
-use crate::policies::{compile_user, malformed, url_encode};
+use crate::policies::{malformed, recompile_account, url_encode};
 use crate::state::{State, MANAGED_KIND};
 use crate::users::page_output;
 use crate::{model_error, now_seconds, put, Iam};
@@ -49,14 +49,6 @@ fn version_json(p: &ManagedPolicy, v: &PolicyVersion, with_document: bool) -> Va
 
 fn no_such_version(arn: &str, id: &str) -> AwsError {
     model_error("NoSuchEntityException", format!("Policy {arn} version {id} does not exist or is not attachable."))
-}
-
-/// Recompiles every user of the account: whoever has the policy attached,
-/// directly or through a group, or as a boundary.
-fn recompile_account(state: &mut State, account: &AccountId) {
-    let Some(a) = state.accounts.get(account) else { return };
-    let compiled: Vec<_> = a.users.values().map(|u| (u.user_id.clone(), compile_user(a, &u.user_id))).collect();
-    state.compiled.extend(compiled);
 }
 
 impl Iam {

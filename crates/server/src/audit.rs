@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use rampart_core::{Principal, Resource, ServiceId};
+use rampart_core::{Principal, Resource, ServiceId, Session};
 use rampart_store::EventRow;
 use rampart_wire::format_iso8601;
 
@@ -32,6 +32,8 @@ pub(crate) struct AuditDraft {
     pub tls: Option<TlsDetails>,
     pub event_name: Option<String>,
     pub principal: Option<Principal>,
+    /// For temporary credentials: their session.
+    pub session: Option<std::sync::Arc<Session>>,
     pub access_key_id: Option<String>,
     pub request_parameters: Value,
     pub response_elements: Value,
@@ -64,6 +66,37 @@ struct UserIdentity<'a> {
     access_key_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_context: Option<SessionContext<'a>>,
+}
+
+/// For temporary credentials: who issued the session, and when.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_issuer: Option<SessionIssuer<'a>>,
+    attributes: SessionAttributes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_identity: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    principal_id: &'a str,
+    arn: String,
+    account_id: &'a str,
+    user_name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionAttributes {
+    creation_date: String,
+    mfa_authenticated: &'static str,
 }
 
 #[derive(Serialize)]
@@ -124,8 +157,34 @@ struct Record<'a> {
     tls_details: Option<TlsRecord<'a>>,
 }
 
-fn user_identity<'a>(principal: Option<&'a Principal>, access_key_id: Option<&'a str>) -> UserIdentity<'a> {
+fn session_context<'a>(principal: &'a Principal, session: &'a Session) -> SessionContext<'a> {
+    let session_issuer = match principal {
+        Principal::AssumedRole { account, role_id, role_name, .. } => Some(SessionIssuer {
+            kind: "Role",
+            principal_id: role_id,
+            arn: principal.role_arn().unwrap_or_default(),
+            account_id: account.as_str(),
+            user_name: role_name,
+        }),
+        _ => None,
+    };
+    SessionContext {
+        session_issuer,
+        attributes: SessionAttributes {
+            creation_date: format_iso8601((session.issued_ms / 1000) as f64),
+            mfa_authenticated: "false",
+        },
+        source_identity: session.source_identity.as_deref(),
+    }
+}
+
+fn user_identity<'a>(
+    principal: Option<&'a Principal>,
+    access_key_id: Option<&'a str>,
+    session: Option<&'a Session>,
+) -> UserIdentity<'a> {
     UserIdentity {
+        session_context: principal.zip(session).map(|(p, s)| session_context(p, s)),
         kind: principal.map_or("Unknown", Principal::identity_type),
         principal_id: principal.map(Principal::principal_id),
         arn: principal.map(Principal::arn),
@@ -154,7 +213,11 @@ impl AuditDraft {
         let event_id = uuid::Uuid::new_v4().to_string();
         let record = Record {
             event_version: EVENT_VERSION,
-            user_identity: user_identity(self.principal.as_ref(), self.access_key_id.as_deref()),
+            user_identity: user_identity(
+                self.principal.as_ref(),
+                self.access_key_id.as_deref(),
+                self.session.as_deref(),
+            ),
             event_time: format_iso8601((self.time_ms / 1000) as f64),
             event_source: self.service.event_source(),
             event_name,
@@ -228,6 +291,7 @@ mod tests {
             tls: None,
             event_name: Some("ListUsers".into()),
             principal: Some(Principal::User { account, user_id: "AIDA1".into(), name: "bob".into(), path: "/".into() }),
+            session: None,
             access_key_id: Some("AKIA1".into()),
             request_parameters: json!({}),
             response_elements: Value::Null,

@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use rampart_core::{Credentials, Principal, ServiceId};
+use rampart_core::{CredentialRefusal, Credentials, Principal, ServiceId, Session};
 use rampart_sigv4::{
     canonical_request, parse_authorization_header, parse_presigned_query, string_to_sign, verify_signature, AuthParams,
     RequestView, SigV4Error, UNSIGNED_PAYLOAD,
@@ -31,6 +31,7 @@ pub(crate) struct Authenticated {
     pub principal: Principal,
     pub access_key_id: String,
     pub region: String,
+    pub session: Option<std::sync::Arc<Session>>,
 }
 
 /// A refusal, with whatever was learned about the caller for the audit record.
@@ -166,8 +167,7 @@ pub(crate) fn authenticate(
     let with_key = |failure: AuthFailure, principal: Option<Principal>| {
         Box::new(Refusal { failure, access_key_id: Some(akid.clone()), principal })
     };
-    let entry = credentials.get(&akid);
-    let principal = entry.as_ref().map(|e| e.principal.clone());
+    let principal = credentials.get(&akid).map(|e| e.principal.clone());
     if params.scope.service != service.signing_name() {
         return Err(with_key(
             AuthFailure::Signature(format!(
@@ -189,14 +189,12 @@ pub(crate) fn authenticate(
     }
     let amz_date =
         check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), principal.clone()))?;
-    let Some(entry) = entry.filter(|e| e.active) else {
-        return Err(with_key(AuthFailure::UnknownKey, None));
-    };
-    // Long-term keys carry no session token; one that does is not ours.
     let token = head.header("x-amz-security-token").or(params.presigned_security_token.as_deref());
-    if token.is_some() {
-        return Err(with_key(AuthFailure::UnknownKey, Some(entry.principal.clone())));
-    }
+    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let entry = credentials.resolve(&akid, token, now_ms).map_err(|refusal| match refusal {
+        CredentialRefusal::Unknown => with_key(AuthFailure::UnknownKey, None),
+        CredentialRefusal::Expired(principal) => with_key(AuthFailure::ExpiredToken, Some(*principal)),
+    })?;
     let body_hash = hex::encode(Sha256::digest(body));
     let payload_hash = match head.header("x-amz-content-sha256") {
         Some(claimed) if claimed == body_hash => claimed.to_string(),
@@ -211,6 +209,11 @@ pub(crate) fn authenticate(
     let key = entry.signing_key(&params.scope);
     verify_signature(&key, &sts, &params.signature)
         .map_err(|e| with_key(sigv4_failure(e), Some(entry.principal.clone())))?;
-    entry.record_use((now.unix_timestamp_nanos() / 1_000_000) as i64, service.signing_name(), &params.scope.region);
-    Ok(Authenticated { principal: entry.principal.clone(), access_key_id: akid, region: params.scope.region })
+    entry.record_use(now_ms, service.signing_name(), &params.scope.region);
+    Ok(Authenticated {
+        principal: entry.principal.clone(),
+        access_key_id: akid,
+        region: params.scope.region,
+        session: entry.session.as_ref().map(|(_, session)| session.clone()),
+    })
 }

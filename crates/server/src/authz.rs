@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use rampart_core::{Call, Principal, Service, ServiceId};
 use rampart_iam::Iam;
-use rampart_policy::{evaluate, Context, Decision, PolicyRef, PolicySet, Request, Source};
+use rampart_policy::{evaluate, Caller, Context, Decision, PolicyRef, PolicySet, Request, Source};
 
 /// The outcome of authorization, with what the audit record needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,29 @@ impl Verdict {
 
 /// Actions AWS answers whatever the caller's policies say.
 fn never_denied(service: ServiceId, operation: &str) -> bool {
-    service == ServiceId::Sts && operation == "GetCallerIdentity"
+    service == ServiceId::Sts && matches!(operation, "GetCallerIdentity" | "GetSessionToken")
+}
+
+/// Service condition keys taken from a request member, when the request has it.
+const REQUEST_KEYS: &[(ServiceId, &str, &str)] = &[
+    (ServiceId::Iam, "iam:PolicyARN", "PolicyArn"),
+    (ServiceId::Iam, "iam:PermissionsBoundary", "PermissionsBoundary"),
+    (ServiceId::Sts, "sts:ExternalId", "ExternalId"),
+    (ServiceId::Sts, "sts:RoleSessionName", "RoleSessionName"),
+    (ServiceId::Sts, "sts:SourceIdentity", "SourceIdentity"),
+    (ServiceId::Sts, "sts:TransitiveTagKeys", "TransitiveTagKeys"),
+];
+
+fn request_keys(c: &mut Context, service: ServiceId, input: &Value) {
+    for (_, key, member) in REQUEST_KEYS.iter().filter(|(s, _, _)| *s == service) {
+        match input.get(member) {
+            Some(Value::String(v)) => c.set(key, v.clone()),
+            Some(Value::Array(items)) => {
+                c.set_all(key, items.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The global condition keys of a call.
@@ -54,9 +76,26 @@ fn context(call: &Call, iam: &Iam) -> Context {
             c.set("aws:PrincipalType", "User");
             c.set("aws:userid", user_id.clone());
             c.set("aws:username", name.clone());
-            for (key, value) in iam.principal_tags(&call.caller) {
-                c.set(&format!("aws:PrincipalTag/{key}"), value);
-            }
+        }
+        Principal::AssumedRole { principal_id, .. } => {
+            // A session is known by its role: aws:PrincipalArn is the role's ARN.
+            c.set("aws:PrincipalType", "AssumedRole");
+            c.set("aws:userid", principal_id.clone());
+            c.set("aws:PrincipalArn", call.caller.role_arn().unwrap_or_default());
+        }
+    }
+    for (key, value) in iam.principal_tags(&call.caller) {
+        c.set(&format!("aws:PrincipalTag/{key}"), value);
+    }
+    if let Some(session) = &call.session {
+        c.set("aws:TokenIssueTime", rampart_wire::format_iso8601((session.issued_ms / 1000) as f64));
+        c.set("aws:MultiFactorAuthPresent", "false");
+        // Session tags win over the role's tags with the same key.
+        for (key, value) in &session.tags {
+            c.set(&format!("aws:PrincipalTag/{key}"), value.clone());
+        }
+        if let Some(source_identity) = &session.source_identity {
+            c.set("aws:SourceIdentity", source_identity.clone());
         }
     }
     c
@@ -88,27 +127,75 @@ pub(crate) struct Target<'a> {
     pub service: Option<&'a dyn Service>,
 }
 
-/// Decides whether `call` may run `target.action` on `target.resource`.
-pub(crate) fn authorize(call: &Call, target: &Target<'_>, iam: &Iam) -> Verdict {
-    let (action, resource) = (target.action, target.resource);
+/// Credentials from GetSessionToken without MFA may not call IAM, and may
+/// call no STS operation but AssumeRole and GetCallerIdentity.
+fn session_token_forbids(call: &Call) -> bool {
+    let from_session_token = call.session.is_some() && !matches!(call.caller, Principal::AssumedRole { .. });
+    from_session_token
+        && match call.service {
+            ServiceId::Iam => true,
+            ServiceId::Sts => !matches!(call.operation, "AssumeRole" | "GetCallerIdentity"),
+            _ => false,
+        }
+}
+
+/// Decides whether `call` may run `target.action` on `target.resource`, and
+/// the further actions the call needs; the first refusal decides. Returns
+/// the action the verdict is about.
+pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Verdict, String) {
+    let action = target.action.to_string();
     if never_denied(call.service, call.operation) {
-        return Verdict::Unrestricted;
+        return (Verdict::Unrestricted, action);
+    }
+    if session_token_forbids(call) {
+        return (Verdict::Decided(Decision::ImplicitDeny { missing: Source::Session }), action);
     }
     let Some(policies) = iam.policies_of(&call.caller) else {
-        return Verdict::Unrestricted;
+        return (Verdict::Unrestricted, action);
     };
     let mut context = context(call, iam);
     request_tags(&mut context, target.input);
-    for (key, value) in target.service.map(|s| s.resource_tags(call, target.input)).unwrap_or_default() {
-        context.set(&format!("aws:ResourceTag/{key}"), value);
-    }
-    let set = PolicySet {
+    request_keys(&mut context, call.service, target.input);
+    let (resource_policy, additional) = match target.service {
+        Some(service) => {
+            for (key, value) in service.resource_tags(call, target.input) {
+                context.set(&format!("aws:ResourceTag/{key}"), value);
+            }
+            (service.resource_policy(call, target.input), service.additional_actions(call, target.input))
+        }
+        None => (None, Vec::new()),
+    };
+    let session = call.session.as_deref();
+    let mut set = PolicySet {
         identity: policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
         boundary: policies.boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
+        session: session
+            .map(|s| s.policies.iter().map(|(name, policy)| PolicyRef { name, policy }).collect())
+            .unwrap_or_default(),
         ..Default::default()
     };
-    let request = Request::identity(action, resource.unwrap_or("*"), &context);
-    Verdict::Decided(evaluate(&request, &set))
+    if let Some(rp) = &resource_policy {
+        set.resource = vec![PolicyRef { name: &rp.name, policy: &rp.policy }];
+        set.resource_required = rp.required;
+    }
+    let arn = call.caller.arn();
+    let role_arn = call.caller.role_arn();
+    let caller =
+        Caller { arn: &arn, account: call.caller.account().as_str(), role_arn: role_arn.as_deref(), service: None };
+    let resource = target.resource.unwrap_or("*");
+    let mut verdict = Verdict::Unrestricted;
+    for action in std::iter::once(target.action).chain(additional) {
+        let request = Request {
+            caller: Some(caller),
+            resource_account: resource_policy.as_ref().map(|rp| rp.account.as_str()),
+            ..Request::identity(action, resource, &context)
+        };
+        verdict = Verdict::Decided(evaluate(&request, &set));
+        if !verdict.is_allowed() {
+            return (verdict, action.to_string());
+        }
+    }
+    (verdict, action)
 }
 
 /// How AWS's denial messages name each kind of policy.

@@ -32,11 +32,14 @@ pub(crate) enum AuthFailure {
     Signature(String),
     /// Outside the clock-skew window or past a presigned URL's expiry.
     Expired(String),
+    /// Temporary credentials past their expiration.
+    ExpiredToken,
 }
 
 pub(crate) const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you \
      provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
+const EXPIRED_TOKEN: &str = "The security token included in the request is expired";
 
 pub(crate) fn auth_error(family: Family, failure: &AuthFailure) -> AwsError {
     use AuthFailure::*;
@@ -47,12 +50,14 @@ pub(crate) fn auth_error(family: Family, failure: &AuthFailure) -> AwsError {
         (Family::Query, Incomplete(m)) => AwsError::new("IncompleteSignature", 400, m.clone()),
         (Family::Query, UnknownKey) => AwsError::new("InvalidClientTokenId", 403, INVALID_TOKEN),
         (Family::Query, Signature(m) | Expired(m)) => AwsError::new("SignatureDoesNotMatch", 403, m.clone()),
+        (Family::Query, ExpiredToken) => AwsError::new("ExpiredToken", 403, EXPIRED_TOKEN),
         (Family::Json, Missing) => {
             AwsError::new("MissingAuthenticationTokenException", 403, "Missing Authentication Token")
         }
         (Family::Json, Incomplete(m)) => AwsError::new("IncompleteSignatureException", 400, m.clone()),
         (Family::Json, UnknownKey) => AwsError::new("UnrecognizedClientException", 400, INVALID_TOKEN),
         (Family::Json, Signature(m) | Expired(m)) => AwsError::new("InvalidSignatureException", 400, m.clone()),
+        (Family::Json, ExpiredToken) => AwsError::new("ExpiredTokenException", 400, EXPIRED_TOKEN),
         (Family::Ec2, Missing) => {
             AwsError::new("MissingAuthenticationToken", 401, "Request is missing Authentication Token")
         }
@@ -60,7 +65,7 @@ pub(crate) fn auth_error(family: Family, failure: &AuthFailure) -> AwsError {
         (Family::Ec2, UnknownKey | Signature(_)) => {
             AwsError::new("AuthFailure", 401, "AWS was not able to validate the provided access credentials")
         }
-        (Family::Ec2, Expired(_)) => AwsError::new("RequestExpired", 400, "Request has expired."),
+        (Family::Ec2, Expired(_) | ExpiredToken) => AwsError::new("RequestExpired", 400, "Request has expired."),
     }
 }
 

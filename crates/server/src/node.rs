@@ -77,10 +77,12 @@ impl Node {
         let node_key = Arc::new(NodeKey::load_or_create(&config.data_dir.join("node.key"))?);
         let store: Store = SqliteBackend::open(&config.data_dir)?;
         let credentials = Arc::new(Credentials::default());
-        let iam = Arc::new(Iam::new(store.clone(), node_key, credentials.clone()));
+        let iam = Arc::new(Iam::new(store.clone(), node_key.clone(), credentials.clone()));
+        let sts = Arc::new(Sts::new(iam.clone(), node_key));
+        credentials.set_session_opener(sts.clone());
         let mut services: HashMap<ServiceId, Arc<dyn Service>> = HashMap::new();
         services.insert(ServiceId::Iam, iam.clone());
-        services.insert(ServiceId::Sts, Arc::new(Sts));
+        services.insert(ServiceId::Sts, sts);
         services.insert(ServiceId::CloudTrail, Arc::new(Trail::new(store.clone())));
         for service in services.values() {
             service.load().map_err(StartError::Load)?;

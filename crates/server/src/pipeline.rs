@@ -87,6 +87,7 @@ pub(crate) async fn run(
         }),
         event_name: None,
         principal: None,
+        session: None,
         access_key_id: None,
         request_parameters: Value::Null,
         response_elements: Value::Null,
@@ -119,7 +120,7 @@ pub(crate) async fn run(
         return refuse(node, &mut draft, service, protocol, too_large(MAX_BODY_BYTES)).await;
     };
 
-    let Authenticated { principal, access_key_id, region } =
+    let Authenticated { principal, access_key_id, region, session } =
         match authenticate(&head, &body, service, &node.credentials, now, params) {
             Ok(a) => a,
             Err(refusal) => {
@@ -133,6 +134,7 @@ pub(crate) async fn run(
             }
         };
     draft.principal = Some(principal.clone());
+    draft.session.clone_from(&session);
     draft.access_key_id = Some(access_key_id.clone());
     // IAM is global: its events are recorded in us-east-1 whatever the scope says.
     draft.region = if service == ServiceId::Iam { "us-east-1".to_string() } else { region.clone() };
@@ -153,6 +155,7 @@ pub(crate) async fn run(
         operation: operation.name.as_str(),
         caller: principal,
         access_key_id,
+        session,
         region,
         source_ip: peer.ip.clone(),
         user_agent: draft.user_agent.clone(),
@@ -168,10 +171,11 @@ pub(crate) async fn run(
         input: &decoded.input,
         service: handler.map(|h| h.as_ref() as &dyn Service),
     };
-    let verdict = authorize(&call, &target, &node.iam);
+    let (verdict, decided_action) = authorize(&call, &target, &node.iam);
     draft.authorization = audit_note(&verdict);
     if !verdict.is_allowed() {
-        let error = access_denied(family, denial_message(&call.caller, &action, resource.as_deref(), &verdict));
+        let message = denial_message(&call.caller, &decided_action, resource.as_deref(), &verdict);
+        let error = access_denied(family, message);
         return refuse(node, &mut draft, service, protocol, error).await;
     }
     if let Some(message) = validate(model, input_shape, &decoded.input) {

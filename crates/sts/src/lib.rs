@@ -1,13 +1,300 @@
-//! STS. For now: GetCallerIdentity, which answers for any authenticated caller.
+//! STS: who is calling (GetCallerIdentity) and temporary credentials — role
+//! sessions (AssumeRole) and session tokens (GetSessionToken).
+//!
+//! Issuing credentials writes nothing: the session token is the session,
+//! sealed by the node key (see `token`). Authentication opens a token on its
+//! first use through [`SessionOpener`] and keeps the entry in memory; the
+//! role's policies are read at every request, so a change to them applies to
+//! live sessions, and deleting the role ends them.
 
+mod token;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
 use serde_json::{json, Value};
+use zeroize::{Zeroize, Zeroizing};
 
-use rampart_core::{AwsError, BoxFuture, Call, Outcome, Service, ServiceId};
+use rampart_core::{
+    ids, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Outcome, Principal, Resource, ResourcePolicy,
+    Secret, Service, ServiceId, Session, SessionOpener,
+};
+use rampart_iam::Iam;
+use rampart_policy::{Policy, PolicyKind};
 
-const OPERATIONS: &[&str] = &["GetCallerIdentity"];
+use token::{Claims, Holder};
 
-#[derive(Debug, Default)]
-pub struct Sts;
+const OPERATIONS: &[&str] = &["GetCallerIdentity", "AssumeRole", "GetSessionToken"];
+
+/// STS's limits: session policies' plaintext, managed session policies,
+/// and session lengths.
+const SESSION_POLICY_CHARS: usize = 2048;
+const MANAGED_SESSION_POLICIES: usize = 10;
+const DEFAULT_ROLE_SESSION_SECONDS: i64 = 3600;
+const ROLE_CHAINING_MAX_SECONDS: i64 = 3600;
+const DEFAULT_SESSION_TOKEN_SECONDS: i64 = 43_200;
+const ROOT_SESSION_TOKEN_MAX_SECONDS: i64 = 3600;
+/// How the inline session policy is named in decisions and audit records.
+const INLINE_SESSION_POLICY: &str = "session-policy";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagInput {
+    key: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct PolicyDescriptor {
+    arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleInput {
+    role_arn: String,
+    role_session_name: String,
+    #[serde(default)]
+    policy_arns: Vec<PolicyDescriptor>,
+    policy: Option<String>,
+    duration_seconds: Option<i64>,
+    #[serde(default)]
+    tags: Vec<TagInput>,
+    source_identity: Option<String>,
+    serial_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetSessionTokenInput {
+    duration_seconds: Option<i64>,
+    serial_number: Option<String>,
+}
+
+fn model_error(shape: &str, message: impl Into<String>) -> AwsError {
+    ServiceId::Sts.model().error(shape, message.into())
+}
+
+fn validation(message: impl Into<String>) -> AwsError {
+    AwsError::new("ValidationError", 400, message.into())
+}
+
+fn access_denied(message: impl Into<String>) -> AwsError {
+    AwsError::new("AccessDenied", 403, message.into())
+}
+
+fn parse_input<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, AwsError> {
+    serde_json::from_value(input).map_err(|e| validation(format!("Invalid input: {e}")))
+}
+
+/// No MFA devices exist yet, so no MFA code can be verified.
+fn mfa_unavailable() -> AwsError {
+    access_denied("MultiFactorAuthentication failed with invalid MFA one time pass code.")
+}
+
+/// The share (in percent) of the session-policy plaintext limit that the
+/// inline policy, the policy ARNs and the tags take. AWS packs them into a
+/// binary form with its own limit; Rampart measures the plaintext.
+fn packed_policy_size(policy: Option<&str>, arns: &[String], tags: &[(String, String)]) -> usize {
+    let policy_chars = policy.map_or(0, |p| p.chars().filter(|c| !c.is_whitespace()).count());
+    let arn_chars: usize = arns.iter().map(String::len).sum();
+    let tag_chars: usize = tags.iter().map(|(k, v)| k.len() + v.len()).sum();
+    (policy_chars + arn_chars + tag_chars) * 100 / SESSION_POLICY_CHARS
+}
+
+pub struct Sts {
+    iam: Arc<Iam>,
+    node_key: Arc<NodeKey>,
+}
+
+impl Sts {
+    pub fn new(iam: Arc<Iam>, node_key: Arc<NodeKey>) -> Sts {
+        Sts { iam, node_key }
+    }
+
+    /// New temporary credentials for `claims` (whose key and secret it fills
+    /// in), as the `Credentials` output member.
+    fn issue(&self, mut claims: Claims) -> Value {
+        let secret = Zeroizing::new(ids::secret_access_key());
+        claims.access_key_id = ids::temporary_access_key_id();
+        claims.secret_access_key.clone_from(&secret);
+        let token = token::seal(&self.node_key, &claims);
+        claims.secret_access_key.zeroize();
+        json!({
+            "AccessKeyId": claims.access_key_id,
+            "SecretAccessKey": secret.as_str(),
+            "SessionToken": token,
+            "Expiration": (claims.expires_ms / 1000) as f64,
+        })
+    }
+
+    fn assume_role(&self, call: &Call, input: AssumeRoleInput) -> Result<Outcome, AwsError> {
+        if call.caller.is_root() {
+            return Err(access_denied("Roles may not be assumed by root accounts."));
+        }
+        if input.serial_number.is_some() {
+            return Err(mfa_unavailable());
+        }
+        let Some(role) = self.iam.role_by_arn(&input.role_arn) else {
+            return Err(access_denied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+                call.caller.arn(),
+                input.role_arn
+            )));
+        };
+        let duration = input.duration_seconds.unwrap_or(DEFAULT_ROLE_SESSION_SECONDS);
+        if duration > role.max_session_duration {
+            return Err(validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+        }
+        if matches!(call.caller, Principal::AssumedRole { .. }) && duration > ROLE_CHAINING_MAX_SECONDS {
+            return Err(validation(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            ));
+        }
+        if let Some(policy) = &input.policy {
+            if policy.chars().count() > SESSION_POLICY_CHARS {
+                return Err(validation(format!(
+                    "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have \
+                     length less than or equal to {SESSION_POLICY_CHARS}"
+                )));
+            }
+            Policy::parse(policy, PolicyKind::Identity)
+                .map_err(|e| model_error("MalformedPolicyDocumentException", e.to_string()))?;
+        }
+        if input.policy_arns.len() > MANAGED_SESSION_POLICIES {
+            return Err(validation(format!(
+                "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have \
+                 length less than or equal to {MANAGED_SESSION_POLICIES}"
+            )));
+        }
+        let policy_arns: Vec<String> = input.policy_arns.into_iter().filter_map(|p| p.arn).collect();
+        let tags: Vec<(String, String)> = input.tags.into_iter().map(|t| (t.key, t.value)).collect();
+        let passed_policies = input.policy.is_some() || !policy_arns.is_empty() || !tags.is_empty();
+        let packed = packed_policy_size(input.policy.as_deref(), &policy_arns, &tags);
+        if packed > 100 {
+            return Err(model_error(
+                "PackedPolicyTooLargeException",
+                format!("Packed policy consumes {packed}% of allotted space, please use smaller policy."),
+            ));
+        }
+        let issued_ms = call.time_ms;
+        let session_name = input.role_session_name;
+        let claims = Claims {
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            account: role.account.to_string(),
+            holder: Holder::Role { role_id: role.role_id.clone(), session_name: session_name.clone() },
+            issued_ms,
+            expires_ms: issued_ms + duration * 1000,
+            policy: input.policy,
+            policy_arns,
+            tags,
+            source_identity: input.source_identity.clone(),
+        };
+        let mut output = json!({
+            "Credentials": self.issue(claims),
+            "AssumedRoleUser": {
+                "AssumedRoleId": format!("{}:{session_name}", role.role_id),
+                "Arn": format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", role.account, role.name),
+            },
+        });
+        if passed_policies {
+            output["PackedPolicySize"] = json!(packed);
+        }
+        if let Some(source_identity) = input.source_identity {
+            output["SourceIdentity"] = json!(source_identity);
+        }
+        let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn }];
+        Ok(Outcome { output, resources, change: None })
+    }
+
+    fn get_session_token(&self, call: &Call, input: GetSessionTokenInput) -> Result<Outcome, AwsError> {
+        if call.session.is_some() {
+            return Err(access_denied("Cannot call GetSessionToken with session credentials"));
+        }
+        if input.serial_number.is_some() {
+            return Err(mfa_unavailable());
+        }
+        let (holder, duration) = match &call.caller {
+            Principal::Root { .. } => (
+                Holder::Root,
+                input.duration_seconds.unwrap_or(ROOT_SESSION_TOKEN_MAX_SECONDS).min(ROOT_SESSION_TOKEN_MAX_SECONDS),
+            ),
+            Principal::User { user_id, .. } => (
+                Holder::User { user_id: user_id.clone() },
+                input.duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS),
+            ),
+            Principal::AssumedRole { .. } => {
+                return Err(access_denied("Cannot call GetSessionToken with session credentials"))
+            }
+        };
+        let claims = Claims {
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            account: call.caller.account().to_string(),
+            holder,
+            issued_ms: call.time_ms,
+            expires_ms: call.time_ms + duration * 1000,
+            policy: None,
+            policy_arns: Vec::new(),
+            tags: Vec::new(),
+            source_identity: None,
+        };
+        Ok(Outcome { output: json!({ "Credentials": self.issue(claims) }), resources: Vec::new(), change: None })
+    }
+
+    /// The session policies a token names, compiled. One that cannot be read
+    /// (a policy deleted since) is kept empty: it then allows nothing.
+    fn session_policies(&self, account: &AccountId, claims: &Claims) -> Vec<(String, Policy)> {
+        let inline = claims.policy.as_deref().map(|text| (INLINE_SESSION_POLICY.to_string(), text.to_string()));
+        let managed = claims
+            .policy_arns
+            .iter()
+            .map(|arn| (arn.clone(), self.iam.managed_policy_document(account, arn).unwrap_or_default()));
+        inline
+            .into_iter()
+            .chain(managed)
+            .map(|(name, text)| {
+                let policy = Policy::parse(&text, PolicyKind::Identity).unwrap_or_else(|_| Policy::empty());
+                (name, policy)
+            })
+            .collect()
+    }
+}
+
+impl SessionOpener for Sts {
+    fn open(&self, access_key_id: &str, token: &str) -> Option<CredentialEntry> {
+        let mut claims = token::open(&self.node_key, token)?;
+        if claims.access_key_id != access_key_id {
+            return None;
+        }
+        let account = AccountId::parse(&claims.account)?;
+        let principal = match &claims.holder {
+            Holder::Role { role_id, session_name } => {
+                let role = self.iam.role_by_id(&account, role_id)?;
+                Principal::AssumedRole {
+                    account: account.clone(),
+                    role_id: role.role_id,
+                    role_name: role.name,
+                    role_path: role.path,
+                    session_name: session_name.clone(),
+                    principal_id: format!("{role_id}:{session_name}"),
+                }
+            }
+            Holder::User { user_id } => self.iam.user_principal(&account, user_id)?,
+            Holder::Root => Principal::Root { account: account.clone() },
+        };
+        let secret = Secret::new(std::mem::take(&mut claims.secret_access_key));
+        let session = Session {
+            issued_ms: claims.issued_ms,
+            expires_ms: claims.expires_ms,
+            policies: self.session_policies(&account, &claims),
+            tags: std::mem::take(&mut claims.tags),
+            source_identity: claims.source_identity.take(),
+        };
+        Some(CredentialEntry::temporary(secret, principal, Secret::new(token.to_string()), session))
+    }
+}
 
 impl Service for Sts {
     fn id(&self) -> ServiceId {
@@ -18,11 +305,44 @@ impl Service for Sts {
         OPERATIONS
     }
 
-    fn resource_arn(&self, _call: &Call, _input: &Value) -> Option<String> {
-        None
+    fn resource_arn(&self, call: &Call, input: &Value) -> Option<String> {
+        match call.operation {
+            "AssumeRole" => input.get("RoleArn").and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        }
     }
 
-    fn handle<'a>(&'a self, call: &'a Call, _input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
+    /// AssumeRole is decided by the role's trust policy as well as the
+    /// caller's policies; a role that does not exist trusts nobody.
+    fn resource_policy(&self, call: &Call, input: &Value) -> Option<ResourcePolicy> {
+        if call.operation != "AssumeRole" {
+            return None;
+        }
+        let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
+        let role = self.iam.role_by_arn(arn);
+        let policy = role
+            .as_ref()
+            .and_then(|r| Policy::parse(&r.trust_policy, PolicyKind::Resource).ok())
+            .unwrap_or_else(Policy::empty);
+        let account = role.map(|r| r.account).unwrap_or_else(|| call.caller.account().clone());
+        Some(ResourcePolicy { name: "AssumeRolePolicyDocument".into(), policy, account, required: true })
+    }
+
+    fn additional_actions(&self, call: &Call, input: &Value) -> Vec<&'static str> {
+        let mut actions = Vec::new();
+        if call.operation == "AssumeRole" {
+            let non_empty = |member: &str| input.get(member).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            if non_empty("Tags") || non_empty("TransitiveTagKeys") {
+                actions.push("sts:TagSession");
+            }
+            if input.get("SourceIdentity").is_some() {
+                actions.push("sts:SetSourceIdentity");
+            }
+        }
+        actions
+    }
+
+    fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
         Box::pin(async move {
             match call.operation {
                 "GetCallerIdentity" => Ok(Outcome::read(json!({
@@ -30,6 +350,8 @@ impl Service for Sts {
                     "Account": call.caller.account().as_str(),
                     "Arn": call.caller.arn(),
                 }))),
+                "AssumeRole" => self.assume_role(call, parse_input(input)?),
+                "GetSessionToken" => self.get_session_token(call, parse_input(input)?),
                 other => Err(AwsError::new("InvalidAction", 400, format!("STS operation {other} is not implemented"))),
             }
         })
@@ -37,5 +359,26 @@ impl Service for Sts {
 
     fn load(&self) -> Result<(), String> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_in_the_model() {
+        for op in OPERATIONS {
+            assert!(ServiceId::Sts.model().operation(op).is_some(), "{op}");
+        }
+    }
+
+    #[test]
+    fn packed_size_counts_plaintext() {
+        assert_eq!(packed_policy_size(None, &[], &[]), 0);
+        let policy = format!("{{ {} }}", "a".repeat(1022));
+        assert_eq!(packed_policy_size(Some(&policy), &[], &[]), 50);
+        let tags = vec![("k".repeat(1024), "v".repeat(1024))];
+        assert_eq!(packed_policy_size(Some(&policy), &[], &tags), 150);
     }
 }

@@ -151,6 +151,10 @@ fn check_size(shape: &Shape, size: usize, what: &str, value: &Value, path: &str,
     }
 }
 
+/// Members that hold secrets although their shapes are not marked sensitive
+/// (STS's session tokens).
+const SECRET_MEMBERS: &[&str] = &["SessionToken"];
+
 /// The value with every member of a `sensitive` shape removed, for audit
 /// records: secrets never reach a record, whatever the operation.
 pub fn redact_sensitive(model: &ServiceModel, shape_name: &str, value: &Value) -> Value {
@@ -166,7 +170,7 @@ fn redact(model: &ServiceModel, shape: &Shape, value: &Value) -> Value {
             let mut out = serde_json::Map::new();
             for (name, member) in &shape.members {
                 let (Some(v), Some(member_shape)) = (map.get(name), model.shape(&member.shape)) else { continue };
-                if member_shape.sensitive {
+                if member_shape.sensitive || SECRET_MEMBERS.contains(&name.as_str()) {
                     continue;
                 }
                 out.insert(lower_camel(name), redact(model, member_shape, v));

@@ -1,0 +1,269 @@
+"""STS temporary credentials: AssumeRole decided by the role's trust policy
+and the caller's policies, role sessions limited by the role's policies and
+by session policies, GetSessionToken, expiry, and what the audit trail shows."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from rampart_testlib import Creds, new_user, raises_aws, ua_marker, uniq, wait_for_events
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def trust(principal: str, **condition) -> str:
+    statement = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+    if condition:
+        statement["Condition"] = condition
+    return doc(statement)
+
+
+@pytest.fixture
+def role(rampart):
+    """A role trusting one fresh user directly, allowed to list users."""
+    caller = new_user(rampart, "caller")
+    iam = rampart.client("iam")
+    name = uniq("role")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(caller["arn"]))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="list", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": ["iam:ListUsers", "iam:GetRole", "iam:GetUser"], "Resource": "*"}))
+    return {"name": name, "arn": arn, "caller": caller}
+
+
+def assume(rampart, creds, role_arn, **kw):
+    return rampart.client("sts", creds).assume_role(RoleArn=role_arn, RoleSessionName=kw.pop("name", "s1"), **kw)
+
+
+def test_assume_role_gives_a_session_with_the_roles_permissions(rampart, role):
+    out = assume(rampart, role["caller"]["creds"], role["arn"], name="build-7")
+    c = out["Credentials"]
+    assert c["AccessKeyId"].startswith("ASIA") and len(c["AccessKeyId"]) == 20
+    assert len(c["SecretAccessKey"]) == 40 and c["SessionToken"]
+    assert 3500 < (c["Expiration"].timestamp() - time.time()) <= 3600
+    acct = rampart.account_id
+    session_arn = f"arn:aws:sts::{acct}:assumed-role/{role['name']}/build-7"
+    assert out["AssumedRoleUser"]["Arn"] == session_arn
+    role_id = rampart.client("iam").get_role(RoleName=role["name"])["Role"]["RoleId"]
+    assert out["AssumedRoleUser"]["AssumedRoleId"] == f"{role_id}:build-7"
+    assert "PackedPolicySize" not in out
+
+    session = Creds.from_sts(c, acct)
+    who = rampart.client("sts", session).get_caller_identity()
+    assert who["Arn"] == session_arn and who["UserId"] == f"{role_id}:build-7" and who["Account"] == acct
+    iam = rampart.client("iam", session)
+    iam.list_users()
+    with raises_aws("AccessDenied", 403) as e:
+        iam.create_user(UserName=uniq("nope"))
+    assert e.message.startswith(f"User: {session_arn} is not authorized to perform: iam:CreateUser")
+    # GetUser without a name needs a user: a role session has none.
+    with raises_aws("ValidationError", 400) as e:
+        rampart.client("iam", session).get_user()
+
+
+def test_trust_policy_decides_who_may_assume(rampart, role):
+    stranger = new_user(rampart, "stranger")
+    with raises_aws("AccessDenied", 403) as e:
+        assume(rampart, stranger["creds"], role["arn"])
+    assert e.message.startswith(
+        f"User: {stranger['arn']} is not authorized to perform: sts:AssumeRole on resource: {role['arn']}")
+    # Even full identity permissions do not replace the trust policy.
+    rampart.client("iam").put_user_policy(UserName=stranger["name"], PolicyName="all", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}))
+    with raises_aws("AccessDenied", 403):
+        assume(rampart, stranger["creds"], role["arn"])
+    # A role that does not exist is refused the same way, without saying so.
+    missing = f"arn:aws:iam::{rampart.account_id}:role/{uniq('nosuch')}"
+    with raises_aws("AccessDenied", 403):
+        assume(rampart, stranger["creds"], missing)
+    # The root user may never assume a role.
+    with raises_aws("AccessDenied", 403) as e:
+        assume(rampart, rampart.creds, role["arn"])
+    assert e.message == "Roles may not be assumed by root accounts."
+
+
+def test_account_principal_in_trust_needs_an_identity_policy_too(rampart):
+    iam = rampart.client("iam")
+    caller = new_user(rampart, "delegated")
+    name = uniq("acct-role")
+    arn = iam.create_role(RoleName=name,
+                          AssumeRolePolicyDocument=trust(f"arn:aws:iam::{rampart.account_id}:root"))["Role"]["Arn"]
+    # Trusting the account delegates the decision to the account's policies.
+    with raises_aws("AccessDenied", 403):
+        assume(rampart, caller["creds"], arn)
+    iam.put_user_policy(UserName=caller["name"], PolicyName="assume", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}))
+    assume(rampart, caller["creds"], arn)
+
+
+def test_trust_conditions_external_id_and_session_name(rampart):
+    iam = rampart.client("iam")
+    caller = new_user(rampart, "ext")
+    name = uniq("ext-role")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(
+        caller["arn"],
+        StringEquals={"sts:ExternalId": "secret-handshake"},
+        StringLike={"sts:RoleSessionName": "${aws:username}*"}))["Role"]["Arn"]
+    with raises_aws("AccessDenied", 403):
+        assume(rampart, caller["creds"], arn, name=caller["name"])
+    with raises_aws("AccessDenied", 403):
+        assume(rampart, caller["creds"], arn, name="other", ExternalId="secret-handshake")
+    assume(rampart, caller["creds"], arn, name=caller["name"] + "-ci", ExternalId="secret-handshake")
+
+
+def test_session_tags_need_tag_session_and_become_principal_tags(rampart):
+    iam = rampart.client("iam")
+    caller = new_user(rampart, "tagger")
+    name = uniq("tag-role")
+    statement = {"Effect": "Allow", "Principal": {"AWS": caller["arn"]}, "Action": "sts:AssumeRole"}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc(statement))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="by-tag", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "red"}}}))
+    tags = [{"Key": "team", "Value": "red"}]
+    with raises_aws("AccessDenied", 403) as e:
+        assume(rampart, caller["creds"], arn, Tags=tags)
+    assert "sts:TagSession" in e.message
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=doc(
+        {**statement, "Action": ["sts:AssumeRole", "sts:TagSession"]}))
+    out = assume(rampart, caller["creds"], arn, Tags=tags)
+    assert out["PackedPolicySize"] >= 0
+    rampart.client("iam", Creds.from_sts(out["Credentials"])).list_users()
+    untagged = assume(rampart, caller["creds"], arn)
+    with raises_aws("AccessDenied", 403):
+        rampart.client("iam", Creds.from_sts(untagged["Credentials"])).list_users()
+
+
+def test_session_policies_limit_and_never_grant(rampart, role):
+    acct = rampart.account_id
+    limited = assume(rampart, role["caller"]["creds"], role["arn"], Policy=doc(
+        {"Effect": "Allow", "Action": ["iam:GetRole", "iam:CreateUser"], "Resource": "*"}))
+    assert 0 < limited["PackedPolicySize"] <= 100
+    iam = rampart.client("iam", Creds.from_sts(limited["Credentials"], acct))
+    iam.get_role(RoleName=role["name"])
+    with raises_aws("AccessDenied", 403) as e:
+        iam.list_users()  # the role allows it, the session policy does not
+    assert e.message.endswith("because no session policy allows the iam:ListUsers action")
+    with raises_aws("AccessDenied", 403):
+        iam.create_user(UserName=uniq("x"))  # the session policy allows it, the role does not
+
+    managed = rampart.client("iam").create_policy(PolicyName=uniq("sp"), PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}))["Policy"]["Arn"]
+    by_arn = assume(rampart, role["caller"]["creds"], role["arn"], PolicyArns=[{"arn": managed}])
+    iam = rampart.client("iam", Creds.from_sts(by_arn["Credentials"], acct))
+    iam.list_users()
+    with raises_aws("AccessDenied", 403):
+        iam.get_role(RoleName=role["name"])
+
+    with raises_aws("MalformedPolicyDocument", 400):
+        assume(rampart, role["caller"]["creds"], role["arn"], Policy='{"Version": "2012-10-17"}')
+    big = doc({"Effect": "Allow", "Action": [f"iam:Get{i:04d}" for i in range(100)], "Resource": "*"})
+    assert len(big) < 2048
+    arns = [{"arn": f"arn:aws:iam::{acct}:policy/{'p' * 100}{i}"} for i in range(10)]
+    with raises_aws("PackedPolicyTooLarge", 400):
+        assume(rampart, role["caller"]["creds"], role["arn"], Policy=big, PolicyArns=arns)
+
+
+def test_session_credentials_are_checked(rampart, role):
+    out = assume(rampart, role["caller"]["creds"], role["arn"])
+    good = Creds.from_sts(out["Credentials"])
+    sts = rampart.client("sts", good)
+    sts.get_caller_identity()
+    # Without the token, with another session's token, or with a forged one: refused.
+    for creds in (Creds(good.access_key_id, good.secret_access_key),
+                  Creds(good.access_key_id, good.secret_access_key, None,
+                        assume(rampart, role["caller"]["creds"], role["arn"])["Credentials"]["SessionToken"]),
+                  Creds(good.access_key_id, good.secret_access_key, None, good.session_token[:-4] + "AAAA")):
+        with raises_aws("InvalidClientTokenId", 403):
+            rampart.client("sts", creds).get_caller_identity()
+    with raises_aws("SignatureDoesNotMatch", 403):
+        rampart.client("sts", good.with_secret("x" * 40)).get_caller_identity()
+    # The token is not valid with a long-term key either.
+    caller = role["caller"]["creds"]
+    with raises_aws("InvalidClientTokenId", 403):
+        rampart.client("sts", Creds(caller.access_key_id, caller.secret_access_key, None,
+                                    good.session_token)).get_caller_identity()
+
+
+def test_duration_limits(rampart, role):
+    creds = role["caller"]["creds"]
+    with raises_aws("ValidationError", 400) as e:
+        assume(rampart, creds, role["arn"], DurationSeconds=7200)
+    assert e.message == "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+    out = assume(rampart, creds, role["arn"], DurationSeconds=900)
+    assert 800 < out["Credentials"]["Expiration"].timestamp() - time.time() <= 900
+
+
+def test_role_chaining_and_deleted_roles(rampart, role):
+    iam = rampart.client("iam")
+    first = Creds.from_sts(assume(rampart, role["caller"]["creds"], role["arn"])["Credentials"])
+    name = uniq("second")
+    acct = rampart.account_id
+    second_arn = iam.create_role(RoleName=name, MaxSessionDuration=7200, AssumeRolePolicyDocument=trust(
+        f"arn:aws:iam::{acct}:role/{role['name']}"))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role["name"], PolicyName="chain", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": second_arn}))
+    with raises_aws("ValidationError", 400) as e:
+        assume(rampart, first, second_arn, DurationSeconds=7200)
+    assert "role chaining" in e.message
+    second = Creds.from_sts(assume(rampart, first, second_arn, name="hop")["Credentials"])
+    assert rampart.client("sts", second).get_caller_identity()["Arn"] == (
+        f"arn:aws:sts::{acct}:assumed-role/{name}/hop")
+    iam.delete_role(RoleName=name)
+    with raises_aws("InvalidClientTokenId", 403):
+        rampart.client("sts", second).get_caller_identity()
+
+
+def test_get_session_token(rampart):
+    user = new_user(rampart, "gst")
+    out = rampart.client("sts", user["creds"]).get_session_token(DurationSeconds=900)
+    session = Creds.from_sts(out["Credentials"])
+    assert session.access_key_id.startswith("ASIA")
+    who = rampart.client("sts", session).get_caller_identity()
+    assert who["Arn"] == user["arn"]
+    # Without MFA, such credentials may not call IAM or get another session token.
+    with raises_aws("AccessDenied", 403):
+        rampart.client("iam", session).list_users()
+    with raises_aws("AccessDenied", 403) as e:
+        rampart.client("sts", session).get_session_token()
+    assert e.message == "Cannot call GetSessionToken with session credentials"
+    root = rampart.client("sts").get_session_token(DurationSeconds=7200)["Credentials"]
+    assert root["Expiration"].timestamp() - time.time() <= 3600
+
+
+def test_sessions_survive_restart(fresh_rampart):
+    server = fresh_rampart
+    iam = server.client("iam")
+    caller = new_user(server, "restart")
+    name = uniq("r")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(caller["arn"]))["Role"]["Arn"]
+    session = Creds.from_sts(assume(server, caller["creds"], arn)["Credentials"])
+    server.restart()
+    assert server.client("sts", session).get_caller_identity()["Arn"].endswith(f"assumed-role/{name}/s1")
+
+
+def test_audit_records_show_the_session(rampart, role):
+    marker = ua_marker()
+    out = rampart.client("sts", role["caller"]["creds"], user_agent_extra=marker).assume_role(
+        RoleArn=role["arn"], RoleSessionName="audited")
+    session = Creds.from_sts(out["Credentials"])
+    rampart.client("iam", session, user_agent_extra=marker).list_users()
+    ct = rampart.client("cloudtrail")
+    assumed = wait_for_events(ct, lambda e, r: marker in r.get("userAgent", "") and e["EventName"] == "AssumeRole")
+    rec = json.loads(assumed[0]["CloudTrailEvent"])
+    creds = rec["responseElements"]["credentials"]
+    assert creds["accessKeyId"] == session.access_key_id
+    assert "sessionToken" not in creds and "secretAccessKey" not in creds
+    text = assumed[0]["CloudTrailEvent"]
+    assert session.session_token not in text and session.secret_access_key not in text
+    used = wait_for_events(ct, lambda e, r: marker in r.get("userAgent", "") and e["EventName"] == "ListUsers")
+    identity = json.loads(used[0]["CloudTrailEvent"])["userIdentity"]
+    assert identity["type"] == "AssumedRole"
+    assert identity["accessKeyId"] == session.access_key_id
+    assert identity["sessionContext"]["sessionIssuer"]["arn"] == role["arn"]
+    assert identity["sessionContext"]["sessionIssuer"]["type"] == "Role"
+    assert identity["sessionContext"]["attributes"]["mfaAuthenticated"] == "false"
