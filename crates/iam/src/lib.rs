@@ -84,6 +84,13 @@ const OPERATIONS: &[&str] = &[
     "TagUser",
     "UntagUser",
     "ListUserTags",
+    "TagRole",
+    "UntagRole",
+    "ListRoleTags",
+    "TagPolicy",
+    "UntagPolicy",
+    "ListPolicyTags",
+    "ListEntitiesForPolicy",
     "CreateRole",
     "GetRole",
     "ListRoles",
@@ -440,16 +447,10 @@ impl Service for Iam {
     }
 
     fn resource_tags(&self, call: &Call, input: &Value) -> Vec<(String, String)> {
-        let state = self.state.read();
-        let Some(a) = state.accounts.get(call.caller.account()) else { return Vec::new() };
-        let name = |member: &str| input.get(member).and_then(Value::as_str);
-        let tags = match (call.operation, name("UserName"), name("RoleName")) {
-            ("CreateUser" | "CreateRole", _, _) => None,
-            (_, Some(user), _) => a.user(user).map(|u| &u.tags),
-            (_, None, Some(role)) => a.role(role).map(|r| &r.tags),
-            _ => None,
-        };
-        tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
+        match call.operation {
+            "CreateUser" | "CreateRole" | "CreatePolicy" => Vec::new(),
+            _ => self.tags_of(call, input),
+        }
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
@@ -490,9 +491,10 @@ impl Service for Iam {
                 "DeleteRolePermissionsBoundary" => {
                     self.delete_role_permissions_boundary(call, parse_input(input)?).await
                 }
-                "TagUser" => self.tag_user(call, parse_input(input)?).await,
-                "UntagUser" => self.untag_user(call, parse_input(input)?).await,
-                "ListUserTags" => self.list_user_tags(call, parse_input(input)?),
+                "TagUser" | "TagRole" | "TagPolicy" => self.tag(call, parse_input(input)?).await,
+                "UntagUser" | "UntagRole" | "UntagPolicy" => self.untag(call, parse_input(input)?).await,
+                "ListUserTags" | "ListRoleTags" | "ListPolicyTags" => self.list_tags(call, parse_input(input)?),
+                "ListEntitiesForPolicy" => self.list_entities_for_policy(call, parse_input(input)?),
                 "CreateGroup" => self.create_group(call, parse_input(input)?).await,
                 "GetGroup" => self.get_group(call, parse_input(input)?),
                 "ListGroups" => self.list_groups(call, parse_input(input)?),

@@ -9,7 +9,8 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::policies::{malformed, recompile};
-use crate::state::{AccountState, State, MANAGED_KIND, USER_KIND};
+use crate::state::{AccountState, State, Tag, MANAGED_KIND, USER_KIND};
+use crate::tags::{new_tags, tags_json, TagInput};
 use crate::users::{page, page_output};
 use crate::{model_error, no_such_user, now_seconds, put, Iam};
 
@@ -46,6 +47,8 @@ pub(crate) struct ManagedPolicy {
     pub default_version: String,
     /// The number of the last version created (ids are never reused).
     pub last_version: u32,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 impl ManagedPolicy {
@@ -159,13 +162,25 @@ fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
     (attached, boundary)
 }
 
+/// Which answer a `Policy` shape is for: AWS puts the description in
+/// GetPolicy's only, and tags in CreatePolicy's and GetPolicy's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PolicyView {
+    Create,
+    Get,
+    List,
+}
+
 /// The `Policy` shape of a customer managed policy.
-fn customer_policy_json(account: &AccountId, p: &ManagedPolicy, usage: (usize, usize)) -> Value {
+fn customer_policy_json(account: &AccountId, p: &ManagedPolicy, usage: (usize, usize), view: PolicyView) -> Value {
     let mut out = policy_json(&p.arn(account), &p.name, &p.path, &p.policy_id, p.create_date, usage);
     out["DefaultVersionId"] = json!(p.default_version);
     out["UpdateDate"] = json!(p.update_date());
-    if let Some(d) = &p.description {
+    if let (PolicyView::Get, Some(d)) = (view, &p.description) {
         out["Description"] = json!(d);
+    }
+    if view == PolicyView::Get || (view == PolicyView::Create && !p.tags.is_empty()) {
+        out["Tags"] = tags_json(&p.tags);
     }
     out
 }
@@ -192,6 +207,19 @@ pub(crate) struct CreatePolicyInput {
     path: Option<String>,
     policy_document: String,
     description: Option<String>,
+    #[serde(default)]
+    tags: Vec<TagInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListEntitiesInput {
+    policy_arn: String,
+    entity_filter: Option<String>,
+    path_prefix: Option<String>,
+    policy_usage_filter: Option<String>,
+    marker: Option<String>,
+    max_items: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +270,7 @@ impl Iam {
         let account = call.caller.account().clone();
         Policy::parse(&input.policy_document, PolicyKind::Identity).map_err(|e| malformed(e.to_string()))?;
         check_managed_size(&input.policy_document)?;
+        let tags = new_tags(input.tags)?;
         let guard = self.lock().await;
         let created = now_seconds(call);
         let policy = ManagedPolicy {
@@ -253,6 +282,7 @@ impl Iam {
             versions: vec![PolicyVersion { id: "v1".into(), document: input.policy_document, create_date: created }],
             default_version: "v1".into(),
             last_version: 1,
+            tags,
         };
         let arn = policy.arn(&account);
         {
@@ -268,7 +298,7 @@ impl Iam {
                 ));
             }
         }
-        let output = json!({ "Policy": customer_policy_json(&account, &policy, (0, 0)) });
+        let output = json!({ "Policy": customer_policy_json(&account, &policy, (0, 0), PolicyView::Create) });
         let writes = vec![put(MANAGED_KIND, &account, &arn, &policy)];
         let resources = vec![policy_resource(&policy.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
@@ -283,7 +313,7 @@ impl Iam {
             state.accounts.get(call.caller.account()).ok_or_else(|| not_attachable(&input.policy_arn))?;
         let usage = usage(account_state, &input.policy_arn);
         if let Some(p) = account_state.managed.get(&input.policy_arn) {
-            let out = customer_policy_json(call.caller.account(), p, usage);
+            let out = customer_policy_json(call.caller.account(), p, usage, PolicyView::Get);
             return Ok(Outcome::read(json!({ "Policy": out })));
         }
         let aws = AWS_MANAGED
@@ -316,7 +346,7 @@ impl Iam {
         if scope != "AWS" {
             for (arn, p) in &account_state.managed {
                 let u = usage(account_state, arn);
-                all.push((arn.clone(), customer_policy_json(account, p, u)));
+                all.push((arn.clone(), customer_policy_json(account, p, u, PolicyView::List)));
             }
         }
         all.retain(|(_, v)| v["Path"].as_str().is_some_and(|p| p.starts_with(prefix)));
@@ -430,5 +460,71 @@ impl Iam {
             Ok(())
         })
         .await
+    }
+
+    /// The users, groups and roles a managed policy is attached to, or is the
+    /// permissions boundary of.
+    pub(crate) fn list_entities_for_policy(&self, call: &Call, input: ListEntitiesInput) -> Result<Outcome, AwsError> {
+        let state = self.state.read();
+        let empty = AccountState::default();
+        let a = state.accounts.get(call.caller.account()).unwrap_or(&empty);
+        require_attachable(a, &input.policy_arn)?;
+        let arn = input.policy_arn.as_str();
+        let usage = input.policy_usage_filter.as_deref();
+        let uses = |attached: &[String], boundary: Option<&str>| {
+            let as_permissions = usage != Some("PermissionsBoundary") && attached.iter().any(|x| x == arn);
+            let as_boundary = usage != Some("PermissionsPolicy") && boundary == Some(arn);
+            as_permissions || as_boundary
+        };
+        let prefix = input.path_prefix.as_deref().unwrap_or("/");
+        let wanted = |kind: &str| input.entity_filter.as_deref().is_none_or(|f| f == kind);
+        // One listing, sorted by kind then name, so a marker resumes across kinds.
+        let mut entities: Vec<(String, &str, Value)> = Vec::new();
+        if wanted("Group") {
+            for g in a.groups.values().filter(|g| g.path.starts_with(prefix) && uses(&g.attached, None)) {
+                entities.push((
+                    format!("1{}", g.name),
+                    "PolicyGroups",
+                    json!({"GroupName": g.name, "GroupId": g.group_id}),
+                ));
+            }
+        }
+        if wanted("Role") {
+            for r in a.roles.values() {
+                if r.path.starts_with(prefix) && uses(&r.attached, r.permissions_boundary.as_deref()) {
+                    entities.push((
+                        format!("2{}", r.name),
+                        "PolicyRoles",
+                        json!({"RoleName": r.name, "RoleId": r.role_id}),
+                    ));
+                }
+            }
+        }
+        if wanted("User") {
+            for u in a.users.values() {
+                if u.path.starts_with(prefix) && uses(&u.attached, u.permissions_boundary.as_deref()) {
+                    entities.push((
+                        format!("3{}", u.name),
+                        "PolicyUsers",
+                        json!({"UserName": u.name, "UserId": u.user_id}),
+                    ));
+                }
+            }
+        }
+        entities.sort_by(|x, y| x.0.cmp(&y.0));
+        let (items, next) = page(
+            entities.iter().map(|(key, member, value)| (key, (*member, value.clone()))),
+            input.marker.as_deref(),
+            input.max_items,
+        );
+        let mut output = page_output("PolicyGroups", Vec::<Value>::new(), next);
+        output["PolicyRoles"] = json!([]);
+        output["PolicyUsers"] = json!([]);
+        for (member, value) in items {
+            if let Some(list) = output[member].as_array_mut() {
+                list.push(value);
+            }
+        }
+        Ok(Outcome::read(output))
     }
 }

@@ -12,7 +12,8 @@ use rampart_policy::{Policy, PolicyKind};
 use crate::managed::{attach, detach, require_attachable};
 use crate::policies::{malformed, recompile, require_no_policies, url_encode};
 use crate::state::{AccountState, State, Tag, ROLE_KIND};
-use crate::users::{page, page_output, TagInput};
+use crate::tags::{new_tags, tags_json, TagInput};
+use crate::users::{page, page_output};
 use crate::{delete, model_error, now_seconds, put, Iam};
 
 /// IAM's quotas.
@@ -59,7 +60,7 @@ fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
             out["PermissionsBoundary"] = json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b});
         }
         if !r.tags.is_empty() {
-            out["Tags"] = json!(r.tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>());
+            out["Tags"] = tags_json(&r.tags);
         }
         out["RoleLastUsed"] = json!({});
     }
@@ -151,6 +152,7 @@ impl Iam {
     pub(crate) async fn create_role(&self, call: &Call, input: CreateRoleInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         check_trust_policy(&input.assume_role_policy_document)?;
+        let tags = new_tags(input.tags)?;
         let guard = self.lock().await;
         {
             let state = self.state.read();
@@ -174,7 +176,7 @@ impl Iam {
             description: input.description,
             max_session_duration: input.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_SECONDS),
             permissions_boundary: input.permissions_boundary,
-            tags: input.tags.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect(),
+            tags,
             attached: Vec::new(),
         };
         let output = json!({ "Role": role_json(&account, &role, true) });

@@ -1,13 +1,16 @@
-//! Tags on users: TagUser, UntagUser, ListUserTags. A user's tags are its
-//! `aws:PrincipalTag/*` condition keys.
+//! Tags on users, roles and customer managed policies: Tag*, Untag*,
+//! List*Tags. A user's or role's tags are its `aws:PrincipalTag/*` keys, and
+//! any tagged resource's are `aws:ResourceTag/*`.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AwsError, Call, Outcome, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 
-use crate::state::{State, Tag, USER_KIND};
-use crate::users::{page, page_output, TagInput};
+use crate::managed::not_attachable;
+use crate::roles::no_such_role;
+use crate::state::{AccountState, State, Tag, MANAGED_KIND, ROLE_KIND, USER_KIND};
+use crate::users::{page, page_output};
 use crate::{model_error, no_such_user, put, Iam};
 
 /// IAM's quota of tags per resource.
@@ -15,61 +18,142 @@ const TAGS_PER_RESOURCE: usize = 50;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct TagUserInput {
-    user_name: String,
+pub(crate) struct TagInput {
+    pub key: String,
+    pub value: String,
+}
+
+/// The tags of a create request, as stored: IAM refuses the same key twice,
+/// ignoring case.
+pub(crate) fn new_tags(input: Vec<TagInput>) -> Result<Vec<Tag>, AwsError> {
+    let mut tags: Vec<Tag> = Vec::with_capacity(input.len());
+    for t in input {
+        if tags.iter().any(|old| old.key.eq_ignore_ascii_case(&t.key)) {
+            return Err(model_error(
+                "InvalidInputException",
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".to_string(),
+            ));
+        }
+        tags.push(Tag { key: t.key, value: t.value });
+    }
+    Ok(tags)
+}
+
+/// Tags as the `Tags` output member lists them.
+pub(crate) fn tags_json(tags: &[Tag]) -> Value {
+    json!(tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>())
+}
+
+/// A taggable IAM resource, as a request names it.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct TaggedName {
+    user_name: Option<String>,
+    role_name: Option<String>,
+    policy_arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct TagInputs {
+    #[serde(flatten)]
+    target: TaggedName,
     tags: Vec<TagInput>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct UntagUserInput {
-    user_name: String,
+pub(crate) struct UntagInput {
+    #[serde(flatten)]
+    target: TaggedName,
     tag_keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct ListUserTagsInput {
-    user_name: String,
+pub(crate) struct ListTagsInput {
+    #[serde(flatten)]
+    target: TaggedName,
     marker: Option<String>,
     max_items: Option<usize>,
 }
 
+impl TaggedName {
+    /// The resource's tags, or IAM's NoSuchEntity for it.
+    fn tags<'a>(&self, a: Option<&'a AccountState>) -> Result<&'a Vec<Tag>, AwsError> {
+        match (&self.user_name, &self.role_name, &self.policy_arn) {
+            (Some(name), _, _) => a.and_then(|a| a.user(name)).map(|u| &u.tags).ok_or_else(|| no_such_user(name)),
+            (_, Some(name), _) => a.and_then(|a| a.role(name)).map(|r| &r.tags).ok_or_else(|| no_such_role(name)),
+            (_, _, Some(arn)) => a.and_then(|a| a.managed.get(arn)).map(|p| &p.tags).ok_or_else(|| not_attachable(arn)),
+            _ => Err(AwsError::new("ValidationError", 400, "No resource to tag was named.")),
+        }
+    }
+
+    /// The resource with `edit` applied to its tags: the record to write, the
+    /// audit resource, and the change to memory.
+    #[allow(clippy::type_complexity)]
+    fn edited(
+        &self,
+        a: &AccountState,
+        account: &AccountId,
+        edit: impl FnOnce(&mut Vec<Tag>) -> Result<(), AwsError>,
+    ) -> Result<(rampart_store::RecordWrite, Resource, Box<dyn FnOnce(&mut AccountState) + Send>), AwsError> {
+        match (&self.user_name, &self.role_name, &self.policy_arn) {
+            (Some(name), _, _) => {
+                let mut user = a.user(name).ok_or_else(|| no_such_user(name))?.clone();
+                edit(&mut user.tags)?;
+                let write = put(USER_KIND, account, &user.user_id, &user);
+                let resource = Resource { kind: "AWS::IAM::User".into(), name: user.name.clone() };
+                Ok((write, resource, Box::new(move |a| drop(a.users.insert(user.name.to_lowercase(), user)))))
+            }
+            (_, Some(name), _) => {
+                let mut role = a.role(name).ok_or_else(|| no_such_role(name))?.clone();
+                edit(&mut role.tags)?;
+                let write = put(ROLE_KIND, account, &role.role_id, &role);
+                let resource = Resource { kind: "AWS::IAM::Role".into(), name: role.name.clone() };
+                Ok((write, resource, Box::new(move |a| drop(a.roles.insert(role.name.to_lowercase(), role)))))
+            }
+            (_, _, Some(arn)) => {
+                let mut policy = a.managed.get(arn).ok_or_else(|| not_attachable(arn))?.clone();
+                edit(&mut policy.tags)?;
+                let write = put(MANAGED_KIND, account, arn, &policy);
+                let resource = Resource { kind: "AWS::IAM::ManagedPolicy".into(), name: policy.name.clone() };
+                let arn = arn.clone();
+                Ok((write, resource, Box::new(move |a| drop(a.managed.insert(arn, policy)))))
+            }
+            _ => Err(AwsError::new("ValidationError", 400, "No resource to tag was named.")),
+        }
+    }
+}
+
 impl Iam {
-    /// Rewrites a user's tags with `edit`; authorization sees them at once.
+    /// Rewrites a resource's tags with `edit`; authorization sees them at once.
     async fn edit_tags(
         &self,
         call: &Call,
-        user_name: &str,
+        target: &TaggedName,
         edit: impl FnOnce(&mut Vec<Tag>) -> Result<(), AwsError>,
     ) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
-        let user = {
+        let (write, resource, apply) = {
             let state = self.state.read();
-            let mut user = state
-                .accounts
-                .get(&account)
-                .and_then(|a| a.user(user_name))
-                .ok_or_else(|| no_such_user(user_name))?
-                .clone();
-            edit(&mut user.tags)?;
-            user
+            let empty = AccountState::default();
+            target.edited(state.accounts.get(&account).unwrap_or(&empty), &account, edit)?
         };
-        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
-        let resources = vec![Resource { kind: "AWS::IAM::User".into(), name: user.name.clone() }];
-        let change = self.change(guard, writes, move |state: &mut State, _| {
-            state.accounts.entry(account).or_default().users.insert(user.name.to_lowercase(), user);
+        let change = self.change(guard, vec![write], move |state: &mut State, _| {
+            apply(state.accounts.entry(account).or_default());
         });
-        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+        Ok(Outcome { output: json!({}), resources: vec![resource], change: Some(change) })
     }
 
-    pub(crate) async fn tag_user(&self, call: &Call, input: TagUserInput) -> Result<Outcome, AwsError> {
-        self.edit_tags(call, &input.user_name, |tags| {
-            for t in input.tags {
-                // IAM tag keys are unique ignoring case; a new value replaces the old.
+    pub(crate) async fn tag(&self, call: &Call, input: TagInputs) -> Result<Outcome, AwsError> {
+        let new = new_tags(input.tags)?;
+        self.edit_tags(call, &input.target, |tags| {
+            for t in new {
+                // A new value replaces the old one, whatever the key's case.
                 tags.retain(|old| !old.key.eq_ignore_ascii_case(&t.key));
-                tags.push(Tag { key: t.key, value: t.value });
+                tags.push(t);
             }
             if tags.len() > TAGS_PER_RESOURCE {
                 return Err(model_error(
@@ -82,24 +166,30 @@ impl Iam {
         .await
     }
 
-    pub(crate) async fn untag_user(&self, call: &Call, input: UntagUserInput) -> Result<Outcome, AwsError> {
-        self.edit_tags(call, &input.user_name, |tags| {
+    pub(crate) async fn untag(&self, call: &Call, input: UntagInput) -> Result<Outcome, AwsError> {
+        self.edit_tags(call, &input.target, |tags| {
             tags.retain(|t| !input.tag_keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
             Ok(())
         })
         .await
     }
 
-    pub(crate) fn list_user_tags(&self, call: &Call, input: ListUserTagsInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn list_tags(&self, call: &Call, input: ListTagsInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
-        let user = state
-            .accounts
-            .get(call.caller.account())
-            .and_then(|a| a.user(&input.user_name))
-            .ok_or_else(|| no_such_user(&input.user_name))?;
+        let tags = input.target.tags(state.accounts.get(call.caller.account()))?;
         let tags: Vec<(String, Value)> =
-            user.tags.iter().map(|t| (t.key.clone(), json!({"Key": t.key, "Value": t.value}))).collect();
+            tags.iter().map(|t| (t.key.clone(), json!({"Key": t.key, "Value": t.value}))).collect();
         let (items, next) = page(tags.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
         Ok(Outcome::read(page_output("Tags", items, next)))
+    }
+
+    /// The tags of the resource a request names, for `aws:ResourceTag/*`.
+    pub(crate) fn tags_of(&self, call: &Call, input: &Value) -> Vec<(String, String)> {
+        let name = |member: &str| input.get(member).and_then(Value::as_str).map(str::to_string);
+        let target =
+            TaggedName { user_name: name("UserName"), role_name: name("RoleName"), policy_arn: name("PolicyArn") };
+        let state = self.state.read();
+        let tags = target.tags(state.accounts.get(call.caller.account()));
+        tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
     }
 }

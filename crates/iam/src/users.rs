@@ -6,19 +6,13 @@ use serde_json::{json, Map, Value};
 use rampart_core::{AccountId, AwsError, Call, Outcome, Principal, Resource};
 
 use crate::policies::delete_conflict;
-use crate::state::{State, Tag, User, USER_KIND};
+use crate::state::{State, User, USER_KIND};
+use crate::tags::{new_tags, tags_json, TagInput};
 use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
 
 /// IAM's quota of users per account.
 const USERS_PER_ACCOUNT: usize = 5000;
 const DEFAULT_MAX_ITEMS: usize = 100;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct TagInput {
-    pub key: String,
-    pub value: String,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -72,8 +66,7 @@ pub(crate) fn user_json(account: &AccountId, user: &User, detail: bool) -> Value
             );
         }
         if !user.tags.is_empty() {
-            let tags: Vec<Value> = user.tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect();
-            out.insert("Tags".into(), Value::Array(tags));
+            out.insert("Tags".into(), tags_json(&user.tags));
         }
     }
     Value::Object(out)
@@ -117,6 +110,7 @@ pub(crate) fn page_output<T: serde::Serialize>(member: &str, items: Vec<T>, next
 impl Iam {
     pub(crate) async fn create_user(&self, call: &Call, input: CreateUserInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
+        let tags = new_tags(input.tags)?;
         let guard = self.lock().await;
         {
             let state = self.state.read();
@@ -142,7 +136,7 @@ impl Iam {
             name: input.user_name,
             path: input.path.unwrap_or_else(|| "/".to_string()),
             create_date: now_seconds(call),
-            tags: input.tags.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect(),
+            tags,
             permissions_boundary: input.permissions_boundary,
             attached: Vec::new(),
         };
