@@ -210,6 +210,39 @@ def test_attach_errors(rampart, user):
     assert set(arns[:10]) <= listed and arns[10] not in listed
 
 
+def test_aws_managed_policies_are_listed_read_and_enforced(rampart, user):
+    iam = rampart.client("iam")
+    page = iam.list_policies(Scope="AWS")
+    assert not page["IsTruncated"]
+    listed = {p["PolicyName"]: p for p in page["Policies"]}
+    assert {"AdministratorAccess", "ReadOnlyAccess", "SecurityAudit"} <= set(listed)
+    assert all(p["Arn"] == f"arn:aws:iam::aws:policy{p['Path']}{p['PolicyName']}" for p in listed.values())
+    job_functions = iam.list_policies(Scope="AWS", PathPrefix="/job-function/")["Policies"]
+    assert "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess" in {p["Arn"] for p in job_functions}
+
+    arn = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    before = iam.get_policy(PolicyArn=arn)["Policy"]
+    assert before["PolicyId"].startswith("ANPA") and len(before["PolicyId"]) == 21
+    assert before["DefaultVersionId"] != "v1" and before["UpdateDate"] > before["CreateDate"]
+    assert {k: v for k, v in before.items() if k != "AttachmentCount"} == {
+        k: v for k, v in listed["ReadOnlyAccess"].items() if k != "AttachmentCount"}
+    version = iam.get_policy_version(PolicyArn=arn, VersionId=before["DefaultVersionId"])["PolicyVersion"]
+    assert version["IsDefaultVersion"] and "iam:Get*" in version["Document"]["Statement"][0]["Action"]
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == [
+        before["DefaultVersionId"]]
+
+    iam.attach_user_policy(UserName=user["name"], PolicyArn=arn)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == before["AttachmentCount"] + 1
+    as_user = rampart.client("iam", user["creds"])
+    assert as_user.get_user(UserName=user["name"])["User"]["UserName"] == user["name"]
+    with raises_aws("AccessDenied", 403) as e:
+        as_user.create_user(UserName=uniq("nope"))
+    assert "because no identity-based policy allows the iam:CreateUser action" in e.message
+    iam.detach_user_policy(UserName=user["name"], PolicyArn=arn)
+    with raises_aws("AccessDenied", 403):
+        as_user.get_user(UserName=user["name"])
+
+
 def enforced(call) -> bool:
     try:
         call()

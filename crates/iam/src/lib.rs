@@ -6,6 +6,7 @@
 //! until the change is durable and applied. The credential table that
 //! authentication reads is updated in the same step.
 
+mod aws_managed;
 mod groups;
 mod keys;
 mod managed;

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
+use crate::aws_managed::{aws_managed_policies, aws_managed_policy, AwsManagedPolicy};
 use crate::policies::{malformed, recompile};
 use crate::state::{AccountState, State, Tag, MANAGED_KIND, USER_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
@@ -18,14 +19,6 @@ use crate::{model_error, no_such_user, now_seconds, put, Iam};
 /// managed policies attached to one user.
 const MANAGED_POLICY_CHARS: usize = 6144;
 const POLICIES_PER_USER: usize = 10;
-
-/// AWS managed policies carried as data: `(name, path, document)`. Only those
-/// whose documents are exactly known are listed; more will come as data files.
-const AWS_MANAGED: &[(&str, &str, &str)] = &[(
-    "AdministratorAccess",
-    "/",
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
-)];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PolicyVersion {
@@ -68,8 +61,8 @@ impl ManagedPolicy {
 
 /// The document of a policy ARN the account may attach: its own, or AWS's.
 pub(crate) fn document_of<'a>(account_state: &'a AccountState, arn: &str) -> Option<&'a str> {
-    if let Some(rest) = arn.strip_prefix("arn:aws:iam::aws:policy") {
-        return AWS_MANAGED.iter().find(|(name, path, _)| rest == format!("{path}{name}")).map(|(_, _, d)| *d);
+    if let Some(p) = aws_managed_policy(arn) {
+        return Some(p.document.as_str());
     }
     account_state.managed.get(arn).map(ManagedPolicy::document)
 }
@@ -182,6 +175,14 @@ fn customer_policy_json(account: &AccountId, p: &ManagedPolicy, usage: (usize, u
     if view == PolicyView::Get || (view == PolicyView::Create && !p.tags.is_empty()) {
         out["Tags"] = tags_json(&p.tags);
     }
+    out
+}
+
+/// The `Policy` shape of an AWS managed policy.
+fn aws_policy_json(p: &AwsManagedPolicy, usage: (usize, usize)) -> Value {
+    let mut out = policy_json(&p.arn(), &p.name, &p.path, &p.policy_id, p.create_date, usage);
+    out["DefaultVersionId"] = json!(p.default_version);
+    out["UpdateDate"] = json!(p.update_date);
     out
 }
 
@@ -316,14 +317,8 @@ impl Iam {
             let out = customer_policy_json(call.caller.account(), p, usage, PolicyView::Get);
             return Ok(Outcome::read(json!({ "Policy": out })));
         }
-        let aws = AWS_MANAGED
-            .iter()
-            .find(|(name, path, _)| input.policy_arn == format!("arn:aws:iam::aws:policy{path}{name}"));
-        match aws {
-            Some((name, path, _)) => {
-                let out = policy_json(&input.policy_arn, name, path, &format!("ANPA{}", name.len()), 0.0, usage);
-                Ok(Outcome::read(json!({ "Policy": out })))
-            }
+        match aws_managed_policy(&input.policy_arn) {
+            Some(p) => Ok(Outcome::read(json!({ "Policy": aws_policy_json(p, usage) }))),
             None => Err(not_attachable(&input.policy_arn)),
         }
     }
@@ -337,10 +332,10 @@ impl Iam {
         let prefix = input.path_prefix.as_deref().unwrap_or("/");
         let mut all: Vec<(String, Value)> = Vec::new();
         if scope != "Local" {
-            for (name, path, _) in AWS_MANAGED {
-                let arn = format!("arn:aws:iam::aws:policy{path}{name}");
+            for p in aws_managed_policies() {
+                let arn = p.arn();
                 let u = usage(account_state, &arn);
-                all.push((arn.clone(), policy_json(&arn, name, path, &format!("ANPA{}", name.len()), 0.0, u)));
+                all.push((arn, aws_policy_json(p, u)));
             }
         }
         if scope != "AWS" {

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use rampart_core::{AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
+use crate::aws_managed::aws_managed_policy;
 use crate::managed::{check_managed_size, not_attachable, ManagedPolicy, PolicyVersion};
 use crate::policies::{malformed, recompile_account, url_encode};
 use crate::state::{State, MANAGED_KIND};
@@ -60,6 +61,28 @@ impl Iam {
             .and_then(|a| a.managed.get(arn))
             .cloned()
             .ok_or_else(|| not_attachable(arn))
+    }
+
+    /// A policy whose versions the caller may read: the account's own, or an
+    /// AWS managed policy, which shows only its default version.
+    fn readable_policy(&self, call: &Call, arn: &str) -> Result<ManagedPolicy, AwsError> {
+        let Some(aws) = aws_managed_policy(arn) else { return self.customer_policy(call, arn) };
+        let version = PolicyVersion {
+            id: aws.default_version.clone(),
+            document: aws.document.clone(),
+            create_date: aws.update_date,
+        };
+        Ok(ManagedPolicy {
+            policy_id: aws.policy_id.clone(),
+            name: aws.name.clone(),
+            path: aws.path.clone(),
+            description: None,
+            create_date: aws.create_date,
+            versions: vec![version],
+            default_version: aws.default_version.clone(),
+            // Only read when a version is created, which AWS's policies refuse.
+            last_version: 0,
+        })
     }
 
     /// Writes a changed policy and recompiles the principals it applies to.
@@ -118,14 +141,14 @@ impl Iam {
     }
 
     pub(crate) fn get_policy_version(&self, call: &Call, input: VersionInput) -> Result<Outcome, AwsError> {
-        let p = self.customer_policy(call, &input.policy_arn)?;
+        let p = self.readable_policy(call, &input.policy_arn)?;
         let v = p.versions.iter().find(|v| v.id == input.version_id);
         let v = v.ok_or_else(|| no_such_version(&input.policy_arn, &input.version_id))?;
         Ok(Outcome::read(json!({ "PolicyVersion": version_json(&p, v, true) })))
     }
 
     pub(crate) fn list_policy_versions(&self, call: &Call, input: ListVersionsInput) -> Result<Outcome, AwsError> {
-        let p = self.customer_policy(call, &input.policy_arn)?;
+        let p = self.readable_policy(call, &input.policy_arn)?;
         let versions: Vec<Value> = p.versions.iter().rev().map(|v| version_json(&p, v, false)).collect();
         Ok(Outcome::read(page_output("Versions", versions, None)))
     }
