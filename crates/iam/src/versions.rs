@@ -82,6 +82,7 @@ impl Iam {
             default_version: aws.default_version.clone(),
             // Only read when a version is created, which AWS's policies refuse.
             last_version: 0,
+            tags: Vec::new(),
         })
     }
 
