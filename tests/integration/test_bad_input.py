@@ -16,6 +16,7 @@ from rampart_testlib import (
     Creds,
     assert_aws_error,
     list_all_users,
+    raises_aws,
     send_signed,
     sign,
     uniq,
@@ -286,3 +287,11 @@ def test_unsigned_garbage(rampart):
 def test_unknown_path(rampart):
     r = requests.get(rampart.url("/definitely/not/a/route?x=1"), timeout=30)
     assert 400 <= r.status_code < 500
+
+
+def test_unserved_json_service_gets_a_json_error(rampart):
+    # A JSON-protocol service Rampart does not serve: an error botocore can read.
+    ssm = rampart.client("ssm")
+    with raises_aws("UnknownOperationException", 400) as e:
+        ssm.put_parameter(Name="x", Value="y", Type="String")
+    assert "AmazonSSM" in e.message

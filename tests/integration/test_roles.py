@@ -75,3 +75,23 @@ def test_trust_policies_are_validated(rampart):
         "AdministratorAccess")
     iam.delete_role_permissions_boundary(RoleName=name)
     assert "PermissionsBoundary" not in iam.get_role(RoleName=name)["Role"]
+
+
+def test_trust_policy_principals_must_exist(rampart):
+    iam = rampart.client("iam")
+    acct = rampart.account_id
+    ghost = f"arn:aws:iam::{acct}:user/{uniq('ghost')}"
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ghost}, "Action": "sts:AssumeRole"}]})
+    with raises_aws("MalformedPolicyDocument", 400) as e:
+        iam.create_role(RoleName=uniq("r"), AssumeRolePolicyDocument=policy)
+    assert e.message == f'Invalid principal in policy: "AWS":"{ghost}"'
+    name = uniq("real")
+    iam.create_user(UserName=name, Path="/team/")
+    real = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{acct}:user/team/{name}", acct]},
+         "Action": "sts:AssumeRole"}]})
+    role = uniq("r")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=real)
+    with raises_aws("MalformedPolicyDocument", 400):
+        iam.update_assume_role_policy(RoleName=role, PolicyDocument=policy)

@@ -9,6 +9,7 @@ MissingAuthenticationToken and 400 IncompleteSignature; JSON services (CloudTrai
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -24,8 +25,10 @@ from rampart_testlib import (
     raises_aws,
     send_signed,
     sign,
+    ua_marker,
     uniq,
     utcnow,
+    wait_for_events,
     xml_texts,
 )
 
@@ -336,10 +339,16 @@ def test_ec2_wrong_secret(rampart):
 # ---------------------------------------------------------------- credential scope region
 
 def test_iam_signed_for_another_region(rampart):
-    # IAM is global and signed for us-east-1; AWS: "Credential should be scoped to a valid region, not 'us-west-2'. "
-    with raises_aws("SignatureDoesNotMatch", 403) as e:
-        rampart.client("iam", region="us-west-2").list_users()
-    assert "Credential should be scoped to a valid region" in e.message, e.message
+    # IAM is global and AWS wants us-east-1 in the scope ("Credential should be
+    # scoped to a valid region"). The SDKs sign IAM with the client's region
+    # when an endpoint URL is set, so Rampart accepts any region (a documented
+    # difference), verifies the signature with it, and records us-east-1.
+    marker = ua_marker()
+    rampart.client("iam", region="us-west-2", user_agent_extra=marker).list_users()
+    with raises_aws("SignatureDoesNotMatch", 403):
+        rampart.client("iam", rampart.creds.with_secret("W" * 40), region="us-west-2").list_users()
+    events = wait_for_events(rampart.client("cloudtrail"), lambda e, r: marker in r.get("userAgent", ""))
+    assert json.loads(events[0]["CloudTrailEvent"])["awsRegion"] == "us-east-1"
 
 
 def test_sts_regional_signing_accepted(rampart):

@@ -67,9 +67,17 @@ fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
     out
 }
 
-/// Checks a trust policy: a resource-based policy with IAM's size quota.
-fn check_trust_policy(document: &str) -> Result<(), AwsError> {
-    Policy::parse(document, PolicyKind::Resource).map_err(|e| malformed(e.to_string()))?;
+/// Checks a trust policy: a resource-based policy with IAM's size quota, whose
+/// users and roles exist (when their account is on this node). AWS also keeps
+/// such a principal by its unique id, so that a namesake created after a
+/// deletion does not inherit the trust; Rampart does not do that yet.
+fn check_trust_policy(document: &str, state: &State) -> Result<(), AwsError> {
+    let policy = Policy::parse(document, PolicyKind::Resource).map_err(|e| malformed(e.to_string()))?;
+    for (kind, value) in policy.statements.iter().flat_map(|s| s.named_principals()) {
+        if kind == "AWS" && !principal_exists(value, state) {
+            return Err(malformed(format!("Invalid principal in policy: \"AWS\":\"{value}\"")));
+        }
+    }
     if document.chars().filter(|c| !c.is_whitespace()).count() > TRUST_POLICY_CHARS {
         return Err(model_error(
             "LimitExceededException",
@@ -77,6 +85,25 @@ fn check_trust_policy(document: &str) -> Result<(), AwsError> {
         ));
     }
     Ok(())
+}
+
+/// Whether an IAM user or role ARN names one that exists; other principals
+/// (accounts, sessions, wildcards, accounts this node does not hold) pass.
+fn principal_exists(arn: &str, state: &State) -> bool {
+    let Some((account, resource)) = arn.strip_prefix("arn:aws:iam::").and_then(|rest| rest.split_once(':')) else {
+        return true;
+    };
+    let Some(a) = AccountId::parse(account).and_then(|id| state.accounts.get(&id)) else { return true };
+    if resource.contains(['*', '?']) {
+        return true;
+    }
+    if let Some(rest) = resource.strip_prefix("user/") {
+        return a.users.values().any(|u| format!("{}{}", u.path, u.name) == format!("/{rest}"));
+    }
+    if let Some(rest) = resource.strip_prefix("role/") {
+        return a.roles.values().any(|r| format!("{}{}", r.path, r.name) == format!("/{rest}"));
+    }
+    true
 }
 
 fn role_resource(name: &str) -> Resource {
@@ -151,9 +178,9 @@ pub(crate) struct ListAttachedRoleInput {
 impl Iam {
     pub(crate) async fn create_role(&self, call: &Call, input: CreateRoleInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
-        check_trust_policy(&input.assume_role_policy_document)?;
         let tags = new_tags(input.tags)?;
         let guard = self.lock().await;
+        check_trust_policy(&input.assume_role_policy_document, &self.state.read())?;
         {
             let state = self.state.read();
             let a = state.accounts.get(&account);
@@ -254,7 +281,7 @@ impl Iam {
         call: &Call,
         input: UpdateTrustInput,
     ) -> Result<Outcome, AwsError> {
-        check_trust_policy(&input.policy_document)?;
+        check_trust_policy(&input.policy_document, &self.state.read())?;
         self.edit_role(call, &input.role_name, |_, role| {
             role.trust_policy = input.policy_document;
             Ok(())

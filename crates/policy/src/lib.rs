@@ -26,5 +26,17 @@ pub enum PolicyError {
     Malformed(String),
 }
 
+impl Statement {
+    /// The principals a resource policy's statement names, as `(type, value)`
+    /// (`("AWS", "arn:aws:iam::123456789012:user/bob")`), from `Principal`
+    /// or `NotPrincipal`.
+    pub fn named_principals(&self) -> &[(String, String)] {
+        match &self.principals {
+            Some(document::Principals::Only(p) | document::Principals::AllBut(p)) => p,
+            None => &[],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -177,16 +177,10 @@ pub(crate) fn authenticate(
             principal,
         ));
     }
-    // IAM is global: its only signing region in the aws partition is us-east-1.
-    if service == ServiceId::Iam && params.scope.region != "us-east-1" {
-        return Err(with_key(
-            AuthFailure::Signature(format!(
-                "Credential should be scoped to a valid region, not '{}'. ",
-                params.scope.region
-            )),
-            principal,
-        ));
-    }
+    // IAM is global and AWS accepts only us-east-1 in its scope. Rampart
+    // accepts any region (the signature is verified with the scope given):
+    // the SDKs sign IAM with the client's region when an endpoint URL is set,
+    // so anyone with another default region could not call IAM otherwise.
     let amz_date =
         check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), principal.clone()))?;
     let token = head.header("x-amz-security-token").or(params.presigned_security_token.as_deref());

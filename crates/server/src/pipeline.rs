@@ -98,6 +98,12 @@ pub(crate) async fn run(
     let params = signature_params(&head);
     let service = match route(&head, &params) {
         Ok(s) => s,
+        // A JSON target Rampart does not serve gets a JSON error the SDK can
+        // read (encoded as a plain JSON service does); anything else, STS's.
+        Err(message) if head.header("x-amz-target").is_some() => {
+            let error = AwsError::new("UnknownOperationException", 400, message);
+            return refuse(node, &mut draft, ServiceId::Kms, Protocol::Json, error).await;
+        }
         Err(message) => {
             let error = AwsError::new("InvalidAction", 400, message);
             return refuse(node, &mut draft, ServiceId::Sts, Protocol::Query, error).await;
@@ -136,8 +142,10 @@ pub(crate) async fn run(
     draft.principal = Some(principal.clone());
     draft.session.clone_from(&session);
     draft.access_key_id = Some(access_key_id.clone());
-    // IAM is global: its events are recorded in us-east-1 whatever the scope says.
-    draft.region = if service == ServiceId::Iam { "us-east-1".to_string() } else { region.clone() };
+    // IAM is global: its calls are in us-east-1 (aws:RequestedRegion, the
+    // event's region) whatever region the scope names.
+    let region = if service == ServiceId::Iam { "us-east-1".to_string() } else { region };
+    draft.region.clone_from(&region);
 
     let decoded = match decode(service, protocol, &WireRequest { body: &body, ..wire_head }) {
         Ok(d) => d,
