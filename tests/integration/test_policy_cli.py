@@ -45,3 +45,21 @@ def test_boundary_and_validate(tmp_path):
     v = run("validate", admin, bad)
     assert v.returncode == 1
     assert f"{admin}: valid" in v.stdout and "Syntax errors in policy." in v.stdout
+
+
+def test_validate_warns_from_the_action_catalog(tmp_path):
+    typo = write(tmp_path, "typo.json", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iam:GetUsr", "iam:ListUsers"], "Resource": "*",
+         "Condition": {"DateGreaterThan": {"aws:username": "2020-01-01"}}}]})
+    clean = write(tmp_path, "clean.json", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iam:GetUser", "iam:List*", "sts:AssumeRole"], "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "Bool": {"aws:SecureTransport": "true"}}}]})
+    v = run("validate", typo, clean)
+    assert v.returncode == 0, v.stdout + v.stderr
+    lines = v.stdout.splitlines()
+    assert f"{typo}: valid" in lines and f"{clean}: valid" in lines
+    warnings = [line for line in lines if ": warning: " in line]
+    assert all(line.startswith(f"{typo}: warning: ") for line in warnings), warnings
+    assert any("INVALID_ACTION at Statement[0].Action[0]" in w and "`iam:GetUser`" in w for w in warnings), warnings
+    assert any("TYPE_MISMATCH" in w and "aws:username" in w for w in warnings), warnings
+    assert len(warnings) == 2, warnings

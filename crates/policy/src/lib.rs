@@ -5,18 +5,29 @@
 //! `evaluate` is a function of the request and the policies; an error that
 //! could hide a Deny is a parse error, refused when the policy is stored, so
 //! evaluation itself cannot fail.
+//!
+//! `catalog` is AWS's Service Authorization Reference (every service's actions,
+//! resource types and condition keys) compiled in as data; `lint` uses it to
+//! report, as advice, what IAM accepts but cannot work: unknown actions and
+//! condition keys, operators that do not suit a key's type.
 
+mod catalog;
 mod condition;
 mod document;
 mod evaluate;
 mod glob;
+mod lint;
 mod variables;
 
+pub use catalog::{
+    catalog, global_condition_key, AccessLevel, ActionInfo, Catalog, KeyType, ResourceTypeInfo, ServiceInfo, ValueType,
+};
 pub use condition::Context;
 pub use document::{Effect, Policy, PolicyKind, Statement, Version};
 pub use evaluate::{
     evaluate, missing_context_keys, Caller, Decision, PolicyRef, PolicySet, Request, Source, StatementId,
 };
+pub use lint::{lint, Finding, FindingType};
 
 /// Why a document is not a valid policy; the message is IAM's
 /// `MalformedPolicyDocument` text.

@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rampart_policy::{
-    evaluate, missing_context_keys, Context, Decision, Policy, PolicyKind, PolicyRef, PolicySet, Request,
+    evaluate, lint, missing_context_keys, Context, Decision, Policy, PolicyKind, PolicyRef, PolicySet, Request,
 };
 
 #[derive(clap::Subcommand)]
 pub enum PolicyCommand {
-    /// Checks policy documents as IAM does; prints IAM's error for each invalid one.
+    /// Checks policy documents as IAM does; prints IAM's error for each invalid one,
+    /// and for valid ones warnings from AWS's action catalog (unknown actions or
+    /// condition keys, operators unsuited to a key's type). Exits 1 only if one is invalid.
     Validate {
         /// Policy documents (JSON files).
         files: Vec<PathBuf>,
@@ -35,11 +37,16 @@ pub enum PolicyCommand {
     },
 }
 
-fn load(path: &PathBuf) -> Result<(String, Policy), String> {
+/// The file's name and text, with the policy it holds.
+fn read(path: &PathBuf) -> Result<(String, String, Policy), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let policy = Policy::parse(&text, PolicyKind::Identity)
         .map_err(|e| format!("{}: MalformedPolicyDocument: {e}", path.display()))?;
-    Ok((path.display().to_string(), policy))
+    Ok((path.display().to_string(), text, policy))
+}
+
+fn load(path: &PathBuf) -> Result<(String, Policy), String> {
+    read(path).map(|(name, _, policy)| (name, policy))
 }
 
 pub fn run(command: PolicyCommand) -> ExitCode {
@@ -47,8 +54,13 @@ pub fn run(command: PolicyCommand) -> ExitCode {
         PolicyCommand::Validate { files } => {
             let mut ok = true;
             for file in &files {
-                match load(file) {
-                    Ok((name, _)) => println!("{name}: valid"),
+                match read(file) {
+                    Ok((name, text, _)) => {
+                        println!("{name}: valid");
+                        for finding in lint(&text) {
+                            println!("{name}: warning: {finding}");
+                        }
+                    }
                     Err(e) => {
                         println!("{e}");
                         ok = false;
