@@ -420,3 +420,20 @@ def test_tag_based_access_control(rampart, user):
         as_user.create_user(UserName=uniq("no"), Tags=[{"Key": "team", "Value": "blue"}, {"Key": "cost", "Value": "1"}])
     with raises_aws("AccessDenied", 403):
         as_user.create_user(UserName=uniq("no"))
+
+
+def test_service_condition_keys_only_where_aws_sets_them(rampart, user):
+    # iam:PolicyARN is carried by AttachUserPolicy, not by GetPolicy.
+    iam = rampart.client("iam")
+    allowed = iam.create_policy(PolicyName=uniq("ok"), PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}))["Policy"]["Arn"]
+    other = iam.create_policy(PolicyName=uniq("no"), PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}))["Policy"]["Arn"]
+    user["allow"]({"Effect": "Allow", "Action": ["iam:AttachUserPolicy", "iam:GetPolicy"], "Resource": "*",
+                   "Condition": {"ArnEquals": {"iam:PolicyARN": allowed}}})
+    as_user = rampart.client("iam", user["creds"])
+    as_user.attach_user_policy(UserName=user["name"], PolicyArn=allowed)
+    with raises_aws("AccessDenied", 403):
+        as_user.attach_user_policy(UserName=user["name"], PolicyArn=other)
+    with raises_aws("AccessDenied", 403):
+        as_user.get_policy(PolicyArn=allowed)

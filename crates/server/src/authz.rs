@@ -41,8 +41,16 @@ const REQUEST_KEYS: &[(ServiceId, &str, &str)] = &[
     (ServiceId::Sts, "sts:TransitiveTagKeys", "TransitiveTagKeys"),
 ];
 
-fn request_keys(c: &mut Context, service: ServiceId, input: &Value) {
+/// Sets the service keys a request carries. Only where AWS sets them: the
+/// Service Authorization Reference lists, per action, the keys it carries
+/// (iam:PolicyARN is set for AttachUserPolicy, not for GetPolicy).
+fn request_keys(c: &mut Context, service: ServiceId, action: &str, input: &Value) {
+    let catalog = rampart_policy::catalog();
+    let action_info = catalog.service(service.action_prefix()).zip(catalog.action(action));
     for (_, key, member) in REQUEST_KEYS.iter().filter(|(s, _, _)| *s == service) {
+        if !action_info.is_some_and(|(service, action)| service.action_has_key(action, key)) {
+            continue;
+        }
         match input.get(member) {
             Some(Value::String(v)) => c.set(key, v.clone()),
             Some(Value::Array(items)) => {
@@ -155,7 +163,7 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     };
     let mut context = context(call, iam);
     request_tags(&mut context, target.input);
-    request_keys(&mut context, call.service, target.input);
+    request_keys(&mut context, call.service, target.action, target.input);
     let (resource_policy, additional) = match target.service {
         Some(service) => {
             for (key, value) in service.resource_tags(call, target.input) {
