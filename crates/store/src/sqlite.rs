@@ -165,7 +165,8 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 }
             }
             if !events.is_empty() {
-                tx.prepare_cached("INSERT INTO event_batches (events) VALUES (?1)")?.execute([&events])?;
+                let stored = batch::compress(&events);
+                tx.prepare_cached("INSERT INTO event_batches (events) VALUES (?1)")?.execute([&stored])?;
             }
             tx.commit()
         })();
