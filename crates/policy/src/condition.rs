@@ -4,9 +4,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use base64::Engine;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
+use crate::document::{Effect, LEGACY};
 use crate::glob::{arn_matches, matches as glob};
 use crate::variables::substitute;
 use crate::PolicyError;
@@ -108,6 +107,18 @@ const BASES: [(&str, Base); 27] = [
 ];
 
 impl Base {
+    fn is_date(self) -> bool {
+        matches!(
+            self,
+            Base::DateEquals
+                | Base::DateNotEquals
+                | Base::DateLessThan
+                | Base::DateLessThanEquals
+                | Base::DateGreaterThan
+                | Base::DateGreaterThanEquals
+        )
+    }
+
     /// Negated operators hold when no value matches (and when the key is absent).
     fn negated(self) -> bool {
         matches!(
@@ -137,24 +148,44 @@ pub(crate) struct Operator {
     set: Option<SetQualifier>,
 }
 
+/// An operator's name without its `ForAllValues:`/`ForAnyValue:` prefix and
+/// its `IfExists` suffix.
+fn base_name(name: &str) -> (Option<SetQualifier>, &str, bool) {
+    let (set, rest) = if let Some(rest) = name.strip_prefix("ForAllValues:") {
+        (Some(SetQualifier::ForAllValues), rest)
+    } else if let Some(rest) = name.strip_prefix("ForAnyValue:") {
+        (Some(SetQualifier::ForAnyValue), rest)
+    } else {
+        (None, name)
+    };
+    match rest.strip_suffix("IfExists") {
+        Some(r) => (set, r, true),
+        None => (set, rest, false),
+    }
+}
+
 impl Operator {
     pub(crate) fn parse(name: &str) -> Option<Operator> {
-        let (set, rest) = if let Some(rest) = name.strip_prefix("ForAllValues:") {
-            (Some(SetQualifier::ForAllValues), rest)
-        } else if let Some(rest) = name.strip_prefix("ForAnyValue:") {
-            (Some(SetQualifier::ForAnyValue), rest)
-        } else {
-            (None, name)
-        };
-        let (rest, if_exists) = match rest.strip_suffix("IfExists") {
-            Some(r) => (r, true),
-            None => (rest, false),
-        };
+        let (set, rest, if_exists) = base_name(name);
         let base = BASES.iter().find(|(n, _)| *n == rest).map(|(_, b)| *b)?;
         if base == Base::Null && (if_exists || set.is_some()) {
             return None;
         }
         Some(Operator { base, if_exists, set })
+    }
+
+    /// Whether IAM knows the operator (it refuses unknown ones unless their
+    /// block is empty). `NullIfExists` and the like are known to IAM, though
+    /// Rampart refuses them.
+    pub(crate) fn known(name: &str) -> bool {
+        let (_, rest, _) = base_name(name);
+        BASES.iter().any(|(n, _)| *n == rest)
+    }
+
+    /// Whether IAM reads the operator's values as dates (any name whose base
+    /// starts with `Date`).
+    pub(crate) fn is_date(name: &str) -> bool {
+        base_name(name).1.starts_with("Date")
     }
 }
 
@@ -168,21 +199,147 @@ pub(crate) struct Condition {
     values: Vec<String>,
     /// Whether any value holds a policy variable (substituted per request).
     has_variables: bool,
+    /// What the condition evaluates to, whatever the request, when a value
+    /// IAM accepts names no instant Rampart can be sure of (see
+    /// [`DateValue::Unreadable`]): false in an Allow statement, true in a
+    /// Deny statement, so such a value never widens an Allow nor narrows a Deny.
+    unreadable: Option<bool>,
 }
 
 fn parse_number(text: &str) -> Option<f64> {
     text.trim().parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
-fn parse_date(text: &str) -> Option<i128> {
-    if let Some(seconds) = parse_number(text) {
-        return Some((seconds * 1000.0) as i128);
+/// A Date condition value as IAM reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DateValue {
+    /// Not a date to IAM: the policy fails legacy parsing.
+    Invalid,
+    /// Accepted by IAM's grammar but naming no instant Rampart can be sure
+    /// of: a day the month lacks (`2016-02-31`), or text IAM ignores after
+    /// the seconds (`12:00:00:99`, `+10:xx`). Evaluated fail-closed.
+    Unreadable,
+    /// Nanoseconds since the epoch.
+    At(i128),
+}
+
+/// Python's `int()`, which IAM's date grammar leans on: optional sign and
+/// digits, surrounding spaces allowed.
+fn int_in(text: &str, low: i128, high: i128) -> Option<i128> {
+    text.trim().parse::<i128>().ok().filter(|n| (low..=high).contains(n))
+}
+
+fn is_leap(year: i128) -> bool {
+    year.rem_euclid(4) == 0 && (year.rem_euclid(100) != 0 || year.rem_euclid(400) == 0)
+}
+
+fn days_in_month(year: i128, month: i128) -> i128 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
-    let t = OffsetDateTime::parse(text, &Rfc3339)
-        .or_else(|_| OffsetDateTime::parse(&format!("{text}T00:00:00Z"), &Rfc3339))
-        .or_else(|_| OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339))
-        .ok()?;
-    Some(t.unix_timestamp_nanos() / 1_000_000)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
+fn days_from_civil(year: i128, month: i128, day: i128) -> i128 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y.rem_euclid(400);
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Reads a Date condition value with IAM's grammar: epoch seconds (0 to
+/// 2^63-1) when the text has no `t` or `-`; otherwise an ISO 8601 date,
+/// leniently: years from -292275054 to 292278993, month, day and time parts
+/// optional, one-digit hours, `t` in either case, a zone of `Z`, `+hh`,
+/// `+hh:mm` (or, beyond IAM's checks, `-hh` and `-hh:mm`). Without a zone the
+/// time is UTC.
+pub(crate) fn read_date(text: &str) -> DateValue {
+    use DateValue::{At, Invalid, Unreadable};
+    const NANOS: i128 = 1_000_000_000;
+    let lower = text.to_lowercase();
+    if !lower.contains('t') && !text.contains('-') {
+        return int_in(text, 0, i128::from(i64::MAX)).map_or(Invalid, |seconds| At(seconds * NANOS));
+    }
+    let (date, time) = lower.split_once('t').unwrap_or((lower.as_str(), ""));
+    let (sign, body) = date.strip_prefix('-').map_or(("", date), |b| ("-", b));
+    let parts: Vec<&str> = body.split('-').collect();
+    let field = |i: usize, low: i128, high: i128| match parts.get(i) {
+        None => Some(low),
+        Some(text) => int_in(text, low, high),
+    };
+    let year = parts.first().and_then(|y| int_in(&format!("{sign}{y}"), -292_275_054, 292_278_993));
+    let (Some(year), Some(month), Some(day), true) = (year, field(1, 1, 12), field(2, 1, 31), parts.len() < 4) else {
+        return Invalid;
+    };
+    let times: Vec<&str> = time.split(':').collect();
+    let hour = match times.first() {
+        Some(h) if !h.is_empty() => int_in(h, 0, 23),
+        _ => Some(0),
+    };
+    let minute = times.get(1).map_or(Some(0), |m| int_in(m, 0, 59));
+    let (Some(hour), Some(minute)) = (hour, minute) else { return Invalid };
+    let (mut second, mut nanos, mut offset, mut zone_sign) = (0, 0, 0, 0);
+    if let Some(rest) = times.get(2) {
+        let (seconds, zone) = if let Some((s, after)) = rest.split_once('z') {
+            if !after.is_empty() {
+                return Invalid;
+            }
+            (s, None)
+        } else if let Some((s, zone)) = rest.split_once('+') {
+            (s, Some((1, zone)))
+        } else if let Some((s, zone)) = rest.split_once('-') {
+            (s, Some((-1, zone)))
+        } else {
+            (*rest, None)
+        };
+        if let Some((sign, hours)) = zone {
+            let Some(hours) = int_in(hours, 0, 23).filter(|_| hours.chars().count() == 2) else { return Invalid };
+            (zone_sign, offset) = (sign, hours * 60);
+        }
+        let (whole, fraction) = seconds.split_once('.').map_or((seconds, None), |(w, f)| (w, Some(f)));
+        let Some(whole) = int_in(whole, 0, 59) else { return Invalid };
+        second = whole;
+        if let Some(fraction) = fraction {
+            if int_in(fraction, 0, 999_999_999).is_none() {
+                return Invalid;
+            }
+            if fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                return Unreadable;
+            }
+            let padded = format!("{:0<9}", fraction.get(..9).unwrap_or(fraction));
+            nanos = padded.parse::<i128>().unwrap_or_default();
+        }
+    }
+    // IAM splits the time at every colon and reads three parts: a zone's
+    // minutes come fourth; anything else there is text IAM ignores.
+    match times.get(3) {
+        None => {}
+        Some(m) if times.len() == 4 && zone_sign != 0 && m.len() == 2 && m.bytes().all(|b| b.is_ascii_digit()) => {
+            match int_in(m, 0, 59) {
+                Some(m) => offset += m,
+                None => return Unreadable,
+            }
+        }
+        Some(_) => return Unreadable,
+    }
+    if day > days_in_month(year, month) {
+        return Unreadable;
+    }
+    let seconds =
+        days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - zone_sign * offset * 60;
+    At(seconds * NANOS + nanos)
+}
+
+fn parse_date(text: &str) -> Option<i128> {
+    match read_date(text) {
+        DateValue::At(t) => Some(t),
+        DateValue::Invalid | DateValue::Unreadable => None,
+    }
 }
 
 /// `10.0.0.0/8`, `2001:db8::/32` or a single address.
@@ -214,10 +371,30 @@ fn in_cidr(ip: &str, cidr: &str) -> bool {
 }
 
 impl Condition {
-    /// Checks the policy's values fit the operator (numbers, dates, CIDRs, booleans).
-    pub(crate) fn new(operator: Operator, key: &str, values: Vec<String>) -> Result<Condition, PolicyError> {
+    /// Checks the policy's values fit the operator (numbers, dates, CIDRs,
+    /// booleans); `effect` decides how a date IAM accepts but Rampart cannot
+    /// be sure of is evaluated.
+    pub(crate) fn new(
+        operator: Operator,
+        key: &str,
+        values: Vec<String>,
+        effect: Effect,
+    ) -> Result<Condition, PolicyError> {
         let bad = |v: &str, what: &str| PolicyError::Malformed(format!("Invalid {what} in condition value: {v}"));
-        for v in values.iter().filter(|v| !v.contains("${")) {
+        let mut unreadable = None;
+        for v in &values {
+            if operator.base.is_date() {
+                // Policy variables are not substituted in dates: IAM reads them as text.
+                match read_date(v) {
+                    DateValue::Invalid => return Err(PolicyError::Malformed(LEGACY.to_string())),
+                    DateValue::Unreadable => unreadable = Some(effect == Effect::Deny),
+                    DateValue::At(_) => {}
+                }
+                continue;
+            }
+            if v.contains("${") {
+                continue;
+            }
             let ok = match operator.base {
                 Base::NumericEquals
                 | Base::NumericNotEquals
@@ -225,12 +402,6 @@ impl Condition {
                 | Base::NumericLessThanEquals
                 | Base::NumericGreaterThan
                 | Base::NumericGreaterThanEquals => parse_number(v).is_some(),
-                Base::DateEquals
-                | Base::DateNotEquals
-                | Base::DateLessThan
-                | Base::DateLessThanEquals
-                | Base::DateGreaterThan
-                | Base::DateGreaterThanEquals => parse_date(v).is_some(),
                 Base::IpAddress | Base::NotIpAddress => parse_cidr(v).is_some(),
                 Base::Bool | Base::Null => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
                 Base::BinaryEquals => base64::engine::general_purpose::STANDARD.decode(v).is_ok(),
@@ -240,13 +411,15 @@ impl Condition {
                 return Err(bad(v, &format!("{:?}", operator.base)));
             }
         }
-        if !key.contains(':') {
-            return Err(PolicyError::Malformed(
-                "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.".to_string(),
-            ));
-        }
-        let has_variables = values.iter().any(|v| v.contains("${"));
-        Ok(Condition { operator, key: key.to_ascii_lowercase(), name: key.to_string(), values, has_variables })
+        let has_variables = !operator.base.is_date() && values.iter().any(|v| v.contains("${"));
+        Ok(Condition {
+            operator,
+            key: key.to_ascii_lowercase(),
+            name: key.to_string(),
+            values,
+            has_variables,
+            unreadable,
+        })
     }
 
     /// The key as written in the policy.
@@ -303,6 +476,9 @@ impl Condition {
 
     /// Evaluates the condition against the request's context.
     pub(crate) fn holds(&self, context: &Context, variables: bool) -> bool {
+        if let Some(holds) = self.unreadable {
+            return holds;
+        }
         let request = context.get_lowercase(&self.key).filter(|v| !v.is_empty());
         let substituted: Vec<String>;
         let policy_values: &[String] = if variables && self.has_variables {

@@ -3,16 +3,24 @@
 
 use serde_json::{Map, Value};
 
-use crate::condition::{Condition, Operator};
+use crate::condition::{read_date, Condition, DateValue, Operator};
 use crate::PolicyError;
 
 /// What a document is used as; it decides which elements are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
-    /// Inline or managed policies of users, groups and roles; permissions boundaries.
+    /// Inline policies of users, groups and roles; session policies. No
+    /// Principal; Resource or NotResource required; Version optional.
     Identity,
-    /// Resource-based policies: role trust policies, key policies, bucket policies.
+    /// Customer managed policies and their versions (CreatePolicy,
+    /// CreatePolicyVersion): an `Identity` policy that must also say
+    /// `"Version": "2012-10-17"`.
+    Managed,
+    /// Resource-based policies: key policies, bucket policies. Principal required.
     Resource,
+    /// Role trust policies (CreateRole, UpdateAssumeRolePolicy): Principal
+    /// required, no Resource or NotResource, only STS actions.
+    Trust,
     /// Organizations service control policies.
     ServiceControl,
 }
@@ -131,46 +139,312 @@ fn malformed(message: impl Into<String>) -> PolicyError {
     PolicyError::Malformed(message.into())
 }
 
-/// A string or an array of strings (IAM accepts both almost everywhere).
-fn strings(value: &Value, element: &str) -> Result<Vec<String>, PolicyError> {
-    match value {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) => items
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_string).ok_or_else(|| {
-                    malformed(format!("Syntax errors in policy. {element} must be a string or an array of strings."))
-                })
-            })
-            .collect(),
-        _ => Err(malformed(format!("Syntax errors in policy. {element} must be a string or an array of strings."))),
-    }
-}
+/// IAM's answer to any fault in the document's JSON shape.
+const SYNTAX: &str = "Syntax errors in policy.";
+/// IAM's answer to a wrongly cased Effect, a Date condition value it cannot
+/// read, or a resource with too few ARN parts.
+pub(crate) const LEGACY: &str = "The policy failed legacy parsing";
 
-fn check_action(action: &str) -> Result<(), PolicyError> {
-    if action == "*" {
-        return Ok(());
+type Object = Map<String, Value>;
+
+const TOP_LEVEL: [&str; 3] = ["Version", "Id", "Statement"];
+
+const STATEMENT_ELEMENTS: [&str; 9] =
+    ["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition"];
+
+/// The partitions a resource ARN may name (besides `*`).
+const PARTITIONS: [&str; 8] =
+    ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"];
+
+/// What the resource part of an `arn:…:iam:…` resource may start with (IAM
+/// also accepts `*` and `root`, which AWS managed policies such as
+/// IAMAuditRootUserCredentials name, though its message does not say so).
+const IAM_RESOURCE_TYPES: [&str; 13] = [
+    "user/",
+    "federated-user/",
+    "role/",
+    "group/",
+    "instance-profile/",
+    "mfa/",
+    "server-certificate/",
+    "policy/",
+    "sms-mfa/",
+    "saml-provider/",
+    "oidc-provider/",
+    "report/",
+    "access-report/",
+];
+
+/// The S3 resource types whose ARNs name a region: access points, Access
+/// Grants (which AWS managed policies name with a region), batch jobs,
+/// Storage Lens, and multi-Region access point requests.
+const S3_REGIONAL_TYPES: [&str; 6] =
+    ["accesspoint/", "access-grants/", "job/", "storage-lens/", "storage-lens-group/", "async-request/"];
+
+/// The actions a role trust policy may name, matched ignoring case: those of
+/// STS (IAM's message names only the first three, but accepts the others;
+/// wildcards are refused).
+const TRUST_ACTIONS: [&str; 12] = [
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:TagSession",
+    "sts:SetSourceIdentity",
+    "sts:SetContext",
+    "sts:DecodeAuthorizationMessage",
+    "sts:GetAccessKeyInfo",
+    "sts:GetCallerIdentity",
+    "sts:GetFederationToken",
+    "sts:GetServiceBearerToken",
+    "sts:GetSessionToken",
+];
+
+const TRUST_ACTIONS_MESSAGE: &str = "Trust Policy statement actions can only be sts:AssumeRole, \
+                                     sts:AssumeRoleWithSAML,  and sts:AssumeRoleWithWebIdentity";
+
+/// IAM's first pass, the JSON shape: the statements, or `None` for "Syntax
+/// errors in policy."
+fn syntax(map: &Object) -> Option<Vec<&Object>> {
+    if map.keys().any(|k| !TOP_LEVEL.contains(&k.as_str())) {
+        return None;
     }
-    let Some((vendor, name)) = action.split_once(':') else {
-        return Err(malformed("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."));
+    match map.get("Version") {
+        None => {}
+        Some(Value::String(v)) if v == "2012-10-17" || v == "2008-10-17" => {}
+        Some(_) => return None,
+    }
+    if map.get("Id").is_some_and(|id| !id.is_string()) {
+        return None;
+    }
+    let statements: Vec<&Object> = match map.get("Statement")? {
+        Value::Object(s) => vec![s],
+        Value::Array(items) if !items.is_empty() => items.iter().map(Value::as_object).collect::<Option<_>>()?,
+        _ => return None,
     };
-    let vendor_ok =
-        !vendor.is_empty() && vendor.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*' || c == '?');
-    let name_ok =
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '?' | '-' | '_'));
-    if vendor_ok && name_ok {
-        Ok(())
-    } else {
-        Err(malformed(format!("Action vendor or name is invalid: {action}")))
+    statements.iter().all(|s| statement_syntax(s)).then_some(statements)
+}
+
+fn statement_syntax(s: &Object) -> bool {
+    let both = |a: &str, b: &str| s.contains_key(a) && s.contains_key(b);
+    let effect = s.get("Effect").and_then(Value::as_str);
+    s.keys().all(|k| STATEMENT_ELEMENTS.contains(&k.as_str()))
+        && !both("Action", "NotAction")
+        && !both("Resource", "NotResource")
+        && !both("Principal", "NotPrincipal")
+        && effect.is_some_and(|e| e.eq_ignore_ascii_case("Allow") || e.eq_ignore_ascii_case("Deny"))
+        && ["Action", "NotAction"].iter().all(|k| s.get(*k).is_none_or(|v| string_or_list(v, false)))
+        // A null in a resource list is accepted, and ignored.
+        && ["Resource", "NotResource"].iter().all(|k| s.get(*k).is_none_or(|v| string_or_list(v, true)))
+        && s.get("Condition").is_none_or(condition_syntax)
+        && s.get("Sid").is_none_or(Value::is_string)
+}
+
+fn string_or_list(value: &Value, nulls: bool) -> bool {
+    match value {
+        Value::String(_) => true,
+        Value::Array(items) => items.iter().all(|i| i.is_string() || (nulls && i.is_null())),
+        _ => false,
     }
 }
 
-fn check_resource(resource: &str) -> Result<(), PolicyError> {
-    if resource == "*" || resource.starts_with("arn:") {
-        Ok(())
-    } else {
-        Err(malformed(format!("Resource {resource} must be in ARN format or \"*\".")))
+/// A condition block maps operators to blocks of keys and values; an
+/// operator IAM does not know is accepted only with an empty block.
+fn condition_syntax(block: &Value) -> bool {
+    let Value::Object(block) = block else { return false };
+    block.iter().all(|(operator, keys)| {
+        let Value::Object(keys) = keys else { return false };
+        let scalar = |v: &Value| v.is_string() || v.is_boolean() || v.is_number();
+        let values_ok = keys.values().all(|v| scalar(v) || v.as_array().is_some_and(|a| a.iter().all(scalar)));
+        values_ok && (keys.is_empty() || Operator::known(operator))
+    })
+}
+
+/// IAM's legacy pass over one statement: the Effect's case and the values of
+/// Date conditions.
+fn legacy_statement(s: &Object) -> bool {
+    let date_value = |v: &Value| match v {
+        Value::String(text) => read_date(text) != DateValue::Invalid,
+        Value::Number(n) => read_date(&n.to_string()) != DateValue::Invalid,
+        _ => false,
+    };
+    let dates_ok = |keys: &Value| {
+        keys.as_object().is_none_or(|keys| {
+            keys.values().all(|v| match v {
+                Value::Array(items) => items.iter().all(date_value),
+                other => date_value(other),
+            })
+        })
+    };
+    matches!(s.get("Effect").and_then(Value::as_str), Some("Allow" | "Deny"))
+        && s.get("Condition")
+            .and_then(Value::as_object)
+            .is_none_or(|block| block.iter().all(|(op, keys)| !Operator::is_date(op) || dates_ok(keys)))
+}
+
+/// The strings of a string-or-list element (nulls dropped).
+fn listed(value: Option<&Value>) -> Vec<&str> {
+    match value {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
     }
+}
+
+/// What IAM finds wrong with a resource's format, if anything. The first
+/// part need not say `arn` for IAM (`a:b` names partition `b`); Rampart
+/// refuses such resources last, as not being ARNs.
+fn resource_format_error(resource: &str) -> Option<String> {
+    if resource == "*" {
+        return None;
+    }
+    let Some((prefix, rest)) = resource.split_once(':') else {
+        return Some(format!("Resource {resource} must be in ARN format or \"*\"."));
+    };
+    let (partition, rest) = match rest.split_once(':') {
+        Some((p, rest)) => (p, Some(rest)),
+        None => (rest, None),
+    };
+    if partition != "*" && !PARTITIONS.contains(&partition) {
+        let parts: Vec<&str> = rest.unwrap_or_default().split(':').collect();
+        let part = |i: usize| parts.get(i).copied().unwrap_or("*");
+        let first = if parts.len() == 1 && part(0).is_empty() { "*" } else { part(0) };
+        let last = if parts.len() > 3 { parts.get(3..).unwrap_or_default().join(":") } else { "*".to_string() };
+        return Some(format!(
+            "Partition \"{partition}\" is not valid for resource \"arn:{partition}:{first}:{}:{}:{last}\".",
+            part(1),
+            part(2)
+        ));
+    }
+    let Some(rest) = rest else {
+        return Some("Resource vendor must be fully qualified and cannot contain regexes.".to_string());
+    };
+    let (service, after_service) = rest.split_once(':').unwrap_or((rest, ""));
+    let after_region = after_service.split_once(':').map_or("", |(_, r)| r);
+    let resource_part = after_region.split_once(':').map_or("", |(_, r)| r);
+    let has_region = !after_service.starts_with(':');
+    if service == "iam" && has_region {
+        return Some(format!("IAM resource {resource} cannot contain region information."));
+    }
+    if service == "s3" && has_region && !S3_REGIONAL_TYPES.iter().any(|t| resource_part.starts_with(t)) {
+        return Some(format!("Resource {resource} can not contain region information."));
+    }
+    if service == "iam"
+        && !matches!(resource_part, "*" | "root")
+        && !IAM_RESOURCE_TYPES.iter().any(|t| resource_part.starts_with(t))
+    {
+        return Some(format!(
+            "IAM resource path must either be \"*\" or start with {}.",
+            IAM_RESOURCE_TYPES.join(", ")
+        ));
+    }
+    if prefix != "arn" {
+        return Some(format!("Resource {resource} must be in ARN format or \"*\"."));
+    }
+    None
+}
+
+/// IAM's legacy reading of a resource: enough ARN parts, and a service.
+fn legacy_resource(resource: &str) -> bool {
+    resource == "*"
+        || ((resource.matches(':').count() >= 5 || !resource.contains("::"))
+            && resource.split(':').nth(2).is_some_and(|service| !service.is_empty()))
+}
+
+/// IAM's resource pass: a legacy parsing failure at once, or the format
+/// error to report once SIDs and actions are checked. As IAM does, each
+/// statement's resources are checked in reverse order and the last error
+/// found is the one reported; a statement's legacy reading is skipped once
+/// an error has been found.
+fn resource_formats(statements: &[&Object]) -> Result<Option<String>, PolicyError> {
+    let mut error = None;
+    for key in ["Resource", "NotResource"] {
+        for s in statements {
+            if !s.contains_key(key) {
+                continue;
+            }
+            let mut resources = listed(s.get(key));
+            resources.sort_unstable_by(|a, b| b.cmp(a));
+            for r in &resources {
+                if let Some(e) = resource_format_error(r) {
+                    error = Some(e);
+                }
+            }
+            if error.is_none() && !resources.iter().all(|r| legacy_resource(r)) {
+                return Err(malformed(LEGACY));
+            }
+        }
+    }
+    Ok(error)
+}
+
+/// Whether a statement has `Action` or `NotAction`, not an empty list.
+fn has_actions(s: &Object) -> bool {
+    match s.get("Action").or_else(|| s.get("NotAction")) {
+        Some(Value::Array(items)) => !items.is_empty(),
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// Whether a statement has `Resource` or `NotResource`, not an empty list.
+fn has_resources(s: &Object) -> bool {
+    match s.get("Resource").or_else(|| s.get("NotResource")) {
+        Some(Value::Array(items)) => !items.is_empty(),
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// IAM checks only an action's vendor: one colon, and letters, digits, `-`
+/// and `.` (or `*` alone). The name after the colon may be anything.
+fn action_error(action: &str) -> Option<String> {
+    let Some((vendor, name)) = action.split_once(':') else {
+        return (action != "*")
+            .then(|| "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.".to_string());
+    };
+    if name.contains(':') {
+        return Some("Actions/Condition can contain only one colon.".to_string());
+    }
+    let vendor_ok = vendor == "*" || vendor.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    (!vendor_ok).then(|| format!("Vendor {vendor} is not valid"))
+}
+
+/// A trust policy statement names only STS actions, with `Action`.
+fn trust_actions(s: &Object) -> bool {
+    s.contains_key("Action")
+        && listed(s.get("Action")).iter().all(|a| TRUST_ACTIONS.iter().any(|t| t.eq_ignore_ascii_case(a)))
+}
+
+/// The checks that depend on what the document is used as.
+fn kind_rules(statements: &[&Object], kind: PolicyKind) -> Result<(), PolicyError> {
+    let principal = |s: &&Object| s.contains_key("Principal") || s.contains_key("NotPrincipal");
+    match kind {
+        PolicyKind::Identity | PolicyKind::Managed | PolicyKind::ServiceControl => {
+            if statements.iter().any(principal) {
+                return Err(malformed("Policy document should not specify a principal."));
+            }
+            if !statements.iter().all(|s| has_resources(s)) {
+                return Err(malformed("Policy statement must contain resources."));
+            }
+        }
+        PolicyKind::Trust => {
+            if !statements.iter().all(|s| trust_actions(s)) {
+                return Err(malformed(TRUST_ACTIONS_MESSAGE));
+            }
+            if statements.iter().any(|s| s.contains_key("Resource") || s.contains_key("NotResource")) {
+                return Err(malformed("Has prohibited field Resource."));
+            }
+            if !statements.iter().all(principal) {
+                return Err(malformed("Policy document should specify a principal."));
+            }
+        }
+        PolicyKind::Resource => {
+            if !statements.iter().all(principal) {
+                return Err(malformed("Policy document should specify a principal."));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_principals(value: &Value) -> Result<Vec<(String, String)>, PolicyError> {
@@ -182,9 +456,10 @@ fn parse_principals(value: &Value) -> Result<Vec<(String, String)>, PolicyError>
                 if !matches!(kind.as_str(), "AWS" | "Service" | "Federated" | "CanonicalUser") {
                     return Err(malformed(format!("Invalid principal in policy: \"{kind}\"")));
                 }
-                for v in strings(values, "Principal")? {
-                    out.push((kind.clone(), v));
+                if !string_or_list(values, false) {
+                    return Err(malformed(SYNTAX));
                 }
+                out.extend(listed(Some(values)).into_iter().map(|v| (kind.clone(), v.to_string())));
             }
             Ok(out)
         }
@@ -192,101 +467,45 @@ fn parse_principals(value: &Value) -> Result<Vec<(String, String)>, PolicyError>
     }
 }
 
-fn parse_statement(value: &Value, kind: PolicyKind) -> Result<Statement, PolicyError> {
-    let Value::Object(map) = value else {
-        return Err(malformed("Syntax errors in policy. Statement must be an object."));
+/// Compiles a statement that passed every check.
+fn compile(s: &Object) -> Result<Statement, PolicyError> {
+    let effect = if s.get("Effect").and_then(Value::as_str) == Some("Deny") { Effect::Deny } else { Effect::Allow };
+    let lower = |v: Option<&Value>| listed(v).into_iter().map(str::to_ascii_lowercase).collect();
+    let actions = if s.contains_key("Action") {
+        Actions::Only(lower(s.get("Action")))
+    } else {
+        Actions::AllBut(lower(s.get("NotAction")))
     };
-    const KNOWN: [&str; 10] = [
-        "Sid",
-        "Effect",
-        "Action",
-        "NotAction",
-        "Resource",
-        "NotResource",
-        "Principal",
-        "NotPrincipal",
-        "Condition",
-        "Id",
-    ];
-    if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(malformed(format!("Syntax errors in policy. Unknown field {unknown}")));
-    }
-    let sid = match map.get("Sid") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(malformed("Syntax errors in policy. Sid must be a string.")),
-    };
-    let effect = match map.get("Effect").and_then(Value::as_str) {
-        Some("Allow") => Effect::Allow,
-        Some("Deny") => Effect::Deny,
-        Some(other) => return Err(malformed(format!("Invalid effect: {other}"))),
-        None => return Err(malformed("Missing required field Effect")),
-    };
-    let actions = match (map.get("Action"), map.get("NotAction")) {
-        (Some(_), Some(_)) => return Err(malformed("Statement cannot have both Action and NotAction.")),
-        (Some(v), None) => Actions::Only(strings(v, "Action")?),
-        (None, Some(v)) => Actions::AllBut(strings(v, "NotAction")?),
-        (None, None) => return Err(malformed("Policy statement must contain actions.")),
-    };
-    let patterns = match &actions {
-        Actions::Only(p) | Actions::AllBut(p) => p,
-    };
-    patterns.iter().try_for_each(|a| check_action(a))?;
-    let actions = match actions {
-        Actions::Only(p) => Actions::Only(p.iter().map(|a| a.to_ascii_lowercase()).collect()),
-        Actions::AllBut(p) => Actions::AllBut(p.iter().map(|a| a.to_ascii_lowercase()).collect()),
-    };
-    let resources = match (map.get("Resource"), map.get("NotResource")) {
-        (Some(_), Some(_)) => return Err(malformed("Statement cannot have both Resource and NotResource.")),
-        (Some(v), None) => Some(Resources::Only(strings(v, "Resource")?)),
-        (None, Some(v)) => Some(Resources::AllBut(strings(v, "NotResource")?)),
+    let owned = |v: Option<&Value>| listed(v).into_iter().map(str::to_string).collect();
+    let resources = match (s.get("Resource"), s.get("NotResource")) {
+        (Some(v), _) => Some(Resources::Only(owned(Some(v)))),
+        (None, Some(v)) => Some(Resources::AllBut(owned(Some(v)))),
         (None, None) => None,
     };
-    if let Some(Resources::Only(r) | Resources::AllBut(r)) = &resources {
-        r.iter().try_for_each(|r| check_resource(r))?;
-    }
-    let principals = match (map.get("Principal"), map.get("NotPrincipal")) {
-        (Some(_), Some(_)) => return Err(malformed("Statement cannot have both Principal and NotPrincipal.")),
-        (Some(v), None) => Some(Principals::Only(parse_principals(v)?)),
+    let principals = match (s.get("Principal"), s.get("NotPrincipal")) {
+        (Some(v), _) => Some(Principals::Only(parse_principals(v)?)),
         (None, Some(v)) => Some(Principals::AllBut(parse_principals(v)?)),
         (None, None) => None,
     };
-    match kind {
-        PolicyKind::Identity | PolicyKind::ServiceControl => {
-            if principals.is_some() {
-                return Err(malformed("Policy document should not specify a principal."));
-            }
-            if resources.is_none() {
-                return Err(malformed("Policy statement must contain resources."));
-            }
-        }
-        PolicyKind::Resource => {
-            if principals.is_none() {
-                return Err(malformed("Policy document should specify a principal."));
-            }
-        }
-    }
-    let conditions = match map.get("Condition") {
+    let conditions = match s.get("Condition") {
         None => Vec::new(),
-        Some(v) => parse_conditions(v)?,
+        Some(v) => parse_conditions(v, effect)?,
     };
+    let sid = s.get("Sid").and_then(Value::as_str).map(str::to_string);
     Ok(Statement { sid, effect, actions, resources, principals, conditions })
 }
 
-fn parse_conditions(value: &Value) -> Result<Vec<Condition>, PolicyError> {
-    let Value::Object(block) = value else {
-        return Err(malformed("Syntax errors in policy. Condition must be an object."));
-    };
+fn parse_conditions(value: &Value, effect: Effect) -> Result<Vec<Condition>, PolicyError> {
+    let Value::Object(block) = value else { return Err(malformed(SYNTAX)) };
     let mut out = Vec::new();
-    for (operator, keys) in block {
-        let operator =
-            Operator::parse(operator).ok_or_else(|| malformed(format!("Invalid Condition type : {operator}.")))?;
-        let Value::Object(keys) = keys else {
-            return Err(malformed("Syntax errors in policy. A condition operator must map keys to values."));
-        };
+    for (name, keys) in block {
+        let Value::Object(keys) = keys else { return Err(malformed(SYNTAX)) };
+        if keys.is_empty() {
+            continue;
+        }
+        let operator = Operator::parse(name).ok_or_else(|| malformed(format!("Invalid Condition type : {name}.")))?;
         for (key, values) in keys {
-            let values = condition_values(values)?;
-            out.push(Condition::new(operator.clone(), key, values)?);
+            out.push(Condition::new(operator.clone(), key, condition_values(values)?, effect)?);
         }
     }
     Ok(out)
@@ -298,7 +517,7 @@ fn condition_values(value: &Value) -> Result<Vec<String>, PolicyError> {
         Value::String(s) => Ok(s.clone()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Number(n) => Ok(n.to_string()),
-        _ => Err(malformed("Syntax errors in policy. Condition values must be strings, numbers or booleans.")),
+        _ => Err(malformed(SYNTAX)),
     };
     match value {
         Value::Array(items) => items.iter().map(one).collect(),
@@ -332,41 +551,44 @@ impl Policy {
         out
     }
 
-    /// Parses and validates a policy document of `kind`.
+    /// Parses and validates a policy document of `kind`, with IAM's checks in
+    /// IAM's order, so that a document with several faults gets IAM's message:
+    /// the JSON shape; the Version (managed policies); Effect case, Date
+    /// values and short ARNs (legacy parsing); unique SIDs; actions present;
+    /// resource formats; action vendors; then what `kind` requires.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
-        let value: Value = serde_json::from_str(text).map_err(|_| malformed("Syntax errors in policy."))?;
-        let Value::Object(map) = value else {
-            return Err(malformed("Syntax errors in policy."));
+        let value: Value = serde_json::from_str(text).map_err(|_| malformed(SYNTAX))?;
+        let map = value.as_object().ok_or_else(|| malformed(SYNTAX))?;
+        let statements = syntax(map).ok_or_else(|| malformed(SYNTAX))?;
+        let version = match map.get("Version").and_then(Value::as_str) {
+            Some("2012-10-17") => Version::V2012,
+            _ => Version::V2008,
         };
-        Policy::from_map(&map, kind)
-    }
-
-    fn from_map(map: &Map<String, Value>, kind: PolicyKind) -> Result<Policy, PolicyError> {
-        if let Some(unknown) = map.keys().find(|k| !matches!(k.as_str(), "Version" | "Statement" | "Id")) {
-            return Err(malformed(format!("Syntax errors in policy. Unknown field {unknown}")));
+        if kind == PolicyKind::Managed && version != Version::V2012 {
+            return Err(malformed("Policy document must be version 2012-10-17 or greater."));
         }
-        let version = match map.get("Version") {
-            None => Version::V2008,
-            Some(Value::String(v)) if v == "2012-10-17" => Version::V2012,
-            Some(Value::String(v)) if v == "2008-10-17" => Version::V2008,
-            Some(_) => return Err(malformed("The policy failed legacy parsing")),
-        };
-        let statements = match map.get("Statement") {
-            Some(Value::Array(items)) if !items.is_empty() => {
-                items.iter().map(|s| parse_statement(s, kind)).collect::<Result<Vec<_>, _>>()?
-            }
-            Some(v @ Value::Object(_)) => vec![parse_statement(v, kind)?],
-            Some(_) => {
-                return Err(malformed("Syntax errors in policy. Statement must be an object or a non-empty array."))
-            }
-            None => return Err(malformed("Syntax errors in policy. Missing required field Statement")),
-        };
+        if !statements.iter().all(|s| legacy_statement(s)) {
+            return Err(malformed(LEGACY));
+        }
+        let resource_error = resource_formats(&statements)?;
         let mut sids = std::collections::HashSet::new();
-        for sid in statements.iter().filter_map(|s| s.sid.as_deref()) {
-            if !sids.insert(sid) {
-                return Err(malformed(format!("Statement IDs (SID) in a single policy must be unique: {sid}")));
+        let mut all_sids = statements.iter().filter_map(|s| s.get("Sid").and_then(Value::as_str));
+        if !all_sids.all(|sid| sid.is_empty() || sids.insert(sid)) {
+            return Err(malformed("Statement IDs (SID) in a single policy must be unique."));
+        }
+        if !statements.iter().all(|s| has_actions(s)) {
+            return Err(malformed("Policy statement must contain actions."));
+        }
+        if let Some(error) = resource_error {
+            return Err(malformed(error));
+        }
+        for key in ["Action", "NotAction"] {
+            if let Some(error) = statements.iter().flat_map(|s| listed(s.get(key))).find_map(action_error) {
+                return Err(malformed(error));
             }
         }
+        kind_rules(&statements, kind)?;
+        let statements = statements.into_iter().map(compile).collect::<Result<Vec<_>, _>>()?;
         let index = ActionIndex::build(&statements);
         Ok(Policy { version, statements, index })
     }
