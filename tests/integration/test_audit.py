@@ -169,11 +169,49 @@ def test_failed_signature_record(rampart, ct, alice):
     assert rec["eventName"] == "GetCallerIdentity"
 
 
+def lz4_block_decompress(src: bytes, size: int) -> bytes:
+    """An LZ4 block (the format lz4_flex writes), decoded: literal runs and
+    back-references, each sequence led by a token of two 4-bit lengths."""
+    out = bytearray()
+    i = 0
+
+    def length(n):
+        nonlocal i
+        if n == 15:
+            while True:
+                b = src[i]
+                i += 1
+                n += b
+                if b != 255:
+                    break
+        return n
+
+    while i < len(src):
+        token = src[i]
+        i += 1
+        literals = length(token >> 4)
+        out += src[i:i + literals]
+        i += literals
+        if i >= len(src):
+            break
+        offset = src[i] | (src[i + 1] << 8)
+        i += 2
+        match = length(token & 15) + 4
+        for _ in range(match):  # byte by byte: a match may overlap its own output
+            out.append(out[-offset])
+    assert len(out) == size, "damaged compressed batch"
+    return bytes(out)
+
+
 def decode_event_batch(blob: bytes) -> list[dict]:
-    """The store's batch format (crates/store/src/batch.rs): per event, u32-LE
-    length-prefixed fields (NONE = 0xffffffff for absent optional ones)."""
+    """The store's batch format (crates/store/src/batch.rs): `RLZ4`, the u32-LE
+    size and an LZ4 block of: per event, u32-LE length-prefixed fields
+    (NONE = 0xffffffff for absent optional ones)."""
     import struct
 
+    if blob.startswith(b"RLZ4"):
+        (size,) = struct.unpack("<I", blob[4:8])
+        blob = lz4_block_decompress(blob[8:], size)
     pos = 0
 
     def take(n):

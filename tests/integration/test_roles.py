@@ -95,3 +95,26 @@ def test_trust_policy_principals_must_exist(rampart):
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=real)
     with raises_aws("MalformedPolicyDocument", 400):
         iam.update_assume_role_policy(RoleName=role, PolicyDocument=policy)
+
+
+def test_trust_and_managed_policy_grammar(rampart):
+    iam = rampart.client("iam")
+    acct = rampart.account_id
+    statement = {"Effect": "Allow", "Principal": {"AWS": acct}, "Action": "sts:AssumeRole"}
+    with raises_aws("MalformedPolicyDocument", 400) as e:
+        iam.create_role(RoleName=uniq("r"), AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{**statement, "Resource": "*"}]}))
+    assert e.message == "Has prohibited field Resource."
+    with raises_aws("MalformedPolicyDocument", 400) as e:
+        iam.create_role(RoleName=uniq("r"), AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{**statement, "Action": "s3:GetObject"}]}))
+    assert e.message.startswith("Trust Policy statement actions can only be sts:AssumeRole")
+    with raises_aws("MalformedPolicyDocument", 400) as e:
+        iam.create_policy(PolicyName=uniq("p"), PolicyDocument=json.dumps(
+            {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
+    assert e.message == "Policy document must be version 2012-10-17 or greater."
+    # Inline policies may still omit the Version (2008-10-17 semantics).
+    user = uniq("u")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="old", PolicyDocument=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))

@@ -269,7 +269,7 @@ fn policy_resource(name: &str) -> Resource {
 impl Iam {
     pub(crate) async fn create_policy(&self, call: &Call, input: CreatePolicyInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
-        Policy::parse(&input.policy_document, PolicyKind::Identity).map_err(|e| malformed(e.to_string()))?;
+        Policy::parse(&input.policy_document, PolicyKind::Managed).map_err(|e| malformed(e.to_string()))?;
         check_managed_size(&input.policy_document)?;
         let tags = new_tags(input.tags)?;
         let guard = self.lock().await;

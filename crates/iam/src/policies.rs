@@ -128,11 +128,21 @@ pub struct PrincipalPolicies {
 /// Compiled policies per user or role id, rebuilt when their policies change.
 pub(crate) type Compiled = HashMap<String, Arc<PrincipalPolicies>>;
 
+/// Denies everything: what a stored identity policy that no longer parses
+/// becomes (the grammar may have grown stricter since it was stored), since
+/// dropping it could lift a Deny.
+static DENY_ALL: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(|| {
+    let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    Policy::parse(text, PolicyKind::Identity).unwrap_or_else(|_| Policy::empty())
+});
+
 /// The identity policies and boundary of a user (with its groups'), a role or
 /// a group, by its unique id.
 pub(crate) fn compile_principal(state: &AccountState, principal_id: &str) -> Arc<PrincipalPolicies> {
-    let compile =
-        |name: &str, document: &str| Policy::parse(document, PolicyKind::Identity).ok().map(|p| (name.to_string(), p));
+    let compile = |name: &str, document: &str| {
+        let policy = Policy::parse(document, PolicyKind::Identity).unwrap_or_else(|_| DENY_ALL.clone());
+        (name.to_string(), policy)
+    };
     let user = state.user_by_id(principal_id);
     let role = state.roles.values().find(|r| r.role_id == principal_id);
     let groups: Vec<&crate::groups::Group> = match user {
@@ -144,7 +154,7 @@ pub(crate) fn compile_principal(state: &AccountState, principal_id: &str) -> Arc
         .inline_policies
         .values()
         .filter(|p| owners.contains(&p.owner_id.as_str()))
-        .filter_map(|p| compile(&p.name, &p.document))
+        .map(|p| compile(&p.name, &p.document))
         .collect();
     let group = state.groups.values().find(|g| g.group_id == principal_id);
     let (own_attached, boundary) = match (user, role, group) {
@@ -154,16 +164,14 @@ pub(crate) fn compile_principal(state: &AccountState, principal_id: &str) -> Arc
         (None, None, None) => (&[][..], None),
     };
     for arn in own_attached.iter().chain(groups.iter().flat_map(|g| g.attached.iter())) {
-        if let Some(compiled) = crate::managed::document_of(state, arn).and_then(|d| compile(arn, d)) {
-            identity.push(compiled);
+        if let Some(document) = crate::managed::document_of(state, arn) {
+            identity.push(compile(arn, document));
         }
     }
+    // A boundary that cannot be found or read allows nothing: fail closed.
     let boundary = boundary.map(|arn| {
-        match crate::managed::document_of(state, arn).and_then(|d| compile(arn, d)) {
-            Some(compiled) => compiled,
-            // A boundary that cannot be read allows nothing: fail closed.
-            None => (arn.to_string(), Policy::empty()),
-        }
+        let policy = crate::managed::document_of(state, arn).and_then(|d| Policy::parse(d, PolicyKind::Identity).ok());
+        (arn.to_string(), policy.unwrap_or_else(Policy::empty))
     });
     Arc::new(PrincipalPolicies { identity, boundary })
 }
@@ -348,5 +356,31 @@ mod tests {
     fn documents_are_returned_url_encoded() {
         assert_eq!(url_encode(r#"{"a": "b/c"}"#), "%7B%22a%22%3A%20%22b%2Fc%22%7D");
         assert_eq!(non_whitespace_len("{ \"a\" :\n 1 }"), 7);
+    }
+
+    #[test]
+    fn a_stored_policy_that_no_longer_parses_denies_everything() {
+        let mut state = AccountState::default();
+        let user = crate::state::User {
+            user_id: "AIDA1".into(),
+            name: "bob".into(),
+            path: "/".into(),
+            create_date: 0.0,
+            tags: Vec::new(),
+            permissions_boundary: None,
+            attached: Vec::new(),
+        };
+        state.users.insert("bob".into(), user);
+        for (name, document) in [
+            ("ok", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#),
+            ("stale", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3*:Get","Resource":"*"}]}"#),
+        ] {
+            let policy = InlinePolicy { owner_id: "AIDA1".into(), name: name.into(), document: document.into() };
+            state.inline_policies.insert(policy.key(), policy);
+        }
+        let compiled = compile_principal(&state, "AIDA1");
+        assert_eq!(compiled.identity.len(), 2, "no policy is dropped");
+        let stale = compiled.identity.iter().find(|(name, _)| name == "stale").map(|(_, p)| p);
+        assert_eq!(stale, Some(&*DENY_ALL));
     }
 }

@@ -72,7 +72,7 @@ fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
 /// such a principal by its unique id, so that a namesake created after a
 /// deletion does not inherit the trust; Rampart does not do that yet.
 fn check_trust_policy(document: &str, state: &State) -> Result<(), AwsError> {
-    let policy = Policy::parse(document, PolicyKind::Resource).map_err(|e| malformed(e.to_string()))?;
+    let policy = Policy::parse(document, PolicyKind::Trust).map_err(|e| malformed(e.to_string()))?;
     for (kind, value) in policy.statements.iter().flat_map(|s| s.named_principals()) {
         if kind == "AWS" && !principal_exists(value, state) {
             return Err(malformed(format!("Invalid principal in policy: \"AWS\":\"{value}\"")));

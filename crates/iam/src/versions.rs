@@ -112,7 +112,7 @@ impl Iam {
         call: &Call,
         input: CreateVersionInput,
     ) -> Result<Outcome, AwsError> {
-        Policy::parse(&input.policy_document, PolicyKind::Identity).map_err(|e| malformed(e.to_string()))?;
+        Policy::parse(&input.policy_document, PolicyKind::Managed).map_err(|e| malformed(e.to_string()))?;
         check_managed_size(&input.policy_document)?;
         let created = now_seconds(call);
         self.save_policy(call, &input.policy_arn, |p| {

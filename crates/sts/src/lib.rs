@@ -322,7 +322,7 @@ impl Service for Sts {
         let role = self.iam.role_by_arn(arn);
         let policy = role
             .as_ref()
-            .and_then(|r| Policy::parse(&r.trust_policy, PolicyKind::Resource).ok())
+            .and_then(|r| Policy::parse(&r.trust_policy, PolicyKind::Trust).ok())
             .unwrap_or_else(Policy::empty);
         let account = role.map(|r| r.account).unwrap_or_else(|| call.caller.account().clone());
         Some(ResourcePolicy { name: "AssumeRolePolicyDocument".into(), policy, account, required: true })
