@@ -267,3 +267,21 @@ def test_audit_records_show_the_session(rampart, role):
     assert identity["sessionContext"]["sessionIssuer"]["arn"] == role["arn"]
     assert identity["sessionContext"]["sessionIssuer"]["type"] == "Role"
     assert identity["sessionContext"]["attributes"]["mfaAuthenticated"] == "false"
+
+
+def test_simulator_knows_roles_and_resource_account(rampart, role):
+    iam = rampart.client("iam")
+    results = iam.simulate_principal_policy(PolicySourceArn=role["arn"],
+                                            ActionNames=["iam:ListUsers", "iam:CreateUser"])["EvaluationResults"]
+    decisions = {r["EvalActionName"]: r["EvalDecision"] for r in results}
+    assert decisions == {"iam:ListUsers": "allowed", "iam:CreateUser": "implicitDeny"}
+    # Enforcement agrees, for the role's sessions.
+    session = rampart.client("iam", Creds.from_sts(assume(rampart, role["caller"]["creds"], role["arn"])["Credentials"]))
+    session.list_users()
+    with raises_aws("AccessDenied", 403):
+        session.create_user(UserName=uniq("no"))
+    # aws:ResourceAccount is the account in the resource's ARN.
+    iam.put_role_policy(RoleName=role["name"], PolicyName="own-account", PolicyDocument=doc(
+        {"Effect": "Deny", "Action": "iam:GetRole", "Resource": "*",
+         "Condition": {"StringNotEquals": {"aws:ResourceAccount": rampart.account_id}}}))
+    session.get_role(RoleName=role["name"])

@@ -191,6 +191,10 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     let caller =
         Caller { arn: &arn, account: call.caller.account().as_str(), role_arn: role_arn.as_deref(), service: None };
     let resource = target.resource.unwrap_or("*");
+    // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
+    if let Some(owner) = resource.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
+        context.set("aws:ResourceAccount", owner);
+    }
     let mut verdict = Verdict::Unrestricted;
     for action in std::iter::once(target.action).chain(additional) {
         let request = Request {
