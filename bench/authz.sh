@@ -5,6 +5,9 @@
 #   allow: iam:GetUser on itself (allowed through ${aws:username})
 #   deny:  iam:ListUsers (no statement allows it: refused, audit record written)
 #   spine: sts:GetCallerIdentity (never evaluated against policies)
+#   root:  iam:GetUser on the same user as the account root (not evaluated:
+#          the same work as `allow` minus the decision, so allow/root is what
+#          enforcement costs)
 # usage: bench/authz.sh [DURATION_SECONDS] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +51,8 @@ read -r ak sk < "$work/keys"
 python3 bench/sign_request.py "$endpoint" "$ak" "$sk" "$work/allow.lua" iam "Action=GetUser&Version=2010-05-08&UserName=bench"
 python3 bench/sign_request.py "$endpoint" "$ak" "$sk" "$work/deny.lua" iam "Action=ListUsers&Version=2010-05-08"
 python3 bench/sign_request.py "$endpoint" "$ak" "$sk" "$work/spine.lua" sts "Action=GetCallerIdentity&Version=2011-06-15"
+python3 bench/sign_request.py "$endpoint" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$work/root.lua" iam \
+    "Action=GetUser&Version=2010-05-08&UserName=bench"
 run() { # name, and whether every response must be refused
     local out
     out=$(wrk -t1 -c"$connections" -d"${duration}s" -s "$work/$1.lua" "$endpoint/")
@@ -59,10 +64,11 @@ run() { # name, and whether every response must be refused
     fi
     awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
-s=$(run spine ok); a=$(run allow ok); d=$(run deny refused)
-python3 - "$s" "$a" "$d" <<'PY'
+s=$(run spine ok); r=$(run root ok); a=$(run allow ok); d=$(run deny refused)
+python3 - "$s" "$r" "$a" "$d" <<'PY'
 import sys
-s, a, d = map(float, sys.argv[1:4])
-print(f"spine (GetCallerIdentity) {s:.0f} req/s, allow (GetUser, evaluated) {a:.0f} req/s, deny (ListUsers, refused) {d:.0f} req/s")
-print(f"allow/spine = {100*a/s:.0f}%, deny/allow = {100*d/a:.0f}%")
+s, r, a, d = map(float, sys.argv[1:5])
+print(f"spine (GetCallerIdentity) {s:.0f} req/s, root (GetUser, not evaluated) {r:.0f} req/s, "
+      f"allow (GetUser, evaluated) {a:.0f} req/s, deny (ListUsers, refused) {d:.0f} req/s")
+print(f"allow/root = {100*a/r:.0f}%, deny/allow = {100*d/a:.0f}%")
 PY

@@ -13,6 +13,8 @@ pub struct Session {
     /// one): they limit the role's permissions and never grant any. A policy
     /// that could not be found is kept as an empty policy, so it allows nothing.
     pub policies: Vec<(String, Policy)>,
+    /// The condition keys the session policies refer to, lower-cased.
+    pub keys: Vec<String>,
     /// Session tags (`aws:PrincipalTag/*`, over the role's own tags).
     pub tags: Vec<(String, String)>,
     pub source_identity: Option<String>,

@@ -31,7 +31,7 @@ use rampart_core::{
 use rampart_store::{Commit, RecordWrite, Store};
 
 use policies::OwnerKind;
-pub use policies::PrincipalPolicies;
+pub use policies::{context_keys, PrincipalPolicies};
 use state::{
     AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, MANAGED_KIND, POLICY_KIND, ROLE_KIND,
     USER_KIND,

@@ -123,6 +123,9 @@ pub struct PrincipalPolicies {
     pub identity: Vec<(String, Policy)>,
     /// The permissions boundary, by ARN.
     pub boundary: Option<(String, Policy)>,
+    /// The condition keys these policies refer to, lower-cased: all a request
+    /// context needs.
+    pub keys: Vec<String>,
 }
 
 /// Compiled policies per user or role id, rebuilt when their policies change.
@@ -173,7 +176,16 @@ pub(crate) fn compile_principal(state: &AccountState, principal_id: &str) -> Arc
         let policy = crate::managed::document_of(state, arn).and_then(|d| Policy::parse(d, PolicyKind::Identity).ok());
         (arn.to_string(), policy.unwrap_or_else(Policy::empty))
     });
-    Arc::new(PrincipalPolicies { identity, boundary })
+    let keys = context_keys(identity.iter().chain(boundary.as_ref()).map(|(_, p)| p));
+    Arc::new(PrincipalPolicies { identity, boundary, keys })
+}
+
+/// The condition keys some policies refer to, lower-cased and without repeats.
+pub fn context_keys<'a>(policies: impl Iterator<Item = &'a Policy>) -> Vec<String> {
+    let mut keys: Vec<String> = policies.flat_map(Policy::context_keys).map(|k| k.to_ascii_lowercase()).collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Recompiles every user and role of an account (a managed policy changed).

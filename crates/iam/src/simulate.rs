@@ -94,7 +94,7 @@ impl Iam {
     }
 
     pub(crate) fn simulate(&self, call: &Call, input: SimulateInput) -> Result<Outcome, AwsError> {
-        let PrincipalPolicies { mut identity, mut boundary } = match &input.policy_source_arn {
+        let PrincipalPolicies { mut identity, mut boundary, .. } = match &input.policy_source_arn {
             Some(arn) => self.principal_policies(call, arn)?,
             None => PrincipalPolicies::default(),
         };
@@ -159,7 +159,7 @@ impl Iam {
     pub(crate) fn context_keys(&self, call: &Call, input: ContextKeysInput) -> Result<Outcome, AwsError> {
         let mut policies = match &input.policy_source_arn {
             Some(arn) => {
-                let PrincipalPolicies { identity, boundary } = self.principal_policies(call, arn)?;
+                let PrincipalPolicies { identity, boundary, .. } = self.principal_policies(call, arn)?;
                 identity.into_iter().chain(boundary).collect()
             }
             None => Vec::new(),

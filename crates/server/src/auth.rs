@@ -1,13 +1,12 @@
 //! Authentication: SigV4 against the in-memory credential table. Never touches the disk.
 
-use sha2::{Digest, Sha256};
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use rampart_core::{CredentialRefusal, Credentials, Principal, ServiceId, Session};
 use rampart_sigv4::{
-    canonical_request, parse_authorization_header, parse_presigned_query, string_to_sign, verify_signature, AuthParams,
-    RequestView, SigV4Error, UNSIGNED_PAYLOAD,
+    canonical_request, parse_authorization_header, parse_presigned_query, sha256_hex, string_to_sign, verify_signature,
+    AuthParams, RequestView, SigV4Error, UNSIGNED_PAYLOAD,
 };
 
 use crate::errors::{skew_window_minutes, AuthFailure, SIGNATURE_MISMATCH};
@@ -189,7 +188,7 @@ pub(crate) fn authenticate(
         CredentialRefusal::Unknown => with_key(AuthFailure::UnknownKey, None),
         CredentialRefusal::Expired(principal) => with_key(AuthFailure::ExpiredToken, Some(*principal)),
     })?;
-    let body_hash = hex::encode(Sha256::digest(body));
+    let body_hash = sha256_hex(body);
     let payload_hash = match head.header("x-amz-content-sha256") {
         Some(claimed) if claimed == body_hash => claimed.to_string(),
         Some(UNSIGNED_PAYLOAD) if body.is_empty() => UNSIGNED_PAYLOAD.to_string(),

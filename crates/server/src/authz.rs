@@ -41,20 +41,60 @@ const REQUEST_KEYS: &[(ServiceId, &str, &str)] = &[
     (ServiceId::Sts, "sts:TransitiveTagKeys", "TransitiveTagKeys"),
 ];
 
+/// The condition keys the policies in play refer to (lower-cased, from their
+/// conditions and policy variables). Only these are computed for a request:
+/// the context is most of authorization's cost, and a key no policy reads
+/// cannot change a decision.
+struct Wanted<'a> {
+    keys: Vec<&'a str>,
+}
+
+impl Wanted<'_> {
+    fn key(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+    }
+
+    /// Whether any key of a family such as `aws:PrincipalTag/` is wanted.
+    fn family(&self, prefix: &str) -> bool {
+        self.keys.iter().any(|k| k.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix)))
+    }
+}
+
+/// A context under construction: values are computed only for wanted keys.
+struct ContextBuilder<'a> {
+    context: Context,
+    wanted: &'a Wanted<'a>,
+}
+
+impl ContextBuilder<'_> {
+    fn set(&mut self, key: &str, value: impl FnOnce() -> String) {
+        if self.wanted.key(key) {
+            self.context.set(key, value());
+        }
+    }
+
+    fn set_all(&mut self, key: &str, values: impl FnOnce() -> Vec<String>) {
+        if self.wanted.key(key) {
+            self.context.set_all(key, values());
+        }
+    }
+}
+
 /// Sets the service keys a request carries. Only where AWS sets them: the
 /// Service Authorization Reference lists, per action, the keys it carries
 /// (iam:PolicyARN is set for AttachUserPolicy, not for GetPolicy).
-fn request_keys(c: &mut Context, service: ServiceId, action: &str, input: &Value) {
+fn request_keys(c: &mut ContextBuilder<'_>, service: ServiceId, action: &str, input: &Value) {
+    let wanted = REQUEST_KEYS.iter().filter(|(s, key, _)| *s == service && c.wanted.key(key));
     let catalog = rampart_policy::catalog();
-    let action_info = catalog.service(service.action_prefix()).zip(catalog.action(action));
-    for (_, key, member) in REQUEST_KEYS.iter().filter(|(s, _, _)| *s == service) {
+    for (_, key, member) in wanted {
+        let action_info = catalog.service(service.action_prefix()).zip(catalog.action(action));
         if !action_info.is_some_and(|(service, action)| service.action_has_key(action, key)) {
             continue;
         }
         match input.get(member) {
-            Some(Value::String(v)) => c.set(key, v.clone()),
+            Some(Value::String(v)) => c.set(key, || v.clone()),
             Some(Value::Array(items)) => {
-                c.set_all(key, items.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                c.set_all(key, || items.iter().filter_map(Value::as_str).map(str::to_string).collect())
             }
             _ => {}
         }
@@ -62,60 +102,61 @@ fn request_keys(c: &mut Context, service: ServiceId, action: &str, input: &Value
 }
 
 /// The global condition keys of a call.
-fn context(call: &Call, iam: &Iam) -> Context {
-    let mut c = Context::new();
-    let now = OffsetDateTime::from_unix_timestamp_nanos(i128::from(call.time_ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    c.set("aws:CurrentTime", rampart_wire::format_iso8601(now.unix_timestamp() as f64));
-    c.set("aws:EpochTime", now.unix_timestamp().to_string());
-    c.set("aws:SourceIp", call.source_ip.clone());
-    c.set("aws:SecureTransport", call.secure_transport.to_string());
-    c.set("aws:RequestedRegion", call.region.clone());
-    c.set("aws:UserAgent", call.user_agent.clone());
-    c.set("aws:PrincipalArn", call.caller.arn());
-    c.set("aws:PrincipalAccount", call.caller.account().as_str());
-    c.set("aws:ViaAWSService", "false");
-    match &call.caller {
-        Principal::Root { account } => {
-            c.set("aws:PrincipalType", "Account");
-            c.set("aws:userid", account.as_str());
-        }
-        Principal::User { user_id, name, .. } => {
-            c.set("aws:PrincipalType", "User");
-            c.set("aws:userid", user_id.clone());
-            c.set("aws:username", name.clone());
-        }
-        Principal::AssumedRole { principal_id, .. } => {
-            // A session is known by its role: aws:PrincipalArn is the role's ARN.
-            c.set("aws:PrincipalType", "AssumedRole");
-            c.set("aws:userid", principal_id.clone());
-            c.set("aws:PrincipalArn", call.caller.role_arn().unwrap_or_default());
-        }
+fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
+    let now = || {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(call.time_ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    };
+    c.set("aws:CurrentTime", || rampart_wire::format_iso8601(now().unix_timestamp() as f64));
+    c.set("aws:EpochTime", || now().unix_timestamp().to_string());
+    c.set("aws:SourceIp", || call.source_ip.clone());
+    c.set("aws:SecureTransport", || call.secure_transport.to_string());
+    c.set("aws:RequestedRegion", || call.region.clone());
+    c.set("aws:UserAgent", || call.user_agent.clone());
+    c.set("aws:PrincipalAccount", || call.caller.account().to_string());
+    c.set("aws:ViaAWSService", || "false".to_string());
+    // A session is known by its role: aws:PrincipalArn is the role's ARN.
+    c.set("aws:PrincipalArn", || call.caller.role_arn().unwrap_or_else(|| call.caller.arn()));
+    c.set("aws:userid", || call.caller.principal_id().to_string());
+    let principal_type = match &call.caller {
+        Principal::Root { .. } => "Account",
+        Principal::User { .. } => "User",
+        Principal::AssumedRole { .. } => "AssumedRole",
+    };
+    c.set("aws:PrincipalType", || principal_type.to_string());
+    if let Principal::User { name, .. } = &call.caller {
+        c.set("aws:username", || name.clone());
     }
-    for (key, value) in iam.principal_tags(&call.caller) {
-        c.set(&format!("aws:PrincipalTag/{key}"), value);
+    if c.wanted.family("aws:PrincipalTag/") {
+        for (key, value) in iam.principal_tags(&call.caller) {
+            c.context.set(&format!("aws:PrincipalTag/{key}"), value);
+        }
     }
     if let Some(session) = &call.session {
-        c.set("aws:TokenIssueTime", rampart_wire::format_iso8601((session.issued_ms / 1000) as f64));
-        c.set("aws:MultiFactorAuthPresent", "false");
+        c.set("aws:TokenIssueTime", || rampart_wire::format_iso8601((session.issued_ms / 1000) as f64));
+        c.set("aws:MultiFactorAuthPresent", || "false".to_string());
         // Session tags win over the role's tags with the same key.
-        for (key, value) in &session.tags {
-            c.set(&format!("aws:PrincipalTag/{key}"), value.clone());
+        if c.wanted.family("aws:PrincipalTag/") {
+            for (key, value) in &session.tags {
+                c.context.set(&format!("aws:PrincipalTag/{key}"), value.clone());
+            }
         }
         if let Some(source_identity) = &session.source_identity {
-            c.set("aws:SourceIdentity", source_identity.clone());
+            c.set("aws:SourceIdentity", || source_identity.clone());
         }
     }
-    c
 }
 
 /// The tag keys of a request: `aws:RequestTag/*` from a `Tags` list of
 /// `{Key, Value}`, and `aws:TagKeys` from it or from a `TagKeys` list.
-fn request_tags(c: &mut Context, input: &Value) {
+fn request_tags(c: &mut ContextBuilder<'_>, input: &Value) {
+    if !c.wanted.family("aws:RequestTag/") && !c.wanted.key("aws:TagKeys") {
+        return;
+    }
     let mut keys = Vec::new();
     for tag in input.get("Tags").and_then(Value::as_array).into_iter().flatten() {
         if let (Some(k), Some(v)) = (tag.get("Key").and_then(Value::as_str), tag.get("Value").and_then(Value::as_str)) {
-            c.set(&format!("aws:RequestTag/{k}"), v);
+            c.context.set(&format!("aws:RequestTag/{k}"), v);
             keys.push(k.to_string());
         }
     }
@@ -123,7 +164,7 @@ fn request_tags(c: &mut Context, input: &Value) {
         keys.push(key.to_string());
     }
     if !keys.is_empty() {
-        c.set_all("aws:TagKeys", keys);
+        c.context.set_all("aws:TagKeys", keys);
     }
 }
 
@@ -161,19 +202,36 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     let Some(policies) = iam.policies_of(&call.caller) else {
         return (Verdict::Unrestricted, action);
     };
-    let mut context = context(call, iam);
-    request_tags(&mut context, target.input);
-    request_keys(&mut context, call.service, target.action, target.input);
     let (resource_policy, additional) = match target.service {
-        Some(service) => {
-            for (key, value) in service.resource_tags(call, target.input) {
-                context.set(&format!("aws:ResourceTag/{key}"), value);
-            }
-            (service.resource_policy(call, target.input), service.additional_actions(call, target.input))
-        }
+        Some(service) => (service.resource_policy(call, target.input), service.additional_actions(call, target.input)),
         None => (None, Vec::new()),
     };
     let session = call.session.as_deref();
+    let resource_keys = resource_policy.as_ref().map(|rp| rp.policy.context_keys()).unwrap_or_default();
+    let wanted = Wanted {
+        keys: policies
+            .keys
+            .iter()
+            .chain(session.map(|s| s.keys.as_slice()).unwrap_or_default())
+            .chain(&resource_keys)
+            .map(String::as_str)
+            .collect(),
+    };
+    let mut builder = ContextBuilder { context: Context::new(), wanted: &wanted };
+    context(&mut builder, call, iam);
+    request_tags(&mut builder, target.input);
+    request_keys(&mut builder, call.service, target.action, target.input);
+    let resource = target.resource.unwrap_or("*");
+    // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
+    if let Some(owner) = resource.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
+        builder.set("aws:ResourceAccount", || owner.to_string());
+    }
+    if let (Some(service), true) = (target.service, wanted.family("aws:ResourceTag/")) {
+        for (key, value) in service.resource_tags(call, target.input) {
+            builder.context.set(&format!("aws:ResourceTag/{key}"), value);
+        }
+    }
+    let context = builder.context;
     let mut set = PolicySet {
         identity: policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
         boundary: policies.boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
@@ -190,11 +248,6 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     let role_arn = call.caller.role_arn();
     let caller =
         Caller { arn: &arn, account: call.caller.account().as_str(), role_arn: role_arn.as_deref(), service: None };
-    let resource = target.resource.unwrap_or("*");
-    // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
-    if let Some(owner) = resource.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
-        context.set("aws:ResourceAccount", owner);
-    }
     let mut verdict = Verdict::Unrestricted;
     for action in std::iter::once(target.action).chain(additional) {
         let request = Request {

@@ -1,7 +1,5 @@
 //! The canonical request and the string to sign, built from what was received.
 
-use sha2::{Digest, Sha256};
-
 use crate::encoding::{percent_decode, uri_encode, uri_encode_path};
 use crate::{AuthParams, CredentialScope, RequestView, SigV4Error, ALGORITHM};
 
@@ -15,7 +13,7 @@ impl CanonicalRequest {
     }
     /// Lower-case hex SHA-256 of the canonical request.
     pub fn hash_hex(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+        crate::signing::sha256_hex(self.0.as_bytes())
     }
 }
 

@@ -12,7 +12,7 @@ mod signing;
 pub use canonical::{canonical_request, string_to_sign, CanonicalRequest};
 pub use encoding::{uri_encode, uri_encode_path};
 pub use parse::{parse_authorization_header, parse_presigned_query, AuthParams, CredentialScope};
-pub use signing::{sign, signing_key, verify_signature, SigningKey};
+pub use signing::{sha256_hex, sign, signing_key, verify_signature, SigningKey};
 
 /// The only signing algorithm AWS SigV4 defines for HMAC.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

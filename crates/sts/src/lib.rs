@@ -285,10 +285,12 @@ impl SessionOpener for Sts {
             Holder::Root => Principal::Root { account: account.clone() },
         };
         let secret = Secret::new(std::mem::take(&mut claims.secret_access_key));
+        let policies = self.session_policies(&account, &claims);
         let session = Session {
             issued_ms: claims.issued_ms,
             expires_ms: claims.expires_ms,
-            policies: self.session_policies(&account, &claims),
+            keys: rampart_iam::context_keys(policies.iter().map(|(_, p)| p)),
+            policies,
             tags: std::mem::take(&mut claims.tags),
             source_identity: claims.source_identity.take(),
         };
