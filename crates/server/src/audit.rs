@@ -41,7 +41,7 @@ pub(crate) struct AuditDraft {
     pub error: Option<(String, String)>,
     /// The policy decision (deciding policy and statement), recorded as
     /// `additionalEventData.authorization`; never sent to the caller.
-    pub authorization: Option<Value>,
+    pub authorization: Option<AuthorizationNote>,
 }
 
 /// Operations that only read, by AWS's naming convention.
@@ -108,9 +108,30 @@ struct ResourceRecord<'a> {
     resource_name: &'a str,
 }
 
+/// How a request was decided: `additionalEventData.authorization` (never sent
+/// to the caller). Typed rather than a JSON tree: it is in most records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct AuthorizationNote {
+    pub decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<StatementNote>,
+}
+
+/// The deciding statement: its policy's name (or ARN), Sid and position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct StatementNote {
+    pub policy: String,
+    pub sid: Option<String>,
+    pub index: usize,
+}
+
 #[derive(Serialize)]
 struct AdditionalEventData<'a> {
-    authorization: &'a Value,
+    authorization: &'a AuthorizationNote,
 }
 
 #[derive(Serialize)]
@@ -297,7 +318,12 @@ mod tests {
             response_elements: Value::Null,
             resources: vec![],
             error: Some(("AccessDenied".into(), "User: x is not authorized".into())),
-            authorization: Some(json!({"decision": "ImplicitDeny", "missing": "Identity"})),
+            authorization: Some(AuthorizationNote {
+                decision: "ImplicitDeny",
+                source: None,
+                missing: Some("Identity"),
+                statement: None,
+            }),
         };
         let row = draft.finish();
         let record: Value = serde_json::from_str(&row.record).unwrap_or_default();

@@ -6,6 +6,8 @@ use time::OffsetDateTime;
 use serde_json::Value;
 
 use rampart_core::{Call, Principal, Service, ServiceId};
+
+use crate::audit::{AuthorizationNote, StatementNote};
 use rampart_iam::Iam;
 use rampart_policy::{evaluate, Caller, Context, Decision, PolicyRef, PolicySet, Request, Source};
 
@@ -295,19 +297,30 @@ pub(crate) fn denial_message(caller: &Principal, action: &str, resource: Option<
 }
 
 /// The decision as the audit record names it (never sent to the caller).
-pub(crate) fn audit_note(verdict: &Verdict) -> Option<serde_json::Value> {
+pub(crate) fn audit_note(verdict: &Verdict) -> Option<AuthorizationNote> {
     let Verdict::Decided(decision) = verdict else { return None };
-    let statement =
-        |s: &rampart_policy::StatementId| serde_json::json!({"policy": s.policy, "sid": s.sid, "index": s.index});
+    let statement = |s: &rampart_policy::StatementId| StatementNote {
+        policy: s.policy.clone(),
+        sid: s.sid.clone(),
+        index: s.index,
+    };
+    let note = |decision, source, missing, statement| AuthorizationNote { decision, source, missing, statement };
     Some(match decision {
-        Decision::Allow { statement: s } => serde_json::json!({"decision": "Allow", "statement": statement(s)}),
-        Decision::ExplicitDeny { source, statement: s } => serde_json::json!({
-            "decision": "ExplicitDeny",
-            "source": format!("{source:?}"),
-            "statement": statement(s),
-        }),
-        Decision::ImplicitDeny { missing } => {
-            serde_json::json!({"decision": "ImplicitDeny", "missing": format!("{missing:?}")})
+        Decision::Allow { statement: s } => note("Allow", None, None, Some(statement(s))),
+        Decision::ExplicitDeny { source, statement: s } => {
+            note("ExplicitDeny", Some(source_name(*source)), None, Some(statement(s)))
         }
+        Decision::ImplicitDeny { missing } => note("ImplicitDeny", None, Some(source_name(*missing)), None),
     })
+}
+
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Identity => "Identity",
+        Source::Boundary => "Boundary",
+        Source::Session => "Session",
+        Source::Resource => "Resource",
+        Source::ServiceControl => "ServiceControl",
+        Source::ResourceControl => "ResourceControl",
+    }
 }
