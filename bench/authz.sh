@@ -8,7 +8,7 @@
 #   root:  iam:GetUser on the same user as the account root (not evaluated:
 #          the same work as `allow` minus the decision, so allow/root is what
 #          enforcement costs)
-# usage: bench/authz.sh [DURATION_SECONDS] [CONNECTIONS]
+# usage: [ROUNDS=3] bench/authz.sh [DURATION_SECONDS_PER_RUN] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -64,10 +64,18 @@ run() { # name, and whether every response must be refused
     fi
     awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
-s=$(run spine ok); r=$(run root ok); a=$(run allow ok); d=$(run deny refused)
-python3 - "$s" "$r" "$a" "$d" <<'PY'
-import sys
-s, r, a, d = map(float, sys.argv[1:5])
+# Interleaved rounds, medians: this VM drifts by ±15% within a minute, which
+# would swamp a 10% difference measured one target after the other.
+rounds=${ROUNDS:-3}
+results=()
+for _ in $(seq "$rounds"); do
+    results+=("$(run spine ok) $(run root ok) $(run allow ok) $(run deny refused)")
+done
+python3 - "${results[@]}" <<'PY'
+import statistics, sys
+rounds = [list(map(float, r.split())) for r in sys.argv[1:]]
+s, r, a, d = (statistics.median(x[i] for x in rounds) for i in range(4))
+print(f"medians of {len(rounds)} interleaved rounds:")
 print(f"spine (GetCallerIdentity) {s:.0f} req/s, root (GetUser, not evaluated) {r:.0f} req/s, "
       f"allow (GetUser, evaluated) {a:.0f} req/s, deny (ListUsers, refused) {d:.0f} req/s")
 print(f"allow/root = {100*a/r:.0f}%, deny/allow = {100*d/a:.0f}%")
