@@ -14,6 +14,7 @@ from rampart_testlib import (
     attr,
     list_all_users,
     lookup_all,
+    new_user,
     raises_aws,
     record,
     uniq,
@@ -243,3 +244,14 @@ def test_read_only_audit_records_flushed_on_sigterm(fresh_rampart):
     srv.start()
     wait_for_events(srv.client("cloudtrail"), lambda e, r: marker in (r.get("userAgent") or ""),
                     LookupAttributes=attr("EventName", "GetCallerIdentity"))
+
+
+def test_access_key_last_used_survives_restart(fresh_rampart):
+    server = fresh_rampart
+    user = new_user(server, "lastused")
+    server.client("sts", user["creds"], region="eu-west-1").get_caller_identity()
+    before = server.client("iam").get_access_key_last_used(AccessKeyId=user["key"])["AccessKeyLastUsed"]
+    assert before["ServiceName"] == "sts" and before["Region"] == "eu-west-1"
+    server.restart()  # SIGTERM: the last-used data is stored on the way out
+    after = server.client("iam").get_access_key_last_used(AccessKeyId=user["key"])["AccessKeyLastUsed"]
+    assert after == before

@@ -1,11 +1,12 @@
 //! CreateAccessKey, ListAccessKeys, UpdateAccessKey, DeleteAccessKey, GetAccessKeyLastUsed.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use rampart_core::{ids, AwsError, Call, CredentialEntry, Outcome, Principal, Resource, Secret};
+use rampart_store::Commit;
 
-use crate::state::{AccessKey, AccountState, State, KEY_KIND};
+use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND};
 use crate::users::{page, page_output};
 use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
 
@@ -205,7 +206,8 @@ impl Iam {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
         let key = self.owned_key(call, input.user_name.as_deref(), &input.access_key_id)?;
-        let writes = vec![delete(KEY_KIND, &account, &key.access_key_id)];
+        let writes =
+            vec![delete(KEY_KIND, &account, &key.access_key_id), delete(LAST_USED_KIND, &account, &key.access_key_id)];
         let resources = vec![key_resource(&key.access_key_id)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             credentials.remove(&key.access_key_id);
@@ -235,5 +237,48 @@ impl Iam {
             output["UserName"] = json!(user.name);
         }
         Ok(Outcome::read(output))
+    }
+}
+
+/// When each access key was last used, as stored. Authentication notes uses in
+/// memory (it never writes); a background flush stores what changed, so a
+/// restart keeps GetAccessKeyLastUsed's answers (less the last interval's after
+/// a crash; AWS too reports last use with a delay).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredLastUsed {
+    pub time_ms: i64,
+    pub service: String,
+    pub region: String,
+}
+
+impl Iam {
+    /// Stores the last-used data that changed since the previous flush;
+    /// returns how many keys it wrote.
+    pub async fn flush_last_used(&self) -> Result<usize, String> {
+        let _guard = self.lock().await;
+        let mut writes = Vec::new();
+        let mut flushed = Vec::new();
+        {
+            let state = self.state.read();
+            let done = self.last_used_flushed.lock();
+            for (account, a) in &state.accounts {
+                for akid in a.keys.keys() {
+                    let Some(used) = self.credentials.get(akid).and_then(|e| e.last_used()) else { continue };
+                    if done.get(akid) == Some(&used.time_ms) {
+                        continue;
+                    }
+                    let stored = StoredLastUsed { time_ms: used.time_ms, service: used.service, region: used.region };
+                    writes.push(put(LAST_USED_KIND, account, akid, &stored));
+                    flushed.push((akid.clone(), used.time_ms));
+                }
+            }
+        }
+        if writes.is_empty() {
+            return Ok(0);
+        }
+        let count = writes.len();
+        self.store.commit(Commit { writes, events: Vec::new() }).await.map_err(|e| e.to_string())?;
+        self.last_used_flushed.lock().extend(flushed);
+        Ok(count)
     }
 }

@@ -33,8 +33,8 @@ use rampart_store::{Commit, RecordWrite, Store};
 use policies::OwnerKind;
 pub use policies::{context_keys, PrincipalPolicies};
 use state::{
-    AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, MANAGED_KIND, POLICY_KIND, ROLE_KIND,
-    USER_KIND,
+    AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, LAST_USED_KIND, MANAGED_KIND, POLICY_KIND,
+    ROLE_KIND, USER_KIND,
 };
 
 /// The operations this service implements.
@@ -146,6 +146,8 @@ pub struct Iam {
     state: Arc<RwLock<State>>,
     /// Held from a mutation's checks until its change is applied.
     mutation: Arc<tokio::sync::Mutex<()>>,
+    /// The last-used time of each key as last stored (see `flush_last_used`).
+    last_used_flushed: parking_lot::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 fn model_error(shape: &str, message: String) -> AwsError {
@@ -191,6 +193,7 @@ impl Iam {
             credentials,
             state: Arc::new(RwLock::new(State::default())),
             mutation: Arc::new(tokio::sync::Mutex::new(())),
+            last_used_flushed: parking_lot::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -301,6 +304,15 @@ impl Iam {
             }
             account_state.keys.insert(key.access_key_id.clone(), key);
         }
+        let mut flushed = self.last_used_flushed.lock();
+        flushed.clear();
+        for (_, akid, used) in self.scan::<keys::StoredLastUsed>(LAST_USED_KIND)? {
+            if let Some(entry) = self.credentials.get(&akid) {
+                entry.record_use(used.time_ms, &used.service, &used.region);
+                flushed.insert(akid, used.time_ms);
+            }
+        }
+        drop(flushed);
         for (account, _, policy) in self.scan::<policies::InlinePolicy>(POLICY_KIND)? {
             state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
         }

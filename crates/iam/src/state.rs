@@ -14,6 +14,7 @@ pub(crate) const POLICY_KIND: &str = "iam-user-policy";
 pub(crate) const MANAGED_KIND: &str = "iam-managed-policy";
 pub(crate) const GROUP_KIND: &str = "iam-group";
 pub(crate) const ROLE_KIND: &str = "iam-role";
+pub(crate) const LAST_USED_KIND: &str = "iam-key-last-used";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {

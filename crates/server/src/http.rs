@@ -174,6 +174,7 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("rampart listening on {scheme}://{}", listener.local_addr().unwrap_or(addr));
+    let flusher = tokio::spawn(flush_last_used_periodically(node.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -204,5 +205,24 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight connections did not finish within {SHUTDOWN_GRACE:?}");
     }
+    flusher.abort();
+    if let Err(e) = node.iam.flush_last_used().await {
+        tracing::error!(error = %e, "access keys' last-used data could not be stored");
+    }
     Ok(())
+}
+
+/// Access keys' last use is noted in memory by authentication and stored
+/// this often (and at shutdown).
+const LAST_USED_FLUSH: Duration = Duration::from_secs(60);
+
+async fn flush_last_used_periodically(node: Arc<Node>) {
+    let mut interval = tokio::time::interval(LAST_USED_FLUSH);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(e) = node.iam.flush_last_used().await {
+            tracing::error!(error = %e, "access keys' last-used data could not be stored");
+        }
+    }
 }
