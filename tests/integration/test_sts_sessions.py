@@ -285,3 +285,21 @@ def test_simulator_knows_roles_and_resource_account(rampart, role):
         {"Effect": "Deny", "Action": "iam:GetRole", "Resource": "*",
          "Condition": {"StringNotEquals": {"aws:ResourceAccount": rampart.account_id}}}))
     session.get_role(RoleName=role["name"])
+
+
+def test_a_deleted_principal_is_not_trusted_in_its_namesake(rampart):
+    iam = rampart.client("iam")
+    name = uniq("temp")
+    user = iam.create_user(UserName=name)["User"]
+    role = uniq("trusting")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust(user["Arn"]))
+    iam.delete_user(UserName=name)
+    # As IAM does, the trust policy now names the deleted user by its unique id.
+    statement = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert statement["Principal"]["AWS"] == user["UserId"]
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    creds = Creds(key["AccessKeyId"], key["SecretAccessKey"])
+    arn = f"arn:aws:iam::{rampart.account_id}:role/{role}"
+    with raises_aws("AccessDenied", 403):
+        assume(rampart, creds, arn)

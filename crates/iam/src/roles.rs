@@ -68,9 +68,9 @@ fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
 }
 
 /// Checks a trust policy: a resource-based policy with IAM's size quota, whose
-/// users and roles exist (when their account is on this node). AWS also keeps
-/// such a principal by its unique id, so that a namesake created after a
-/// deletion does not inherit the trust; Rampart does not do that yet.
+/// users and roles exist (when their account is on this node). When one is
+/// deleted, trust policies name it by its unique id instead
+/// (`forget_trusted_principal`), so a namesake does not inherit the trust.
 fn check_trust_policy(document: &str, state: &State) -> Result<(), AwsError> {
     let policy = Policy::parse(document, PolicyKind::Trust).map_err(|e| malformed(e.to_string()))?;
     for (kind, value) in policy.statements.iter().flat_map(|s| s.named_principals()) {
@@ -104,6 +104,69 @@ fn principal_exists(arn: &str, state: &State) -> bool {
         return a.roles.values().any(|r| format!("{}{}", r.path, r.name) == format!("/{rest}"));
     }
     true
+}
+
+/// The roles (in any account on this node) whose trust policies name
+/// `principal_arn`, with that principal replaced by `unique_id`: what IAM
+/// does when a user or role is deleted, so that a namesake created later is
+/// not trusted. `skip` is the role being deleted itself, if any.
+pub(crate) fn forget_trusted_principal(
+    state: &State,
+    principal_arn: &str,
+    unique_id: &str,
+    skip: Option<&str>,
+) -> Vec<(AccountId, Role)> {
+    let mut out = Vec::new();
+    for (account, a) in &state.accounts {
+        for role in a.roles.values().filter(|r| Some(r.role_id.as_str()) != skip) {
+            if !role.trust_policy.contains(principal_arn) {
+                continue;
+            }
+            let Ok(mut document) = serde_json::from_str::<Value>(&role.trust_policy) else { continue };
+            if replace_principal(&mut document, principal_arn, unique_id) {
+                let mut role = role.clone();
+                role.trust_policy = document.to_string();
+                out.push((account.clone(), role));
+            }
+        }
+    }
+    out
+}
+
+/// Replaces `from` by `to` among a policy's `"AWS"` principals; whether it did.
+fn replace_principal(document: &mut Value, from: &str, to: &str) -> bool {
+    let statements = match document.get_mut("Statement") {
+        Some(Value::Array(list)) => list.iter_mut().collect::<Vec<_>>(),
+        Some(single) => vec![single],
+        None => return false,
+    };
+    let mut changed = false;
+    for statement in statements {
+        for element in ["Principal", "NotPrincipal"] {
+            let values = match statement.get_mut(element).and_then(|p| p.get_mut("AWS")) {
+                Some(Value::Array(values)) => values.iter_mut().collect::<Vec<_>>(),
+                Some(value) => vec![value],
+                None => continue,
+            };
+            for value in values.into_iter().filter(|v| v.as_str() == Some(from)) {
+                *value = Value::String(to.to_string());
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+/// The store writes of roles whose trust policies were rewritten.
+pub(crate) fn trust_rewrite_writes(rewrites: &[(AccountId, Role)]) -> Vec<rampart_store::RecordWrite> {
+    rewrites.iter().map(|(account, role)| put(ROLE_KIND, account, &role.role_id, role)).collect()
+}
+
+/// Puts roles whose trust policies were rewritten into memory.
+pub(crate) fn apply_trust_rewrites(state: &mut State, rewrites: Vec<(AccountId, Role)>) {
+    for (account, role) in rewrites {
+        state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
+    }
 }
 
 fn role_resource(name: &str) -> Resource {
@@ -355,12 +418,16 @@ impl Iam {
             require_no_policies(a, &role.role_id, &role.attached)?;
             role.clone()
         };
-        let writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
+        let arn = format!("arn:aws:iam::{account}:role{}{}", role.path, role.name);
+        let rewrites = forget_trusted_principal(&self.state.read(), &arn, &role.role_id, Some(&role.role_id));
+        let mut writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
+        writes.extend(trust_rewrite_writes(&rewrites));
         let resources = vec![role_resource(&role.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.roles.remove(&role.name.to_lowercase());
             }
+            apply_trust_rewrites(state, rewrites);
             state.compiled.remove(&role.role_id);
             // Its sessions end with it: their next request is refused.
             credentials.forget_sessions_of(&format!("{}:", role.role_id));

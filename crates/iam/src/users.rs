@@ -248,12 +248,16 @@ impl Iam {
             }
             user.clone()
         };
-        let writes = vec![delete(USER_KIND, &account, &user.user_id)];
+        let arn = user.principal(&account).arn();
+        let rewrites = crate::roles::forget_trusted_principal(&self.state.read(), &arn, &user.user_id, None);
+        let mut writes = vec![delete(USER_KIND, &account, &user.user_id)];
+        writes.extend(crate::roles::trust_rewrite_writes(&rewrites));
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.users.remove(&user.name.to_lowercase());
             }
+            crate::roles::apply_trust_rewrites(state, rewrites);
             state.compiled.remove(&user.user_id);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
