@@ -100,3 +100,50 @@ def test_list_entities_for_policy(rampart):
     assert seen == 4
     with raises_aws("NoSuchEntity", 404):
         iam.list_entities_for_policy(PolicyArn=f"arn:aws:iam::{rampart.account_id}:policy/{uniq('none')}")
+
+
+def test_account_authorization_details(fresh_rampart):
+    server = fresh_rampart
+    iam = server.client("iam")
+    acct = server.account_id
+    iam.create_user(UserName="alice", Tags=[{"Key": "team", "Value": "red"}])
+    iam.create_group(GroupName="ops")
+    iam.add_user_to_group(GroupName="ops", UserName="alice")
+    iam.put_user_policy(UserName="alice", PolicyName="inline", PolicyDocument=DOC)
+    iam.attach_user_policy(UserName="alice", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    iam.create_role(RoleName="app", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="app", PolicyName="r", PolicyDocument=DOC)
+    arn = iam.create_policy(PolicyName="mine", PolicyDocument=DOC)["Policy"]["Arn"]
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=DOC, SetAsDefault=True)
+    iam.attach_group_policy(GroupName="ops", PolicyArn=arn)
+
+    out = iam.get_account_authorization_details()
+    [user] = out["UserDetailList"]
+    assert user["UserName"] == "alice" and user["GroupList"] == ["ops"]
+    assert user["UserPolicyList"][0]["PolicyName"] == "inline"
+    assert user["UserPolicyList"][0]["PolicyDocument"] == json.loads(DOC)
+    assert user["AttachedManagedPolicies"] == [
+        {"PolicyName": "ReadOnlyAccess", "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]
+    assert user["Tags"] == [{"Key": "team", "Value": "red"}]
+    [group] = out["GroupDetailList"]
+    assert group["AttachedManagedPolicies"][0]["PolicyArn"] == arn
+    [role] = out["RoleDetailList"]
+    assert role["AssumeRolePolicyDocument"] == json.loads(TRUST) and role["RolePolicyList"][0]["PolicyName"] == "r"
+    policies = {p["Arn"]: p for p in out["Policies"]}
+    assert set(policies) == {arn, "arn:aws:iam::aws:policy/ReadOnlyAccess"}
+    assert [v["VersionId"] for v in policies[arn]["PolicyVersionList"]] == ["v1", "v2"]
+    assert policies[arn]["DefaultVersionId"] == "v2" and policies[arn]["AttachmentCount"] == 1
+    assert policies["arn:aws:iam::aws:policy/ReadOnlyAccess"]["PolicyVersionList"][0]["IsDefaultVersion"]
+
+    only_roles = iam.get_account_authorization_details(Filter=["Role"])
+    assert only_roles["UserDetailList"] == [] and len(only_roles["RoleDetailList"]) == 1
+    seen, marker = 0, None
+    while True:
+        kw = {"MaxItems": 1, **({"Marker": marker} if marker else {})}
+        page = iam.get_account_authorization_details(**kw)
+        seen += sum(len(page[k]) for k in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"))
+        if not page["IsTruncated"]:
+            break
+        marker = page["Marker"]
+    assert seen == 5
+    assert acct in user["Arn"]

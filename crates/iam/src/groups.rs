@@ -32,7 +32,7 @@ pub(crate) struct Group {
     pub attached: Vec<String>,
 }
 
-fn group_json(account: &AccountId, g: &Group) -> Value {
+pub(crate) fn group_json(account: &AccountId, g: &Group) -> Value {
     json!({
         "Path": g.path,
         "GroupName": g.name,

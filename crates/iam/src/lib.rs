@@ -7,6 +7,7 @@
 //! authentication reads is updated in the same step.
 
 mod aws_managed;
+mod details;
 mod groups;
 mod keys;
 mod managed;
@@ -92,6 +93,7 @@ const OPERATIONS: &[&str] = &[
     "UntagPolicy",
     "ListPolicyTags",
     "ListEntitiesForPolicy",
+    "GetAccountAuthorizationDetails",
     "CreateRole",
     "GetRole",
     "ListRoles",
@@ -421,6 +423,7 @@ impl Service for Iam {
         let user_name = input.get("UserName").and_then(Value::as_str);
         match (call.operation, user_name) {
             ("ListUsers" | "GetAccessKeyLastUsed", _) => Some(format!("arn:aws:iam::{account}:user/")),
+            ("GetAccountAuthorizationDetails", _) => None,
             ("CreatePolicy", _) => {
                 let path = input.get("Path").and_then(Value::as_str).unwrap_or("/");
                 let name = input.get("PolicyName").and_then(Value::as_str).unwrap_or_default();
@@ -508,6 +511,7 @@ impl Service for Iam {
                 "UntagUser" | "UntagRole" | "UntagPolicy" => self.untag(call, parse_input(input)?).await,
                 "ListUserTags" | "ListRoleTags" | "ListPolicyTags" => self.list_tags(call, parse_input(input)?),
                 "ListEntitiesForPolicy" => self.list_entities_for_policy(call, parse_input(input)?),
+                "GetAccountAuthorizationDetails" => self.account_authorization_details(call, parse_input(input)?),
                 "CreateGroup" => self.create_group(call, parse_input(input)?).await,
                 "GetGroup" => self.get_group(call, parse_input(input)?),
                 "ListGroups" => self.list_groups(call, parse_input(input)?),

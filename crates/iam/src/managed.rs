@@ -146,7 +146,7 @@ pub(crate) fn non_whitespace_len(text: &str) -> usize {
 
 /// How many users and groups use `arn`, as an attached policy, and how many
 /// users have it as their boundary.
-fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
+pub(crate) fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
     let attached = account_state.users.values().filter(|u| u.attached.iter().any(|a| a == arn)).count()
         + account_state.groups.values().filter(|g| g.attached.iter().any(|a| a == arn)).count()
         + account_state.roles.values().filter(|r| r.attached.iter().any(|a| a == arn)).count();
@@ -158,14 +158,19 @@ fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
 /// Which answer a `Policy` shape is for: AWS puts the description in
 /// GetPolicy's only, and tags in CreatePolicy's and GetPolicy's.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum PolicyView {
+pub(crate) enum PolicyView {
     Create,
     Get,
     List,
 }
 
 /// The `Policy` shape of a customer managed policy.
-fn customer_policy_json(account: &AccountId, p: &ManagedPolicy, usage: (usize, usize), view: PolicyView) -> Value {
+pub(crate) fn customer_policy_json(
+    account: &AccountId,
+    p: &ManagedPolicy,
+    usage: (usize, usize),
+    view: PolicyView,
+) -> Value {
     let mut out = policy_json(&p.arn(account), &p.name, &p.path, &p.policy_id, p.create_date, usage);
     out["DefaultVersionId"] = json!(p.default_version);
     out["UpdateDate"] = json!(p.update_date());
@@ -179,7 +184,7 @@ fn customer_policy_json(account: &AccountId, p: &ManagedPolicy, usage: (usize, u
 }
 
 /// The `Policy` shape of an AWS managed policy.
-fn aws_policy_json(p: &AwsManagedPolicy, usage: (usize, usize)) -> Value {
+pub(crate) fn aws_policy_json(p: &AwsManagedPolicy, usage: (usize, usize)) -> Value {
     let mut out = policy_json(&p.arn(), &p.name, &p.path, &p.policy_id, p.create_date, usage);
     out["DefaultVersionId"] = json!(p.default_version);
     out["UpdateDate"] = json!(p.update_date);

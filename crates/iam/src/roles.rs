@@ -42,7 +42,7 @@ pub(crate) fn no_such_role(name: &str) -> AwsError {
     model_error("NoSuchEntityException", format!("The role with name {name} cannot be found."))
 }
 
-fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
+pub(crate) fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
     let mut out = json!({
         "Path": r.path,
         "RoleName": r.name,

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use rampart_core::{AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
-use crate::aws_managed::aws_managed_policy;
+use crate::aws_managed::{aws_managed_policy, AwsManagedPolicy};
 use crate::managed::{check_managed_size, not_attachable, ManagedPolicy, PolicyVersion};
 use crate::policies::{malformed, recompile_account, url_encode};
 use crate::state::{State, MANAGED_KIND};
@@ -39,7 +39,26 @@ pub(crate) struct ListVersionsInput {
     policy_arn: String,
 }
 
-fn version_json(p: &ManagedPolicy, v: &PolicyVersion, with_document: bool) -> Value {
+/// An AWS managed policy in the form of a customer one, with its default
+/// version only (what Rampart carries of it).
+pub(crate) fn aws_policy_view(aws: &AwsManagedPolicy) -> ManagedPolicy {
+    let version =
+        PolicyVersion { id: aws.default_version.clone(), document: aws.document.clone(), create_date: aws.update_date };
+    ManagedPolicy {
+        policy_id: aws.policy_id.clone(),
+        name: aws.name.clone(),
+        path: aws.path.clone(),
+        description: None,
+        create_date: aws.create_date,
+        versions: vec![version],
+        default_version: aws.default_version.clone(),
+        // Only read when a version is created, which AWS's policies refuse.
+        last_version: 0,
+        tags: Vec::new(),
+    }
+}
+
+pub(crate) fn version_json(p: &ManagedPolicy, v: &PolicyVersion, with_document: bool) -> Value {
     let mut out =
         json!({"VersionId": v.id, "IsDefaultVersion": v.id == p.default_version, "CreateDate": v.create_date});
     if with_document {
@@ -66,24 +85,10 @@ impl Iam {
     /// A policy whose versions the caller may read: the account's own, or an
     /// AWS managed policy, which shows only its default version.
     fn readable_policy(&self, call: &Call, arn: &str) -> Result<ManagedPolicy, AwsError> {
-        let Some(aws) = aws_managed_policy(arn) else { return self.customer_policy(call, arn) };
-        let version = PolicyVersion {
-            id: aws.default_version.clone(),
-            document: aws.document.clone(),
-            create_date: aws.update_date,
-        };
-        Ok(ManagedPolicy {
-            policy_id: aws.policy_id.clone(),
-            name: aws.name.clone(),
-            path: aws.path.clone(),
-            description: None,
-            create_date: aws.create_date,
-            versions: vec![version],
-            default_version: aws.default_version.clone(),
-            // Only read when a version is created, which AWS's policies refuse.
-            last_version: 0,
-            tags: Vec::new(),
-        })
+        match aws_managed_policy(arn) {
+            Some(aws) => Ok(aws_policy_view(aws)),
+            None => self.customer_policy(call, arn),
+        }
     }
 
     /// Writes a changed policy and recompiles the principals it applies to.
