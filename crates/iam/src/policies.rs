@@ -10,6 +10,7 @@ use serde_json::json;
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
+use crate::managed::non_whitespace_len;
 use crate::state::{AccountState, State, POLICY_KIND};
 use crate::users::{page, page_output};
 use crate::{delete, model_error, no_such_user, put, Iam};
@@ -196,9 +197,6 @@ pub(crate) fn recompile_account(state: &mut State, account: &AccountId) {
     state.compiled.extend(compiled);
 }
 
-fn non_whitespace_len(text: &str) -> usize {
-    text.chars().filter(|c| !c.is_whitespace()).count()
-}
 
 /// RFC 3986 percent-encoding: IAM returns policy documents URL-encoded, and
 /// the SDKs decode them. Written here because it is one small loop.

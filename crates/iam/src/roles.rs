@@ -78,7 +78,7 @@ fn check_trust_policy(document: &str, state: &State) -> Result<(), AwsError> {
             return Err(malformed(format!("Invalid principal in policy: \"AWS\":\"{value}\"")));
         }
     }
-    if document.chars().filter(|c| !c.is_whitespace()).count() > TRUST_POLICY_CHARS {
+    if crate::managed::non_whitespace_len(document) > TRUST_POLICY_CHARS {
         return Err(model_error(
             "LimitExceededException",
             format!("Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_CHARS}"),
