@@ -303,3 +303,48 @@ def test_a_deleted_principal_is_not_trusted_in_its_namesake(rampart):
     arn = f"arn:aws:iam::{rampart.account_id}:role/{role}"
     with raises_aws("AccessDenied", 403):
         assume(rampart, creds, arn)
+
+
+def test_review_fixes_tags_renames_deleted_users_and_paths(rampart):
+    iam = rampart.client("iam")
+    acct = rampart.account_id
+    caller = new_user(rampart, "tagged")
+    # A Deny on the role's tags applies to AssumeRole (aws:ResourceTag and iam:ResourceTag).
+    admin = uniq("admin")
+    arn = iam.create_role(RoleName=admin, AssumeRolePolicyDocument=trust(caller["arn"]),
+                          Tags=[{"Key": "tier", "Value": "admin"}])["Role"]["Arn"]
+    assume(rampart, caller["creds"], arn)
+    for key in ("aws:ResourceTag/tier", "iam:ResourceTag/tier"):
+        iam.put_user_policy(UserName=caller["name"], PolicyName="no-admin", PolicyDocument=doc(
+            {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*",
+             "Condition": {"StringEquals": {key: "admin"}}}))
+        with raises_aws("AccessDenied", 403):
+            assume(rampart, caller["creds"], arn)
+    iam.delete_user_policy(UserName=caller["name"], PolicyName="no-admin")
+
+    # Renaming a user carries the trust to its new name; the old name is not trusted.
+    new_name = uniq("renamed")
+    iam.update_user(UserName=caller["name"], NewUserName=new_name)
+    statement = iam.get_role(RoleName=admin)["Role"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert statement["Principal"]["AWS"] == f"arn:aws:iam::{acct}:user/{new_name}"
+    assume(rampart, caller["creds"], arn)
+
+    # Sessions from GetSessionToken end with their user.
+    temp = new_user(rampart, "gone")
+    session = Creds.from_sts(rampart.client("sts", temp["creds"]).get_session_token()["Credentials"])
+    rampart.client("sts", session).get_caller_identity()
+    iam.delete_access_key(UserName=temp["name"], AccessKeyId=temp["key"])
+    iam.delete_user(UserName=temp["name"])
+    with raises_aws("InvalidClientTokenId", 403):
+        rampart.client("sts", session).get_caller_identity()
+
+    # A Deny on a role path matches roles under that path.
+    pathed = uniq("pathed")
+    iam.create_role(RoleName=pathed, Path="/restricted/", AssumeRolePolicyDocument=trust(acct))
+    iam.put_user_policy(UserName=new_name, PolicyName="p", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"},
+        {"Effect": "Deny", "Action": "iam:GetRole", "Resource": f"arn:aws:iam::{acct}:role/restricted/*"}))
+    as_user = rampart.client("iam", caller["creds"])
+    as_user.get_role(RoleName=admin)
+    with raises_aws("AccessDenied", 403):
+        as_user.get_role(RoleName=pathed)

@@ -191,8 +191,10 @@ impl Credentials {
         }
     }
 
-    /// Forgets the temporary credentials of a principal (a role that was
-    /// deleted or changed): their next use reopens the token and is refused.
+    /// Forgets the temporary credentials of a principal (a user or role that
+    /// was deleted; ids have a fixed length, so the prefix `ROLE_ID:` names a
+    /// role's sessions and a user id the user's): their next use reopens the
+    /// token and is refused.
     pub fn forget_sessions_of(&self, principal_id_prefix: &str) {
         self.by_access_key
             .write()

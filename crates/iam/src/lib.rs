@@ -125,6 +125,7 @@ pub struct RoleInfo {
     pub arn: String,
     pub trust_policy: String,
     pub max_session_duration: i64,
+    pub tags: Vec<(String, String)>,
 }
 
 impl RoleInfo {
@@ -137,6 +138,7 @@ impl RoleInfo {
             arn: format!("arn:aws:iam::{account}:role{}{}", role.path, role.name),
             trust_policy: role.trust_policy.clone(),
             max_session_duration: role.max_session_duration,
+            tags: role.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
         }
     }
 }
@@ -347,6 +349,18 @@ impl Iam {
         Some(self.state.read().compiled.get(id).cloned().unwrap_or_default())
     }
 
+    /// Whether the user or the session's role behind `principal` still exists
+    /// (temporary credentials outlive neither; this also closes the window in
+    /// which a session is opened just as its role is deleted).
+    pub fn is_current(&self, principal: &Principal) -> bool {
+        let compiled = &self.state.read().compiled;
+        match principal {
+            Principal::Root { .. } => true,
+            Principal::User { user_id, .. } => compiled.contains_key(user_id),
+            Principal::AssumedRole { role_id, .. } => compiled.contains_key(role_id),
+        }
+    }
+
     /// The tags of a user, or of a session's role, for `aws:PrincipalTag/*`.
     pub fn principal_tags(&self, principal: &Principal) -> Vec<(String, String)> {
         let state = self.state.read();
@@ -421,6 +435,18 @@ impl Service for Iam {
     fn resource_arn(&self, call: &Call, input: &Value) -> Option<String> {
         let account = call.caller.account();
         let user_name = input.get("UserName").and_then(Value::as_str);
+        // An existing user, group or role is named with its path (policies
+        // match `role/admin/*`); one that does not exist with `/`.
+        let state = self.state.read();
+        let existing = state.accounts.get(account);
+        let path_of = |kind: &str, name: &str| -> String {
+            let path = existing.and_then(|a| match kind {
+                "user" => a.user(name).map(|u| u.path.clone()),
+                "role" => a.role(name).map(|r| r.path.clone()),
+                _ => a.group(name).map(|g| g.path.clone()),
+            });
+            path.unwrap_or_else(|| "/".to_string())
+        };
         match (call.operation, user_name) {
             ("ListUsers" | "GetAccessKeyLastUsed", _) => Some(format!("arn:aws:iam::{account}:user/")),
             ("GetAccountAuthorizationDetails", _) => None,
@@ -443,21 +469,25 @@ impl Service for Iam {
             ("ListRoles", _) => Some(format!("arn:aws:iam::{account}:role/")),
             (op, _) if op.contains("Role") => {
                 let name = input.get("RoleName").and_then(Value::as_str).unwrap_or_default();
-                let path =
-                    if op == "CreateRole" { input.get("Path").and_then(Value::as_str).unwrap_or("/") } else { "/" };
+                let path = match op {
+                    "CreateRole" => input.get("Path").and_then(Value::as_str).unwrap_or("/").to_string(),
+                    _ => path_of("role", name),
+                };
                 Some(format!("arn:aws:iam::{account}:role{path}{name}"))
             }
             (op, _) if op.contains("Group") && !op.ends_with("ForUser") => {
                 let name = input.get("GroupName").and_then(Value::as_str).unwrap_or_default();
-                let path =
-                    if op == "CreateGroup" { input.get("Path").and_then(Value::as_str).unwrap_or("/") } else { "/" };
+                let path = match op {
+                    "CreateGroup" => input.get("Path").and_then(Value::as_str).unwrap_or("/").to_string(),
+                    _ => path_of("group", name),
+                };
                 Some(format!("arn:aws:iam::{account}:group{path}{name}"))
             }
             ("CreateUser", Some(name)) => {
                 let path = input.get("Path").and_then(Value::as_str).unwrap_or("/");
                 Some(format!("arn:aws:iam::{account}:user{path}{name}"))
             }
-            (_, Some(name)) => Some(format!("arn:aws:iam::{account}:user/{name}")),
+            (_, Some(name)) => Some(format!("arn:aws:iam::{account}:user{}{name}", path_of("user", name))),
             (_, None) => Some(call.caller.arn()),
         }
     }

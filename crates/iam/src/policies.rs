@@ -197,7 +197,6 @@ pub(crate) fn recompile_account(state: &mut State, account: &AccountId) {
     state.compiled.extend(compiled);
 }
 
-
 /// RFC 3986 percent-encoding: IAM returns policy documents URL-encoded, and
 /// the SDKs decode them. Written here because it is one small loop.
 pub(crate) fn url_encode(text: &str) -> String {

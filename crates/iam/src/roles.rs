@@ -107,23 +107,21 @@ fn principal_exists(arn: &str, state: &State) -> bool {
 }
 
 /// The roles (in any account on this node) whose trust policies name
-/// `principal_arn`, with that principal replaced by `unique_id`: what IAM
-/// does when a user or role is deleted, so that a namesake created later is
-/// not trusted. `skip` is the role being deleted itself, if any.
+/// `principal_arn`, with that principal replaced by `replacement`: its unique
+/// id when a user or role is deleted, so that a namesake created later is not
+/// trusted; its new ARN when a user is renamed or moved, so that the trust
+/// follows it. `skip` is the role being deleted itself, if any.
 pub(crate) fn forget_trusted_principal(
     state: &State,
     principal_arn: &str,
-    unique_id: &str,
+    replacement: &str,
     skip: Option<&str>,
 ) -> Vec<(AccountId, Role)> {
     let mut out = Vec::new();
     for (account, a) in &state.accounts {
         for role in a.roles.values().filter(|r| Some(r.role_id.as_str()) != skip) {
-            if !role.trust_policy.contains(principal_arn) {
-                continue;
-            }
             let Ok(mut document) = serde_json::from_str::<Value>(&role.trust_policy) else { continue };
-            if replace_principal(&mut document, principal_arn, unique_id) {
+            if replace_principal(&mut document, principal_arn, replacement) {
                 let mut role = role.clone();
                 role.trust_policy = document.to_string();
                 out.push((account.clone(), role));
@@ -344,8 +342,11 @@ impl Iam {
         call: &Call,
         input: UpdateTrustInput,
     ) -> Result<Outcome, AwsError> {
-        check_trust_policy(&input.policy_document, &self.state.read())?;
-        self.edit_role(call, &input.role_name, |_, role| {
+        let state = self.state.clone();
+        self.edit_role(call, &input.role_name, move |_, role| {
+            // Under the mutation lock, so a principal cannot be deleted in between
+            // (and a recursive read: edit_role holds a read guard).
+            check_trust_policy(&input.policy_document, &state.read_recursive())?;
             role.trust_policy = input.policy_document;
             Ok(())
         })

@@ -177,8 +177,10 @@ impl Iam {
     pub(crate) fn list_tags(&self, call: &Call, input: ListTagsInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
         let tags = input.target.tags(state.accounts.get(call.caller.account()))?;
-        let tags: Vec<(String, Value)> =
+        // Paged by key, so a marker resumes where the last page ended.
+        let mut tags: Vec<(String, Value)> =
             tags.iter().map(|t| (t.key.clone(), json!({"Key": t.key, "Value": t.value}))).collect();
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
         let (items, next) = page(tags.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
         Ok(Outcome::read(page_output("Tags", items, next)))
     }

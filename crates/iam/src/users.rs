@@ -209,13 +209,27 @@ impl Iam {
             }
             (current.name.to_lowercase(), user)
         };
-        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
+        // Trust follows the user, not its old name (AWS keeps principals by unique id).
+        let old_arn = {
+            let state = self.state.read();
+            let old = state.accounts.get(&account).and_then(|a| a.user_by_id(&user.user_id));
+            old.map(|u| u.principal(&account).arn()).unwrap_or_default()
+        };
+        let new_arn = user.principal(&account).arn();
+        let rewrites = if old_arn == new_arn {
+            Vec::new()
+        } else {
+            crate::roles::forget_trusted_principal(&self.state.read(), &old_arn, &new_arn, None)
+        };
+        let mut writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
+        writes.extend(crate::roles::trust_rewrite_writes(&rewrites));
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             credentials.update_principal(&user.user_id, &user.principal(&account));
             let users = &mut state.accounts.entry(account).or_default().users;
             users.remove(&old_key);
             users.insert(user.name.to_lowercase(), user);
+            crate::roles::apply_trust_rewrites(state, rewrites);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }
@@ -253,11 +267,12 @@ impl Iam {
         let mut writes = vec![delete(USER_KIND, &account, &user.user_id)];
         writes.extend(crate::roles::trust_rewrite_writes(&rewrites));
         let resources = vec![user_resource(&user.name)];
-        let change = self.change(guard, writes, move |state: &mut State, _| {
+        let change = self.change(guard, writes, move |state: &mut State, credentials| {
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.users.remove(&user.name.to_lowercase());
             }
             crate::roles::apply_trust_rewrites(state, rewrites);
+            credentials.forget_sessions_of(&user.user_id);
             state.compiled.remove(&user.user_id);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })

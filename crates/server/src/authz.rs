@@ -228,8 +228,14 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     if let Some(owner) = resource.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
         builder.set("aws:ResourceAccount", || owner.to_string());
     }
-    if let (Some(service), true) = (target.service, wanted.family("aws:ResourceTag/")) {
+    // IAM resources' tags are also `iam:ResourceTag/*`.
+    let aws_tags = wanted.family("aws:ResourceTag/");
+    let iam_tags = wanted.family("iam:ResourceTag/") && resource.starts_with("arn:aws:iam::");
+    if let (Some(service), true) = (target.service, aws_tags || iam_tags) {
         for (key, value) in service.resource_tags(call, target.input) {
+            if iam_tags {
+                builder.context.set(&format!("iam:ResourceTag/{key}"), value.clone());
+            }
             builder.context.set(&format!("aws:ResourceTag/{key}"), value);
         }
     }

@@ -75,8 +75,11 @@ impl Node {
                 .map_err(|source| StartError::Write { path: config.data_dir.clone(), source })?;
         }
         let node_key = Arc::new(NodeKey::load_or_create(&config.data_dir.join("node.key"))?);
-        // Parse the action catalog now (~10 ms), not during the first request.
-        rampart_policy::catalog();
+        // Parse the action catalog now (~10 ms), not during the first request;
+        // without it service condition keys would go unset: refuse to start.
+        if rampart_policy::catalog().services().is_empty() {
+            return Err(StartError::Load("the compiled-in action catalog could not be read".into()));
+        }
         let store: Store = SqliteBackend::open(&config.data_dir)?;
         let credentials = Arc::new(Credentials::default());
         let iam = Arc::new(Iam::new(store.clone(), node_key.clone(), credentials.clone()));

@@ -16,7 +16,7 @@ use rampart_wire::{
 use crate::audit::{is_read_only, AuditDraft, TlsDetails};
 use crate::auth::{authenticate, signature_params, Authenticated, Head};
 use crate::authz::{audit_note, authorize, denial_message, Target};
-use crate::errors::{access_denied, auth_error, family, not_implemented, too_large, validation};
+use crate::errors::{access_denied, auth_error, family, not_implemented, too_large, validation, AuthFailure};
 use crate::node::Node;
 use rampart_sigv4::{AuthParams, SigV4Error};
 
@@ -139,6 +139,10 @@ pub(crate) async fn run(
                 return refuse(node, &mut draft, service, protocol, auth_error(family, &refusal.failure)).await;
             }
         };
+    if session.is_some() && !node.iam.is_current(&principal) {
+        draft.access_key_id = Some(access_key_id);
+        return refuse(node, &mut draft, service, protocol, auth_error(family, &AuthFailure::UnknownKey)).await;
+    }
     draft.principal = Some(principal.clone());
     draft.session.clone_from(&session);
     draft.access_key_id = Some(access_key_id.clone());

@@ -314,6 +314,17 @@ impl Service for Sts {
         }
     }
 
+    /// The role's tags, for AssumeRole (`aws:ResourceTag/*`).
+    fn resource_tags(&self, call: &Call, input: &Value) -> Vec<(String, String)> {
+        match call.operation {
+            "AssumeRole" => {
+                let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
+                self.iam.role_by_arn(arn).map(|r| r.tags).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// AssumeRole is decided by the role's trust policy as well as the
     /// caller's policies; a role that does not exist trusts nobody.
     fn resource_policy(&self, call: &Call, input: &Value) -> Option<ResourcePolicy> {
