@@ -437,3 +437,21 @@ def test_service_condition_keys_only_where_aws_sets_them(rampart, user):
         as_user.attach_user_policy(UserName=user["name"], PolicyArn=other)
     with raises_aws("AccessDenied", 403):
         as_user.get_policy(PolicyArn=allowed)
+
+
+def test_permissions_boundary_key_is_the_targets_boundary(rampart, user):
+    iam = rampart.client("iam")
+    guard = iam.create_policy(PolicyName=uniq("guard"), PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}))["Policy"]["Arn"]
+    protected, plain = uniq("protected"), uniq("plain")
+    iam.create_user(UserName=protected, PermissionsBoundary=guard)
+    iam.create_user(UserName=plain)
+    # Users with the guard boundary may not be given more policies.
+    user["allow"]({"Effect": "Allow", "Action": "iam:AttachUserPolicy", "Resource": "*"},
+                  {"Effect": "Deny", "Action": "iam:AttachUserPolicy", "Resource": "*",
+                   "Condition": {"StringEquals": {"iam:PermissionsBoundary": guard}}})
+    as_user = rampart.client("iam", user["creds"])
+    readonly = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    as_user.attach_user_policy(UserName=plain, PolicyArn=readonly)
+    with raises_aws("AccessDenied", 403):
+        as_user.attach_user_policy(UserName=protected, PolicyArn=readonly)

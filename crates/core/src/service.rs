@@ -90,6 +90,13 @@ pub trait Service: Send + Sync {
     fn resource_tags(&self, _call: &Call, _input: &Value) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// Service condition keys that come from the resource an operation acts
+    /// on rather than from the request (e.g. `iam:PermissionsBoundary` for
+    /// AttachUserPolicy: the user's current boundary), read from memory.
+    /// Authorization sets them only for actions that carry them.
+    fn resource_condition_keys(&self, _call: &Call, _input: &Value) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// The resource-based policy of the resource an operation acts on, read
     /// from memory; `None` when it has none.
     fn resource_policy(&self, _call: &Call, _input: &Value) -> Option<ResourcePolicy> {

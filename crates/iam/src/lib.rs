@@ -492,6 +492,21 @@ impl Service for Iam {
         }
     }
 
+    fn resource_condition_keys(&self, call: &Call, input: &Value) -> Vec<(&'static str, String)> {
+        if input.get("PermissionsBoundary").is_some() {
+            return Vec::new();
+        }
+        let name = |member: &str| input.get(member).and_then(Value::as_str);
+        let state = self.state.read();
+        let Some(a) = state.accounts.get(call.caller.account()) else { return Vec::new() };
+        let boundary = match (name("UserName"), name("RoleName")) {
+            (Some(user), _) => a.user(user).and_then(|u| u.permissions_boundary.clone()),
+            (None, Some(role)) => a.role(role).and_then(|r| r.permissions_boundary.clone()),
+            _ => None,
+        };
+        boundary.map(|b| vec![("iam:PermissionsBoundary", b)]).unwrap_or_default()
+    }
+
     fn resource_tags(&self, call: &Call, input: &Value) -> Vec<(String, String)> {
         match call.operation {
             "CreateUser" | "CreateRole" | "CreatePolicy" => Vec::new(),

@@ -168,9 +168,24 @@ fn names_caller(kind: &str, value: &str, caller: &Caller<'_>) -> Naming {
                 Naming::No
             }
         }
-        "Federated" | "CanonicalUser" if value == caller.arn => Naming::Direct,
+        // Federated and canonical-user principals name callers that SigV4
+        // with IAM credentials never is.
         _ => Naming::No,
     }
+}
+
+/// Whether a `NotPrincipal` list exempts the caller: only if it lists every
+/// identity the caller has — the user or session, the session's role, and
+/// the account. Listing a user without its account exempts nobody, as in AWS.
+fn not_principal_exempts(list: &[(String, String)], caller: &Caller<'_>) -> bool {
+    if let Some(service) = caller.service {
+        return list.iter().any(|(k, v)| k == "Service" && v == service);
+    }
+    let root = format!("arn:aws:iam::{}:root", caller.account);
+    let listed = |identity: &dyn Fn(&str) -> bool| list.iter().any(|(k, v)| k == "AWS" && (v == "*" || identity(v)));
+    listed(&|v| v == caller.arn)
+        && caller.role_arn.is_none_or(|role| listed(&|v| v == role))
+        && listed(&|v| v == caller.account || v == root)
 }
 
 fn statement_names(statement: &Statement, caller: Option<&Caller<'_>>) -> Naming {
@@ -182,7 +197,7 @@ fn statement_names(statement: &Statement, caller: Option<&Caller<'_>>) -> Naming
             list.iter().map(|(k, v)| names_caller(k, v, c)).max().unwrap_or(Naming::No)
         }
         (Some(Principals::AllBut(list)), Some(c)) => {
-            if list.iter().any(|(k, v)| names_caller(k, v, c) != Naming::No) {
+            if not_principal_exempts(list, c) {
                 Naming::No
             } else {
                 Naming::Direct

@@ -940,8 +940,23 @@ fn not_principal_denies_everyone_else() {
         caller: Some(caller),
         resource_account: Some("111122223333"),
     };
+    // Listing the user without its account exempts nobody (AWS's docs: the
+    // account must be listed too, or the whole account is denied).
+    let denied = |d: Decision| matches!(d, Decision::ExplicitDeny { source: Source::Resource, .. });
+    assert!(denied(evaluate(&ask(ALICE), &set)));
+    assert!(denied(evaluate(&ask(SESSION), &set)));
+
+    let with_account = resource_policy(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:user/alice","111122223333",
+              "arn:aws:iam::111122223333:role/Reader"]},"Action":"s3:*","Resource":"*"}]}"#,
+    );
+    let set = PolicySet { resource: vec![PolicyRef { name: "bucket", policy: &with_account }], ..Default::default() };
     assert!(evaluate(&ask(ALICE), &set).is_allowed());
-    assert!(matches!(evaluate(&ask(SESSION), &set), Decision::ExplicitDeny { source: Source::Resource, .. }));
+    // A session is exempt only if the session itself is listed too.
+    assert!(denied(evaluate(&ask(SESSION), &set)));
+    assert!(denied(evaluate(&ask(BOB_ELSEWHERE), &set)));
 }
 
 #[test]

@@ -223,6 +223,16 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     context(&mut builder, call, iam);
     request_tags(&mut builder, target.input);
     request_keys(&mut builder, call.service, target.action, target.input);
+    let prefix = format!("{}:", call.service.action_prefix());
+    if let (Some(service), true) = (target.service, wanted.family(&prefix)) {
+        let catalog = rampart_policy::catalog();
+        let action_info = catalog.service(call.service.action_prefix()).zip(catalog.action(target.action));
+        for (key, value) in service.resource_condition_keys(call, target.input) {
+            if action_info.is_some_and(|(service, action)| service.action_has_key(action, key)) {
+                builder.set(key, || value);
+            }
+        }
+    }
     let resource = target.resource.unwrap_or("*");
     // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
     if let Some(owner) = resource.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
