@@ -348,3 +348,29 @@ def test_review_fixes_tags_renames_deleted_users_and_paths(rampart):
     as_user.get_role(RoleName=admin)
     with raises_aws("AccessDenied", 403):
         as_user.get_role(RoleName=pathed)
+
+
+def test_role_chaining_carries_transitive_tags_and_source_identity(rampart):
+    iam = rampart.client("iam")
+    acct = rampart.account_id
+    caller = new_user(rampart, "chain")
+    actions = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+    first, second = uniq("first"), uniq("second")
+    first_arn = iam.create_role(RoleName=first, AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": caller["arn"]}, "Action": actions}))["Role"]["Arn"]
+    second_arn = iam.create_role(RoleName=second, AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": first_arn}, "Action": actions}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=first, PolicyName="hop", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": actions, "Resource": second_arn}))
+    iam.put_role_policy(RoleName=second, PolicyName="tagged", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "red", "aws:SourceIdentity": "alice"}}}))
+    one = Creds.from_sts(assume(rampart, caller["creds"], first_arn, SourceIdentity="alice",
+                                Tags=[{"Key": "team", "Value": "red"}], TransitiveTagKeys=["team"])["Credentials"])
+    with raises_aws("ValidationError", 400):
+        assume(rampart, one, second_arn, Tags=[{"Key": "TEAM", "Value": "blue"}])
+    with raises_aws("AccessDenied", 403):
+        assume(rampart, one, second_arn, SourceIdentity="mallory")
+    out = assume(rampart, one, second_arn, name="hop")
+    assert out["SourceIdentity"] == "alice"
+    rampart.client("iam", Creds.from_sts(out["Credentials"], acct)).list_users()

@@ -17,6 +17,8 @@ pub struct Session {
     pub keys: Vec<String>,
     /// Session tags (`aws:PrincipalTag/*`, over the role's own tags).
     pub tags: Vec<(String, String)>,
+    /// The tag keys that pass on to a session this one assumes.
+    pub transitive_tag_keys: Vec<String>,
     pub source_identity: Option<String>,
 }
 

@@ -60,6 +60,8 @@ struct AssumeRoleInput {
     duration_seconds: Option<i64>,
     #[serde(default)]
     tags: Vec<TagInput>,
+    #[serde(default)]
+    transitive_tag_keys: Vec<String>,
     source_identity: Option<String>,
     serial_number: Option<String>,
 }
@@ -101,6 +103,48 @@ fn packed_policy_size(policy: Option<&str>, arns: &[String], tags: &[(String, St
     let tag_chars: usize = tags.iter().map(|(k, v)| k.len() + v.len()).sum();
     (policy_chars + arn_chars + tag_chars) * 100 / SESSION_POLICY_CHARS
 }
+
+/// A chained session's tags, transitive tag keys and source identity: the
+/// calling session's transitive tags and source identity pass on and cannot be
+/// changed; transitive keys must name tags of the request or inherited ones.
+fn chained(
+    caller: Option<&Session>,
+    tags: Vec<(String, String)>,
+    transitive: Vec<String>,
+    source_identity: Option<String>,
+) -> Result<TagsAndIdentity, AwsError> {
+    let inherited: Vec<(String, String)> = caller
+        .map(|s| {
+            let is_transitive = |k: &str| s.transitive_tag_keys.iter().any(|t| t.eq_ignore_ascii_case(k));
+            s.tags.iter().filter(|(k, _)| is_transitive(k)).cloned().collect()
+        })
+        .unwrap_or_default();
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, _) in tags.iter().chain(&inherited) {
+        if seen.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            return Err(validation(format!(
+                "Duplicate tag key or transitive session tag passed again: {key}. Tag keys are case insensitive."
+            )));
+        }
+        seen.push(key);
+    }
+    if let Some(missing) = transitive.iter().find(|k| !tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k))) {
+        return Err(validation(format!("Transitive tag key {missing} is not one of the session tags.")));
+    }
+    let mut keys: Vec<String> = inherited.iter().map(|(k, _)| k.clone()).collect();
+    keys.extend(transitive);
+    let source = match (caller.and_then(|s| s.source_identity.clone()), source_identity) {
+        (Some(current), Some(asked)) if current != asked => {
+            return Err(access_denied("The source identity of a role session cannot be changed."))
+        }
+        (current, asked) => current.or(asked),
+    };
+    let mut all = inherited;
+    all.extend(tags);
+    Ok((all, keys, source))
+}
+
+type TagsAndIdentity = (Vec<(String, String)>, Vec<String>, Option<String>);
 
 pub struct Sts {
     iam: Arc<Iam>,
@@ -170,6 +214,8 @@ impl Sts {
         let policy_arns: Vec<String> = input.policy_arns.into_iter().filter_map(|p| p.arn).collect();
         let tags: Vec<(String, String)> = input.tags.into_iter().map(|t| (t.key, t.value)).collect();
         let passed_policies = input.policy.is_some() || !policy_arns.is_empty() || !tags.is_empty();
+        let (tags, transitive, source_identity) =
+            chained(call.session.as_deref(), tags, input.transitive_tag_keys, input.source_identity)?;
         let packed = packed_policy_size(input.policy.as_deref(), &policy_arns, &tags);
         if packed > 100 {
             return Err(model_error(
@@ -189,7 +235,8 @@ impl Sts {
             policy: input.policy,
             policy_arns,
             tags,
-            source_identity: input.source_identity.clone(),
+            transitive,
+            source_identity: source_identity.clone(),
         };
         let mut output = json!({
             "Credentials": self.issue(claims),
@@ -201,7 +248,7 @@ impl Sts {
         if passed_policies {
             output["PackedPolicySize"] = json!(packed);
         }
-        if let Some(source_identity) = input.source_identity {
+        if let Some(source_identity) = source_identity {
             output["SourceIdentity"] = json!(source_identity);
         }
         let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn }];
@@ -238,6 +285,7 @@ impl Sts {
             policy: None,
             policy_arns: Vec::new(),
             tags: Vec::new(),
+            transitive: Vec::new(),
             source_identity: None,
         };
         Ok(Outcome { output: json!({ "Credentials": self.issue(claims) }), resources: Vec::new(), change: None })
@@ -292,6 +340,7 @@ impl SessionOpener for Sts {
             keys: rampart_iam::context_keys(policies.iter().map(|(_, p)| p)),
             policies,
             tags: std::mem::take(&mut claims.tags),
+            transitive_tag_keys: std::mem::take(&mut claims.transitive),
             source_identity: claims.source_identity.take(),
         };
         Some(CredentialEntry::temporary(secret, principal, Secret::new(token.to_string()), session))

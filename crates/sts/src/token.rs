@@ -40,6 +40,9 @@ pub(crate) struct Claims {
     pub policy_arns: Vec<String>,
     #[serde(default)]
     pub tags: Vec<(String, String)>,
+    /// Tag keys that pass on to sessions this one assumes (role chaining).
+    #[serde(default)]
+    pub transitive: Vec<String>,
     #[serde(default)]
     pub source_identity: Option<String>,
 }
@@ -74,6 +77,7 @@ mod tests {
             policy: None,
             policy_arns: vec![],
             tags: vec![("team".into(), "red".into())],
+            transitive: vec![],
             source_identity: None,
         };
         let token = seal(&key, &claims);
