@@ -13,7 +13,7 @@ use crate::managed::{aws_policy_json, customer_policy_json, usage, ManagedPolicy
 use crate::policies::url_encode;
 use crate::roles::role_json;
 use crate::state::AccountState;
-use crate::users::{page, page_output, user_json};
+use crate::users::{multi_page_output, user_json};
 use crate::versions::{aws_policy_view, version_json};
 use crate::Iam;
 
@@ -106,20 +106,7 @@ impl Iam {
                 items.push((format!("5{}", aws.arn()), "Policies", policy_detail(detail, &aws_policy_view(aws))));
             }
         }
-        let (page_items, next) = page(
-            items.iter().map(|(key, member, value)| (key, (*member, value.clone()))),
-            input.marker.as_deref(),
-            input.max_items,
-        );
-        let mut output = page_output("UserDetailList", Vec::<Value>::new(), next);
-        for member in ["GroupDetailList", "RoleDetailList", "Policies"] {
-            output[member] = json!([]);
-        }
-        for (member, value) in page_items {
-            if let Some(list) = output[member].as_array_mut() {
-                list.push(value);
-            }
-        }
-        Ok(Outcome::read(output))
+        let members = ["UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"];
+        Ok(Outcome::read(multi_page_output(&members, &items, input.marker.as_deref(), input.max_items)))
     }
 }

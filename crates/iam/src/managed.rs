@@ -12,7 +12,7 @@ use crate::aws_managed::{aws_managed_policies, aws_managed_policy, AwsManagedPol
 use crate::policies::{malformed, recompile};
 use crate::state::{AccountState, State, Tag, MANAGED_KIND, USER_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
-use crate::users::{page, page_output};
+use crate::users::{multi_page_output, page, page_output};
 use crate::{model_error, no_such_user, now_seconds, put, Iam};
 
 /// IAM's quotas: characters of a managed policy (whitespace not counted) and
@@ -512,19 +512,7 @@ impl Iam {
             }
         }
         entities.sort_by(|x, y| x.0.cmp(&y.0));
-        let (items, next) = page(
-            entities.iter().map(|(key, member, value)| (key, (*member, value.clone()))),
-            input.marker.as_deref(),
-            input.max_items,
-        );
-        let mut output = page_output("PolicyGroups", Vec::<Value>::new(), next);
-        output["PolicyRoles"] = json!([]);
-        output["PolicyUsers"] = json!([]);
-        for (member, value) in items {
-            if let Some(list) = output[member].as_array_mut() {
-                list.push(value);
-            }
-        }
-        Ok(Outcome::read(output))
+        let members = ["PolicyGroups", "PolicyRoles", "PolicyUsers"];
+        Ok(Outcome::read(multi_page_output(&members, &entities, input.marker.as_deref(), input.max_items)))
     }
 }

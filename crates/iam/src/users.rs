@@ -96,6 +96,27 @@ pub(crate) fn page<'a, T: 'a>(
     (out, None)
 }
 
+/// A page of a listing that spans several output lists (`members`), one
+/// marker for all: `items` are `(sort key, member, item)`, sorted by key.
+pub(crate) fn multi_page_output(
+    members: &[&str],
+    items: &[(String, &str, Value)],
+    marker: Option<&str>,
+    max_items: Option<usize>,
+) -> Value {
+    let (items, next) = page(items.iter().map(|(key, member, value)| (key, (*member, value))), marker, max_items);
+    let mut output = page_output(members.first().copied().unwrap_or("Items"), Vec::<Value>::new(), next);
+    for member in members {
+        output[*member] = json!([]);
+    }
+    for (member, value) in items {
+        if let Some(list) = output[member].as_array_mut() {
+            list.push(value.clone());
+        }
+    }
+    output
+}
+
 /// A list output: `member` holds the items, `IsTruncated` and `Marker` say
 /// whether and where the listing goes on.
 pub(crate) fn page_output<T: serde::Serialize>(member: &str, items: Vec<T>, next: Option<String>) -> Value {
