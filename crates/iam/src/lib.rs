@@ -32,7 +32,7 @@ use rampart_core::{
 use rampart_store::{Commit, RecordWrite, Store};
 
 use policies::OwnerKind;
-pub use policies::{context_keys, PrincipalPolicies};
+pub use policies::PrincipalPolicies;
 use state::{
     AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, LAST_USED_KIND, MANAGED_KIND, POLICY_KIND,
     ROLE_KIND, USER_KIND,
@@ -492,10 +492,9 @@ impl Service for Iam {
         }
     }
 
+    /// `iam:PermissionsBoundary`: the target's current boundary (a request's
+    /// own `PermissionsBoundary` member takes precedence in authorization).
     fn resource_condition_keys(&self, call: &Call, input: &Value) -> Vec<(&'static str, String)> {
-        if input.get("PermissionsBoundary").is_some() {
-            return Vec::new();
-        }
         let name = |member: &str| input.get(member).and_then(Value::as_str);
         let state = self.state.read();
         let Some(a) = state.accounts.get(call.caller.account()) else { return Vec::new() };

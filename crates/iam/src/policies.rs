@@ -177,16 +177,8 @@ pub(crate) fn compile_principal(state: &AccountState, principal_id: &str) -> Arc
         let policy = crate::managed::document_of(state, arn).and_then(|d| Policy::parse(d, PolicyKind::Identity).ok());
         (arn.to_string(), policy.unwrap_or_else(Policy::empty))
     });
-    let keys = context_keys(identity.iter().chain(boundary.as_ref()).map(|(_, p)| p));
+    let keys = rampart_policy::context_keys_of(identity.iter().chain(boundary.as_ref()).map(|(_, p)| p));
     Arc::new(PrincipalPolicies { identity, boundary, keys })
-}
-
-/// The condition keys some policies refer to, lower-cased and without repeats.
-pub fn context_keys<'a>(policies: impl Iterator<Item = &'a Policy>) -> Vec<String> {
-    let mut keys: Vec<String> = policies.flat_map(Policy::context_keys).map(|k| k.to_ascii_lowercase()).collect();
-    keys.sort();
-    keys.dedup();
-    keys
 }
 
 /// Recompiles every user and role of an account (a managed policy changed).

@@ -208,7 +208,7 @@ impl Iam {
     pub(crate) async fn update_user(&self, call: &Call, input: UpdateUserInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
-        let (old_key, user) = {
+        let (old_key, old_arn, user) = {
             let state = self.state.read();
             let account_state = state.accounts.get(&account);
             let Some(current) = account_state.and_then(|a| a.user(&input.user_name)) else {
@@ -228,14 +228,9 @@ impl Iam {
             if let Some(path) = &input.new_path {
                 user.path = path.clone();
             }
-            (current.name.to_lowercase(), user)
+            (current.name.to_lowercase(), current.principal(&account).arn(), user)
         };
         // Trust follows the user, not its old name (AWS keeps principals by unique id).
-        let old_arn = {
-            let state = self.state.read();
-            let old = state.accounts.get(&account).and_then(|a| a.user_by_id(&user.user_id));
-            old.map(|u| u.principal(&account).arn()).unwrap_or_default()
-        };
         let new_arn = user.principal(&account).arn();
         let rewrites = if old_arn == new_arn {
             Vec::new()

@@ -37,6 +37,16 @@ pub enum PolicyError {
     Malformed(String),
 }
 
+/// The condition keys some policies refer to (conditions and policy
+/// variables), lower-cased and without repeats: all a request context for
+/// them needs.
+pub fn context_keys_of<'a>(policies: impl Iterator<Item = &'a Policy>) -> Vec<String> {
+    let mut keys: Vec<String> = policies.flat_map(Policy::context_keys).map(|k| k.to_ascii_lowercase()).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 impl Statement {
     /// The principals a resource policy's statement names, as `(type, value)`
     /// (`("AWS", "arn:aws:iam::123456789012:user/bob")`), from `Principal`

@@ -1,8 +1,6 @@
 //! The authorize stage: the request context (action, resource, condition keys)
 //! and the policy engine's decision, from memory only.
 
-use time::OffsetDateTime;
-
 use serde_json::Value;
 
 use rampart_core::{Call, Principal, Service, ServiceId};
@@ -74,43 +72,48 @@ impl ContextBuilder<'_> {
             self.context.set(key, value());
         }
     }
-
-    fn set_all(&mut self, key: &str, values: impl FnOnce() -> Vec<String>) {
-        if self.wanted.key(key) {
-            self.context.set_all(key, values());
-        }
-    }
 }
 
-/// Sets the service keys a request carries. Only where AWS sets them: the
+/// Sets the service keys of a call: from the request's members, else from the
+/// resource (`Service::resource_condition_keys`). Only where AWS sets them: the
 /// Service Authorization Reference lists, per action, the keys it carries
 /// (iam:PolicyARN is set for AttachUserPolicy, not for GetPolicy).
-fn request_keys(c: &mut ContextBuilder<'_>, service: ServiceId, action: &str, input: &Value) {
-    let wanted = REQUEST_KEYS.iter().filter(|(s, key, _)| *s == service && c.wanted.key(key));
+fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, target: &Target<'_>) {
+    let prefix = format!("{}:", call.service.action_prefix());
+    if !c.wanted.family(&prefix) {
+        return;
+    }
     let catalog = rampart_policy::catalog();
-    for (_, key, member) in wanted {
-        let action_info = catalog.service(service.action_prefix()).zip(catalog.action(action));
-        if !action_info.is_some_and(|(service, action)| service.action_has_key(action, key)) {
-            continue;
-        }
-        match input.get(member) {
-            Some(Value::String(v)) => c.set(key, || v.clone()),
+    let Some((service, action)) = catalog.service(call.service.action_prefix()).zip(catalog.action(target.action))
+    else {
+        return;
+    };
+    let carried = |key: &str| c.wanted.key(key) && service.action_has_key(action, key);
+    let mut found: Vec<(&str, Vec<String>)> = Vec::new();
+    for (_, key, member) in REQUEST_KEYS.iter().filter(|(s, key, _)| *s == call.service && carried(key)) {
+        match target.input.get(member) {
+            Some(Value::String(v)) => found.push((key, vec![v.clone()])),
             Some(Value::Array(items)) => {
-                c.set_all(key, || items.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                found.push((key, items.iter().filter_map(Value::as_str).map(str::to_string).collect()))
             }
             _ => {}
         }
+    }
+    for (key, value) in target.service.map(|s| s.resource_condition_keys(call, target.input)).unwrap_or_default() {
+        if carried(key) && !found.iter().any(|(k, _)| *k == key) {
+            found.push((key, vec![value]));
+        }
+    }
+    for (key, values) in found {
+        c.context.set_all(key, values);
     }
 }
 
 /// The global condition keys of a call.
 fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
-    let now = || {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(call.time_ms) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    };
-    c.set("aws:CurrentTime", || rampart_wire::format_iso8601(now().unix_timestamp() as f64));
-    c.set("aws:EpochTime", || now().unix_timestamp().to_string());
+    let seconds = call.time_ms.div_euclid(1000);
+    c.set("aws:CurrentTime", || rampart_wire::format_iso8601(seconds as f64));
+    c.set("aws:EpochTime", || seconds.to_string());
     c.set("aws:SourceIp", || call.source_ip.clone());
     c.set("aws:SecureTransport", || call.secure_transport.to_string());
     c.set("aws:RequestedRegion", || call.region.clone());
@@ -193,8 +196,8 @@ fn session_token_forbids(call: &Call) -> bool {
 /// Decides whether `call` may run `target.action` on `target.resource`, and
 /// the further actions the call needs; the first refusal decides. Returns
 /// the action the verdict is about.
-pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Verdict, String) {
-    let action = target.action.to_string();
+pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Verdict, &'t str) {
+    let action = target.action;
     if never_denied(call.service, call.operation) {
         return (Verdict::Unrestricted, action);
     }
@@ -222,17 +225,7 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     let mut builder = ContextBuilder { context: Context::new(), wanted: &wanted };
     context(&mut builder, call, iam);
     request_tags(&mut builder, target.input);
-    request_keys(&mut builder, call.service, target.action, target.input);
-    let prefix = format!("{}:", call.service.action_prefix());
-    if let (Some(service), true) = (target.service, wanted.family(&prefix)) {
-        let catalog = rampart_policy::catalog();
-        let action_info = catalog.service(call.service.action_prefix()).zip(catalog.action(target.action));
-        for (key, value) in service.resource_condition_keys(call, target.input) {
-            if action_info.is_some_and(|(service, action)| service.action_has_key(action, key)) {
-                builder.set(key, || value);
-            }
-        }
-    }
+    service_keys(&mut builder, call, target);
     let resource = target.resource.unwrap_or("*");
     // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
     if let Some(owner) = resource.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
@@ -267,7 +260,7 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     let caller =
         Caller { arn: &arn, account: call.caller.account().as_str(), role_arn: role_arn.as_deref(), service: None };
     let mut verdict = Verdict::Unrestricted;
-    for action in std::iter::once(target.action).chain(additional) {
+    for action in std::iter::once(action).chain(additional) {
         let request = Request {
             caller: Some(caller),
             resource_account: resource_policy.as_ref().map(|rp| rp.account.as_str()),
@@ -275,10 +268,10 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
         };
         verdict = Verdict::Decided(evaluate(&request, &set));
         if !verdict.is_allowed() {
-            return (verdict, action.to_string());
+            return (verdict, action);
         }
     }
-    (verdict, action)
+    (verdict, target.action)
 }
 
 /// How AWS's denial messages name each kind of policy.

@@ -186,7 +186,7 @@ pub(crate) async fn run(
     let (verdict, decided_action) = authorize(&call, &target, &node.iam);
     draft.authorization = audit_note(&verdict);
     if !verdict.is_allowed() {
-        let message = denial_message(&call.caller, &decided_action, resource.as_deref(), &verdict);
+        let message = denial_message(&call.caller, decided_action, resource.as_deref(), &verdict);
         let error = access_denied(family, message);
         return refuse(node, &mut draft, service, protocol, error).await;
     }

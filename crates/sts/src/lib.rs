@@ -19,7 +19,7 @@ use rampart_core::{
     ids, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Outcome, Principal, Resource, ResourcePolicy,
     Secret, Service, ServiceId, Session, SessionOpener,
 };
-use rampart_iam::Iam;
+use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
 
 use token::{Claims, Holder};
@@ -102,6 +102,18 @@ fn packed_policy_size(policy: Option<&str>, arns: &[String], tags: &[(String, St
     let arn_chars: usize = arns.iter().map(String::len).sum();
     let tag_chars: usize = tags.iter().map(|(k, v)| k.len() + v.len()).sum();
     (policy_chars + arn_chars + tag_chars) * 100 / SESSION_POLICY_CHARS
+}
+
+/// The principal of a session of `role`.
+fn session_of(role: RoleInfo, session_name: &str) -> Principal {
+    Principal::AssumedRole {
+        principal_id: format!("{}:{session_name}", role.role_id),
+        account: role.account,
+        role_id: role.role_id,
+        role_name: role.name,
+        role_path: role.path,
+        session_name: session_name.to_string(),
+    }
 }
 
 /// A chained session's tags, transitive tag keys and source identity: the
@@ -238,11 +250,13 @@ impl Sts {
             transitive,
             source_identity: source_identity.clone(),
         };
+        let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn.clone() }];
+        let session = session_of(role, &session_name);
         let mut output = json!({
             "Credentials": self.issue(claims),
             "AssumedRoleUser": {
-                "AssumedRoleId": format!("{}:{session_name}", role.role_id),
-                "Arn": format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", role.account, role.name),
+                "AssumedRoleId": session.principal_id(),
+                "Arn": session.arn(),
             },
         });
         if passed_policies {
@@ -251,7 +265,6 @@ impl Sts {
         if let Some(source_identity) = source_identity {
             output["SourceIdentity"] = json!(source_identity);
         }
-        let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn }];
         Ok(Outcome { output, resources, change: None })
     }
 
@@ -318,17 +331,7 @@ impl SessionOpener for Sts {
         }
         let account = AccountId::parse(&claims.account)?;
         let principal = match &claims.holder {
-            Holder::Role { role_id, session_name } => {
-                let role = self.iam.role_by_id(&account, role_id)?;
-                Principal::AssumedRole {
-                    account: account.clone(),
-                    role_id: role.role_id,
-                    role_name: role.name,
-                    role_path: role.path,
-                    session_name: session_name.clone(),
-                    principal_id: format!("{role_id}:{session_name}"),
-                }
-            }
+            Holder::Role { role_id, session_name } => session_of(self.iam.role_by_id(&account, role_id)?, session_name),
             Holder::User { user_id } => self.iam.user_principal(&account, user_id)?,
             Holder::Root => Principal::Root { account: account.clone() },
         };
@@ -337,7 +340,7 @@ impl SessionOpener for Sts {
         let session = Session {
             issued_ms: claims.issued_ms,
             expires_ms: claims.expires_ms,
-            keys: rampart_iam::context_keys(policies.iter().map(|(_, p)| p)),
+            keys: rampart_policy::context_keys_of(policies.iter().map(|(_, p)| p)),
             policies,
             tags: std::mem::take(&mut claims.tags),
             transitive_tag_keys: std::mem::take(&mut claims.transitive),
