@@ -103,6 +103,14 @@ pub trait SessionOpener: Send + Sync {
     fn open(&self, access_key_id: &str, token: &str) -> Option<CredentialEntry>;
 }
 
+/// Drops temporary credentials that have expired, once the table has grown.
+fn purge_expired(map: &mut HashMap<String, Arc<CredentialEntry>>, now_ms: i64) {
+    const PURGE_ABOVE: usize = 10_000;
+    if map.len() > PURGE_ABOVE {
+        map.retain(|_, e| e.session.as_ref().is_none_or(|(_, s)| !s.is_expired(now_ms)));
+    }
+}
+
 #[derive(Default)]
 pub struct Credentials {
     by_access_key: RwLock<HashMap<String, Arc<CredentialEntry>>>,
@@ -132,10 +140,10 @@ impl Credentials {
         let entry = match (self.get(access_key_id), token, self.opener.get()) {
             (Some(entry), _, _) => entry,
             (None, Some(token), Some(opener)) => {
-                let entry = opener.open(access_key_id, token).ok_or(CredentialRefusal::Unknown)?;
-                self.purge_expired(now_ms);
-                let entry = Arc::new(entry);
-                self.by_access_key.write().insert(access_key_id.to_string(), entry.clone());
+                let entry = Arc::new(opener.open(access_key_id, token).ok_or(CredentialRefusal::Unknown)?);
+                let mut map = self.by_access_key.write();
+                purge_expired(&mut map, now_ms);
+                map.insert(access_key_id.to_string(), entry.clone());
                 entry
             }
             _ => return Err(CredentialRefusal::Unknown),
@@ -199,15 +207,6 @@ impl Credentials {
         self.by_access_key
             .write()
             .retain(|_, e| e.session.is_none() || !e.principal.principal_id().starts_with(principal_id_prefix));
-    }
-
-    /// Drops temporary credentials that have expired, once the table has grown.
-    fn purge_expired(&self, now_ms: i64) {
-        const PURGE_ABOVE: usize = 10_000;
-        let mut map = self.by_access_key.write();
-        if map.len() > PURGE_ABOVE {
-            map.retain(|_, e| e.session.as_ref().is_none_or(|(_, s)| !s.is_expired(now_ms)));
-        }
     }
 
     pub fn clear(&self) {
