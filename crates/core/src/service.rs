@@ -66,6 +66,20 @@ impl Outcome {
     }
 }
 
+/// A resource a call acts on, as authorization sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessTarget {
+    /// The resource's ARN; `None` for `*`.
+    pub arn: Option<String>,
+    /// The resource's tags (`aws:ResourceTag/*`).
+    pub tags: Vec<(String, String)>,
+    /// Service condition keys that come from the resource rather than the
+    /// request (e.g. `iam:PermissionsBoundary` for AttachUserPolicy: the
+    /// user's current boundary). Authorization sets them only for actions
+    /// that carry them.
+    pub condition_keys: Vec<(&'static str, String)>,
+}
+
 /// A resource-based policy that applies to a call (a role's trust policy, a
 /// key policy), with the account that owns the resource.
 #[derive(Debug, Clone)]
@@ -82,21 +96,10 @@ pub trait Service: Send + Sync {
     fn id(&self) -> ServiceId;
     /// The operations this service handles; every name is an operation of the model.
     fn operations(&self) -> &'static [&'static str];
-    /// The resource ARN an operation acts on, for authorization messages; `None`
-    /// when the action has no resource.
-    fn resource_arn(&self, call: &Call, input: &Value) -> Option<String>;
-    /// The tags of the resource an operation acts on (`aws:ResourceTag/*`),
-    /// read from memory.
-    fn resource_tags(&self, _call: &Call, _input: &Value) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    /// Service condition keys that come from the resource an operation acts
-    /// on rather than from the request (e.g. `iam:PermissionsBoundary` for
-    /// AttachUserPolicy: the user's current boundary), read from memory.
-    /// Authorization sets them only for actions that carry them.
-    fn resource_condition_keys(&self, _call: &Call, _input: &Value) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
+    /// The resources a call acts on, named as stored (never as the request
+    /// spells them) and read from memory. Authorization requires every one of
+    /// them to be allowed; none means the action has no resource (`*`).
+    fn resources(&self, call: &Call, input: &Value) -> Vec<AccessTarget>;
     /// The resource-based policy of the resource an operation acts on, read
     /// from memory; `None` when it has none.
     fn resource_policy(&self, _call: &Call, _input: &Value) -> Option<ResourcePolicy> {

@@ -6,6 +6,7 @@
 //! until the change is durable and applied. The credential table that
 //! authentication reads is updated in the same step.
 
+mod access;
 mod aws_managed;
 mod details;
 mod groups;
@@ -26,8 +27,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use rampart_core::{
-    AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, NodeKey, Outcome, Principal, Secret,
-    Service, ServiceId,
+    AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, NodeKey, Outcome,
+    Principal, Secret, Service, ServiceId,
 };
 use rampart_store::{Commit, RecordWrite, Store};
 
@@ -432,85 +433,8 @@ impl Service for Iam {
         OPERATIONS
     }
 
-    fn resource_arn(&self, call: &Call, input: &Value) -> Option<String> {
-        let account = call.caller.account();
-        let user_name = input.get("UserName").and_then(Value::as_str);
-        // An existing user, group or role is named with its path (policies
-        // match `role/admin/*`); one that does not exist with `/`.
-        let state = self.state.read();
-        let existing = state.accounts.get(account);
-        let path_of = |kind: &str, name: &str| -> String {
-            let path = existing.and_then(|a| match kind {
-                "user" => a.user(name).map(|u| u.path.clone()),
-                "role" => a.role(name).map(|r| r.path.clone()),
-                _ => a.group(name).map(|g| g.path.clone()),
-            });
-            path.unwrap_or_else(|| "/".to_string())
-        };
-        match (call.operation, user_name) {
-            ("ListUsers" | "GetAccessKeyLastUsed", _) => Some(format!("arn:aws:iam::{account}:user/")),
-            ("GetAccountAuthorizationDetails", _) => None,
-            ("CreatePolicy", _) => {
-                let path = input.get("Path").and_then(Value::as_str).unwrap_or("/");
-                let name = input.get("PolicyName").and_then(Value::as_str).unwrap_or_default();
-                Some(format!("arn:aws:iam::{account}:policy{path}{name}"))
-            }
-            (op, _)
-                if op.contains("Policy")
-                    && input.get("PolicyArn").is_some()
-                    && input.get("UserName").is_none()
-                    && input.get("GroupName").is_none()
-                    && input.get("RoleName").is_none() =>
-            {
-                input.get("PolicyArn").and_then(Value::as_str).map(str::to_string)
-            }
-            ("ListPolicies", _) => Some(format!("arn:aws:iam::{account}:policy/")),
-            ("ListGroups", _) => Some(format!("arn:aws:iam::{account}:group/")),
-            ("ListRoles", _) => Some(format!("arn:aws:iam::{account}:role/")),
-            (op, _) if op.contains("Role") => {
-                let name = input.get("RoleName").and_then(Value::as_str).unwrap_or_default();
-                let path = match op {
-                    "CreateRole" => input.get("Path").and_then(Value::as_str).unwrap_or("/").to_string(),
-                    _ => path_of("role", name),
-                };
-                Some(format!("arn:aws:iam::{account}:role{path}{name}"))
-            }
-            (op, _) if op.contains("Group") && !op.ends_with("ForUser") => {
-                let name = input.get("GroupName").and_then(Value::as_str).unwrap_or_default();
-                let path = match op {
-                    "CreateGroup" => input.get("Path").and_then(Value::as_str).unwrap_or("/").to_string(),
-                    _ => path_of("group", name),
-                };
-                Some(format!("arn:aws:iam::{account}:group{path}{name}"))
-            }
-            ("CreateUser", Some(name)) => {
-                let path = input.get("Path").and_then(Value::as_str).unwrap_or("/");
-                Some(format!("arn:aws:iam::{account}:user{path}{name}"))
-            }
-            (_, Some(name)) => Some(format!("arn:aws:iam::{account}:user{}{name}", path_of("user", name))),
-            (_, None) => Some(call.caller.arn()),
-        }
-    }
-
-    /// `iam:PermissionsBoundary`: the target's current boundary (a request's
-    /// own `PermissionsBoundary` member takes precedence in authorization).
-    fn resource_condition_keys(&self, call: &Call, input: &Value) -> Vec<(&'static str, String)> {
-        let name = |member: &str| input.get(member).and_then(Value::as_str);
-        let state = self.state.read();
-        let Some(a) = state.accounts.get(call.caller.account()) else { return Vec::new() };
-        let boundary = match (name("UserName"), name("RoleName")) {
-            (Some(user), _) => a.user(user).and_then(|u| u.permissions_boundary.clone()),
-            (None, Some(role)) => a.role(role).and_then(|r| r.permissions_boundary.clone()),
-            _ => None,
-        };
-        boundary.map(|b| vec![("iam:PermissionsBoundary", b)]).unwrap_or_default()
-    }
-
-    fn resource_tags(&self, call: &Call, input: &Value) -> Vec<(String, String)> {
-        match call.operation {
-            "CreateUser" | "CreateRole" | "CreatePolicy" => Vec::new(),
-            _ => self.tags_of(call, input),
-        }
+    fn resources(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
+        self.access_targets(call, input)
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {

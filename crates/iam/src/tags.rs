@@ -184,14 +184,4 @@ impl Iam {
         let (items, next) = page(tags.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
         Ok(Outcome::read(page_output("Tags", items, next)))
     }
-
-    /// The tags of the resource a request names, for `aws:ResourceTag/*`.
-    pub(crate) fn tags_of(&self, call: &Call, input: &Value) -> Vec<(String, String)> {
-        let name = |member: &str| input.get(member).and_then(Value::as_str).map(str::to_string);
-        let target =
-            TaggedName { user_name: name("UserName"), role_name: name("RoleName"), policy_arn: name("PolicyArn") };
-        let state = self.state.read();
-        let tags = target.tags(state.accounts.get(call.caller.account()));
-        tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
-    }
 }

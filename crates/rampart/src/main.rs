@@ -9,7 +9,7 @@ mod policy_cli;
 
 use clap::{Parser, Subcommand};
 use rampart_core::{AccountId, Secret};
-use rampart_server::{Config, RootCredentials};
+use rampart_server::{Config, Limits, RootCredentials};
 
 /// mimalloc: the request path allocates many small short-lived buffers, and
 /// glibc's allocator was a sixth of the server's CPU time under load.
@@ -67,6 +67,23 @@ struct ServeArgs {
     /// Serve plain HTTP on a non-loopback address (TLS is required otherwise).
     #[arg(long)]
     insecure_http: bool,
+    /// The regions this node serves, comma-separated (default: every region of
+    /// the aws partition). Requests signed for another region are refused;
+    /// IAM, a global service, is served whatever the list.
+    #[arg(long, env = "RAMPART_REGIONS", value_delimiter = ',')]
+    regions: Vec<String>,
+    /// Open connections the node holds in all.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Open connections one IP address may hold.
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_peer: usize,
+    /// Seconds a request's body may take to arrive (then: RequestTimeout).
+    #[arg(long, default_value_t = 30)]
+    read_timeout: u64,
+    /// Seconds a connection may take to send its next request's headers.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
 }
 
 fn root_from_env(dev: bool) -> Result<Option<RootCredentials>, String> {
@@ -114,6 +131,13 @@ fn main() -> ExitCode {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         root,
+        regions: args.regions,
+        limits: Limits {
+            max_connections: args.max_connections,
+            max_connections_per_peer: args.max_connections_per_peer,
+            read_timeout: std::time::Duration::from_secs(args.read_timeout),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

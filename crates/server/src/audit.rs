@@ -12,6 +12,24 @@ use rampart_wire::format_iso8601;
 /// CloudTrail's current record format version.
 const EVENT_VERSION: &str = "1.11";
 
+/// Longest user agent and error message a record keeps: callers choose them,
+/// and a record must not be a way to fill the disk.
+const MAX_RECORDED_TEXT: usize = 1024;
+/// Request parameters whose JSON is longer than this are recorded as omitted.
+const MAX_RECORDED_PARAMETERS: usize = 100 * 1024;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 /// TLS facts CloudTrail records for calls made over TLS.
 #[derive(Debug, Clone)]
 pub(crate) struct TlsDetails {
@@ -31,7 +49,13 @@ pub(crate) struct AuditDraft {
     pub user_agent: String,
     pub tls: Option<TlsDetails>,
     pub event_name: Option<String>,
+    /// Who made the call, once authentication proved it.
     pub principal: Option<Principal>,
+    /// For a request that failed authentication with a key this node knows:
+    /// the account that owns the key. The record goes to that account's
+    /// trail, naming the key but no identity (the request did not prove to be
+    /// the key owner's).
+    pub key_owner: Option<rampart_core::AccountId>,
     /// For temporary credentials: their session.
     pub session: Option<std::sync::Arc<Session>>,
     pub access_key_id: Option<String>,
@@ -201,6 +225,7 @@ fn session_context<'a>(principal: &'a Principal, session: &'a Session) -> Sessio
 
 fn user_identity<'a>(
     principal: Option<&'a Principal>,
+    key_owner: Option<&'a str>,
     access_key_id: Option<&'a str>,
     session: Option<&'a Session>,
 ) -> UserIdentity<'a> {
@@ -209,7 +234,7 @@ fn user_identity<'a>(
         kind: principal.map_or("Unknown", Principal::identity_type),
         principal_id: principal.map(Principal::principal_id),
         arn: principal.map(Principal::arn),
-        account_id: principal.map(|p| p.account().as_str()),
+        account_id: principal.map(|p| p.account().as_str()).or(key_owner),
         access_key_id,
         user_name: match principal {
             Some(Principal::User { name, .. }) => Some(name),
@@ -230,12 +255,20 @@ impl AuditDraft {
     pub fn finish(&self) -> EventRow {
         let event_name = self.event_name.as_deref().unwrap_or("Unknown");
         let read_only = is_read_only(event_name);
-        let account = self.principal.as_ref().map(|p| p.account().as_str()).unwrap_or_default();
+        let account = match (&self.principal, &self.key_owner) {
+            (Some(p), _) => p.account().as_str(),
+            (None, Some(owner)) => owner.as_str(),
+            (None, None) => "",
+        };
         let event_id = uuid::Uuid::new_v4().to_string();
+        let parameters = non_empty(&self.request_parameters);
+        let parameters_size = parameters.map(|p| p.to_string().len()).unwrap_or_default();
+        let omitted = serde_json::json!({ "omitted": true, "originalSize": parameters_size });
         let record = Record {
             event_version: EVENT_VERSION,
             user_identity: user_identity(
                 self.principal.as_ref(),
+                self.key_owner.as_ref().map(|a| a.as_str()),
                 self.access_key_id.as_deref(),
                 self.session.as_deref(),
             ),
@@ -244,10 +277,10 @@ impl AuditDraft {
             event_name,
             aws_region: &self.region,
             source_ip_address: &self.source_ip,
-            user_agent: &self.user_agent,
+            user_agent: truncated(&self.user_agent, MAX_RECORDED_TEXT),
             error_code: self.error.as_ref().map(|(code, _)| code.as_str()),
-            error_message: self.error.as_ref().map(|(_, message)| message.as_str()),
-            request_parameters: non_empty(&self.request_parameters),
+            error_message: self.error.as_ref().map(|(_, message)| truncated(message, MAX_RECORDED_TEXT)),
+            request_parameters: if parameters_size > MAX_RECORDED_PARAMETERS { Some(&omitted) } else { parameters },
             // Reads and failures carry no response elements, as in CloudTrail.
             response_elements: if read_only || self.error.is_some() {
                 None
@@ -283,6 +316,7 @@ impl AuditDraft {
             event_id,
             event_name: event_name.to_string(),
             event_source: self.service.event_source().to_string(),
+            region: self.region.clone(),
             username: self.principal.as_ref().map(|p| p.lookup_username().to_string()),
             access_key_id: self.access_key_id.clone(),
             read_only,
@@ -312,6 +346,7 @@ mod tests {
             tls: None,
             event_name: Some("ListUsers".into()),
             principal: Some(Principal::User { account, user_id: "AIDA1".into(), name: "bob".into(), path: "/".into() }),
+            key_owner: None,
             session: None,
             access_key_id: Some("AKIA1".into()),
             request_parameters: json!({}),

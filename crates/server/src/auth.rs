@@ -3,7 +3,7 @@
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use rampart_core::{CredentialRefusal, Credentials, Principal, ServiceId, Session};
+use rampart_core::{regions, AccountId, CredentialRefusal, Credentials, Principal, ServiceId, Session};
 use rampart_sigv4::{
     canonical_request, parse_authorization_header, parse_presigned_query, sha256_hex, string_to_sign, verify_signature,
     AuthParams, RequestView, SigV4Error, UNSIGNED_PAYLOAD,
@@ -33,16 +33,38 @@ pub(crate) struct Authenticated {
     pub session: Option<std::sync::Arc<Session>>,
 }
 
-/// A refusal, with whatever was learned about the caller for the audit record.
+/// A refusal, with what the audit record may say about the caller: the key
+/// tried and the account that owns it — never the key's principal, since the
+/// request did not prove to be theirs.
 #[derive(Debug, Clone)]
 pub(crate) struct Refusal {
     pub failure: AuthFailure,
     pub access_key_id: Option<String>,
-    pub principal: Option<Principal>,
+    pub key_owner: Option<AccountId>,
 }
 
 fn refuse(failure: AuthFailure) -> Box<Refusal> {
-    Box::new(Refusal { failure, access_key_id: None, principal: None })
+    Box::new(Refusal { failure, access_key_id: None, key_owner: None })
+}
+
+/// The regions a node serves (`--regions`); every region of the partition by default.
+#[derive(Debug, Clone)]
+pub(crate) struct Regions {
+    served: Option<Vec<String>>,
+}
+
+impl Regions {
+    pub fn new(served: &[String]) -> Regions {
+        Regions { served: (!served.is_empty()).then(|| served.to_vec()) }
+    }
+
+    /// Whether a request signed for `region` is served: a region of the
+    /// partition, and for a regional service one this node serves. IAM is
+    /// global: any region of the partition will do (see `authenticate`).
+    fn serves(&self, service: ServiceId, region: &str) -> bool {
+        regions::is_partition_region(region)
+            && (service == ServiceId::Iam || self.served.as_ref().is_none_or(|s| s.iter().any(|r| r == region)))
+    }
 }
 
 /// The request's SigV4 parameters, from the Authorization header or a presigned
@@ -94,7 +116,6 @@ fn check_time(
     service: ServiceId,
     now: OffsetDateTime,
 ) -> Result<String, SigV4Error> {
-    let authorization = head.header("authorization").unwrap_or_default();
     let (text, time) = match &params.presigned_date {
         Some(date) => (date.clone(), parse_amz_date(date)),
         None => match (head.header("x-amz-date"), head.header("date")) {
@@ -103,10 +124,10 @@ fn check_time(
                 (d.to_string(), OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok())
             }
             (None, None) => {
-                return Err(SigV4Error::Incomplete(format!(
-                    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. \
-                     Authorization={authorization}"
-                )))
+                // Unlike AWS, the header is not quoted back: it carries the signature.
+                return Err(SigV4Error::Incomplete(
+                    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".to_string(),
+                ));
             }
         },
     };
@@ -158,50 +179,55 @@ pub(crate) fn authenticate(
     body: &[u8],
     service: ServiceId,
     credentials: &Credentials,
+    regions: &Regions,
     now: OffsetDateTime,
     params: Result<AuthParams, SigV4Error>,
 ) -> Result<Authenticated, Box<Refusal>> {
     let params = params.map_err(|e| refuse(sigv4_failure(e)))?;
     let akid = params.access_key_id.clone();
-    let with_key = |failure: AuthFailure, principal: Option<Principal>| {
-        Box::new(Refusal { failure, access_key_id: Some(akid.clone()), principal })
+    let owner = credentials.get(&akid).map(|e| e.principal.account().clone());
+    let with_key = |failure: AuthFailure, key_owner: Option<AccountId>| {
+        Box::new(Refusal { failure, access_key_id: Some(akid.clone()), key_owner })
     };
-    let principal = credentials.get(&akid).map(|e| e.principal.clone());
     if params.scope.service != service.signing_name() {
         return Err(with_key(
             AuthFailure::Signature(format!(
                 "Credential should be scoped to correct service: '{}'. ",
                 service.signing_name()
             )),
-            principal,
+            owner,
         ));
     }
     // IAM is global and AWS accepts only us-east-1 in its scope. Rampart
-    // accepts any region (the signature is verified with the scope given):
-    // the SDKs sign IAM with the client's region when an endpoint URL is set,
-    // so anyone with another default region could not call IAM otherwise.
-    let amz_date =
-        check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), principal.clone()))?;
+    // accepts any region of the partition (the signature is verified with the
+    // scope given): the SDKs sign IAM with the client's region when an
+    // endpoint URL is set, so anyone with another default region could not
+    // call IAM otherwise.
+    if !regions.serves(service, &params.scope.region) {
+        let message = format!("Credential should be scoped to a valid region, not '{}'. ", params.scope.region);
+        return Err(with_key(AuthFailure::Signature(message), owner));
+    }
+    let amz_date = check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), owner.clone()))?;
     let token = head.header("x-amz-security-token").or(params.presigned_security_token.as_deref());
     let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
     let entry = credentials.resolve(&akid, token, now_ms).map_err(|refusal| match refusal {
         CredentialRefusal::Unknown => with_key(AuthFailure::UnknownKey, None),
-        CredentialRefusal::Expired(principal) => with_key(AuthFailure::ExpiredToken, Some(*principal)),
+        CredentialRefusal::Expired(principal) => with_key(AuthFailure::ExpiredToken, Some(principal.account().clone())),
     })?;
+    let owner = Some(entry.principal.account().clone());
     let body_hash = sha256_hex(body);
     let payload_hash = match head.header("x-amz-content-sha256") {
         Some(claimed) if claimed == body_hash => claimed.to_string(),
         Some(UNSIGNED_PAYLOAD) if body.is_empty() => UNSIGNED_PAYLOAD.to_string(),
-        Some(_) => return Err(with_key(sigv4_failure(SigV4Error::PayloadHashMismatch), Some(entry.principal.clone()))),
+        Some(_) => return Err(with_key(sigv4_failure(SigV4Error::PayloadHashMismatch), owner)),
         None => body_hash,
     };
     let view = RequestView { method: head.method, path: head.path, query: head.query, headers: head.headers };
-    let canonical = canonical_request(&view, &params, &payload_hash)
-        .map_err(|e| with_key(sigv4_failure(e), Some(entry.principal.clone())))?;
+    let canonical =
+        canonical_request(&view, &params, &payload_hash).map_err(|e| with_key(sigv4_failure(e), owner.clone()))?;
     let sts = string_to_sign(&amz_date, &params.scope, &canonical);
     let key = entry.signing_key(&params.scope);
-    verify_signature(&key, &sts, &params.signature)
-        .map_err(|e| with_key(sigv4_failure(e), Some(entry.principal.clone())))?;
+    verify_signature(&key, &sts, &params.signature).map_err(|e| with_key(sigv4_failure(e), owner))?;
     entry.record_use(now_ms, service.signing_name(), &params.scope.region);
     Ok(Authenticated {
         principal: entry.principal.clone(),

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use rampart_core::{Call, Principal, Service, ServiceId};
+use rampart_core::{AccessTarget, Call, Principal, Service, ServiceId};
 
 use crate::audit::{AuthorizationNote, StatementNote};
 use rampart_iam::Iam;
@@ -78,7 +78,7 @@ impl ContextBuilder<'_> {
 /// resource (`Service::resource_condition_keys`). Only where AWS sets them: the
 /// Service Authorization Reference lists, per action, the keys it carries
 /// (iam:PolicyARN is set for AttachUserPolicy, not for GetPolicy).
-fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, target: &Target<'_>) {
+fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, target: &Target<'_>, resource: &AccessTarget) {
     let prefix = format!("{}:", call.service.action_prefix());
     if !c.wanted.family(&prefix) {
         return;
@@ -99,9 +99,9 @@ fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, target: &Target<'_>) {
             _ => {}
         }
     }
-    for (key, value) in target.service.map(|s| s.resource_condition_keys(call, target.input)).unwrap_or_default() {
-        if carried(key) && !found.iter().any(|(k, _)| *k == key) {
-            found.push((key, vec![value]));
+    for (key, value) in &resource.condition_keys {
+        if carried(key) && !found.iter().any(|(k, _)| k == key) {
+            found.push((key, vec![value.clone()]));
         }
     }
     for (key, values) in found {
@@ -176,9 +176,17 @@ fn request_tags(c: &mut ContextBuilder<'_>, input: &Value) {
 /// What authorization needs to know about the target of a call.
 pub(crate) struct Target<'a> {
     pub action: &'a str,
-    pub resource: Option<&'a str>,
+    /// What the call acts on (`Service::resources`); every one must be allowed.
+    pub resources: &'a [AccessTarget],
     pub input: &'a Value,
     pub service: Option<&'a dyn Service>,
+}
+
+/// A refusal or the last allow, with the action and resource it is about.
+pub(crate) struct Authorization<'t> {
+    pub verdict: Verdict,
+    pub action: &'t str,
+    pub resource: Option<&'t str>,
 }
 
 /// Credentials from GetSessionToken without MFA may not call IAM, and may
@@ -193,19 +201,21 @@ fn session_token_forbids(call: &Call) -> bool {
         }
 }
 
-/// Decides whether `call` may run `target.action` on `target.resource`, and
-/// the further actions the call needs; the first refusal decides. Returns
-/// the action the verdict is about.
-pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Verdict, &'t str) {
-    let action = target.action;
+/// Decides whether `call` may run `target.action` on every resource of
+/// `target.resources`, and the further actions the call needs; the first
+/// refusal decides.
+pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Authorization<'t> {
+    let first = target.resources.first().and_then(|r| r.arn.as_deref());
+    let unrestricted = Authorization { verdict: Verdict::Unrestricted, action: target.action, resource: first };
     if never_denied(call.service, call.operation) {
-        return (Verdict::Unrestricted, action);
+        return unrestricted;
     }
     if session_token_forbids(call) {
-        return (Verdict::Decided(Decision::ImplicitDeny { missing: Source::Session }), action);
+        let verdict = Verdict::Decided(Decision::ImplicitDeny { missing: Source::Session });
+        return Authorization { verdict, ..unrestricted };
     }
     let Some(policies) = iam.policies_of(&call.caller) else {
-        return (Verdict::Unrestricted, action);
+        return unrestricted;
     };
     let (resource_policy, additional) = match target.service {
         Some(service) => (service.resource_policy(call, target.input), service.additional_actions(call, target.input)),
@@ -222,27 +232,6 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
             .map(String::as_str)
             .collect(),
     };
-    let mut builder = ContextBuilder { context: Context::new(), wanted: &wanted };
-    context(&mut builder, call, iam);
-    request_tags(&mut builder, target.input);
-    service_keys(&mut builder, call, target);
-    let resource = target.resource.unwrap_or("*");
-    // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
-    if let Some(owner) = resource.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
-        builder.set("aws:ResourceAccount", || owner.to_string());
-    }
-    // IAM resources' tags are also `iam:ResourceTag/*`.
-    let aws_tags = wanted.family("aws:ResourceTag/");
-    let iam_tags = wanted.family("iam:ResourceTag/") && resource.starts_with("arn:aws:iam::");
-    if let (Some(service), true) = (target.service, aws_tags || iam_tags) {
-        for (key, value) in service.resource_tags(call, target.input) {
-            if iam_tags {
-                builder.context.set(&format!("iam:ResourceTag/{key}"), value.clone());
-            }
-            builder.context.set(&format!("aws:ResourceTag/{key}"), value);
-        }
-    }
-    let context = builder.context;
     let mut set = PolicySet {
         identity: policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
         boundary: policies.boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
@@ -259,19 +248,60 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> (Ver
     let role_arn = call.caller.role_arn();
     let caller =
         Caller { arn: &arn, account: call.caller.account().as_str(), role_arn: role_arn.as_deref(), service: None };
-    let mut verdict = Verdict::Unrestricted;
-    for action in std::iter::once(action).chain(additional) {
-        let request = Request {
-            caller: Some(caller),
-            resource_account: resource_policy.as_ref().map(|rp| rp.account.as_str()),
-            ..Request::identity(action, resource, &context)
-        };
-        verdict = Verdict::Decided(evaluate(&request, &set));
-        if !verdict.is_allowed() {
-            return (verdict, action);
+    // An action without a resource is decided once, on `*`.
+    const UNSCOPED: &[AccessTarget] = &[AccessTarget { arn: None, tags: Vec::new(), condition_keys: Vec::new() }];
+    let resources = if target.resources.is_empty() { UNSCOPED } else { target.resources };
+    let mut last = unrestricted;
+    for resource in resources {
+        let context = resource_context(&wanted, call, target, resource, iam);
+        let arn = resource.arn.as_deref().unwrap_or("*");
+        for action in std::iter::once(target.action).chain(additional.iter().copied()) {
+            let request = Request {
+                caller: Some(caller),
+                resource_account: resource_policy.as_ref().map(|rp| rp.account.as_str()),
+                ..Request::identity(action, arn, &context)
+            };
+            let verdict = Verdict::Decided(evaluate(&request, &set));
+            let allowed = verdict.is_allowed();
+            last = Authorization { verdict, action, resource: resource.arn.as_deref() };
+            if !allowed {
+                return last;
+            }
         }
     }
-    (verdict, target.action)
+    last
+}
+
+/// The request context of a call on one of its resources: only the keys the
+/// policies in play refer to.
+fn resource_context(
+    wanted: &Wanted<'_>,
+    call: &Call,
+    target: &Target<'_>,
+    resource: &AccessTarget,
+    iam: &Iam,
+) -> Context {
+    let mut builder = ContextBuilder { context: Context::new(), wanted };
+    context(&mut builder, call, iam);
+    request_tags(&mut builder, target.input);
+    service_keys(&mut builder, call, target, resource);
+    let arn = resource.arn.as_deref().unwrap_or("*");
+    // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
+    if let Some(owner) = arn.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
+        builder.set("aws:ResourceAccount", || owner.to_string());
+    }
+    // IAM resources' tags are also `iam:ResourceTag/*`.
+    let aws_tags = wanted.family("aws:ResourceTag/");
+    let iam_tags = wanted.family("iam:ResourceTag/") && arn.starts_with("arn:aws:iam::");
+    if aws_tags || iam_tags {
+        for (key, value) in &resource.tags {
+            if iam_tags {
+                builder.context.set(&format!("iam:ResourceTag/{key}"), value.clone());
+            }
+            builder.context.set(&format!("aws:ResourceTag/{key}"), value.clone());
+        }
+    }
+    builder.context
 }
 
 /// How AWS's denial messages name each kind of policy.

@@ -105,6 +105,15 @@ pub(crate) fn too_large(limit: usize) -> AwsError {
     AwsError::new("RequestEntityTooLarge", 413, format!("Request body is larger than {limit} bytes."))
 }
 
+/// The body did not arrive within the read timeout.
+pub(crate) fn request_timeout() -> AwsError {
+    AwsError::new(
+        "RequestTimeout",
+        400,
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    )
+}
+
 /// Clock-skew window: 15 minutes for the older query services, 5 for the rest.
 pub(crate) fn skew_window_minutes(service: ServiceId) -> i64 {
     match service {

@@ -1,8 +1,9 @@
 //! HTTP/1.1 over TCP or TLS, graceful shutdown, and the node's own endpoints.
 //! Only this module knows hyper.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +17,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::node::{Node, StartError};
-use crate::pipeline::{run, Body, Peer, MAX_BODY_BYTES};
+use crate::auth::Head;
+use crate::node::{Limits, Node, StartError};
+use crate::pipeline::{can_authenticate, run, Body, Peer, MAX_BODY_BYTES};
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -60,6 +62,29 @@ async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<
     })
 }
 
+/// Requests that cannot authenticate have at most this much of their body
+/// read (enough to name the operation of a form-encoded request).
+const UNAUTHENTICATED_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads the body within the read timeout and the limit. A request that
+/// cannot authenticate gets only `UNAUTHENTICATED_BODY_BYTES` read; beyond
+/// that it is left unread.
+async fn read_body(body: Incoming, declared: Option<u64>, authenticable: bool, timeout: Duration) -> Body {
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Body::TooLarge;
+    }
+    let limit = if authenticable { MAX_BODY_BYTES } else { UNAUTHENTICATED_BODY_BYTES };
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Body::Unread;
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Body::Complete(collected.to_bytes()),
+        Ok(Err(_)) if authenticable => Body::TooLarge,
+        Ok(Err(_)) => Body::Unread,
+        Err(_) => Body::TimedOut,
+    }
+}
+
 async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     if let Some(response) = node_endpoint(&node, &req).await {
         return Ok(response);
@@ -70,19 +95,16 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        Body::TooLarge
-    } else {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => Body::Complete(collected.to_bytes()),
-            Err(_) => Body::TooLarge,
-        }
-    };
     let values: Vec<(&str, std::borrow::Cow<'_, str>)> =
         parts.headers.iter().map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect();
     let headers: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_ref())).collect();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or_default();
+    let head = Head { method: parts.method.as_str(), path, query, headers: &headers };
+    let authenticable = can_authenticate(&node, &head);
+    let body = read_body(body, declared, authenticable, node.config.limits.read_timeout).await;
+    // A body left (partly) unread ends the connection after this response.
+    let close = !matches!(body, Body::Complete(_));
     let encoded = run(&node, &peer, parts.method.as_str(), path, query, &headers, body).await;
     let mut response = Response::new(Full::new(Bytes::from(encoded.body)));
     *response.status_mut() = StatusCode::from_u16(encoded.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -93,7 +115,53 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
             out.insert(name, value);
         }
     }
+    if close {
+        out.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
     Ok(response)
+}
+
+/// Open connections, in all and per peer address. A connection over either
+/// cap is closed as soon as it is accepted: one client cannot take every
+/// connection the node will hold.
+#[derive(Debug)]
+struct ConnectionCount {
+    limits: Limits,
+    open: parking_lot::Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// One admitted connection; dropping it gives its place back.
+struct ConnectionSlot {
+    count: Arc<ConnectionCount>,
+    ip: IpAddr,
+}
+
+impl ConnectionCount {
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let mut open = self.open.lock();
+        let (total, per_peer) = &mut *open;
+        let mine = per_peer.get(&ip).copied().unwrap_or_default();
+        if *total >= self.limits.max_connections || mine >= self.limits.max_connections_per_peer {
+            return None;
+        }
+        *total += 1;
+        per_peer.insert(ip, mine + 1);
+        Some(ConnectionSlot { count: self.clone(), ip })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self.count.open.lock();
+        let (total, per_peer) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(n) = per_peer.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_peer.remove(&self.ip);
+            }
+        }
+    }
 }
 
 fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, StartError> {
@@ -145,11 +213,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(peer);
+    let idle_timeout = node.config.limits.idle_timeout;
     let service = service_fn(move |req| handle(node.clone(), peer.clone(), req));
-    // Headers must arrive within 30 s: a slow client cannot hold a connection open forever.
+    // The next request's headers must arrive within the idle timeout (hyper
+    // runs it from when the connection opens or the last response went), the
+    // body within the read timeout (`read_body`): a slow or silent client
+    // cannot hold a connection open.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(idle_timeout)
         .serve_connection(TokioIo::new(io), service);
     let _ = watcher.watch(conn).await;
 }
@@ -175,6 +247,9 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("rampart listening on {scheme}://{}", listener.local_addr().unwrap_or(addr));
     let flusher = tokio::spawn(flush_last_used_periodically(node.clone()));
+    let expirer = tokio::spawn(expire_unattributed_periodically(node.clone()));
+    let connections =
+        Arc::new(ConnectionCount { limits: node.config.limits, open: parking_lot::Mutex::new(Default::default()) });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -182,10 +257,15 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, remote)) = accepted else { continue };
+                let Some(slot) = connections.admit(remote.ip()) else {
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let ip = remote.ip().to_string();
                 let (node, watcher, tls) = (node.clone(), graceful.watcher(), tls.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tls {
                         None => serve_connection(node, Peer { ip, tls: None }, stream, watcher).await,
                         Some(acceptor) => {
@@ -206,10 +286,29 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
         tracing::warn!("in-flight connections did not finish within {SHUTDOWN_GRACE:?}");
     }
     flusher.abort();
+    expirer.abort();
     if let Err(e) = node.iam.flush_last_used().await {
         tracing::error!(error = %e, "access keys' last-used data could not be stored");
     }
     Ok(())
+}
+
+/// Records of requests attributable to no account are kept this long.
+const UNATTRIBUTED_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+const UNATTRIBUTED_EXPIRY_EVERY: Duration = Duration::from_secs(3600);
+
+async fn expire_unattributed_periodically(node: Arc<Node>) {
+    let mut interval = tokio::time::interval(UNATTRIBUTED_EXPIRY_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        match node.store.expire_unattributed(now_ms - UNATTRIBUTED_RETENTION_MS).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(batches = n, "expired records of unattributable requests"),
+            Err(e) => tracing::error!(error = %e, "records of unattributable requests could not be expired"),
+        }
+    }
 }
 
 /// Access keys' last use is noted in memory by authentication and stored

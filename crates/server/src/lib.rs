@@ -8,6 +8,7 @@ mod errors;
 mod http;
 mod node;
 mod pipeline;
+mod refusals;
 
 pub use http::serve;
-pub use node::{Config, RootCredentials, StartError};
+pub use node::{Config, Limits, RootCredentials, StartError};

@@ -11,6 +11,9 @@ use rampart_store::{SqliteBackend, Store};
 use rampart_sts::Sts;
 use rampart_trail::Trail;
 
+use crate::auth::Regions;
+use crate::refusals::RefusalBudget;
+
 /// The root credentials a node guarantees at start-up (and after a dev reset).
 #[derive(Debug, Clone)]
 pub struct RootCredentials {
@@ -30,6 +33,34 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Root credentials from the environment; `None` to generate them once.
     pub root: Option<RootCredentials>,
+    /// The regions the node serves; empty for every region of the partition.
+    pub regions: Vec<String>,
+    pub limits: Limits,
+}
+
+/// What one client, or all of them, may hold of the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections in all.
+    pub max_connections: usize,
+    /// Open connections from one IP address.
+    pub max_connections_per_peer: usize,
+    /// A request's body must arrive within this once its headers have.
+    pub read_timeout: std::time::Duration,
+    /// A connection must send the headers of its next request within this
+    /// (from when it opens, or from the last response).
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 1024,
+            max_connections_per_peer: 256,
+            read_timeout: std::time::Duration::from_secs(30),
+            idle_timeout: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +75,8 @@ pub enum StartError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Config(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -57,6 +90,9 @@ pub(crate) struct Node {
     /// The root credentials to restore on a dev reset; `None` when an existing
     /// data directory has lost its generated credentials file.
     pub root: Option<RootCredentials>,
+    pub regions: Regions,
+    /// How many records of failed authentication are kept.
+    pub refusals: RefusalBudget,
 }
 
 fn now_seconds() -> f64 {
@@ -65,6 +101,14 @@ fn now_seconds() -> f64 {
 
 impl Node {
     pub async fn open(config: Config) -> Result<Node, StartError> {
+        for region in config.regions.iter().chain(std::iter::once(&config.region)) {
+            if !rampart_core::regions::is_partition_region(region) {
+                return Err(StartError::Config(format!("'{region}' is not a region of the aws partition")));
+            }
+        }
+        if !config.regions.is_empty() && !config.regions.contains(&config.region) {
+            return Err(StartError::Config(format!("--region {} is not one of --regions", config.region)));
+        }
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| StartError::Write { path: config.data_dir.clone(), source })?;
         // The store holds sealed secrets and the audit trail: owner only.
@@ -102,7 +146,8 @@ impl Node {
                 .await
                 .map_err(StartError::Load)?;
         }
-        Ok(Node { config, store, credentials, iam, services, root })
+        let regions = Regions::new(&config.regions);
+        Ok(Node { config, store, credentials, iam, services, root, regions, refusals: RefusalBudget::default() })
     }
 
     /// Dev mode: back to a fresh bootstrap.

@@ -6,17 +6,19 @@ use bytes::Bytes;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use rampart_core::{AwsError, Call, Service, ServiceId};
+use rampart_core::{AwsError, Call, ServiceId};
 use rampart_store::Commit;
 use rampart_wire::{
-    decode, detect_protocol, encode_error, encode_output, redact_sensitive, validate, EncodedResponse, Protocol,
-    WireRequest,
+    decode, detect_protocol, encode_error, encode_output, operation_name, redact_sensitive, validate, EncodedResponse,
+    Protocol, WireRequest,
 };
 
 use crate::audit::{is_read_only, AuditDraft, TlsDetails};
 use crate::auth::{authenticate, signature_params, Authenticated, Head};
 use crate::authz::{audit_note, authorize, denial_message, Target};
-use crate::errors::{access_denied, auth_error, family, not_implemented, too_large, validation, AuthFailure};
+use crate::errors::{
+    access_denied, auth_error, family, not_implemented, request_timeout, too_large, validation, AuthFailure,
+};
 use crate::node::Node;
 use rampart_sigv4::{AuthParams, SigV4Error};
 
@@ -30,10 +32,29 @@ pub(crate) struct Peer {
     pub tls: Option<(String, String)>,
 }
 
-/// A request's body, or the fact that it was too large to read.
+/// A request's body, or why it was not read.
 pub(crate) enum Body {
     Complete(Bytes),
     TooLarge,
+    /// It did not arrive within the read timeout.
+    TimedOut,
+    /// The request cannot authenticate (see [`can_authenticate`]), so only a
+    /// small body was read, for naming the operation in its record: an
+    /// unauthenticated caller does not get to make the node read 16 MB.
+    Unread,
+}
+
+/// Whether the request could authenticate at all: it carries signature
+/// parameters for a key this node knows (or a session token to open). When
+/// not, its body is not worth reading.
+pub(crate) fn can_authenticate(node: &Node, head: &Head<'_>) -> bool {
+    match signature_params(head) {
+        Ok(params) => {
+            let token = head.header("x-amz-security-token").is_some() || params.presigned_security_token.is_some();
+            token || node.credentials.get(&params.access_key_id).is_some()
+        }
+        Err(_) => false,
+    }
 }
 
 fn header<'a>(headers: &'a [(&'a str, &'a str)], name: &str) -> Option<&'a str> {
@@ -87,6 +108,7 @@ pub(crate) async fn run(
         }),
         event_name: None,
         principal: None,
+        key_owner: None,
         session: None,
         access_key_id: None,
         request_parameters: Value::Null,
@@ -122,26 +144,31 @@ pub(crate) async fn run(
     let protocol = detect_protocol(service, &wire_head);
     let family = family(service, protocol);
     draft.event_name = wire_head.target.and_then(|t| t.rsplit_once('.')).map(|(_, op)| op.to_string());
-    let Body::Complete(body) = body else {
-        return refuse(node, &mut draft, service, protocol, too_large(MAX_BODY_BYTES)).await;
+    let body = match body {
+        Body::Complete(body) => body,
+        Body::Unread => Bytes::new(),
+        Body::TooLarge => return refuse(node, &mut draft, service, protocol, too_large(MAX_BODY_BYTES)).await,
+        Body::TimedOut => return refuse(node, &mut draft, service, protocol, request_timeout()).await,
     };
 
     let Authenticated { principal, access_key_id, region, session } =
-        match authenticate(&head, &body, service, &node.credentials, now, params) {
+        match authenticate(&head, &body, service, &node.credentials, &node.regions, now, params) {
             Ok(a) => a,
             Err(refusal) => {
-                // The record names the operation that was attempted, if it can be read.
-                if let Ok(decoded) = decode(service, protocol, &WireRequest { body: &body, ..wire_head }) {
-                    draft.event_name = Some(decoded.operation.name.clone());
-                }
-                draft.principal = refusal.principal;
+                // The record names the operation attempted (only a model's
+                // operation, read without decoding the input) and the key
+                // tried, but no identity: it is not that principal's activity.
+                draft.event_name =
+                    operation_name(service, protocol, &WireRequest { body: &body, ..wire_head }).map(str::to_string);
+                draft.key_owner = refusal.key_owner;
                 draft.access_key_id = refusal.access_key_id;
-                return refuse(node, &mut draft, service, protocol, auth_error(family, &refusal.failure)).await;
+                return refuse_unauthenticated(node, peer, &mut draft, service, protocol, &refusal.failure).await;
             }
         };
     if session.is_some() && !node.iam.is_current(&principal) {
+        draft.key_owner = Some(principal.account().clone());
         draft.access_key_id = Some(access_key_id);
-        return refuse(node, &mut draft, service, protocol, auth_error(family, &AuthFailure::UnknownKey)).await;
+        return refuse_unauthenticated(node, peer, &mut draft, service, protocol, &AuthFailure::UnknownKey).await;
     }
     draft.principal = Some(principal.clone());
     draft.session.clone_from(&session);
@@ -174,29 +201,26 @@ pub(crate) async fn run(
         secure_transport: peer.tls.is_some(),
         time_ms: draft.time_ms,
     };
-    let handler = node.services.get(&service).filter(|s| s.operations().contains(&call.operation));
-    let action = format!("{}:{}", service.action_prefix(), call.operation);
-    let resource = handler.and_then(|h| h.resource_arn(&call, &decoded.input));
-    let target = Target {
-        action: &action,
-        resource: resource.as_deref(),
-        input: &decoded.input,
-        service: handler.map(|h| h.as_ref() as &dyn Service),
+    // An operation Rampart does not serve is refused before authorization:
+    // it has no resource mapping, and no record may say it was allowed.
+    let Some(handler) = node.services.get(&service).filter(|s| s.operations().contains(&call.operation)) else {
+        let error = not_implemented(family, service, call.operation);
+        return refuse(node, &mut draft, service, protocol, error).await;
     };
-    let (verdict, decided_action) = authorize(&call, &target, &node.iam);
-    draft.authorization = audit_note(&verdict);
-    if !verdict.is_allowed() {
-        let message = denial_message(&call.caller, decided_action, resource.as_deref(), &verdict);
+    let action = format!("{}:{}", service.action_prefix(), call.operation);
+    let resources = handler.resources(&call, &decoded.input);
+    let target =
+        Target { action: &action, resources: &resources, input: &decoded.input, service: Some(handler.as_ref()) };
+    let decided = authorize(&call, &target, &node.iam);
+    draft.authorization = audit_note(&decided.verdict);
+    if !decided.verdict.is_allowed() {
+        let message = denial_message(&call.caller, decided.action, decided.resource, &decided.verdict);
         let error = access_denied(family, message);
         return refuse(node, &mut draft, service, protocol, error).await;
     }
     if let Some(message) = validate(model, input_shape, &decoded.input) {
         return refuse(node, &mut draft, service, protocol, validation(family, message)).await;
     }
-    let Some(handler) = handler else {
-        let error = not_implemented(family, service, call.operation);
-        return refuse(node, &mut draft, service, protocol, error).await;
-    };
     let outcome = match handler.handle(&call, decoded.input).await {
         Ok(o) => o,
         Err(error) => return refuse(node, &mut draft, service, protocol, error).await,
@@ -221,6 +245,25 @@ pub(crate) async fn run(
         apply();
     }
     encode_output(service, protocol, operation, &request_id, &outcome.output)
+}
+
+/// Refuses a request that did not authenticate. Its record is kept only
+/// within the peer's and the key's budget (`RefusalBudget`): beyond it the
+/// refusal is counted, not stored, so that nobody can fill the disk or a key
+/// owner's trail without credentials.
+async fn refuse_unauthenticated(
+    node: &Node,
+    peer: &Peer,
+    draft: &mut AuditDraft,
+    service: ServiceId,
+    protocol: Protocol,
+    failure: &AuthFailure,
+) -> EncodedResponse {
+    let error = auth_error(family(service, protocol), failure);
+    if node.refusals.admit(&peer.ip, draft.access_key_id.as_deref(), draft.time_ms) {
+        return refuse(node, draft, service, protocol, error).await;
+    }
+    encode_error(service, protocol, &draft.request_id, &error)
 }
 
 /// Records a refused request and encodes its error. If even the record cannot

@@ -173,6 +173,9 @@ mod tests {
             ("Param1", "Param1="),
             ("a=b%20c&X-Amz-Signature=ff", "a=b%20c"),
             ("-._~=-._~", "-._~=-._~"),
+            // `+` is a space, as the form decoder reads it; `%2B` is a plus.
+            ("a=b+c", "a=b%20c"),
+            ("a=b%2Bc", "a=b%2Bc"),
         ];
         for (raw, want) in cases {
             assert_eq!(canonical_query(raw), want, "query {raw:?}");

@@ -34,14 +34,22 @@ pub fn uri_encode_path(input: &[u8]) -> String {
     out
 }
 
-/// Decodes `%XX` escapes; a malformed escape is kept literally, as AWS does.
-/// `+` stays `+`: SigV4 clients encode spaces as `%20`.
+/// Decodes a query component: `%XX` escapes (a malformed one is kept
+/// literally, as AWS does) and `+` as a space. `+` must mean here what it
+/// means to the form decoder that reads the parameters: if the two disagreed,
+/// `%2B` and `+` would sign alike and decode apart, and a signed value could
+/// be changed without breaking its signature.
 pub(crate) fn percent_decode(input: &str) -> Vec<u8> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes.get(i).copied().unwrap_or_default();
+        if b == b'+' {
+            out.push(b' ');
+            i += 1;
+            continue;
+        }
         if b == b'%' {
             let hi = bytes.get(i + 1).and_then(|c| char::from(*c).to_digit(16));
             let lo = bytes.get(i + 2).and_then(|c| char::from(*c).to_digit(16));
@@ -84,6 +92,6 @@ mod tests {
         assert_eq!(percent_decode("%E1%88%b4"), "ሴ".as_bytes());
         assert_eq!(percent_decode("100%"), b"100%");
         assert_eq!(percent_decode("%zz"), b"%zz");
-        assert_eq!(percent_decode("a+b"), b"a+b");
+        assert_eq!(percent_decode("a+b"), b"a b");
     }
 }

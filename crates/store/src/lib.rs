@@ -54,6 +54,8 @@ pub struct EventRow {
     pub event_id: String,
     pub event_name: String,
     pub event_source: String,
+    /// The region the call was made in (`awsRegion`).
+    pub region: String,
     pub username: Option<String>,
     pub access_key_id: Option<String>,
     pub read_only: bool,
@@ -79,6 +81,8 @@ pub enum EventFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventQuery {
     pub account: String,
+    /// Only events of this region: CloudTrail's event history is regional.
+    pub region: String,
     pub filter: Option<EventFilter>,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
@@ -94,7 +98,9 @@ pub struct StoredEvent {
     pub row: EventRow,
 }
 
-/// One atomic unit of work: record changes and the audit events that describe them.
+/// One atomic unit of work: record changes and the audit events that describe
+/// them. Events of no account are kept apart, and expire
+/// (`Backend::expire_unattributed`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Commit {
     pub writes: Vec<RecordWrite>,
@@ -111,6 +117,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn scan(&self, kind: &str) -> Result<Vec<Record>, StoreError>;
     /// A page of events.
     fn lookup_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Deletes the records of requests attributable to no account (failed
+    /// authentication with an unknown key, or none) older than `before_ms`;
+    /// returns how many batches went.
+    fn expire_unattributed(&self, before_ms: i64) -> BoxFuture<'_, Result<usize, StoreError>>;
     /// Deletes every record and event (dev mode's reset).
     fn wipe(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }

@@ -13,7 +13,8 @@ use crate::{batch, Backend, BoxFuture, Commit, EventQuery, Record, RecordWrite, 
 /// Migrations in order; `schema_version` counts how many have run.
 ///
 /// Audit events are stored one row per transaction (see `batch`).
-const MIGRATIONS: &[&str] = &["CREATE TABLE records (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE records (
         kind TEXT NOT NULL,
         account TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -23,7 +24,15 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE records (
     CREATE TABLE event_batches (
         seq INTEGER PRIMARY KEY,
         events BLOB NOT NULL
-    );"];
+    );",
+    // Requests attributable to no account, apart so that they can expire.
+    "CREATE TABLE unattributed_events (
+        seq INTEGER PRIMARY KEY,
+        time_ms INTEGER NOT NULL,
+        events BLOB NOT NULL
+    );
+    CREATE INDEX unattributed_events_time ON unattributed_events (time_ms);",
+];
 
 /// An event's position: its batch's `seq` shifted left, plus its index in the batch.
 const POSITION_BITS: u32 = 20;
@@ -39,6 +48,7 @@ const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
 enum Job {
     Commit(Commit, oneshot::Sender<Result<(), StoreError>>),
     Wipe(oneshot::Sender<Result<(), StoreError>>),
+    ExpireUnattributed(i64, oneshot::Sender<Result<usize, StoreError>>),
 }
 
 #[derive(Debug)]
@@ -132,7 +142,10 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             drain(&mut rx, &mut batch);
         }
         let mut replies = Vec::with_capacity(batch.len());
+        let mut expiries = Vec::new();
         let mut events = Vec::new();
+        let mut unattributed = Vec::new();
+        let mut unattributed_time = 0;
         let outcome = (|| -> Result<(), rusqlite::Error> {
             let mut tx = conn.transaction()?;
             for job in batch {
@@ -152,21 +165,38 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                         };
                         if result.is_ok() {
                             for e in &commit.events {
-                                batch::encode(&mut events, e);
+                                if e.account.is_empty() {
+                                    batch::encode(&mut unattributed, e);
+                                    unattributed_time = unattributed_time.max(e.event_time_ms);
+                                } else {
+                                    batch::encode(&mut events, e);
+                                }
                             }
                         }
                         replies.push((reply, result.err()));
                     }
                     Job::Wipe(reply) => {
                         events.clear();
-                        let result = tx.execute_batch("DELETE FROM records; DELETE FROM event_batches;");
+                        unattributed.clear();
+                        let result = tx.execute_batch(
+                            "DELETE FROM records; DELETE FROM event_batches; DELETE FROM unattributed_events;",
+                        );
                         replies.push((reply, result.err()));
+                    }
+                    Job::ExpireUnattributed(before_ms, reply) => {
+                        let deleted = tx.execute("DELETE FROM unattributed_events WHERE time_ms < ?1", [before_ms]);
+                        expiries.push((reply, deleted));
                     }
                 }
             }
             if !events.is_empty() {
                 let stored = batch::compress(&events);
                 tx.prepare_cached("INSERT INTO event_batches (events) VALUES (?1)")?.execute([&stored])?;
+            }
+            if !unattributed.is_empty() {
+                let stored = batch::compress(&unattributed);
+                tx.prepare_cached("INSERT INTO unattributed_events (time_ms, events) VALUES (?1, ?2)")?
+                    .execute(params![unattributed_time, &stored])?;
             }
             tx.commit()
         })();
@@ -175,10 +205,16 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 for (reply, error) in replies {
                     let _ = reply.send(error.map_or(Ok(()), |e| Err(StoreError::Database(e))));
                 }
+                for (reply, deleted) in expiries {
+                    let _ = reply.send(deleted.map_err(StoreError::Database));
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "store transaction failed");
                 for (reply, _) in replies {
+                    let _ = reply.send(Err(StoreError::WriterGone));
+                }
+                for (reply, _) in expiries {
                     let _ = reply.send(Err(StoreError::WriterGone));
                 }
             }
@@ -204,6 +240,14 @@ impl Backend for SqliteBackend {
 
     fn wipe(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.submit(Job::Wipe))
+    }
+
+    fn expire_unattributed(&self, before_ms: i64) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.jobs.send(Job::ExpireUnattributed(before_ms, tx)).await.map_err(|_| StoreError::WriterGone)?;
+            rx.await.map_err(|_| StoreError::WriterGone)?
+        })
     }
 
     fn scan(&self, kind: &str) -> Result<Vec<Record>, StoreError> {
@@ -238,7 +282,11 @@ impl Backend for SqliteBackend {
                 }
                 let in_range = q.start_ms.is_none_or(|s| event.event_time_ms >= s)
                     && q.end_ms.is_none_or(|e| event.event_time_ms <= e);
-                if event.account == q.account && in_range && batch::matches(&event, q.filter.as_ref()) {
+                if event.account == q.account
+                    && event.region == q.region
+                    && in_range
+                    && batch::matches(&event, q.filter.as_ref())
+                {
                     found.push(StoredEvent { seq: (seq << POSITION_BITS) | index, row: event });
                     if found.len() >= q.limit {
                         return Ok(found);
@@ -255,6 +303,19 @@ mod tests {
     use super::*;
     use crate::{EventFilter, EventRow};
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unattributed_events_are_kept_apart_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteBackend::open(dir.path()).unwrap();
+        for t in [10, 20, 30] {
+            store.commit(Commit { writes: vec![], events: vec![event("", t, "GetUser", vec![])] }).await.unwrap();
+        }
+        assert!(store.lookup_events(&query("")).unwrap().is_empty(), "never in any account's history");
+        assert_eq!(store.expire_unattributed(25).await.unwrap(), 2);
+        assert_eq!(store.expire_unattributed(25).await.unwrap(), 0);
+        assert_eq!(store.expire_unattributed(31).await.unwrap(), 1);
+    }
+
     fn event(account: &str, time: i64, name: &str, resources: Vec<(String, String)>) -> EventRow {
         EventRow {
             account: account.into(),
@@ -262,6 +323,7 @@ mod tests {
             event_id: format!("id-{time}"),
             event_name: name.into(),
             event_source: "iam.amazonaws.com".into(),
+            region: "us-east-1".into(),
             username: Some("root".into()),
             access_key_id: Some("AKIA".into()),
             read_only: name.starts_with("Get"),
@@ -271,7 +333,15 @@ mod tests {
     }
 
     fn query(account: &str) -> EventQuery {
-        EventQuery { account: account.into(), filter: None, start_ms: None, end_ms: None, after: None, limit: 50 }
+        EventQuery {
+            account: account.into(),
+            region: "us-east-1".into(),
+            filter: None,
+            start_ms: None,
+            end_ms: None,
+            after: None,
+            limit: 50,
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -315,6 +385,8 @@ mod tests {
         q.start_ms = Some(12);
         q.end_ms = Some(13);
         assert_eq!(store.lookup_events(&q).unwrap().len(), 2);
+        q.region = "eu-west-1".into();
+        assert_eq!(store.lookup_events(&q).unwrap().len(), 0, "event history is regional");
         store.wipe().await.unwrap();
         assert!(store.scan("user").unwrap().is_empty());
     }

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
-    ids, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Outcome, Principal, Resource, ResourcePolicy,
-    Secret, Service, ServiceId, Session, SessionOpener,
+    ids, AccessTarget, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Outcome, Principal, Resource,
+    ResourcePolicy, Secret, Service, ServiceId, Session, SessionOpener,
 };
 use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
@@ -359,22 +359,15 @@ impl Service for Sts {
         OPERATIONS
     }
 
-    fn resource_arn(&self, call: &Call, input: &Value) -> Option<String> {
-        match call.operation {
-            "AssumeRole" => input.get("RoleArn").and_then(Value::as_str).map(str::to_string),
-            _ => None,
+    /// AssumeRole acts on the role (its tags are `aws:ResourceTag/*`); the
+    /// other operations have no resource.
+    fn resources(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
+        if call.operation != "AssumeRole" {
+            return Vec::new();
         }
-    }
-
-    /// The role's tags, for AssumeRole (`aws:ResourceTag/*`).
-    fn resource_tags(&self, call: &Call, input: &Value) -> Vec<(String, String)> {
-        match call.operation {
-            "AssumeRole" => {
-                let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
-                self.iam.role_by_arn(arn).map(|r| r.tags).unwrap_or_default()
-            }
-            _ => Vec::new(),
-        }
+        let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
+        let tags = self.iam.role_by_arn(arn).map(|r| r.tags).unwrap_or_default();
+        vec![AccessTarget { arn: Some(arn.to_string()), tags, condition_keys: Vec::new() }]
     }
 
     /// AssumeRole is decided by the role's trust policy as well as the

@@ -5,7 +5,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AwsError, BoxFuture, Call, Outcome, Service, ServiceId};
+use rampart_core::{AccessTarget, AwsError, BoxFuture, Call, Outcome, Service, ServiceId};
 use rampart_store::{EventFilter, EventQuery, Store, StoredEvent};
 
 const OPERATIONS: &[&str] = &["LookupEvents"];
@@ -143,6 +143,8 @@ impl Trail {
         let limit = input.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
         let query = EventQuery {
             account: call.caller.account().to_string(),
+            // Event history is regional (IAM's global calls are us-east-1's).
+            region: call.region.clone(),
             filter,
             start_ms,
             end_ms,
@@ -178,8 +180,9 @@ impl Service for Trail {
         OPERATIONS
     }
 
-    fn resource_arn(&self, _call: &Call, _input: &Value) -> Option<String> {
-        None
+    /// LookupEvents has no resource.
+    fn resources(&self, _call: &Call, _input: &Value) -> Vec<AccessTarget> {
+        Vec::new()
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {

@@ -23,7 +23,8 @@ mod xml;
 pub use error::AwsError;
 pub use model::{MemberRef, Metadata, Operation, ServiceId, ServiceModel, Shape, ShapeType};
 pub use protocol::{
-    decode, detect_protocol, encode_error, encode_output, Decoded, EncodedResponse, Protocol, WireRequest,
+    decode, detect_protocol, encode_error, encode_output, operation_name, Decoded, EncodedResponse, Protocol,
+    WireRequest,
 };
 pub use timestamp::{format_iso8601, parse_timestamp};
 pub use validate::{redact_sensitive, validate};

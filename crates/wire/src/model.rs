@@ -143,6 +143,9 @@ pub struct Operation {
     pub output: Option<ShapeRef>,
     #[serde(default)]
     pub errors: Vec<String>,
+    /// The most `.`-separated parts a query parameter of the input can have.
+    #[serde(skip)]
+    pub(crate) query_depth: OnceLock<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use crate::cbor;
 use crate::json;
 use crate::model::{Operation, ServiceId, ServiceModel};
-use crate::query::{Dialect, ParamNode, QueryDecoder};
+use crate::query::{key_depth, Dialect, ParamNode, QueryDecoder, MAX_PARAMETERS};
 use crate::xml::{element, escape, XmlWriter};
 use crate::AwsError;
 
@@ -100,9 +100,18 @@ fn percent_decode_form(input: &str) -> Result<String, AwsError> {
     })
 }
 
-/// `application/x-www-form-urlencoded` pairs; auth parameters of presigned URLs are skipped.
+/// `application/x-www-form-urlencoded` pairs; auth parameters of presigned URLs
+/// are skipped. More than `MAX_PARAMETERS` in all is refused before they are
+/// decoded: a request's cost must not grow with what it is allowed to send.
 fn form_pairs(text: &str, out: &mut Vec<(String, String)>) -> Result<(), AwsError> {
     for pair in text.split('&').filter(|p| !p.is_empty()) {
+        if out.len() >= MAX_PARAMETERS {
+            return Err(AwsError::new(
+                "InvalidQueryParameter",
+                400,
+                format!("The request has more than {MAX_PARAMETERS} parameters."),
+            ));
+        }
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = percent_decode_form(k)?;
         if k.starts_with("X-Amz-") {
@@ -111,6 +120,33 @@ fn form_pairs(text: &str, out: &mut Vec<(String, String)>) -> Result<(), AwsErro
         out.push((k, percent_decode_form(v)?));
     }
     Ok(())
+}
+
+/// The value of the first `name=` pair of a form, decoded; looks at no more
+/// than `MAX_PARAMETERS` pairs.
+fn form_value(text: &str, name: &str) -> Option<String> {
+    text.split('&')
+        .take(MAX_PARAMETERS)
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| percent_decode_form(v).ok())
+}
+
+/// The operation a request names, read without decoding its input: for the
+/// record of a request that is refused before it is decoded (authentication
+/// comes first). Only names of the model's operations are returned, so a
+/// record never carries a caller-chosen event name.
+pub fn operation_name(service: ServiceId, protocol: Protocol, request: &WireRequest<'_>) -> Option<&'static str> {
+    let model = service.model();
+    let name = match protocol {
+        Protocol::Query | Protocol::Ec2 => form_value(request.query, "Action").or_else(|| {
+            let form = request.method == "POST" && is_form(request.content_type);
+            form.then(|| std::str::from_utf8(request.body).ok()).flatten().and_then(|b| form_value(b, "Action"))
+        })?,
+        Protocol::Json => request.target?.rsplit_once('.')?.1.to_string(),
+        Protocol::Cbor => request.path.rsplit_once("/operation/")?.1.to_string(),
+    };
+    model.operation(&name).map(|op| op.name.as_str())
 }
 
 fn is_form(content_type: Option<&str>) -> bool {
@@ -183,12 +219,12 @@ fn decode_query(
             .map_err(|_| AwsError::new("InvalidQueryParameter", 400, "The request body is not valid UTF-8."))?;
         form_pairs(body, &mut pairs)?;
     }
-    let params = ParamNode::build(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let Some(action) = params.value_of("Action") else {
+    let value_of = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let Some(action) = value_of("Action") else {
         return Err(AwsError::new("MissingAction", 400, "Missing Action"));
     };
     // EC2 accepts every API version it ever published; the other query services know one.
-    let version = params.value_of("Version");
+    let version = value_of("Version");
     let version_known = protocol == Protocol::Ec2 || version.is_none_or(|v| v == model.metadata.api_version);
     let Some(operation) = model.operation(action).filter(|_| version_known) else {
         let message = if protocol == Protocol::Ec2 {
@@ -200,10 +236,14 @@ fn decode_query(
         return Err(AwsError::new("InvalidAction", 400, message));
     };
     let dialect = if protocol == Protocol::Ec2 { Dialect::Ec2 } else { Dialect::Query };
-    let input = match operation.input.as_ref().and_then(|r| model.shape(&r.shape)) {
-        Some(shape) => QueryDecoder { model, dialect }.structure(shape, &params, "")?,
-        None => Value::Object(Map::new()),
+    let Some(shape) = operation.input.as_ref().and_then(|r| model.shape(&r.shape)) else {
+        return Ok(Decoded { operation, input: Value::Object(Map::new()) });
     };
+    // `Action` and `Version` are one part deep; nothing deeper than the input
+    // shape allows is kept (a hostile request can send thousands of parts).
+    let depth = *operation.query_depth.get_or_init(|| key_depth(model, shape, dialect).max(1));
+    let params = ParamNode::build(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), depth)?;
+    let input = QueryDecoder { model, dialect }.structure(shape, &params, "")?;
     Ok(Decoded { operation, input })
 }
 

@@ -9,6 +9,14 @@ use crate::model::{MemberRef, ServiceModel, Shape, ShapeType};
 use crate::timestamp::parse_timestamp;
 use crate::AwsError;
 
+/// The most parameters one request may send. No operation of any model needs
+/// this many; the bound keeps a hostile request's cost (parsing, memory) small.
+pub(crate) const MAX_PARAMETERS: usize = 10_000;
+
+/// Nesting deeper than this is cut off when measuring a model's shapes: only a
+/// recursive shape gets near it, and no request needs it.
+const MAX_MODEL_DEPTH: usize = 32;
+
 /// One level of `A.B.C` parameter names.
 #[derive(Debug, Default)]
 pub(crate) struct ParamNode {
@@ -16,12 +24,31 @@ pub(crate) struct ParamNode {
     children: BTreeMap<String, ParamNode>,
 }
 
+/// Dropped iteratively: the tree's depth is bounded, but dropping must never
+/// be what decides how deep the stack goes.
+impl Drop for ParamNode {
+    fn drop(&mut self) {
+        let mut pending: Vec<ParamNode> = std::mem::take(&mut self.children).into_values().collect();
+        while let Some(mut node) = pending.pop() {
+            pending.extend(std::mem::take(&mut node.children).into_values());
+        }
+    }
+}
+
 impl ParamNode {
     /// Folds decoded `(key, value)` pairs into a tree. A key given twice is refused:
-    /// silently choosing one of two values is how requests get misread.
-    pub(crate) fn build<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ParamNode, AwsError> {
+    /// silently choosing one of two values is how requests get misread. A key
+    /// with more `.`-separated parts than `max_depth` names nothing the input
+    /// shape has, so it is left out (as any unknown parameter is).
+    pub(crate) fn build<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        max_depth: usize,
+    ) -> Result<ParamNode, AwsError> {
         let mut root = ParamNode::default();
         for (key, value) in pairs {
+            if key.split('.').nth(max_depth).is_some() {
+                continue;
+            }
             let mut node = &mut root;
             for part in key.split('.') {
                 node = node.children.entry(part.to_string()).or_default();
@@ -74,6 +101,32 @@ fn serialized_name(name: &str, member: &MemberRef, dialect: Dialect) -> String {
             .clone()
             .or_else(|| member.location_name.as_deref().map(capitalize))
             .unwrap_or_else(|| name.to_string()),
+    }
+}
+
+/// How many `.`-separated parts the longest parameter name of `shape` can
+/// have (0 for a scalar). Recursive shapes are cut off at `MAX_MODEL_DEPTH`.
+pub(crate) fn key_depth(model: &ServiceModel, shape: &Shape, dialect: Dialect) -> usize {
+    depth_below(model, shape, dialect, 0).min(MAX_MODEL_DEPTH)
+}
+
+fn depth_below(model: &ServiceModel, shape: &Shape, dialect: Dialect, level: usize) -> usize {
+    if level >= MAX_MODEL_DEPTH {
+        return MAX_MODEL_DEPTH;
+    }
+    let below = |r: &MemberRef, parts: usize| {
+        model.shape(&r.shape).map_or(parts, |s| parts + depth_below(model, s, dialect, level + parts))
+    };
+    match shape.kind {
+        ShapeType::Structure => shape.members.values().map(|m| below(m, 1)).max().unwrap_or(0),
+        // `Name.member.N` (`Name.N` when flattened, and always in EC2's dialect).
+        ShapeType::List => shape.member.as_ref().map_or(0, |m| {
+            let wrapped = dialect == Dialect::Query && !shape.flattened;
+            below(m, if wrapped { 2 } else { 1 })
+        }),
+        // `Name.entry.N.key` / `Name.entry.N.value…` (without `entry` when flattened).
+        ShapeType::Map => shape.value.as_ref().map_or(0, |v| below(v, if shape.flattened { 2 } else { 3 })),
+        _ => 0,
     }
 }
 
@@ -207,7 +260,7 @@ mod tests {
 
     fn decode(service: ServiceId, shape: &str, dialect: Dialect, pairs: &[(&str, &str)]) -> Result<Value, AwsError> {
         let model = service.model();
-        let node = ParamNode::build(pairs.iter().copied())?;
+        let node = ParamNode::build(pairs.iter().copied(), 16)?;
         QueryDecoder { model, dialect }.structure(model.shape(shape).unwrap(), &node, "")
     }
 

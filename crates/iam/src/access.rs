@@ -1,0 +1,240 @@
+//! What authorization checks an IAM call against: the resources it acts on,
+//! resolved against the stored entities.
+//!
+//! IAM finds names ignoring case (`VICTIM` is the user `victim`), so a
+//! resource is named by the stored entity's ARN — its stored name and path —
+//! never by the name as the request spells it: a Deny on `user/victim` must
+//! hold however the caller spells the name. A call that moves or renames an
+//! entity needs permission on where it lands as well as where it is.
+
+use serde_json::Value;
+
+use rampart_core::{AccessTarget, Call};
+
+use crate::state::{AccountState, Tag};
+use crate::Iam;
+
+/// How an operation names the resource it acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// The existing user `UserName` (the calling identity when absent).
+    User,
+    /// The existing group `GroupName`.
+    Group,
+    /// The existing role `RoleName`.
+    Role,
+    /// The managed policy `PolicyArn`.
+    Policy,
+    /// A user, group, role or policy to create, from `Path` and its name.
+    NewUser,
+    NewGroup,
+    NewRole,
+    NewPolicy,
+    /// `UpdateUser` / `UpdateGroup`: the entity and where `NewPath` and the
+    /// new name put it.
+    MovedUser,
+    MovedGroup,
+    /// The user that owns `AccessKeyId`.
+    KeyOwner,
+    /// The user, group or role `PolicySourceArn` names.
+    PolicySource,
+    /// Lists: the kind's ARN prefix, e.g. `user/`.
+    List(&'static str),
+    /// No resource (`*`).
+    Unscoped,
+}
+
+/// Every IAM operation Rampart serves, with its rule (a test checks that the
+/// two lists agree).
+fn rule(operation: &str) -> Option<Rule> {
+    use Rule::*;
+    Some(match operation {
+        "CreateUser" => NewUser,
+        "UpdateUser" => MovedUser,
+        "GetUser"
+        | "DeleteUser"
+        | "CreateAccessKey"
+        | "ListAccessKeys"
+        | "UpdateAccessKey"
+        | "DeleteAccessKey"
+        | "PutUserPolicy"
+        | "GetUserPolicy"
+        | "ListUserPolicies"
+        | "DeleteUserPolicy"
+        | "AttachUserPolicy"
+        | "DetachUserPolicy"
+        | "ListAttachedUserPolicies"
+        | "PutUserPermissionsBoundary"
+        | "DeleteUserPermissionsBoundary"
+        | "ListGroupsForUser"
+        | "TagUser"
+        | "UntagUser"
+        | "ListUserTags" => User,
+        "GetAccessKeyLastUsed" => KeyOwner,
+        "CreateGroup" => NewGroup,
+        "UpdateGroup" => MovedGroup,
+        "GetGroup"
+        | "DeleteGroup"
+        | "AddUserToGroup"
+        | "RemoveUserFromGroup"
+        | "PutGroupPolicy"
+        | "GetGroupPolicy"
+        | "ListGroupPolicies"
+        | "DeleteGroupPolicy"
+        | "AttachGroupPolicy"
+        | "DetachGroupPolicy"
+        | "ListAttachedGroupPolicies" => Group,
+        "CreateRole" => NewRole,
+        "GetRole"
+        | "UpdateRole"
+        | "UpdateAssumeRolePolicy"
+        | "DeleteRole"
+        | "PutRolePolicy"
+        | "GetRolePolicy"
+        | "ListRolePolicies"
+        | "DeleteRolePolicy"
+        | "AttachRolePolicy"
+        | "DetachRolePolicy"
+        | "ListAttachedRolePolicies"
+        | "PutRolePermissionsBoundary"
+        | "DeleteRolePermissionsBoundary"
+        | "TagRole"
+        | "UntagRole"
+        | "ListRoleTags" => Role,
+        "CreatePolicy" => NewPolicy,
+        "GetPolicy"
+        | "DeletePolicy"
+        | "CreatePolicyVersion"
+        | "GetPolicyVersion"
+        | "ListPolicyVersions"
+        | "DeletePolicyVersion"
+        | "SetDefaultPolicyVersion"
+        | "TagPolicy"
+        | "UntagPolicy"
+        | "ListPolicyTags"
+        | "ListEntitiesForPolicy" => Policy,
+        "ListUsers" => List("user/"),
+        "ListGroups" => List("group/"),
+        "ListRoles" => List("role/"),
+        "ListPolicies" => List("policy/"),
+        "SimulatePrincipalPolicy" | "GetContextKeysForPrincipalPolicy" => PolicySource,
+        "SimulateCustomPolicy" | "GetContextKeysForCustomPolicy" | "GetAccountAuthorizationDetails" => Unscoped,
+        _ => return None,
+    })
+}
+
+fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect()
+}
+
+fn boundary_key(boundary: Option<&String>) -> Vec<(&'static str, String)> {
+    boundary.map(|b| vec![("iam:PermissionsBoundary", b.clone())]).unwrap_or_default()
+}
+
+fn target(arn: String) -> AccessTarget {
+    AccessTarget { arn: Some(arn), ..AccessTarget::default() }
+}
+
+impl Iam {
+    /// The resources `call` acts on, each named as stored.
+    pub(crate) fn access_targets(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
+        let account = call.caller.account();
+        let text = |member: &str| input.get(member).and_then(Value::as_str);
+        let state = self.state.read();
+        let empty = AccountState::default();
+        let a = state.accounts.get(account).unwrap_or(&empty);
+        let arn = |kind: &str, path: &str, name: &str| format!("arn:aws:iam::{account}:{kind}{path}{name}");
+        let new_path = || text("Path").unwrap_or("/");
+        // An entity that does not exist is named as typed, at `/`; the handler
+        // then answers NoSuchEntity.
+        let user = |name: Option<&str>| match name {
+            None => target(call.caller.arn()),
+            Some(name) => match a.user(name) {
+                Some(u) => AccessTarget {
+                    arn: Some(arn("user", &u.path, &u.name)),
+                    tags: tag_pairs(&u.tags),
+                    condition_keys: boundary_key(u.permissions_boundary.as_ref()),
+                },
+                None => target(arn("user", "/", name)),
+            },
+        };
+        let group = |name: &str| match a.group(name) {
+            Some(g) => target(arn("group", &g.path, &g.name)),
+            None => target(arn("group", "/", name)),
+        };
+        let role = |name: &str| match a.role(name) {
+            Some(r) => AccessTarget {
+                arn: Some(arn("role", &r.path, &r.name)),
+                tags: tag_pairs(&r.tags),
+                condition_keys: boundary_key(r.permissions_boundary.as_ref()),
+            },
+            None => target(arn("role", "/", name)),
+        };
+        let Some(rule) = rule(call.operation) else { return vec![target(format!("arn:aws:iam::{account}:*"))] };
+        match rule {
+            Rule::User => vec![user(text("UserName"))],
+            Rule::Group => vec![group(text("GroupName").unwrap_or_default())],
+            Rule::Role => vec![role(text("RoleName").unwrap_or_default())],
+            Rule::Policy => {
+                let policy_arn = text("PolicyArn").unwrap_or_default();
+                let tags = a.managed.get(policy_arn).map(|p| tag_pairs(&p.tags)).unwrap_or_default();
+                vec![AccessTarget { arn: Some(policy_arn.to_string()), tags, condition_keys: Vec::new() }]
+            }
+            Rule::NewUser => vec![target(arn("user", new_path(), text("UserName").unwrap_or_default()))],
+            Rule::NewGroup => vec![target(arn("group", new_path(), text("GroupName").unwrap_or_default()))],
+            Rule::NewRole => vec![target(arn("role", new_path(), text("RoleName").unwrap_or_default()))],
+            Rule::NewPolicy => vec![target(arn("policy", new_path(), text("PolicyName").unwrap_or_default()))],
+            Rule::MovedUser => {
+                let source = user(text("UserName"));
+                let current = text("UserName").and_then(|n| a.user(n));
+                let destination = current.map(|u| {
+                    let path = text("NewPath").unwrap_or(&u.path);
+                    AccessTarget {
+                        arn: Some(arn("user", path, text("NewUserName").unwrap_or(&u.name))),
+                        ..source.clone()
+                    }
+                });
+                std::iter::once(source.clone()).chain(destination.filter(|d| d.arn != source.arn)).collect()
+            }
+            Rule::MovedGroup => {
+                let name = text("GroupName").unwrap_or_default();
+                let source = group(name);
+                let destination = a.group(name).map(|g| {
+                    let path = text("NewPath").unwrap_or(&g.path);
+                    target(arn("group", path, text("NewGroupName").unwrap_or(&g.name)))
+                });
+                std::iter::once(source.clone()).chain(destination.filter(|d| d.arn != source.arn)).collect()
+            }
+            Rule::KeyOwner => {
+                let key = text("AccessKeyId").and_then(|id| a.keys.get(id));
+                match key.map(|k| k.user_id.as_deref()) {
+                    Some(Some(user_id)) => match a.user_by_id(user_id) {
+                        Some(u) => vec![user(Some(&u.name))],
+                        None => vec![target(arn("user", "/", ""))],
+                    },
+                    // The account root's own key.
+                    Some(None) => vec![target(format!("arn:aws:iam::{account}:root"))],
+                    None => vec![target(arn("user", "/", ""))],
+                }
+            }
+            Rule::PolicySource => match text("PolicySourceArn") {
+                Some(source) => vec![target(source.to_string())],
+                None => vec![target(call.caller.arn())],
+            },
+            Rule::List(kind) => vec![target(format!("arn:aws:iam::{account}:{kind}"))],
+            Rule::Unscoped => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_names_its_resource() {
+        for op in crate::OPERATIONS {
+            assert!(rule(op).is_some(), "{op} has no resource rule");
+        }
+    }
+}
