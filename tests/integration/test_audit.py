@@ -204,12 +204,14 @@ def lz4_block_decompress(src: bytes, size: int) -> bytes:
 
 
 def decode_event_batch(blob: bytes) -> list[dict]:
-    """The store's batch format (crates/store/src/batch.rs): `RLZ4`, the u32-LE
-    size and an LZ4 block of: per event, u32-LE length-prefixed fields
-    (NONE = 0xffffffff for absent optional ones)."""
+    """The store's batch format (crates/store/src/batch.rs): `RLZ2` (or the
+    older `RLZ4`, whose events have no region field), the u32-LE size and an
+    LZ4 block of: per event, u32-LE length-prefixed fields (NONE = 0xffffffff
+    for absent optional ones)."""
     import struct
 
-    if blob.startswith(b"RLZ4"):
+    with_region = blob.startswith(b"RLZ2")
+    if with_region or blob.startswith(b"RLZ4"):
         (size,) = struct.unpack("<I", blob[4:8])
         blob = lz4_block_decompress(blob[8:], size)
     pos = 0
@@ -232,6 +234,8 @@ def decode_event_batch(blob: bytes) -> list[dict]:
         account = string()
         take(8)  # event time
         string(); string(); string()  # event id, name, source
+        if with_region:
+            string()  # region
         string(True); string(True)  # username, access key id
         take(1)  # read only
         (count,) = struct.unpack("<I", take(4))
@@ -246,7 +250,8 @@ def unattributed_records(rampart, marker: str) -> list[dict]:
 
     AWS delivers no event for an unknown key or an unsigned request to any
     account's trail, and neither does Rampart's LookupEvents; the node still
-    records them, under no account, for its operators. Read them from the store.
+    records them, under no account, for its operators (apart, in a table
+    whose rows expire). Read them from the store.
     """
     import sqlite3
     import time
@@ -255,7 +260,7 @@ def unattributed_records(rampart, marker: str) -> list[dict]:
     while True:
         con = sqlite3.connect(f"file:{rampart.data_dir / 'rampart.db'}?mode=ro", uri=True)
         try:
-            blobs = [r[0] for r in con.execute("SELECT events FROM event_batches")]
+            blobs = [r[0] for r in con.execute("SELECT events FROM unattributed_events")]
         finally:
             con.close()
         found = [

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use rampart_core::{AwsError, Call, ServiceId};
+use rampart_core::{AwsError, Call, Service, ServiceId};
 use rampart_store::Commit;
 use rampart_wire::{
     decode, detect_protocol, encode_error, encode_output, operation_name, redact_sensitive, validate, EncodedResponse,
@@ -201,23 +201,31 @@ pub(crate) async fn run(
         secure_transport: peer.tls.is_some(),
         time_ms: draft.time_ms,
     };
-    // An operation Rampart does not serve is refused before authorization:
-    // it has no resource mapping, and no record may say it was allowed.
-    let Some(handler) = node.services.get(&service).filter(|s| s.operations().contains(&call.operation)) else {
-        let error = not_implemented(family, service, call.operation);
-        return refuse(node, &mut draft, service, protocol, error).await;
-    };
     let action = format!("{}:{}", service.action_prefix(), call.operation);
-    let resources = handler.resources(&call, &decoded.input);
-    let target =
-        Target { action: &action, resources: &resources, input: &decoded.input, service: Some(handler.as_ref()) };
+    let handler = node.services.get(&service).filter(|s| s.operations().contains(&call.operation));
+    let resources = handler.map(|h| h.resources(&call, &decoded.input)).unwrap_or_default();
+    let target = Target {
+        action: &action,
+        resources: &resources,
+        input: &decoded.input,
+        service: handler.map(|h| h.as_ref() as &dyn Service),
+    };
     let decided = authorize(&call, &target, &node.iam);
-    draft.authorization = audit_note(&decided.verdict);
     if !decided.verdict.is_allowed() {
+        draft.authorization = audit_note(&decided.verdict);
         let message = denial_message(&call.caller, decided.action, decided.resource, &decided.verdict);
         let error = access_denied(family, message);
         return refuse(node, &mut draft, service, protocol, error).await;
     }
+    // An operation Rampart does not serve has no resource mapping: it was
+    // only checked on `*`, where a Deny on one resource does not apply. So
+    // it is refused, and its record carries no decision: none may say
+    // "allowed" for a call a Deny could cover.
+    let Some(handler) = handler else {
+        let error = not_implemented(family, service, call.operation);
+        return refuse(node, &mut draft, service, protocol, error).await;
+    };
+    draft.authorization = audit_note(&decided.verdict);
     if let Some(message) = validate(model, input_shape, &decoded.input) {
         return refuse(node, &mut draft, service, protocol, validation(family, message)).await;
     }
