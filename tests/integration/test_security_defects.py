@@ -82,10 +82,31 @@ def assert_4xx_aws(resp: requests.Response, protocol: str, **kw):
     return assert_aws_error(resp, protocol, **kw)
 
 
+CANARY = "canary"
+
+
+@pytest.fixture
+def fresh_rampart(server_factory):
+    """A server of its own holding a canary user with a key and a tag, stored before the
+    attack: `still_up` checks that the attack left it intact."""
+    srv = server_factory(name="fresh")
+    iam = srv.client("iam")
+    iam.create_user(UserName=CANARY, Tags=[{"Key": "k", "Value": "v"}])
+    iam.create_access_key(UserName=CANARY)
+    srv.canary = True
+    return srv
+
+
 def still_up(server) -> None:
-    """Healthy and still answering authenticated calls."""
+    """Healthy, still answering authenticated calls, and (for a server with a canary)
+    nothing stored before the attack lost or changed."""
     server.assert_healthy()
     assert server.client("sts").get_caller_identity()["Account"] == server.account_id
+    if getattr(server, "canary", False):
+        iam = server.client("iam")
+        user = iam.get_user(UserName=CANARY)["User"]
+        assert user["Tags"] == [{"Key": "k", "Value": "v"}]
+        assert len(iam.list_access_keys(UserName=CANARY)["AccessKeyMetadata"]) == 1
 
 
 def sts_form(server, body: bytes | str, headers: dict | None = None, **kw) -> requests.Response:
