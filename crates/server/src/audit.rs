@@ -373,4 +373,53 @@ mod tests {
         assert_eq!(row.username.as_deref(), Some("bob"));
         assert!(row.read_only);
     }
+
+    fn refused(key_owner: Option<AccountId>, user_agent: String, parameters: Value) -> AuditDraft {
+        AuditDraft {
+            time_ms: 0,
+            request_id: "rid".into(),
+            service: ServiceId::Sts,
+            region: "us-east-1".into(),
+            source_ip: "10.0.0.1".into(),
+            user_agent,
+            tls: None,
+            event_name: Some("GetCallerIdentity".into()),
+            principal: None,
+            key_owner,
+            session: None,
+            access_key_id: Some("AKIA1".into()),
+            request_parameters: parameters,
+            response_elements: Value::Null,
+            resources: vec![],
+            error: Some(("SignatureDoesNotMatch".into(), "é".repeat(2000))),
+            authorization: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_authentication_names_the_key_and_its_account_only() {
+        let owner = AccountId::parse("123456789012");
+        let row = refused(owner, "ua".into(), Value::Null).finish();
+        assert_eq!(row.account, "123456789012", "the key owner's trail");
+        assert_eq!(row.username, None);
+        let record: Value = serde_json::from_str(&row.record).unwrap_or_default();
+        assert_eq!(
+            record["userIdentity"],
+            json!({"type": "Unknown", "accountId": "123456789012", "accessKeyId": "AKIA1"})
+        );
+        assert_eq!(refused(None, "ua".into(), Value::Null).finish().account, "", "an unknown key: no account");
+    }
+
+    #[test]
+    fn callers_texts_are_bounded() {
+        let huge = json!({"PolicyDocument": "x".repeat(200 * 1024)});
+        let row = refused(None, "ü".repeat(300 * 1024), huge).finish();
+        let record: Value = serde_json::from_str(&row.record).unwrap_or_default();
+        let agent = record["userAgent"].as_str().unwrap_or_default();
+        assert!(agent.len() <= MAX_RECORDED_TEXT && agent.len() > MAX_RECORDED_TEXT - 4 && agent.starts_with('ü'));
+        assert!(record["errorMessage"].as_str().is_some_and(|m| m.len() <= MAX_RECORDED_TEXT));
+        assert_eq!(record["requestParameters"]["omitted"], true);
+        assert!(record["requestParameters"]["originalSize"].as_u64().is_some_and(|n| n > 200 * 1024));
+        assert!(row.record.len() < 8 * 1024);
+    }
 }

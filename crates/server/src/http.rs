@@ -246,8 +246,14 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("rampart listening on {scheme}://{}", listener.local_addr().unwrap_or(addr));
-    let flusher = tokio::spawn(flush_last_used_periodically(node.clone()));
-    let expirer = tokio::spawn(expire_unattributed_periodically(node.clone()));
+    let flusher = tokio::spawn(every(LAST_USED_FLUSH, {
+        let node = node.clone();
+        move || flush_last_used(node.clone())
+    }));
+    let expirer = tokio::spawn(every(UNATTRIBUTED_EXPIRY_EVERY, {
+        let node = node.clone();
+        move || expire_unattributed(node.clone())
+    }));
     let connections =
         Arc::new(ConnectionCount { limits: node.config.limits, open: parking_lot::Mutex::new(Default::default()) });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -287,9 +293,7 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
     }
     flusher.abort();
     expirer.abort();
-    if let Err(e) = node.iam.flush_last_used().await {
-        tracing::error!(error = %e, "access keys' last-used data could not be stored");
-    }
+    flush_last_used(node).await;
     Ok(())
 }
 
@@ -297,31 +301,35 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
 const UNATTRIBUTED_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 const UNATTRIBUTED_EXPIRY_EVERY: Duration = Duration::from_secs(3600);
 
-async fn expire_unattributed_periodically(node: Arc<Node>) {
-    let mut interval = tokio::time::interval(UNATTRIBUTED_EXPIRY_EVERY);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-        match node.store.expire_unattributed(now_ms - UNATTRIBUTED_RETENTION_MS).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(batches = n, "expired records of unattributable requests"),
-            Err(e) => tracing::error!(error = %e, "records of unattributable requests could not be expired"),
-        }
-    }
-}
-
 /// Access keys' last use is noted in memory by authentication and stored
 /// this often (and at shutdown).
 const LAST_USED_FLUSH: Duration = Duration::from_secs(60);
 
-async fn flush_last_used_periodically(node: Arc<Node>) {
-    let mut interval = tokio::time::interval(LAST_USED_FLUSH);
+/// Runs `work` now and then every `period`, for as long as the node serves.
+async fn every<F, Fut>(period: Duration, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        if let Err(e) = node.iam.flush_last_used().await {
-            tracing::error!(error = %e, "access keys' last-used data could not be stored");
-        }
+        work().await;
+    }
+}
+
+async fn expire_unattributed(node: Arc<Node>) {
+    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    match node.store.expire_unattributed(now_ms - UNATTRIBUTED_RETENTION_MS).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(batches = n, "expired records of unattributable requests"),
+        Err(e) => tracing::error!(error = %e, "records of unattributable requests could not be expired"),
+    }
+}
+
+async fn flush_last_used(node: Arc<Node>) {
+    if let Err(e) = node.iam.flush_last_used().await {
+        tracing::error!(error = %e, "access keys' last-used data could not be stored");
     }
 }

@@ -124,11 +124,11 @@ pub(crate) async fn run(
         // read (encoded as a plain JSON service does); anything else, STS's.
         Err(message) if head.header("x-amz-target").is_some() => {
             let error = AwsError::new("UnknownOperationException", 400, message);
-            return refuse(node, &mut draft, ServiceId::Kms, Protocol::Json, error).await;
+            return refuse_unauthenticated(node, peer, &mut draft, ServiceId::Kms, Protocol::Json, error).await;
         }
         Err(message) => {
             let error = AwsError::new("InvalidAction", 400, message);
-            return refuse(node, &mut draft, ServiceId::Sts, Protocol::Query, error).await;
+            return refuse_unauthenticated(node, peer, &mut draft, ServiceId::Sts, Protocol::Query, error).await;
         }
     };
     draft.service = service;
@@ -143,12 +143,17 @@ pub(crate) async fn run(
     };
     let protocol = detect_protocol(service, &wire_head);
     let family = family(service, protocol);
-    draft.event_name = wire_head.target.and_then(|t| t.rsplit_once('.')).map(|(_, op)| op.to_string());
+    draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
     let body = match body {
         Body::Complete(body) => body,
         Body::Unread => Bytes::new(),
-        Body::TooLarge => return refuse(node, &mut draft, service, protocol, too_large(MAX_BODY_BYTES)).await,
-        Body::TimedOut => return refuse(node, &mut draft, service, protocol, request_timeout()).await,
+        Body::TooLarge => {
+            let error = too_large(MAX_BODY_BYTES);
+            return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
+        }
+        Body::TimedOut => {
+            return refuse_unauthenticated(node, peer, &mut draft, service, protocol, request_timeout()).await
+        }
     };
 
     let Authenticated { principal, access_key_id, region, session } =
@@ -162,13 +167,15 @@ pub(crate) async fn run(
                     operation_name(service, protocol, &WireRequest { body: &body, ..wire_head }).map(str::to_string);
                 draft.key_owner = refusal.key_owner;
                 draft.access_key_id = refusal.access_key_id;
-                return refuse_unauthenticated(node, peer, &mut draft, service, protocol, &refusal.failure).await;
+                let error = auth_error(family, &refusal.failure);
+                return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
             }
         };
     if session.is_some() && !node.iam.is_current(&principal) {
         draft.key_owner = Some(principal.account().clone());
         draft.access_key_id = Some(access_key_id);
-        return refuse_unauthenticated(node, peer, &mut draft, service, protocol, &AuthFailure::UnknownKey).await;
+        let error = auth_error(family, &AuthFailure::UnknownKey);
+        return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
     }
     draft.principal = Some(principal.clone());
     draft.session.clone_from(&session);
@@ -255,19 +262,19 @@ pub(crate) async fn run(
     encode_output(service, protocol, operation, &request_id, &outcome.output)
 }
 
-/// Refuses a request that did not authenticate. Its record is kept only
-/// within the peer's and the key's budget (`RefusalBudget`): beyond it the
-/// refusal is counted, not stored, so that nobody can fill the disk or a key
-/// owner's trail without credentials.
+/// Refuses a request that has not authenticated (every refusal before
+/// authentication succeeds). Its record is kept only within the peer's and
+/// the key's budget (`RefusalBudget`): beyond it the refusal is counted, not
+/// stored, so that nobody can fill the disk or a key owner's trail without
+/// credentials.
 async fn refuse_unauthenticated(
     node: &Node,
     peer: &Peer,
     draft: &mut AuditDraft,
     service: ServiceId,
     protocol: Protocol,
-    failure: &AuthFailure,
+    error: AwsError,
 ) -> EncodedResponse {
-    let error = auth_error(family(service, protocol), failure);
     if node.refusals.admit(&peer.ip, draft.access_key_id.as_deref(), draft.time_ms) {
         return refuse(node, draft, service, protocol, error).await;
     }
