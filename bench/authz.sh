@@ -14,7 +14,11 @@ cd "$(dirname "$0")/.."
 duration=${1:-10}
 connections=${2:-64}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --bin rampart >/dev/null
+# RAMPART_BIN: measure that binary instead of building this checkout's.
+if [ -z "${RAMPART_BIN:-}" ]; then
+    cargo build --release --bin rampart >/dev/null
+    RAMPART_BIN=target/release/rampart
+fi
 work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
@@ -22,7 +26,7 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RAMPART_ACCOUNT_ID=123456789012 RAMPART_ROOT_ACCESS_KEY_ID=AKIAROOTBENCH0000000 \
 RAMPART_ROOT_SECRET_ACCESS_KEY=rootbenchsecret RAMPART_LOG=warn \
-    target/release/rampart serve --listen "127.0.0.1:$port" --data "$work/data" & pid=$!
+    "$RAMPART_BIN" serve --listen "127.0.0.1:$port" --data "$work/data" & pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/_rampart/health" && break; sleep 0.1; done
 export AWS_ACCESS_KEY_ID=AKIAROOTBENCH0000000 AWS_SECRET_ACCESS_KEY=rootbenchsecret AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null
 endpoint="http://127.0.0.1:$port"

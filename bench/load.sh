@@ -16,7 +16,11 @@ for tool in wrk nginx; do
     }
 done
 command -v moto_server >/dev/null || python3 -m pip install --quiet 'moto[server]'
-cargo build --release --bin rampart >/dev/null
+# RAMPART_BIN: measure that binary instead of building this checkout's.
+if [ -z "${RAMPART_BIN:-}" ]; then
+    cargo build --release --bin rampart >/dev/null
+    RAMPART_BIN=target/release/rampart
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -30,7 +34,7 @@ wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sle
 rp=$(free_port)
 RAMPART_ACCOUNT_ID=123456789012 RAMPART_ROOT_ACCESS_KEY_ID=AKIAROOTBENCH0000000 \
 RAMPART_ROOT_SECRET_ACCESS_KEY=rootbenchsecret RAMPART_LOG=warn \
-    target/release/rampart serve --listen "127.0.0.1:$rp" --data "$work/data" & pids+=($!)
+    "$RAMPART_BIN" serve --listen "127.0.0.1:$rp" --data "$work/data" & pids+=($!)
 wait_http "http://127.0.0.1:$rp/_rampart/health"
 export AWS_ACCESS_KEY_ID=AKIAROOTBENCH0000000 AWS_SECRET_ACCESS_KEY=rootbenchsecret AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null
 aws --endpoint-url "http://127.0.0.1:$rp" iam create-user --user-name bench >/dev/null

@@ -12,6 +12,7 @@ use rampart_sigv4::{
 use crate::errors::{skew_window_minutes, AuthFailure, SIGNATURE_MISMATCH};
 
 /// The parts of a request authentication reads.
+#[derive(Clone, Copy)]
 pub(crate) struct Head<'a> {
     pub method: &'a str,
     pub path: &'a str,

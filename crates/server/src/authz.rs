@@ -75,7 +75,7 @@ impl ContextBuilder<'_> {
 }
 
 /// Sets the service keys of a call: from the request's members, else from the
-/// resource (`Service::resource_condition_keys`). Only where AWS sets them: the
+/// resource (`AccessTarget::condition_keys`). Only where AWS sets them: the
 /// Service Authorization Reference lists, per action, the keys it carries
 /// (iam:PolicyARN is set for AttachUserPolicy, not for GetPolicy).
 fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, target: &Target<'_>, resource: &AccessTarget) {

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::Head;
+use crate::auth::{signature_params, Head};
 use crate::node::{Limits, Node, StartError};
 use crate::pipeline::{can_authenticate, run, Body, Peer, MAX_BODY_BYTES};
 
@@ -101,11 +101,12 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or_default();
     let head = Head { method: parts.method.as_str(), path, query, headers: &headers };
-    let authenticable = can_authenticate(&node, &head);
+    let params = signature_params(&head);
+    let authenticable = can_authenticate(&node, &head, &params);
     let body = read_body(body, declared, authenticable, node.config.limits.read_timeout).await;
     // A body left (partly) unread ends the connection after this response.
     let close = !matches!(body, Body::Complete(_));
-    let encoded = run(&node, &peer, parts.method.as_str(), path, query, &headers, body).await;
+    let encoded = run(&node, &peer, &head, params, body).await;
     let mut response = Response::new(Full::new(Bytes::from(encoded.body)));
     *response.status_mut() = StatusCode::from_u16(encoded.status).unwrap_or(StatusCode::BAD_REQUEST);
     let out = response.headers_mut();

@@ -14,7 +14,7 @@ use rampart_wire::{
 };
 
 use crate::audit::{is_read_only, AuditDraft, TlsDetails};
-use crate::auth::{authenticate, signature_params, Authenticated, Head};
+use crate::auth::{authenticate, Authenticated, Head};
 use crate::authz::{audit_note, authorize, denial_message, Target};
 use crate::errors::{
     access_denied, auth_error, family, not_implemented, request_timeout, too_large, validation, AuthFailure,
@@ -47,8 +47,8 @@ pub(crate) enum Body {
 /// Whether the request could authenticate at all: it carries signature
 /// parameters for a key this node knows (or a session token to open). When
 /// not, its body is not worth reading.
-pub(crate) fn can_authenticate(node: &Node, head: &Head<'_>) -> bool {
-    match signature_params(head) {
+pub(crate) fn can_authenticate(node: &Node, head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> bool {
+    match params {
         Ok(params) => {
             let token = head.header("x-amz-security-token").is_some() || params.presigned_security_token.is_some();
             token || node.credentials.get(&params.access_key_id).is_some()
@@ -81,19 +81,18 @@ fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<Ser
     }
 }
 
-/// Runs one request through the pipeline.
+/// Runs one request through the pipeline; `params` are the request's
+/// signature parameters (`auth::signature_params`), parsed once.
 pub(crate) async fn run(
     node: &Node,
     peer: &Peer,
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(&str, &str)],
+    head: &Head<'_>,
+    params: Result<AuthParams, SigV4Error>,
     body: Body,
 ) -> EncodedResponse {
     let now = OffsetDateTime::now_utc();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let head = Head { method, path, query, headers };
+    let Head { method, path, query, headers } = *head;
     let mut draft = AuditDraft {
         time_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
         request_id: request_id.clone(),
@@ -117,8 +116,7 @@ pub(crate) async fn run(
         error: None,
         authorization: None,
     };
-    let params = signature_params(&head);
-    let service = match route(&head, &params) {
+    let service = match route(head, &params) {
         Ok(s) => s,
         // A JSON target Rampart does not serve gets a JSON error the SDK can
         // read (encoded as a plain JSON service does); anything else, STS's.
@@ -143,21 +141,22 @@ pub(crate) async fn run(
     };
     let protocol = detect_protocol(service, &wire_head);
     let family = family(service, protocol);
-    draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
     let body = match body {
         Body::Complete(body) => body,
         Body::Unread => Bytes::new(),
         Body::TooLarge => {
+            draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
             let error = too_large(MAX_BODY_BYTES);
             return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
         }
         Body::TimedOut => {
+            draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
             return refuse_unauthenticated(node, peer, &mut draft, service, protocol, request_timeout()).await
         }
     };
 
     let Authenticated { principal, access_key_id, region, session } =
-        match authenticate(&head, &body, service, &node.credentials, &node.regions, now, params) {
+        match authenticate(head, &body, service, &node.credentials, &node.regions, now, params) {
             Ok(a) => a,
             Err(refusal) => {
                 // The record names the operation attempted (only a model's
@@ -305,6 +304,7 @@ async fn refuse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::signature_params;
 
     #[test]
     fn routes_by_target_path_and_scope() {
