@@ -606,6 +606,69 @@ def test_d3_rename_group_within_dev_allowed(rampart, mover):
     rampart.assert_healthy()
 
 
+def signed_looking_head(server, akid: str, length: int, extra: str = "") -> bytes:
+    """The head of a POST that names `akid` in a well-formed Authorization header (with a
+    signature that cannot be right) and announces a body of `length` bytes."""
+    now = utcnow()
+    return (f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: {FORM_CONTENT_TYPE}\r\nX-Amz-Date: {now.strftime('%Y%m%dT%H%M%SZ')}\r\n"
+            f"Authorization: AWS4-HMAC-SHA256 Credential={akid}/{now.strftime('%Y%m%d')}/us-east-1/sts/"
+            f"aws4_request, SignedHeaders=host;x-amz-date, Signature={'0' * 64}\r\n"
+            f"{extra}Content-Length: {length}\r\n\r\n").encode()
+
+
+def test_d4_unauthenticable_body_is_not_read(rampart):
+    """D4: a request that cannot authenticate (an unknown key with a made-up session token)
+    announcing a 10 MB body is answered at once, without the server reading (or waiting
+    for) the body: a forged token must not buy a full read."""
+    s = connect_from(rampart, "127.0.0.1")
+    try:
+        s.sendall(signed_looking_head(rampart, "ASIA" + "Q" * 16, 10_000_000,
+                                      extra="X-Amz-Security-Token: forged\r\n") + b"A" * 1024)
+        t0 = time.monotonic()
+        head, body = read_http_response(s, timeout=5)
+    finally:
+        s.close()
+    assert time.monotonic() - t0 < 3
+    assert b" 403 " in head.split(b"\r\n", 1)[0], head
+    assert b"InvalidClientTokenId" in body, body
+    rampart.assert_healthy()
+
+
+def test_d4_bodies_held_in_memory_are_bounded(server_factory):
+    """D4: a known access key id is not a secret, and a request naming one gets its body
+    read before the signature can be checked. With `--max-body-memory 1` (MiB) a second
+    600 KB body arriving while the first is still held is refused at once with a 503 that
+    clients retry; once the first is answered its share is free again."""
+    srv = server_factory(name="bodybudget", extra_args=["--max-body-memory", "1"])
+    akid = srv.creds.access_key_id
+    first = connect_from(srv, "127.0.0.1")
+    try:
+        first.sendall(signed_looking_head(srv, akid, 600_000) + b"A=" + b"1" * 1000)
+        time.sleep(0.5)
+        second = connect_from(srv, "127.0.0.1")
+        try:
+            second.sendall(signed_looking_head(srv, akid, 600_000) + b"A=" + b"1" * 1000)
+            head, body = read_http_response(second, timeout=3)
+        finally:
+            second.close()
+        assert b" 503 " in head.split(b"\r\n", 1)[0], head
+        assert b"ServiceUnavailable" in body, body
+        first.sendall(b"1" * (600_000 - 1002))
+        head, body = read_http_response(first, timeout=5)
+        assert b" 403 " in head.split(b"\r\n", 1)[0] and b"SignatureDoesNotMatch" in body, (head, body)
+    finally:
+        first.close()
+    third = connect_from(srv, "127.0.0.1")
+    try:
+        third.sendall(signed_looking_head(srv, akid, 600_000) + b"A=" + b"1" * (600_000 - 2))
+        head, body = read_http_response(third, timeout=5)
+    finally:
+        third.close()
+    assert b"SignatureDoesNotMatch" in body, (head, body)
+    still_up(srv)
+
+
 # ======================================================================== D5 slow connections
 
 SLOW_FLAGS = ["--read-timeout", "2", "--idle-timeout", "3",

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use rampart_core::{AccessTarget, Call};
 
-use crate::state::{AccountState, Tag};
+use crate::state::Tag;
 use crate::Iam;
 
 /// How an operation names the resource it acts on.
@@ -141,8 +141,10 @@ impl Iam {
         let account = call.caller.account();
         let text = |member: &str| input.get(member).and_then(Value::as_str);
         let state = self.state.read();
-        let empty = AccountState::default();
-        let a = state.accounts.get(account).unwrap_or(&empty);
+        let Some(a) = state.accounts.get(account) else {
+            // Only a deleted account's leftover credentials get here: nothing to name.
+            return vec![target(format!("arn:aws:iam::{account}:*"))];
+        };
         let arn = |kind: &str, path: &str, name: &str| format!("arn:aws:iam::{account}:{kind}{path}{name}");
         let new_path = || text("Path").unwrap_or("/");
         // An entity that does not exist is named as typed, at `/`; the handler

@@ -84,6 +84,10 @@ struct ServeArgs {
     /// Seconds a connection may take to send its next request's headers.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
+    /// MiB of request bodies held in memory at once; a request over the
+    /// budget is refused with a 503 that clients retry.
+    #[arg(long, default_value_t = 256)]
+    max_body_memory: usize,
 }
 
 fn root_from_env(dev: bool) -> Result<Option<RootCredentials>, String> {
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
             max_connections_per_peer: args.max_connections_per_peer,
             read_timeout: std::time::Duration::from_secs(args.read_timeout),
             idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+            body_memory_mib: args.max_body_memory,
         },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -261,10 +261,7 @@ impl AuditDraft {
             (None, None) => "",
         };
         let event_id = uuid::Uuid::new_v4().to_string();
-        let parameters = non_empty(&self.request_parameters);
-        let parameters_size = parameters.map(|p| p.to_string().len()).unwrap_or_default();
-        let omitted = serde_json::json!({ "omitted": true, "originalSize": parameters_size });
-        let record = Record {
+        let mut record = Record {
             event_version: EVENT_VERSION,
             user_identity: user_identity(
                 self.principal.as_ref(),
@@ -280,7 +277,7 @@ impl AuditDraft {
             user_agent: truncated(&self.user_agent, MAX_RECORDED_TEXT),
             error_code: self.error.as_ref().map(|(code, _)| code.as_str()),
             error_message: self.error.as_ref().map(|(_, message)| truncated(message, MAX_RECORDED_TEXT)),
-            request_parameters: if parameters_size > MAX_RECORDED_PARAMETERS { Some(&omitted) } else { parameters },
+            request_parameters: non_empty(&self.request_parameters),
             // Reads and failures carry no response elements, as in CloudTrail.
             response_elements: if read_only || self.error.is_some() {
                 None
@@ -309,7 +306,17 @@ impl AuditDraft {
                 client_provided_host_header: &t.host,
             }),
         };
-        let record = serde_json::to_string(&record).unwrap_or_default();
+        let mut text = serde_json::to_string(&record).unwrap_or_default();
+        // Measured only when the whole record is long: most are a few hundred bytes.
+        let omitted;
+        if text.len() > MAX_RECORDED_PARAMETERS {
+            let size = record.request_parameters.map(|p| p.to_string().len()).unwrap_or_default();
+            if size > MAX_RECORDED_PARAMETERS {
+                omitted = serde_json::json!({ "omitted": true, "originalSize": size });
+                record.request_parameters = Some(&omitted);
+                text = serde_json::to_string(&record).unwrap_or_default();
+            }
+        }
         EventRow {
             account: account.to_string(),
             event_time_ms: self.time_ms,
@@ -321,7 +328,7 @@ impl AuditDraft {
             access_key_id: self.access_key_id.clone(),
             read_only,
             resources: self.resources.iter().map(|r| (r.kind.clone(), r.name.clone())).collect(),
-            record,
+            record: text,
         }
     }
 }

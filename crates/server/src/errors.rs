@@ -105,6 +105,16 @@ pub(crate) fn too_large(limit: usize) -> AwsError {
     AwsError::new("RequestEntityTooLarge", 413, format!("Request body is larger than {limit} bytes."))
 }
 
+/// The node is too busy to take the request now (clients retry it).
+pub(crate) fn unavailable(family: Family) -> AwsError {
+    let message = "The service is busy; retry the request.";
+    match family {
+        Family::Query => AwsError::new("ServiceUnavailable", 503, message),
+        Family::Json => AwsError::new("ServiceUnavailableException", 503, message),
+        Family::Ec2 => AwsError::new("Unavailable", 503, message),
+    }
+}
+
 /// The body did not arrive within the read timeout.
 pub(crate) fn request_timeout() -> AwsError {
     AwsError::new(

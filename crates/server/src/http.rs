@@ -66,23 +66,34 @@ async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<
 /// read (enough to name the operation of a form-encoded request).
 const UNAUTHENTICATED_BODY_BYTES: usize = 64 * 1024;
 
-/// Reads the body within the read timeout and the limit. A request that
-/// cannot authenticate gets only `UNAUTHENTICATED_BODY_BYTES` read; beyond
-/// that it is left unread.
-async fn read_body(body: Incoming, declared: Option<u64>, authenticable: bool, timeout: Duration) -> Body {
+/// Reads the body within the read timeout, the limit and the node's budget
+/// of bodies in memory (the returned permit holds the body's share until the
+/// request is answered). A request that cannot authenticate gets only
+/// `UNAUTHENTICATED_BODY_BYTES` read; beyond that it is left unread.
+async fn read_body<'n>(
+    node: &'n Node,
+    body: Incoming,
+    declared: Option<u64>,
+    authenticable: bool,
+) -> (Body, Option<tokio::sync::SemaphorePermit<'n>>) {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Body::TooLarge;
+        return (Body::TooLarge, None);
     }
     let limit = if authenticable { MAX_BODY_BYTES } else { UNAUTHENTICATED_BODY_BYTES };
     if declared.is_some_and(|len| len > limit as u64) {
-        return Body::Unread;
+        return (Body::Unread, None);
     }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+    // A body of unknown length may take up to the limit.
+    let bytes = declared.and_then(|len| usize::try_from(len).ok()).unwrap_or(limit);
+    let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    let Ok(permit) = node.body_budget.try_acquire_many(kib) else { return (Body::Busy, None) };
+    let body = match tokio::time::timeout(node.config.limits.read_timeout, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => Body::Complete(collected.to_bytes()),
         Ok(Err(_)) if authenticable => Body::TooLarge,
         Ok(Err(_)) => Body::Unread,
         Err(_) => Body::TimedOut,
-    }
+    };
+    (body, Some(permit))
 }
 
 async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -103,7 +114,7 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
     let head = Head { method: parts.method.as_str(), path, query, headers: &headers };
     let params = signature_params(&head);
     let authenticable = can_authenticate(&node, &head, &params);
-    let body = read_body(body, declared, authenticable, node.config.limits.read_timeout).await;
+    let (body, _permit) = read_body(&node, body, declared, authenticable).await;
     // A body left (partly) unread ends the connection after this response.
     let close = !matches!(body, Body::Complete(_));
     let encoded = run(&node, &peer, &head, params, body).await;
@@ -135,6 +146,19 @@ struct ConnectionCount {
 struct ConnectionSlot {
     count: Arc<ConnectionCount>,
     ip: IpAddr,
+}
+
+/// The address whose share a peer takes: an IPv4 address, or an IPv6
+/// address's /64 (a single host is given a /64, and could otherwise open
+/// connections from as many addresses as it likes).
+pub(crate) fn share_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
 }
 
 impl ConnectionCount {
@@ -264,7 +288,8 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, remote)) = accepted else { continue };
-                let Some(slot) = connections.admit(remote.ip()) else {
+                let share = share_of(remote.ip());
+                let Some(slot) = connections.admit(share) else {
                     drop(stream);
                     continue;
                 };
@@ -274,12 +299,12 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
                 tokio::spawn(async move {
                     let _slot = slot;
                     match tls {
-                        None => serve_connection(node, Peer { ip, tls: None }, stream, watcher).await,
+                        None => serve_connection(node, Peer { ip, share, tls: None }, stream, watcher).await,
                         Some(acceptor) => {
                             let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
                             let Ok(Ok(stream)) = handshake.await else { return };
                             let details = tls_details(stream.get_ref().1);
-                            serve_connection(node, Peer { ip, tls: Some(details) }, stream, watcher).await;
+                            serve_connection(node, Peer { ip, share, tls: Some(details) }, stream, watcher).await;
                         }
                     }
                 });
@@ -332,5 +357,20 @@ async fn expire_unattributed(node: Arc<Node>) {
 async fn flush_last_used(node: Arc<Node>) {
     if let Err(e) = node.iam.flush_last_used().await {
         tracing::error!(error = %e, "access keys' last-used data could not be stored");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_takes_one_share() {
+        let share = |s: &str| s.parse::<IpAddr>().map(share_of).map(|ip| ip.to_string()).unwrap_or_default();
+        assert_eq!(share("10.1.2.3"), "10.1.2.3");
+        assert_eq!(share("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(share("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::");
+        assert_eq!(share("::ffff:10.1.2.3"), "10.1.2.3");
+        assert_eq!(share("::1"), "::");
     }
 }

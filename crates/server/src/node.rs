@@ -50,6 +50,8 @@ pub struct Limits {
     /// A connection must send the headers of its next request within this
     /// (from when it opens, or from the last response).
     pub idle_timeout: std::time::Duration,
+    /// Request bodies held in memory at once, in all, in MiB.
+    pub body_memory_mib: usize,
 }
 
 impl Default for Limits {
@@ -59,6 +61,7 @@ impl Default for Limits {
             max_connections_per_peer: 256,
             read_timeout: std::time::Duration::from_secs(30),
             idle_timeout: std::time::Duration::from_secs(60),
+            body_memory_mib: 256,
         }
     }
 }
@@ -93,6 +96,9 @@ pub(crate) struct Node {
     pub regions: Regions,
     /// How many records of failed authentication are kept.
     pub refusals: RefusalBudget,
+    /// Request bodies held in memory at once, in KiB (`Limits::body_memory_mib`):
+    /// many concurrent large requests must not exhaust the node's memory.
+    pub body_budget: tokio::sync::Semaphore,
 }
 
 fn now_seconds() -> f64 {
@@ -147,7 +153,19 @@ impl Node {
                 .map_err(StartError::Load)?;
         }
         let regions = Regions::new(&config.regions);
-        Ok(Node { config, store, credentials, iam, services, root, regions, refusals: RefusalBudget::default() })
+        let body_kib = config.limits.body_memory_mib.saturating_mul(1024);
+        let body_budget = tokio::sync::Semaphore::new(body_kib.min(tokio::sync::Semaphore::MAX_PERMITS));
+        Ok(Node {
+            config,
+            store,
+            credentials,
+            iam,
+            services,
+            root,
+            regions,
+            refusals: RefusalBudget::default(),
+            body_budget,
+        })
     }
 
     /// Dev mode: back to a fresh bootstrap.

@@ -17,7 +17,8 @@ use crate::audit::{is_read_only, AuditDraft, TlsDetails};
 use crate::auth::{authenticate, Authenticated, Head};
 use crate::authz::{audit_note, authorize, denial_message, Target};
 use crate::errors::{
-    access_denied, auth_error, family, not_implemented, request_timeout, too_large, validation, AuthFailure,
+    access_denied, auth_error, family, not_implemented, request_timeout, too_large, unavailable, validation,
+    AuthFailure,
 };
 use crate::node::Node;
 use rampart_sigv4::{AuthParams, SigV4Error};
@@ -29,6 +30,9 @@ pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     pub ip: String,
+    /// Whose share of connections and of records of refusals this peer
+    /// takes: its address, or for IPv6 its /64 (one host holds a /64).
+    pub share: std::net::IpAddr,
     pub tls: Option<(String, String)>,
 }
 
@@ -38,6 +42,8 @@ pub(crate) enum Body {
     TooLarge,
     /// It did not arrive within the read timeout.
     TimedOut,
+    /// The node holds as many request bodies as it will (`Node::body_budget`).
+    Busy,
     /// The request cannot authenticate (see [`can_authenticate`]), so only a
     /// small body was read, for naming the operation in its record: an
     /// unauthenticated caller does not get to make the node read 16 MB.
@@ -45,16 +51,14 @@ pub(crate) enum Body {
 }
 
 /// Whether the request could authenticate at all: it carries signature
-/// parameters for a key this node knows (or a session token to open). When
-/// not, its body is not worth reading.
+/// parameters for an active key of this node (with its session token, for
+/// temporary credentials). When not, its body is not worth reading. Only the
+/// signature is left to check, which needs the body.
 pub(crate) fn can_authenticate(node: &Node, head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> bool {
-    match params {
-        Ok(params) => {
-            let token = head.header("x-amz-security-token").is_some() || params.presigned_security_token.is_some();
-            token || node.credentials.get(&params.access_key_id).is_some()
-        }
-        Err(_) => false,
-    }
+    let Ok(params) = params else { return false };
+    let token = head.header("x-amz-security-token").or(params.presigned_security_token.as_deref());
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    node.credentials.resolve(&params.access_key_id, token, now_ms).is_ok()
 }
 
 fn header<'a>(headers: &'a [(&'a str, &'a str)], name: &str) -> Option<&'a str> {
@@ -149,9 +153,13 @@ pub(crate) async fn run(
             let error = too_large(MAX_BODY_BYTES);
             return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
         }
+        Body::Busy => {
+            draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
+            return refuse_unauthenticated(node, peer, &mut draft, service, protocol, unavailable(family)).await;
+        }
         Body::TimedOut => {
             draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
-            return refuse_unauthenticated(node, peer, &mut draft, service, protocol, request_timeout()).await
+            return refuse_unauthenticated(node, peer, &mut draft, service, protocol, request_timeout()).await;
         }
     };
 
@@ -274,7 +282,7 @@ async fn refuse_unauthenticated(
     protocol: Protocol,
     error: AwsError,
 ) -> EncodedResponse {
-    if node.refusals.admit(&peer.ip, draft.access_key_id.as_deref(), draft.time_ms) {
+    if node.refusals.admit(peer.share, draft.access_key_id.as_deref(), draft.time_ms) {
         return refuse(node, draft, service, protocol, error).await;
     }
     encode_error(service, protocol, &draft.request_id, &error)

@@ -7,6 +7,7 @@
 //! minute ends) instead of stored.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use parking_lot::Mutex;
 
@@ -25,7 +26,7 @@ const MAX_TRACKED: usize = 10_000;
 struct Window {
     start_ms: i64,
     in_all: u32,
-    per_peer: HashMap<String, u32>,
+    per_peer: HashMap<IpAddr, u32>,
     per_key: HashMap<String, u32>,
     suppressed: u64,
 }
@@ -39,7 +40,7 @@ pub(crate) struct RefusalBudget {
 impl RefusalBudget {
     /// Whether the refusal of a request from `peer` with `access_key_id`
     /// (if it named one) at `now_ms` may be recorded; counts it if not.
-    pub fn admit(&self, peer: &str, access_key_id: Option<&str>, now_ms: i64) -> bool {
+    pub fn admit(&self, peer: IpAddr, access_key_id: Option<&str>, now_ms: i64) -> bool {
         let mut w = self.window.lock();
         if now_ms - w.start_ms >= WINDOW_MS || now_ms < w.start_ms {
             if w.suppressed > 0 {
@@ -50,7 +51,7 @@ impl RefusalBudget {
             }
             *w = Window { start_ms: now_ms, ..Window::default() };
         }
-        let peer_count = w.per_peer.get(peer).copied().unwrap_or_default();
+        let peer_count = w.per_peer.get(&peer).copied().unwrap_or_default();
         let key_count = access_key_id.map(|k| w.per_key.get(k).copied().unwrap_or_default()).unwrap_or_default();
         let tracked = w.per_peer.len() + w.per_key.len();
         let new_entries = usize::from(peer_count == 0) + usize::from(access_key_id.is_some() && key_count == 0);
@@ -63,7 +64,7 @@ impl RefusalBudget {
             return false;
         }
         w.in_all += 1;
-        *w.per_peer.entry(peer.to_string()).or_default() += 1;
+        *w.per_peer.entry(peer).or_default() += 1;
         if let Some(key) = access_key_id {
             *w.per_key.entry(key.to_string()).or_default() += 1;
         }
@@ -75,20 +76,24 @@ impl RefusalBudget {
 mod tests {
     use super::*;
 
+    fn ip(i: u32) -> IpAddr {
+        IpAddr::from(i.to_be_bytes())
+    }
+
     #[test]
     fn bounds_each_peer_each_key_and_the_whole() {
         let budget = RefusalBudget::default();
-        let admitted = (0..50).filter(|_| budget.admit("10.0.0.1", None, 1_000)).count();
+        let admitted = (0..50).filter(|_| budget.admit(ip(1), None, 1_000)).count();
         assert_eq!(admitted, PER_PEER as usize);
         // Another peer has its own budget; one key shares one across peers.
-        assert!(budget.admit("10.0.0.2", Some("AKIA1"), 1_000));
-        let by_key = (0..50).filter(|i| budget.admit(&format!("10.1.0.{i}"), Some("AKIA1"), 1_000)).count();
+        assert!(budget.admit(ip(2), Some("AKIA1"), 1_000));
+        let by_key = (0..50).filter(|i| budget.admit(ip(100 + i), Some("AKIA1"), 1_000)).count();
         assert_eq!(by_key, PER_KEY as usize - 1);
         // A new window starts afresh.
-        assert!(budget.admit("10.0.0.1", None, 1_000 + WINDOW_MS));
+        assert!(budget.admit(ip(1), None, 1_000 + WINDOW_MS));
         // The node's total holds however many peers there are.
         let budget = RefusalBudget::default();
-        let total = (0..2_000).filter(|i| budget.admit(&format!("peer{i}"), None, 5)).count();
+        let total = (0..2_000).filter(|i| budget.admit(ip(*i), None, 5)).count();
         assert_eq!(total, IN_ALL as usize);
     }
 }
