@@ -11,6 +11,10 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+# The lints are part of the test: formatting, and clippy with warnings as errors.
+cargo fmt --all --check
+cargo clippy --profile ci --locked --workspace --all-targets -- -D warnings
+
 # The `ci` profile is release without link-time optimization: the same code,
 # built in half the time (see Cargo.toml).
 cargo build --profile ci --locked --bin rampart

@@ -248,8 +248,7 @@ mod tests {
         assert!(matches!(table.resolve("ASIA1", Some("good"), 1_000), Err(CredentialRefusal::Expired(_))));
         assert_eq!(table.resolve("ASIA2", Some("good"), 10).err(), Some(CredentialRefusal::Unknown));
 
-        let account = AccountId::parse("123456789012");
-        let Some(account) = account else { return };
+        let account = AccountId::parse("123456789012").expect("a valid account id");
         table.insert("AKIA1".into(), CredentialEntry::new(Secret::new("s".into()), Principal::Root { account }, true));
         assert!(table.resolve("AKIA1", None, 10).is_ok());
         assert_eq!(table.resolve("AKIA1", Some("good"), 10).err(), Some(CredentialRefusal::Unknown));

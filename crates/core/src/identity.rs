@@ -109,9 +109,7 @@ mod tests {
 
     #[test]
     fn arns_and_ids() {
-        let account = AccountId::parse("123456789012");
-        assert!(account.is_some());
-        let Some(account) = account else { return };
+        let account = AccountId::parse("123456789012").expect("a valid account id");
         let root = Principal::Root { account: account.clone() };
         assert_eq!(root.arn(), "arn:aws:iam::123456789012:root");
         assert_eq!(root.principal_id(), "123456789012");

@@ -19,5 +19,5 @@ pub use identity::{AccountId, Principal};
 pub use rampart_wire::{AwsError, ServiceId};
 pub use sealing::{NodeKey, SealError};
 pub use secret::Secret;
-pub use service::{AccessTarget, BoxFuture, Call, Change, Outcome, Resource, ResourcePolicy, Service};
+pub use service::{AccessTarget, BoxFuture, Call, Change, Outcome, OutputMembers, Resource, ResourcePolicy, Service};
 pub use session::Session;

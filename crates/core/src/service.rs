@@ -115,3 +115,18 @@ pub trait Service: Send + Sync {
     /// Loads (or reloads, after a reset) the service's state from the store.
     fn load(&self) -> Result<(), String>;
 }
+
+/// Setting members of an output object without indexing (which panics on a
+/// value that is not an object). Outputs are built as JSON objects.
+pub trait OutputMembers {
+    /// Sets `key` to `value`; a value that is not an object is left as it is.
+    fn set(&mut self, key: &str, value: Value);
+}
+
+impl OutputMembers for Value {
+    fn set(&mut self, key: &str, value: Value) {
+        if let Some(map) = self.as_object_mut() {
+            map.insert(key.to_string(), value);
+        }
+    }
+}

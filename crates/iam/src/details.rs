@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AwsError, Call, Outcome};
+use rampart_core::{AwsError, Call, Outcome, OutputMembers};
 
 use crate::aws_managed::aws_managed_policy;
 use crate::groups::group_json;
@@ -42,8 +42,10 @@ fn attached_policies(attached: &[String]) -> Value {
 
 /// A managed policy with all its versions' documents.
 fn policy_detail(mut detail: Value, policy: &ManagedPolicy) -> Value {
-    detail["PolicyVersionList"] =
-        json!(policy.versions.iter().map(|v| version_json(policy, v, true)).collect::<Vec<_>>());
+    detail.set(
+        "PolicyVersionList",
+        json!(policy.versions.iter().map(|v| version_json(policy, v, true)).collect::<Vec<_>>()),
+    );
     detail
 }
 
@@ -59,27 +61,27 @@ impl Iam {
         if wanted("User") {
             for u in a.users.values() {
                 let mut detail = user_json(account, u, true);
-                detail["UserPolicyList"] = inline_policies(a, &u.user_id);
+                detail.set("UserPolicyList", inline_policies(a, &u.user_id));
                 let groups = a.groups.values().filter(|g| g.members.contains(&u.user_id)).map(|g| g.name.clone());
-                detail["GroupList"] = json!(groups.collect::<Vec<_>>());
-                detail["AttachedManagedPolicies"] = attached_policies(&u.attached);
+                detail.set("GroupList", json!(groups.collect::<Vec<_>>()));
+                detail.set("AttachedManagedPolicies", attached_policies(&u.attached));
                 items.push((format!("1{}", u.name.to_lowercase()), "UserDetailList", detail));
             }
         }
         if wanted("Group") {
             for g in a.groups.values() {
                 let mut detail = group_json(account, g);
-                detail["GroupPolicyList"] = inline_policies(a, &g.group_id);
-                detail["AttachedManagedPolicies"] = attached_policies(&g.attached);
+                detail.set("GroupPolicyList", inline_policies(a, &g.group_id));
+                detail.set("AttachedManagedPolicies", attached_policies(&g.attached));
                 items.push((format!("2{}", g.name.to_lowercase()), "GroupDetailList", detail));
             }
         }
         if wanted("Role") {
             for r in a.roles.values() {
                 let mut detail = role_json(account, r, true);
-                detail["InstanceProfileList"] = json!([]);
-                detail["RolePolicyList"] = inline_policies(a, &r.role_id);
-                detail["AttachedManagedPolicies"] = attached_policies(&r.attached);
+                detail.set("InstanceProfileList", json!([]));
+                detail.set("RolePolicyList", inline_policies(a, &r.role_id));
+                detail.set("AttachedManagedPolicies", attached_policies(&r.attached));
                 items.push((format!("3{}", r.name.to_lowercase()), "RoleDetailList", detail));
             }
         }

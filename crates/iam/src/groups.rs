@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 
 use crate::managed::{attach, detach};
 use crate::policies::{delete_conflict, no_such_group, recompile, require_no_policies};
@@ -152,7 +152,7 @@ impl Iam {
             .collect();
         users.sort_by(|x, y| x.0.cmp(&y.0));
         let mut output = paged(users, "Users", input.marker.as_deref(), input.max_items);
-        output["Group"] = group_json(account, group);
+        output.set("Group", group_json(account, group));
         Ok(Outcome::read(output))
     }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use rampart_core::{ids, AwsError, Call, CredentialEntry, Outcome, Principal, Resource, Secret};
+use rampart_core::{ids, AwsError, Call, CredentialEntry, Outcome, OutputMembers, Principal, Resource, Secret};
 use rampart_store::Commit;
 
 use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND};
@@ -128,7 +128,7 @@ impl Iam {
             "CreateDate": key.create_date,
         });
         if let Some(name) = &owner.user_name {
-            access_key["UserName"] = json!(name);
+            access_key.set("UserName", json!(name));
         }
         let writes = vec![put(KEY_KIND, &account, &access_key_id, &key)];
         let resources = vec![key_resource(&access_key_id)];
@@ -152,7 +152,7 @@ impl Iam {
                 let mut m =
                     json!({"AccessKeyId": k.access_key_id, "Status": status(k.active), "CreateDate": k.create_date});
                 if let Some(name) = &owner.user_name {
-                    m["UserName"] = json!(name);
+                    m.set("UserName", json!(name));
                 }
                 m
             })
@@ -234,7 +234,7 @@ impl Iam {
         }
         let mut output = json!({ "AccessKeyLastUsed": last_used });
         if let Some(user) = key.user_id.as_deref().and_then(|id| account_state.and_then(|a| a.user_by_id(id))) {
-            output["UserName"] = json!(user.name);
+            output.set("UserName", json!(user.name));
         }
         Ok(Outcome::read(output))
     }

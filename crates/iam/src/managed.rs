@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::aws_managed::{aws_managed_policies, aws_managed_policy, AwsManagedPolicy};
@@ -172,13 +172,13 @@ pub(crate) fn customer_policy_json(
     view: PolicyView,
 ) -> Value {
     let mut out = policy_json(&p.arn(account), &p.name, &p.path, &p.policy_id, p.create_date, usage);
-    out["DefaultVersionId"] = json!(p.default_version);
-    out["UpdateDate"] = json!(p.update_date());
+    out.set("DefaultVersionId", json!(p.default_version));
+    out.set("UpdateDate", json!(p.update_date()));
     if let (PolicyView::Get, Some(d)) = (view, &p.description) {
-        out["Description"] = json!(d);
+        out.set("Description", json!(d));
     }
     if view == PolicyView::Get || (view == PolicyView::Create && !p.tags.is_empty()) {
-        out["Tags"] = tags_json(&p.tags);
+        out.set("Tags", tags_json(&p.tags));
     }
     out
 }
@@ -186,8 +186,8 @@ pub(crate) fn customer_policy_json(
 /// The `Policy` shape of an AWS managed policy.
 pub(crate) fn aws_policy_json(p: &AwsManagedPolicy, usage: (usize, usize)) -> Value {
     let mut out = policy_json(&p.arn(), &p.name, &p.path, &p.policy_id, p.create_date, usage);
-    out["DefaultVersionId"] = json!(p.default_version);
-    out["UpdateDate"] = json!(p.update_date);
+    out.set("DefaultVersionId", json!(p.default_version));
+    out.set("UpdateDate", json!(p.update_date));
     out
 }
 

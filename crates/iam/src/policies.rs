@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::managed::non_whitespace_len;
@@ -308,7 +308,7 @@ impl Iam {
     ) -> Result<Outcome, AwsError> {
         let (policy, owner_name) = self.find_inline(call, kind, &input.owner_name, &input.policy_name)?;
         let mut output = json!({ "PolicyName": policy.name, "PolicyDocument": url_encode(&policy.document) });
-        output[kind.name_member()] = json!(owner_name);
+        output.set(kind.name_member(), json!(owner_name));
         Ok(Outcome::read(output))
     }
 

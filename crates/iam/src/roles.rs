@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::managed::{attach, detach, require_attachable};
@@ -53,16 +53,16 @@ pub(crate) fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
         "MaxSessionDuration": r.max_session_duration,
     });
     if let Some(d) = &r.description {
-        out["Description"] = json!(d);
+        out.set("Description", json!(d));
     }
     if detail {
         if let Some(b) = &r.permissions_boundary {
-            out["PermissionsBoundary"] = json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b});
+            out.set("PermissionsBoundary", json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b}));
         }
         if !r.tags.is_empty() {
-            out["Tags"] = tags_json(&r.tags);
+            out.set("Tags", tags_json(&r.tags));
         }
-        out["RoleLastUsed"] = json!({});
+        out.set("RoleLastUsed", json!({}));
     }
     out
 }

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AwsError, Call, Outcome};
+use rampart_core::{AwsError, Call, Outcome, OutputMembers};
 use rampart_policy::{
     evaluate, missing_context_keys, Context, Decision, Policy, PolicyKind, PolicyRef, PolicySet, Request,
 };
@@ -139,8 +139,10 @@ impl Iam {
                 });
                 if let Some(b) = &set.boundary {
                     let alone = PolicySet { identity: vec![*b], boundary: None, ..Default::default() };
-                    result["PermissionsBoundaryDecisionDetail"] =
-                        json!({"AllowedByPermissionsBoundary": evaluate(&request, &alone).is_allowed()});
+                    result.set(
+                        "PermissionsBoundaryDecisionDetail",
+                        json!({"AllowedByPermissionsBoundary": evaluate(&request, &alone).is_allowed()}),
+                    );
                 }
                 results.push(result);
             }
@@ -151,7 +153,7 @@ impl Iam {
         let page: Vec<Value> = results.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
         let mut output = json!({ "EvaluationResults": page, "IsTruncated": end < results.len() });
         if end < results.len() {
-            output["Marker"] = json!(end.to_string());
+            output.set("Marker", json!(end.to_string()));
         }
         Ok(Outcome::read(output))
     }

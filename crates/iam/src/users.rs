@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Principal, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Principal, Resource};
 
 use crate::policies::delete_conflict;
 use crate::state::{State, User, USER_KIND};
@@ -107,10 +107,10 @@ pub(crate) fn multi_page_output(
     let (items, next) = page(items.iter().map(|(key, member, value)| (key, (*member, value))), marker, max_items);
     let mut output = page_output(members.first().copied().unwrap_or("Items"), Vec::<Value>::new(), next);
     for member in members {
-        output[*member] = json!([]);
+        output.set(member, json!([]));
     }
     for (member, value) in items {
-        if let Some(list) = output[member].as_array_mut() {
+        if let Some(list) = output.get_mut(member).and_then(Value::as_array_mut) {
             list.push(value.clone());
         }
     }
@@ -121,9 +121,9 @@ pub(crate) fn multi_page_output(
 /// whether and where the listing goes on.
 pub(crate) fn page_output<T: serde::Serialize>(member: &str, items: Vec<T>, next: Option<String>) -> Value {
     let mut output = json!({ "IsTruncated": next.is_some() });
-    output[member] = json!(items);
+    output.set(member, json!(items));
     if let Some(marker) = next {
-        output["Marker"] = json!(marker);
+        output.set("Marker", json!(marker));
     }
     output
 }

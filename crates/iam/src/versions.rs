@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AwsError, Call, Outcome, Resource};
+use rampart_core::{AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
 
 use crate::aws_managed::{aws_managed_policy, AwsManagedPolicy};
@@ -62,7 +62,7 @@ pub(crate) fn version_json(p: &ManagedPolicy, v: &PolicyVersion, with_document: 
     let mut out =
         json!({"VersionId": v.id, "IsDefaultVersion": v.id == p.default_version, "CreateDate": v.create_date});
     if with_document {
-        out["Document"] = json!(url_encode(&v.document));
+        out.set("Document", json!(url_encode(&v.document)));
     }
     out
 }

@@ -43,10 +43,10 @@ fn bench(c: &mut Criterion) {
     c.bench_function("decide_10x10_allowed", |b| b.iter(|| evaluate(&allow, &set)));
     c.bench_function("decide_10x10_implicit_deny", |b| b.iter(|| evaluate(&deny, &set)));
     let mut group = c.benchmark_group("parse");
-    group.throughput(Throughput::Bytes(docs[0].len() as u64));
-    group.bench_function("parse_and_compile_policy", |b| {
-        b.iter(|| Policy::parse(&docs[0], PolicyKind::Identity).unwrap())
-    });
+    let first = docs.first().unwrap();
+    group.throughput(Throughput::Bytes(first.len() as u64));
+    group
+        .bench_function("parse_and_compile_policy", |b| b.iter(|| Policy::parse(first, PolicyKind::Identity).unwrap()));
     group.finish();
 }
 

@@ -252,7 +252,7 @@ impl AuditDraft {
     /// The record and the columns lookups filter on. The account is the
     /// caller's (or the attempted key's owner's); unattributable requests are
     /// kept under an empty account, visible to operators only.
-    pub fn finish(&self) -> EventRow {
+    pub fn finish(&self) -> Result<EventRow, serde_json::Error> {
         let event_name = self.event_name.as_deref().unwrap_or("Unknown");
         let read_only = is_read_only(event_name);
         let account = match (&self.principal, &self.key_owner) {
@@ -306,7 +306,7 @@ impl AuditDraft {
                 client_provided_host_header: &t.host,
             }),
         };
-        let mut text = serde_json::to_string(&record).unwrap_or_default();
+        let mut text = serde_json::to_string(&record)?;
         // Measured only when the whole record is long: most are a few hundred bytes.
         let omitted;
         if text.len() > MAX_RECORDED_PARAMETERS {
@@ -314,10 +314,10 @@ impl AuditDraft {
             if size > MAX_RECORDED_PARAMETERS {
                 omitted = serde_json::json!({ "omitted": true, "originalSize": size });
                 record.request_parameters = Some(&omitted);
-                text = serde_json::to_string(&record).unwrap_or_default();
+                text = serde_json::to_string(&record)?;
             }
         }
-        EventRow {
+        Ok(EventRow {
             account: account.to_string(),
             event_time_ms: self.time_ms,
             event_id,
@@ -329,7 +329,7 @@ impl AuditDraft {
             read_only,
             resources: self.resources.iter().map(|r| (r.kind.clone(), r.name.clone())).collect(),
             record: text,
-        }
+        })
     }
 }
 
@@ -341,8 +341,7 @@ mod tests {
 
     #[test]
     fn records_follow_the_cloudtrail_schema() {
-        let account = AccountId::parse("123456789012");
-        let Some(account) = account else { return };
+        let account = AccountId::parse("123456789012").expect("a valid account id");
         let draft = AuditDraft {
             time_ms: 1_440_938_160_000,
             request_id: "rid".into(),
@@ -367,8 +366,8 @@ mod tests {
                 statement: None,
             }),
         };
-        let row = draft.finish();
-        let record: Value = serde_json::from_str(&row.record).unwrap_or_default();
+        let row = draft.finish().expect("a record");
+        let record: Value = serde_json::from_str(&row.record).expect("JSON");
         assert_eq!(record["eventTime"], "2015-08-30T12:36:00Z");
         assert_eq!(record["userIdentity"]["type"], "IAMUser");
         assert_eq!(record["userIdentity"]["userName"], "bob");
@@ -406,22 +405,23 @@ mod tests {
     #[test]
     fn a_failed_authentication_names_the_key_and_its_account_only() {
         let owner = AccountId::parse("123456789012");
-        let row = refused(owner, "ua".into(), Value::Null).finish();
+        let row = refused(owner, "ua".into(), Value::Null).finish().expect("a record");
         assert_eq!(row.account, "123456789012", "the key owner's trail");
         assert_eq!(row.username, None);
-        let record: Value = serde_json::from_str(&row.record).unwrap_or_default();
+        let record: Value = serde_json::from_str(&row.record).expect("JSON");
         assert_eq!(
             record["userIdentity"],
             json!({"type": "Unknown", "accountId": "123456789012", "accessKeyId": "AKIA1"})
         );
-        assert_eq!(refused(None, "ua".into(), Value::Null).finish().account, "", "an unknown key: no account");
+        let unknown = refused(None, "ua".into(), Value::Null).finish().expect("a record");
+        assert_eq!(unknown.account, "", "an unknown key: no account");
     }
 
     #[test]
     fn callers_texts_are_bounded() {
         let huge = json!({"PolicyDocument": "x".repeat(200 * 1024)});
-        let row = refused(None, "ü".repeat(300 * 1024), huge).finish();
-        let record: Value = serde_json::from_str(&row.record).unwrap_or_default();
+        let row = refused(None, "ü".repeat(300 * 1024), huge).finish().expect("a record");
+        let record: Value = serde_json::from_str(&row.record).expect("JSON");
         let agent = record["userAgent"].as_str().unwrap_or_default();
         assert!(agent.len() <= MAX_RECORDED_TEXT && agent.len() > MAX_RECORDED_TEXT - 4 && agent.starts_with('ü'));
         assert!(record["errorMessage"].as_str().is_some_and(|m| m.len() <= MAX_RECORDED_TEXT));

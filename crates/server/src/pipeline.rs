@@ -7,7 +7,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use rampart_core::{AwsError, Call, Service, ServiceId};
-use rampart_store::Commit;
+use rampart_store::{Commit, RecordWrite};
 use rampart_wire::{
     decode, detect_protocol, encode_error, encode_output, operation_name, redact_sensitive, validate, EncodedResponse,
     Protocol, WireRequest,
@@ -257,11 +257,9 @@ pub(crate) async fn run(
         Some(change) => (change.writes, Some(change.apply)),
         None => (Vec::new(), None),
     };
-    let commit = Commit { writes, events: vec![draft.finish()] };
-    if let Err(e) = node.store.commit(commit).await {
+    if let Err(e) = commit_with_record(node, writes, &draft).await {
         tracing::error!(error = %e, "commit failed; refusing the request");
-        let error = AwsError::new("InternalFailure", 500, "The request could not be recorded.");
-        return encode_error(service, protocol, &request_id, &error);
+        return encode_error(service, protocol, &request_id, &unrecorded());
     }
     if let Some(apply) = apply {
         apply();
@@ -298,15 +296,26 @@ async fn refuse(
     error: AwsError,
 ) -> EncodedResponse {
     draft.error = Some((error.code.clone(), error.message.clone()));
-    let commit = Commit { writes: Vec::new(), events: vec![draft.finish()] };
-    let error = match node.store.commit(commit).await {
+    let error = match commit_with_record(node, Vec::new(), draft).await {
         Ok(()) => error,
         Err(e) => {
             tracing::error!(error = %e, "audit record could not be written");
-            AwsError::new("InternalFailure", 500, "The request could not be recorded.")
+            unrecorded()
         }
     };
     encode_error(service, protocol, &draft.request_id, &error)
+}
+
+/// Commits `writes` with the request's record, in one transaction.
+async fn commit_with_record(node: &Node, writes: Vec<RecordWrite>, draft: &AuditDraft) -> Result<(), String> {
+    let event = draft.finish().map_err(|e| format!("the audit record could not be serialized: {e}"))?;
+    node.store.commit(Commit { writes, events: vec![event] }).await.map_err(|e| e.to_string())
+}
+
+/// The answer when a request's record could not be written: no unaudited
+/// response leaves.
+fn unrecorded() -> AwsError {
+    AwsError::new("InternalFailure", 500, "The request could not be recorded.")
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! percent-encoded with upper-case hex. Written here because SigV4 needs
 //! exactly this set (and `/` kept in paths), which general crates make awkward.
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
+/// The upper-case hex digit of a nibble (`n` < 16).
+fn hex_digit(n: u8) -> char {
+    char::from(if n < 10 { b'0' + n } else { b'A' + (n - 10) })
+}
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
@@ -14,8 +17,8 @@ fn encode_into(out: &mut String, input: &[u8], keep_slash: bool) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            out.push(hex_digit(b >> 4));
+            out.push(hex_digit(b & 0x0f));
         }
     }
 }

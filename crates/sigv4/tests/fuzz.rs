@@ -64,7 +64,7 @@ proptest! {
     #[test]
     fn canonical_requests_of_odd_requests(path in "[ -~]{0,64}", query in "[ -~]{0,64}", value in "[ -~\\t]{0,40}") {
         let header = "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/aws4_request, SignedHeaders=host;x-a, Signature=00";
-        let Ok(params) = parse_authorization_header(header) else { return Ok(()) };
+        let params = parse_authorization_header(header).expect("a well-formed header");
         let headers = [("Host", "example.com"), ("X-A", value.as_str()), ("x-a", "second")];
         let view = RequestView { method: "POST", path: &path, query: &query, headers: &headers };
         if let Ok(canonical) = canonical_request(&view, &params, "UNSIGNED-PAYLOAD") {

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
-    ids, AccessTarget, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Outcome, Principal, Resource,
-    ResourcePolicy, Secret, Service, ServiceId, Session, SessionOpener,
+    ids, AccessTarget, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Outcome, OutputMembers,
+    Principal, Resource, ResourcePolicy, Secret, Service, ServiceId, Session, SessionOpener,
 };
 use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
@@ -260,10 +260,10 @@ impl Sts {
             },
         });
         if passed_policies {
-            output["PackedPolicySize"] = json!(packed);
+            output.set("PackedPolicySize", json!(packed));
         }
         if let Some(source_identity) = source_identity {
-            output["SourceIdentity"] = json!(source_identity);
+            output.set("SourceIdentity", json!(source_identity));
         }
         Ok(Outcome { output, resources, change: None })
     }

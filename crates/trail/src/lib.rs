@@ -5,7 +5,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AccessTarget, AwsError, BoxFuture, Call, Outcome, Service, ServiceId};
+use rampart_core::{AccessTarget, AwsError, BoxFuture, Call, Outcome, OutputMembers, Service, ServiceId};
 use rampart_store::{EventFilter, EventQuery, Store, StoredEvent};
 
 const OPERATIONS: &[&str] = &["LookupEvents"];
@@ -100,10 +100,10 @@ fn event_json(e: &StoredEvent) -> Value {
         "CloudTrailEvent": row.record,
     });
     if let Some(k) = &row.access_key_id {
-        out["AccessKeyId"] = json!(k);
+        out.set("AccessKeyId", json!(k));
     }
     if let Some(u) = &row.username {
-        out["Username"] = json!(u);
+        out.set("Username", json!(u));
     }
     out
 }
@@ -165,7 +165,7 @@ impl Trail {
         };
         let mut output = json!({ "Events": events.iter().map(event_json).collect::<Vec<_>>() });
         if let Some(token) = next {
-            output["NextToken"] = json!(token);
+            output.set("NextToken", json!(token));
         }
         Ok(Outcome::read(output))
     }
