@@ -84,8 +84,9 @@ struct ServeArgs {
     /// Seconds a connection may take to send its next request's headers.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
-    /// MiB of request bodies held in memory at once; a request over the
-    /// budget is refused with a 503 that clients retry.
+    /// MiB of request bodies held in memory at once (a quarter of it per
+    /// client address); a request over the budget is refused with a 503 that
+    /// clients retry.
     #[arg(long, default_value_t = 256)]
     max_body_memory: usize,
 }

@@ -1,9 +1,8 @@
 //! HTTP/1.1 over TCP or TLS, graceful shutdown, and the node's own endpoints.
 //! Only this module knows hyper.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +17,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{signature_params, Head};
-use crate::node::{Limits, Node, StartError};
+use crate::node::{Node, StartError};
 use crate::pipeline::{can_authenticate, run, Body, Peer, MAX_BODY_BYTES};
+use crate::shares::{share_of, Held, Shares};
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -67,15 +67,17 @@ async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<
 const UNAUTHENTICATED_BODY_BYTES: usize = 64 * 1024;
 
 /// Reads the body within the read timeout, the limit and the node's budget
-/// of bodies in memory (the returned permit holds the body's share until the
-/// request is answered). A request that cannot authenticate gets only
+/// of bodies in memory (the returned share is held until the request is
+/// answered; bodies up to `UNAUTHENTICATED_BODY_BYTES` take none: the
+/// connection caps bound them). A request that cannot authenticate gets only
 /// `UNAUTHENTICATED_BODY_BYTES` read; beyond that it is left unread.
-async fn read_body<'n>(
-    node: &'n Node,
+async fn read_body(
+    node: &Node,
+    peer: &Peer,
     body: Incoming,
     declared: Option<u64>,
     authenticable: bool,
-) -> (Body, Option<tokio::sync::SemaphorePermit<'n>>) {
+) -> (Body, Option<Held>) {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return (Body::TooLarge, None);
     }
@@ -85,15 +87,21 @@ async fn read_body<'n>(
     }
     // A body of unknown length may take up to the limit.
     let bytes = declared.and_then(|len| usize::try_from(len).ok()).unwrap_or(limit);
-    let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-    let Ok(permit) = node.body_budget.try_acquire_many(kib) else { return (Body::Busy, None) };
+    let share = if bytes <= UNAUTHENTICATED_BODY_BYTES {
+        None
+    } else {
+        match node.bodies.take(peer.share, bytes.div_ceil(1024)) {
+            Some(held) => Some(held),
+            None => return (Body::Busy, None),
+        }
+    };
     let body = match tokio::time::timeout(node.config.limits.read_timeout, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => Body::Complete(collected.to_bytes()),
         Ok(Err(_)) if authenticable => Body::TooLarge,
         Ok(Err(_)) => Body::Unread,
         Err(_) => Body::TimedOut,
     };
-    (body, Some(permit))
+    (body, share)
 }
 
 async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -114,7 +122,7 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
     let head = Head { method: parts.method.as_str(), path, query, headers: &headers };
     let params = signature_params(&head);
     let authenticable = can_authenticate(&node, &head, &params);
-    let (body, _permit) = read_body(&node, body, declared, authenticable).await;
+    let (body, _share) = read_body(&node, &peer, body, declared, authenticable).await;
     // A body left (partly) unread ends the connection after this response.
     let close = !matches!(body, Body::Complete(_));
     let encoded = run(&node, &peer, &head, params, body).await;
@@ -131,62 +139,6 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
         out.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     Ok(response)
-}
-
-/// Open connections, in all and per peer address. A connection over either
-/// cap is closed as soon as it is accepted: one client cannot take every
-/// connection the node will hold.
-#[derive(Debug)]
-struct ConnectionCount {
-    limits: Limits,
-    open: parking_lot::Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// One admitted connection; dropping it gives its place back.
-struct ConnectionSlot {
-    count: Arc<ConnectionCount>,
-    ip: IpAddr,
-}
-
-/// The address whose share a peer takes: an IPv4 address, or an IPv6
-/// address's /64 (a single host is given a /64, and could otherwise open
-/// connections from as many addresses as it likes).
-pub(crate) fn share_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
-        },
-    }
-}
-
-impl ConnectionCount {
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
-        let mut open = self.open.lock();
-        let (total, per_peer) = &mut *open;
-        let mine = per_peer.get(&ip).copied().unwrap_or_default();
-        if *total >= self.limits.max_connections || mine >= self.limits.max_connections_per_peer {
-            return None;
-        }
-        *total += 1;
-        per_peer.insert(ip, mine + 1);
-        Some(ConnectionSlot { count: self.clone(), ip })
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        let mut open = self.count.open.lock();
-        let (total, per_peer) = &mut *open;
-        *total = total.saturating_sub(1);
-        if let Some(n) = per_peer.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                per_peer.remove(&self.ip);
-            }
-        }
-    }
 }
 
 fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, StartError> {
@@ -279,8 +231,9 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
         let node = node.clone();
         move || expire_unattributed(node.clone())
     }));
-    let connections =
-        Arc::new(ConnectionCount { limits: node.config.limits, open: parking_lot::Mutex::new(Default::default()) });
+    // A connection over either cap is closed as soon as it is accepted.
+    let limits = node.config.limits;
+    let connections = Shares::new(limits.max_connections, limits.max_connections_per_peer);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -289,7 +242,7 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
             accepted = listener.accept() => {
                 let Ok((stream, remote)) = accepted else { continue };
                 let share = share_of(remote.ip());
-                let Some(slot) = connections.admit(share) else {
+                let Some(slot) = connections.take(share, 1) else {
                     drop(stream);
                     continue;
                 };
@@ -357,20 +310,5 @@ async fn expire_unattributed(node: Arc<Node>) {
 async fn flush_last_used(node: Arc<Node>) {
     if let Err(e) = node.iam.flush_last_used().await {
         tracing::error!(error = %e, "access keys' last-used data could not be stored");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_host_takes_one_share() {
-        let share = |s: &str| s.parse::<IpAddr>().map(share_of).map(|ip| ip.to_string()).unwrap_or_default();
-        assert_eq!(share("10.1.2.3"), "10.1.2.3");
-        assert_eq!(share("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
-        assert_eq!(share("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::");
-        assert_eq!(share("::ffff:10.1.2.3"), "10.1.2.3");
-        assert_eq!(share("::1"), "::");
     }
 }

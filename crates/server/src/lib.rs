@@ -9,6 +9,7 @@ mod http;
 mod node;
 mod pipeline;
 mod refusals;
+mod shares;
 
 pub use http::serve;
 pub use node::{Config, Limits, RootCredentials, StartError};

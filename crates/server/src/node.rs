@@ -13,6 +13,7 @@ use rampart_trail::Trail;
 
 use crate::auth::Regions;
 use crate::refusals::RefusalBudget;
+use crate::shares::Shares;
 
 /// The root credentials a node guarantees at start-up (and after a dev reset).
 #[derive(Debug, Clone)]
@@ -96,9 +97,10 @@ pub(crate) struct Node {
     pub regions: Regions,
     /// How many records of failed authentication are kept.
     pub refusals: RefusalBudget,
-    /// Request bodies held in memory at once, in KiB (`Limits::body_memory_mib`):
-    /// many concurrent large requests must not exhaust the node's memory.
-    pub body_budget: tokio::sync::Semaphore,
+    /// Request bodies held in memory, in KiB (`Limits::body_memory_mib` in
+    /// all, a quarter of it per peer): many concurrent large requests must not
+    /// exhaust the node's memory, nor one client hold all of it.
+    pub bodies: Arc<Shares>,
 }
 
 fn now_seconds() -> f64 {
@@ -154,7 +156,7 @@ impl Node {
         }
         let regions = Regions::new(&config.regions);
         let body_kib = config.limits.body_memory_mib.saturating_mul(1024);
-        let body_budget = tokio::sync::Semaphore::new(body_kib.min(tokio::sync::Semaphore::MAX_PERMITS));
+        let bodies = Shares::new(body_kib, body_kib / 4);
         Ok(Node {
             config,
             store,
@@ -164,7 +166,7 @@ impl Node {
             root,
             regions,
             refusals: RefusalBudget::default(),
-            body_budget,
+            bodies,
         })
     }
 

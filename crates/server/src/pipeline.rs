@@ -42,7 +42,8 @@ pub(crate) enum Body {
     TooLarge,
     /// It did not arrive within the read timeout.
     TimedOut,
-    /// The node holds as many request bodies as it will (`Node::body_budget`).
+    /// The node, or this peer's share of it, holds as many request bodies as
+    /// it will (`Node::bodies`).
     Busy,
     /// The request cannot authenticate (see [`can_authenticate`]), so only a
     /// small body was read, for naming the operation in its record: an
