@@ -2,8 +2,8 @@
 //!
 //! Services keep their own typed state in memory and persist it here as
 //! records: `(kind, account, key) -> value` (the value is the service's own
-//! serialization). Audit events have their own table with the columns that
-//! CloudTrail lookups filter on. All writes go through one writer thread that
+//! serialization). Audit events are stored in compressed batches, with an
+//! index of the attributes CloudTrail lookups filter on (see `index`). All writes go through one writer thread that
 //! commits several jobs per transaction (group commit); each job's mutation and
 //! its audit event share that transaction, so they are durable together or not
 //! at all.
@@ -11,6 +11,7 @@
 //! Only this crate knows SQL. A PostgreSQL backend will implement [`Backend`].
 
 mod batch;
+mod index;
 mod sqlite;
 
 use std::sync::Arc;

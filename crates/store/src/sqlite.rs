@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::index::{may_hold, BatchIndex, IndexQuery};
 use crate::{batch, Backend, BoxFuture, Commit, EventQuery, Record, RecordWrite, StoreError, StoredEvent};
 
 /// Migrations in order; `schema_version` counts how many have run.
@@ -32,7 +33,19 @@ const MIGRATIONS: &[&str] = &[
         events BLOB NOT NULL
     );
     CREATE INDEX unattributed_events_time ON unattributed_events (time_ms);",
+    // The lookup index (see `index`); filled from the stored batches when it
+    // is created (`INDEXED_SINCE`).
+    "CREATE TABLE event_filters (
+        seq INTEGER PRIMARY KEY,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        filter BLOB NOT NULL
+    );",
 ];
+
+/// The migration that creates `event_filters`: a store migrated past it from
+/// an older version has its stored batches indexed.
+const INDEXED_SINCE: i64 = 3;
 
 /// An event's position: its batch's `seq` shifted left, plus its index in the batch.
 const POSITION_BITS: u32 = 20;
@@ -81,9 +94,37 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for migration in MIGRATIONS.iter().skip(usize::try_from(current).unwrap_or_default()) {
         tx.execute_batch(migration)?;
     }
+    if current < INDEXED_SINCE {
+        index_stored_batches(&tx)?;
+    }
     tx.execute("DELETE FROM schema_version", [])?;
     tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [supported])?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Indexes every stored batch (once, when the index is created).
+fn index_stored_batches(tx: &Connection) -> Result<(), rusqlite::Error> {
+    let mut batches = tx.prepare("SELECT seq, events FROM event_batches")?;
+    let mut rows = batches.query([])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let bytes: Vec<u8> = row.get(1)?;
+        let Some(events) = batch::decode(&bytes) else {
+            tracing::error!(batch = seq, "an audit event batch is damaged; it is not indexed");
+            continue;
+        };
+        let mut index = BatchIndex::default();
+        events.iter().for_each(|e| index.add(e));
+        insert_index(tx, seq, &index)?;
+    }
+    Ok(())
+}
+
+fn insert_index(tx: &Connection, seq: i64, index: &BatchIndex) -> Result<(), rusqlite::Error> {
+    let (first, last) = index.span();
+    tx.prepare_cached("INSERT INTO event_filters (seq, first_ms, last_ms, filter) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![seq, first, last, index.filter()])?;
     Ok(())
 }
 
@@ -129,6 +170,18 @@ fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
+/// Events stored in one row at most: a lookup decodes whole rows, so a row
+/// must stay small even when one transaction commits thousands of events.
+const MAX_EVENTS_PER_ROW: usize = 256;
+
+/// The events of one stored row (a batch), as they are gathered.
+#[derive(Default)]
+struct EventRows {
+    encoded: Vec<u8>,
+    index: BatchIndex,
+    count: usize,
+}
+
 /// Runs jobs as they come, committing every job already waiting in one transaction.
 /// A failing job is rolled back to its savepoint and fails alone.
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
@@ -143,7 +196,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         }
         let mut replies = Vec::with_capacity(batch.len());
         let mut expiries = Vec::new();
-        let mut events = Vec::new();
+        let mut rows: Vec<EventRows> = Vec::new();
         let mut unattributed = Vec::new();
         let mut unattributed_time = 0;
         let outcome = (|| -> Result<(), rusqlite::Error> {
@@ -169,17 +222,27 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                                     batch::encode(&mut unattributed, e);
                                     unattributed_time = unattributed_time.max(e.event_time_ms);
                                 } else {
-                                    batch::encode(&mut events, e);
+                                    let row = match rows.last_mut() {
+                                        Some(row) if row.count < MAX_EVENTS_PER_ROW => row,
+                                        _ => {
+                                            rows.push(EventRows::default());
+                                            rows.last_mut().ok_or(rusqlite::Error::InvalidQuery)?
+                                        }
+                                    };
+                                    batch::encode(&mut row.encoded, e);
+                                    row.index.add(e);
+                                    row.count += 1;
                                 }
                             }
                         }
                         replies.push((reply, result.err()));
                     }
                     Job::Wipe(reply) => {
-                        events.clear();
+                        rows.clear();
                         unattributed.clear();
                         let result = tx.execute_batch(
-                            "DELETE FROM records; DELETE FROM event_batches; DELETE FROM unattributed_events;",
+                            "DELETE FROM records; DELETE FROM event_batches; DELETE FROM event_filters;
+                             DELETE FROM unattributed_events;",
                         );
                         replies.push((reply, result.err()));
                     }
@@ -189,9 +252,10 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                     }
                 }
             }
-            if !events.is_empty() {
-                let stored = batch::compress(&events);
+            for row in &rows {
+                let stored = batch::compress(&row.encoded);
                 tx.prepare_cached("INSERT INTO event_batches (events) VALUES (?1)")?.execute([&stored])?;
+                insert_index(&tx, tx.last_insert_rowid(), &row.index)?;
             }
             if !unattributed.is_empty() {
                 let stored = batch::compress(&unattributed);
@@ -260,17 +324,27 @@ impl Backend for SqliteBackend {
 
     fn lookup_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.reader.lock();
-        let mut stmt =
-            conn.prepare_cached("SELECT seq, events FROM event_batches WHERE seq <= ?1 ORDER BY seq DESC")?;
+        // The batches of the query's time whose filter may hold its term,
+        // newest first; only those are read.
+        let mut batches = conn.prepare_cached(
+            "SELECT seq, filter FROM event_filters WHERE seq <= ?1 AND last_ms >= ?2 AND first_ms <= ?3
+             ORDER BY seq DESC",
+        )?;
+        let mut read = conn.prepare_cached("SELECT events FROM event_batches WHERE seq = ?1")?;
         let (start_batch, start_index) = match q.after {
             Some(position) => (position >> POSITION_BITS, Some(position & POSITION_MASK)),
             None => (i64::MAX, None),
         };
-        let mut rows = stmt.query([start_batch])?;
+        let index = IndexQuery::of(q);
+        let mut candidates = batches.query(params![start_batch, index.from_ms, index.to_ms])?;
         let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
+        while let Some(row) = candidates.next()? {
             let seq: i64 = row.get(0)?;
-            let bytes: Vec<u8> = row.get(1)?;
+            let filter = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            if index.term.is_some_and(|term| !may_hold(filter, term)) {
+                continue;
+            }
+            let Some(bytes) = read.query_row([seq], |r| r.get::<_, Vec<u8>>(0)).optional()? else { continue };
             let Some(events) = batch::decode(&bytes) else {
                 tracing::error!(batch = seq, "an audit event batch is damaged; skipping it");
                 continue;
@@ -302,6 +376,61 @@ impl Backend for SqliteBackend {
 mod tests {
     use super::*;
     use crate::{EventFilter, EventRow};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn batches_stored_before_the_index_are_indexed_when_it_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteBackend::open(dir.path()).unwrap();
+            for t in 0..20 {
+                let name = if t % 5 == 0 { "CreateUser" } else { "GetUser" };
+                store.commit(Commit { writes: vec![], events: vec![event("1", t, name, vec![])] }).await.unwrap();
+            }
+        }
+        // As a store of schema version 2 left it: batches, no index.
+        let conn = Connection::open(dir.path().join("rampart.db")).unwrap();
+        conn.execute_batch("DROP TABLE event_filters; UPDATE schema_version SET version = 2;").unwrap();
+        drop(conn);
+        let store = SqliteBackend::open(dir.path()).unwrap();
+        let mut q = query("1");
+        q.filter = Some(EventFilter::EventName("CreateUser".into()));
+        let found: Vec<i64> = store.lookup_events(&q).unwrap().iter().map(|e| e.row.event_time_ms).collect();
+        assert_eq!(found, vec![15, 10, 5, 0]);
+        q.filter = None;
+        assert_eq!(store.lookup_events(&q).unwrap().len(), 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lookups_read_only_the_batches_of_their_term_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteBackend::open(dir.path()).unwrap();
+        for t in 0..100 {
+            let mut e = event("1", t * 1000, "GetUser", vec![]);
+            if t == 42 {
+                e.username = Some("rare".into());
+                e.event_id = "018f3c2a-1b00-7abc-8def-0123456789ab".into();
+            }
+            store.commit(Commit { writes: vec![], events: vec![e] }).await.unwrap();
+        }
+        let mut q = query("1");
+        q.filter = Some(EventFilter::Username("rare".into()));
+        let found = store.lookup_events(&q).unwrap();
+        assert_eq!(found.iter().map(|e| e.row.event_time_ms).collect::<Vec<_>>(), vec![42_000]);
+        q.filter = None;
+        q.start_ms = Some(10_000);
+        q.end_ms = Some(12_000);
+        assert_eq!(store.lookup_events(&q).unwrap().len(), 3);
+        // Paging goes on after the last event returned.
+        let mut q = query("1");
+        q.limit = 60;
+        let first = store.lookup_events(&q).unwrap();
+        q.after = first.last().map(|e| e.seq);
+        assert_eq!(first.len() + store.lookup_events(&q).unwrap().len(), 100);
+        // An event id that is not a UUIDv7 is still found (by reading every batch).
+        let mut q = query("1");
+        q.filter = Some(EventFilter::EventId("id-7000".into()));
+        assert_eq!(store.lookup_events(&q).unwrap().len(), 1);
+    }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn unattributed_events_are_kept_apart_and_expire() {
