@@ -21,7 +21,7 @@ mod validate;
 mod xml;
 
 pub use error::AwsError;
-pub use model::{MemberRef, Metadata, Operation, ServiceId, ServiceModel, Shape, ShapeType};
+pub use model::{MemberRef, Metadata, Operation, Pattern, ServiceId, ServiceModel, Shape, ShapeType};
 pub use protocol::{
     decode, detect_protocol, encode_error, encode_output, operation_name, Decoded, EncodedResponse, Protocol,
     WireRequest,

@@ -211,20 +211,102 @@ pub struct Shape {
     #[serde(default)]
     pub document: bool,
     #[serde(skip)]
-    compiled_pattern: OnceLock<Option<Regex>>,
+    compiled_pattern: OnceLock<Option<Pattern>>,
+}
+
+/// A model's `pattern`, as Rust can check it. Java's regular expressions
+/// have look-arounds, which the `regex` crate does not: a negative look-ahead
+/// of a literal after a literal (`-(?!-)`, "no `--`") becomes a substring the
+/// value must not contain; any other look-around cannot be checked here, so
+/// it matches nothing (fail closed: a value is refused, never waved through).
+#[derive(Debug)]
+pub struct Pattern {
+    regex: Option<Regex>,
+    forbidden: Vec<String>,
+    /// A leading `(?=.{MIN,MAX}$)`: the value's length in characters.
+    length: Option<(usize, usize)>,
+}
+
+/// A leading positive look-ahead on the whole value's length,
+/// `(?=.{MIN,MAX}$)`, and the rest of the pattern.
+fn length_lookahead(pattern: &str) -> Option<((usize, usize), &str)> {
+    let rest = pattern.strip_prefix("(?=.{")?;
+    let (range, rest) = rest.split_once("}$)")?;
+    let (min, max) = range.split_once(',')?;
+    Some(((min.parse().ok()?, max.parse().ok()?), rest))
+}
+
+impl Pattern {
+    fn compile(pattern: &str) -> Pattern {
+        let unanchored = pattern.strip_prefix('^').unwrap_or(pattern);
+        let (length, unanchored) = match length_lookahead(unanchored) {
+            Some((length, rest)) => (Some(length), rest),
+            None => (None, unanchored),
+        };
+        let Some((rewritten, forbidden)) = literal_lookaheads(unanchored) else {
+            return Pattern { regex: None, forbidden: Vec::new(), length };
+        };
+        let body = rewritten.strip_suffix('$').unwrap_or(&rewritten);
+        let anchored = format!("^(?:{})$", java_to_rust_regex(body));
+        Pattern { regex: Regex::new(&anchored).ok(), forbidden, length }
+    }
+
+    /// Whether the whole value matches, as AWS applies patterns.
+    pub fn is_match(&self, value: &str) -> bool {
+        let length_ok = self.length.is_none_or(|(min, max)| (min..=max).contains(&value.chars().count()));
+        length_ok
+            && self.regex.as_ref().is_some_and(|re| re.is_match(value))
+            && !self.forbidden.iter().any(|f| value.contains(f.as_str()))
+    }
+
+    /// Whether the pattern could be translated (a test checks every model's).
+    pub fn is_checkable(&self) -> bool {
+        self.regex.is_some()
+    }
+}
+
+/// Characters that are not literals in a regular expression.
+const META: &[char] = &['\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '|', '^', '$'];
+
+/// Splits `X(?!Y)` (X one literal character, Y literal text) into the pattern
+/// without the look-ahead and the forbidden substring `XY`. `None` when the
+/// pattern has a look-around of another kind.
+fn literal_lookaheads(pattern: &str) -> Option<(String, Vec<String>)> {
+    let mut rewritten = String::with_capacity(pattern.len());
+    let mut forbidden = Vec::new();
+    let mut rest = pattern;
+    while let Some(at) = rest.find("(?") {
+        let (before, from) = rest.split_at(at);
+        let after = from.get(2..).unwrap_or_default();
+        // Non-capturing groups and inline flags (`(?:`, `(?s)`, `(?i:`) are
+        // Rust's too.
+        let flags = after.find([':', ')']).and_then(|end| after.get(..end)).unwrap_or("!");
+        if flags.chars().all(|c| matches!(c, 'i' | 'm' | 's' | 'x' | 'u' | '-')) {
+            rewritten.push_str(before);
+            rewritten.push_str("(?");
+            rest = after;
+            continue;
+        }
+        let look = after.strip_prefix('!')?;
+        let end = look.find(')')?;
+        let ahead = look.get(..end).unwrap_or_default();
+        let literal = before.chars().last().filter(|c| !META.contains(c))?;
+        if ahead.is_empty() || ahead.contains(META) {
+            return None;
+        }
+        forbidden.push(format!("{literal}{ahead}"));
+        rewritten.push_str(before);
+        rest = look.get(end + 1..).unwrap_or_default();
+    }
+    rewritten.push_str(rest);
+    Some((rewritten, forbidden))
 }
 
 impl Shape {
-    /// The compiled `pattern`, anchored as AWS applies it (whole value). `None`
-    /// when there is no pattern or it does not compile in Rust's dialect.
-    pub fn pattern_regex(&self) -> Option<&Regex> {
-        self.compiled_pattern
-            .get_or_init(|| {
-                let p = self.pattern.as_deref()?;
-                let anchored = format!("^(?:{})$", java_to_rust_regex(p.trim_start_matches('^').trim_end_matches('$')));
-                Regex::new(&anchored).ok()
-            })
-            .as_ref()
+    /// The compiled `pattern`, applied as AWS applies it (to the whole
+    /// value); `None` when the shape has none.
+    pub fn compiled_pattern(&self) -> Option<&Pattern> {
+        self.compiled_pattern.get_or_init(|| self.pattern.as_deref().map(Pattern::compile)).as_ref()
     }
 }
 
@@ -251,6 +333,21 @@ fn java_to_rust_regex(pattern: &str) -> String {
                         out.push_str(class);
                         out.push(']');
                     }
+                }
+                // `\uHHHH`: Java writes characters beyond the BMP as UTF-16
+                // surrogate pairs, which are no characters to Rust.
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    let unit = u32::from_str_radix(&hex, 16).unwrap_or(0xFFFD);
+                    let mut code = unit;
+                    if (0xD800..0xDC00).contains(&unit) && chars.as_str().starts_with("\\u") {
+                        let low_hex = chars.as_str().get(2..6).unwrap_or_default();
+                        if let Ok(low @ 0xDC00..=0xDFFF) = u32::from_str_radix(low_hex, 16) {
+                            code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                            chars.by_ref().take(6).for_each(drop);
+                        }
+                    }
+                    out.push_str(&format!("\\x{{{code:X}}}"));
                 }
                 Some(other) => {
                     out.push('\\');
@@ -366,11 +463,57 @@ mod tests {
         assert_eq!(java_to_rust_regex(r"[\w+=,.@-]+"), r"[[:word:]+=,.@-]+");
         assert_eq!(java_to_rust_regex(r"\d{12}"), r"[[:digit:]]{12}");
         assert_eq!(java_to_rust_regex(r"[\p{L}\-@]+"), r"[\p{L}\-@]+");
-        let user_name = ServiceId::Iam.model().shape("userNameType").and_then(Shape::pattern_regex);
-        let Some(re) = user_name else { panic!("userNameType has a pattern") };
+        let user_name = ServiceId::Iam.model().shape("userNameType").and_then(Shape::compiled_pattern);
+        let re = user_name.expect("userNameType has a pattern");
         assert!(re.is_match("bob+1=x,y.z@w_-"));
         assert!(!re.is_match("café"));
         assert!(!re.is_match("a b"));
+    }
+
+    #[test]
+    fn every_model_pattern_is_checked() {
+        let mut unchecked = Vec::new();
+        for service in ServiceId::ALL {
+            for (name, shape) in &service.model().shapes {
+                if shape.compiled_pattern().is_some_and(|p| !p.is_checkable()) {
+                    unchecked.push(format!("{service:?} {name}: {:?}", shape.pattern));
+                }
+            }
+        }
+        assert!(unchecked.is_empty(), "{}", unchecked.join("\n"));
+    }
+
+    #[test]
+    fn literal_lookaheads_become_forbidden_text() {
+        // IAM's account alias: no `--`.
+        let alias = ServiceId::Iam.model().shape("accountAliasType").and_then(Shape::compiled_pattern);
+        let alias = alias.expect("accountAliasType has a pattern");
+        for ok in ["my-alias", "a1b", "abc-def-ghi"] {
+            assert!(alias.is_match(ok), "{ok}");
+        }
+        for bad in ["my--alias", "-abc", "abc-", "ab", "Upper"] {
+            assert!(!alias.is_match(bad), "{bad}");
+        }
+        // Any other look-around cannot be checked: it matches nothing.
+        for unsupported in ["a(?=b)", "(?<!x)y", "a(?!b|c)", "(?!a)b"] {
+            assert!(!Pattern::compile(unsupported).is_checkable(), "{unsupported}");
+        }
+        assert!(Pattern::compile("(?:ab)+").is_match("abab"));
+        assert!(Pattern::compile("(?s).*").is_match("two\nlines"));
+    }
+
+    #[test]
+    fn lengths_and_characters_beyond_the_bmp_are_checked() {
+        let secret = ServiceId::Ec2.model().shape("SecretArn").and_then(Shape::compiled_pattern);
+        let secret = secret.expect("SecretArn has a pattern");
+        assert!(secret.is_match("arn:aws:secretsmanager:us-east-1:123456789012:secret:name"));
+        assert!(!secret.is_match("arn:aws:secretsmanager:x:1:secret:y"), "shorter than 20 and no account");
+        let long = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{}", "a".repeat(2048));
+        assert!(!secret.is_match(&long), "longer than 2048");
+        let key = ServiceId::CloudTrail.model().shape("PartitionKeyType").and_then(Shape::compiled_pattern);
+        let key = key.expect("PartitionKeyType has a pattern");
+        assert!(key.is_match("plain text\twith 😀 and é"));
+        assert!(!key.is_match("bell\u{7}"), "below U+0020 but tab");
     }
 
     #[test]

@@ -106,8 +106,8 @@ fn check(model: &ServiceModel, shape: &Shape, value: &Value, path: &str, errors:
                     fail(errors, format!("Member must satisfy enum value set: [{}]", values.join(", ")));
                 }
             }
-            if let (Some(pattern), Some(re)) = (&shape.pattern, shape.pattern_regex()) {
-                if !re.is_match(s) {
+            if let (Some(pattern), Some(compiled)) = (&shape.pattern, shape.compiled_pattern()) {
+                if !compiled.is_match(s) {
                     fail(errors, format!("Member must satisfy regular expression pattern: {pattern}"));
                 }
             }
