@@ -8,6 +8,7 @@ import json
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from rampart_testlib import (
     FORM_CONTENT_TYPE,
@@ -15,6 +16,7 @@ from rampart_testlib import (
     SERVICE_TARGETS,
     Creds,
     assert_aws_error,
+    error_of,
     list_all_users,
     raises_aws,
     send_signed,
@@ -295,3 +297,21 @@ def test_unserved_json_service_gets_a_json_error(rampart):
     with raises_aws("UnknownOperationException", 400) as e:
         ssm.put_parameter(Name="x", Value="y", Type="String")
     assert "AmazonSSM" in e.message
+
+
+@pytest.mark.parametrize("service, call", [
+    ("lambda", lambda c: c.list_functions()),                      # rest-json
+    ("s3", lambda c: c.list_buckets()),                            # rest-xml
+    ("sns", lambda c: c.list_topics()),                            # query
+    ("dynamodb", lambda c: c.list_tables()),                       # json
+    ("route53", lambda c: c.list_hosted_zones()),                  # rest-xml
+])
+def test_unserved_service_gets_an_error_in_its_own_protocol(rampart, service, call):
+    """A service Rampart does not serve answers in the protocol its SDK reads, so that
+    the client sees a real error code (not the HTTP status, as `400`)."""
+    with pytest.raises(ClientError) as ei:
+        call(rampart.client(service))
+    code, status, message = error_of(ei.value)
+    assert code in ("InvalidAction", "UnknownOperationException"), (code, status, message)
+    assert status == 400
+    assert service in message.lower()

@@ -66,12 +66,45 @@ fn header<'a>(headers: &'a [(&'a str, &'a str)], name: &str) -> Option<&'a str> 
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
 }
 
+/// Signing names of the services Rampart does not serve whose clients read
+/// XML errors (the query and rest-xml protocols); every other unserved
+/// service's clients read JSON ones (json and rest-json). From botocore's
+/// service models.
+const XML_SERVICES: &[&str] = &[
+    "autoscaling",
+    "cloudformation",
+    "cloudfront",
+    "cloudsearch",
+    "elasticache",
+    "elasticbeanstalk",
+    "elasticloadbalancing",
+    "email",
+    "importexport",
+    "rds",
+    "redshift",
+    "route53",
+    "s3",
+    "sdb",
+    "sns",
+];
+
+/// A request for a service Rampart does not serve, and whether its clients
+/// read errors as XML (else JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unrouted {
+    message: String,
+    xml: bool,
+}
+
 /// The service a request is for: the JSON target or CBOR path names it when
 /// present; otherwise the SigV4 credential scope does.
-fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<ServiceId, String> {
+fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<ServiceId, Unrouted> {
     if let Some(target) = head.header("x-amz-target") {
         let prefix = target.rsplit_once('.').map(|(p, _)| p).unwrap_or(target);
-        return ServiceId::from_target_prefix(prefix).ok_or_else(|| format!("unknown target prefix '{prefix}'"));
+        return ServiceId::from_target_prefix(prefix).ok_or_else(|| Unrouted {
+            message: format!("Rampart does not serve the target prefix '{prefix}'."),
+            xml: false,
+        });
     }
     if let Some(rest) = head.path.strip_prefix("/service/") {
         if let Some(service) = rest.split('/').next().and_then(ServiceId::from_target_prefix) {
@@ -79,8 +112,13 @@ fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<Ser
         }
     }
     match params {
-        Ok(p) => ServiceId::from_signing_name(&p.scope.service)
-            .ok_or_else(|| format!("Rampart does not serve the service '{}'.", p.scope.service)),
+        Ok(p) => ServiceId::from_signing_name(&p.scope.service).ok_or_else(|| {
+            let form = head.header("content-type").is_some_and(|ct| ct.contains("x-www-form-urlencoded"));
+            Unrouted {
+                message: format!("Rampart does not serve the service '{}'.", p.scope.service),
+                xml: form || XML_SERVICES.contains(&p.scope.service.as_str()),
+            }
+        }),
         // Unsigned (or unreadably signed) and unrouted: answer as STS does.
         Err(_) => Ok(ServiceId::Sts),
     }
@@ -123,15 +161,16 @@ pub(crate) async fn run(
     };
     let service = match route(head, &params) {
         Ok(s) => s,
-        // A JSON target Rampart does not serve gets a JSON error the SDK can
-        // read (encoded as a plain JSON service does); anything else, STS's.
-        Err(message) if head.header("x-amz-target").is_some() => {
-            let error = AwsError::new("UnknownOperationException", 400, message);
-            return refuse_unauthenticated(node, peer, &mut draft, ServiceId::Kms, Protocol::Json, error).await;
-        }
-        Err(message) => {
+        // An unserved service gets an error its SDK can read: XML as a query
+        // service writes it (which rest-xml clients read too), or JSON as a
+        // plain JSON service does (which rest-json clients read too).
+        Err(Unrouted { message, xml: true }) => {
             let error = AwsError::new("InvalidAction", 400, message);
             return refuse_unauthenticated(node, peer, &mut draft, ServiceId::Sts, Protocol::Query, error).await;
+        }
+        Err(Unrouted { message, xml: false }) => {
+            let error = AwsError::new("UnknownOperationException", 400, message);
+            return refuse_unauthenticated(node, peer, &mut draft, ServiceId::Kms, Protocol::Json, error).await;
         }
     };
     draft.service = service;
@@ -342,5 +381,20 @@ mod tests {
         assert_eq!(route_of("/", &auth), Ok(ServiceId::Iam));
         assert_eq!(route_of("/", &[]), Ok(ServiceId::Sts));
         assert!(route_of("/", &[("x-amz-target", "Nope.Op")]).is_err());
+        let signed_for = |service: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, \
+                 Signature=00"
+            )
+        };
+        let xml = |service: &str, content_type: &str| {
+            let auth = signed_for(service);
+            let headers = [("authorization", auth.as_str()), ("content-type", content_type)];
+            route_of("/", &headers).err().map(|u| u.xml)
+        };
+        assert_eq!(xml("lambda", "application/json"), Some(false), "rest-json");
+        assert_eq!(xml("s3", ""), Some(true), "rest-xml");
+        assert_eq!(xml("sns", "application/x-www-form-urlencoded"), Some(true), "query");
+        assert_eq!(xml("newservice", "application/x-www-form-urlencoded; charset=utf-8"), Some(true));
     }
 }
