@@ -3,7 +3,8 @@
 # loopback, replayed by wrk against Rampart, moto_server and a bare nginx
 # answering 200, in the same run. Prints one line per target and the ratios.
 #
-# usage: bench/load.sh [DURATION_SECONDS] [CONNECTIONS]
+# usage: [THREADS=1] bench/load.sh [DURATION_SECONDS] [CONNECTIONS]
+# (THREADS: wrk's threads; RAMPART_BIN: measure a prebuilt binary)
 # Needs: wrk, nginx (apt), moto_server and the aws CLI (pip); installs wrk and
 # nginx with apt-get when missing.
 set -euo pipefail
@@ -52,13 +53,14 @@ python3 bench/sign_request.py "http://127.0.0.1:$mp" "$ak" "$sk" "$work/moto.lua
 np=$(free_port)
 mkdir -p "$work/nginx"
 cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes 2;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log;
 events { worker_connections 1024; }
 http {
     access_log off;
     client_body_temp_path $work/nginx;
+    keepalive_requests 1000000;
     server { listen 127.0.0.1:$np; location / { return 200 "ok"; } }
 }
 CONF
@@ -68,7 +70,7 @@ cp "$work/rampart.lua" "$work/nginx.lua"
 
 run() { # name port
     local out rps
-    out=$(wrk -t1 -c"$connections" -d"${duration}s" -s "$work/$1.lua" "http://127.0.0.1:$2/")
+    out=$(wrk -t"${THREADS:-1}" -c"$connections" -d"${duration}s" -s "$work/$1.lua" "http://127.0.0.1:$2/")
     if grep -q "Non-2xx" <<<"$out"; then
         echo "$1: some responses were errors, the measurement is void:" >&2
         echo "$out" >&2
