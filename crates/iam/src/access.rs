@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use rampart_core::{AccessTarget, Call};
 
-use crate::state::Tag;
+use crate::state::{Tag, User};
 use crate::Iam;
 
 /// How an operation names the resource it acts on.
@@ -147,30 +147,36 @@ impl Iam {
         };
         let arn = |kind: &str, path: &str, name: &str| format!("arn:aws:iam::{account}:{kind}{path}{name}");
         let new_path = || text("Path").unwrap_or("/");
+        // A stored user or role: its ARN, tags and current boundary.
+        let stored = |kind: &str, path: &str, name: &str, tags: &[Tag], boundary: Option<&String>| AccessTarget {
+            arn: Some(arn(kind, path, name)),
+            tags: tag_pairs(tags),
+            condition_keys: boundary_key(boundary),
+        };
+        let user_target = |u: &User| stored("user", &u.path, &u.name, &u.tags, u.permissions_boundary.as_ref());
         // An entity that does not exist is named as typed, at `/`; the handler
         // then answers NoSuchEntity.
         let user = |name: Option<&str>| match name {
             None => target(call.caller.arn()),
-            Some(name) => match a.user(name) {
-                Some(u) => AccessTarget {
-                    arn: Some(arn("user", &u.path, &u.name)),
-                    tags: tag_pairs(&u.tags),
-                    condition_keys: boundary_key(u.permissions_boundary.as_ref()),
-                },
-                None => target(arn("user", "/", name)),
-            },
+            Some(name) => a.user(name).map_or_else(|| target(arn("user", "/", name)), user_target),
         };
         let group = |name: &str| match a.group(name) {
             Some(g) => target(arn("group", &g.path, &g.name)),
             None => target(arn("group", "/", name)),
         };
         let role = |name: &str| match a.role(name) {
-            Some(r) => AccessTarget {
-                arn: Some(arn("role", &r.path, &r.name)),
-                tags: tag_pairs(&r.tags),
-                condition_keys: boundary_key(r.permissions_boundary.as_ref()),
-            },
+            Some(r) => stored("role", &r.path, &r.name, &r.tags, r.permissions_boundary.as_ref()),
             None => target(arn("role", "/", name)),
+        };
+        // A move or rename: the entity where it is, and where `NewPath` and
+        // the new name put it (the same tags and keys: the same entity).
+        let moved = |source: AccessTarget, kind: &str, current: Option<(&str, &str)>, new_name: &str| {
+            let destination = current.map(|(path, name)| AccessTarget {
+                arn: Some(arn(kind, text("NewPath").unwrap_or(path), text(new_name).unwrap_or(name))),
+                ..source.clone()
+            });
+            let destination = destination.filter(|d| d.arn != source.arn);
+            std::iter::once(source).chain(destination).collect()
         };
         let Some(rule) = rule(call.operation) else { return vec![target(format!("arn:aws:iam::{account}:*"))] };
         match rule {
@@ -187,37 +193,24 @@ impl Iam {
             Rule::NewRole => vec![target(arn("role", new_path(), text("RoleName").unwrap_or_default()))],
             Rule::NewPolicy => vec![target(arn("policy", new_path(), text("PolicyName").unwrap_or_default()))],
             Rule::MovedUser => {
-                let source = user(text("UserName"));
                 let current = text("UserName").and_then(|n| a.user(n));
-                let destination = current.map(|u| {
-                    let path = text("NewPath").unwrap_or(&u.path);
-                    AccessTarget {
-                        arn: Some(arn("user", path, text("NewUserName").unwrap_or(&u.name))),
-                        ..source.clone()
-                    }
-                });
-                std::iter::once(source.clone()).chain(destination.filter(|d| d.arn != source.arn)).collect()
+                let place = current.map(|u| (u.path.as_str(), u.name.as_str()));
+                moved(user(text("UserName")), "user", place, "NewUserName")
             }
             Rule::MovedGroup => {
                 let name = text("GroupName").unwrap_or_default();
-                let source = group(name);
-                let destination = a.group(name).map(|g| {
-                    let path = text("NewPath").unwrap_or(&g.path);
-                    target(arn("group", path, text("NewGroupName").unwrap_or(&g.name)))
-                });
-                std::iter::once(source.clone()).chain(destination.filter(|d| d.arn != source.arn)).collect()
+                let place = a.group(name).map(|g| (g.path.as_str(), g.name.as_str()));
+                moved(group(name), "group", place, "NewGroupName")
             }
             Rule::KeyOwner => {
                 let key = text("AccessKeyId").and_then(|id| a.keys.get(id));
-                match key.map(|k| k.user_id.as_deref()) {
-                    Some(Some(user_id)) => match a.user_by_id(user_id) {
-                        Some(u) => vec![user(Some(&u.name))],
-                        None => vec![target(arn("user", "/", ""))],
-                    },
+                let owner = match key.map(|k| k.user_id.as_deref()) {
+                    Some(Some(user_id)) => a.user_by_id(user_id).map(user_target),
                     // The account root's own key.
-                    Some(None) => vec![target(format!("arn:aws:iam::{account}:root"))],
-                    None => vec![target(arn("user", "/", ""))],
-                }
+                    Some(None) => Some(target(format!("arn:aws:iam::{account}:root"))),
+                    None => None,
+                };
+                vec![owner.unwrap_or_else(|| target(arn("user", "/", "")))]
             }
             Rule::PolicySource => match text("PolicySourceArn") {
                 Some(source) => vec![target(source.to_string())],

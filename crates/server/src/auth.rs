@@ -3,7 +3,11 @@
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use rampart_core::{regions, AccountId, CredentialRefusal, Credentials, Principal, ServiceId, Session};
+use std::sync::Arc;
+
+use rampart_core::{
+    regions, AccountId, CredentialEntry, CredentialRefusal, Credentials, Principal, ServiceId, Session,
+};
 use rampart_sigv4::{
     canonical_request, parse_authorization_header, parse_presigned_query, sha256_hex, string_to_sign, verify_signature,
     AuthParams, RequestView, SigV4Error, UNSIGNED_PAYLOAD,
@@ -69,8 +73,8 @@ impl Regions {
 }
 
 /// The request's SigV4 parameters, from the Authorization header or a presigned
-/// query string. Parsed once per request: routing reads the scope's service,
-/// authentication the rest.
+/// query string. Parsed once per request ([`Claim::read`]): routing reads the
+/// scope's service, authentication the rest.
 pub(crate) fn signature_params(head: &Head<'_>) -> Result<AuthParams, SigV4Error> {
     match head.header("authorization") {
         Some(auth) => parse_authorization_header(auth),
@@ -80,6 +84,37 @@ pub(crate) fn signature_params(head: &Head<'_>) -> Result<AuthParams, SigV4Error
             Err(e) => Err(e),
         },
     }
+}
+
+/// What a request claims before its body is read: its signature parameters
+/// and the credentials they name, each looked up once. A request whose claim
+/// cannot authenticate (no parameters, an unknown or inactive key, a session
+/// token that does not open) does not get its body read; for the others only
+/// the signature is left to check, which needs the body.
+pub(crate) struct Claim {
+    pub params: Result<AuthParams, SigV4Error>,
+    /// `None` when there are no readable parameters.
+    credentials: Option<Result<Arc<CredentialEntry>, CredentialRefusal>>,
+}
+
+impl Claim {
+    pub fn read(head: &Head<'_>, credentials: &Credentials, now: OffsetDateTime) -> Claim {
+        let params = signature_params(head);
+        let resolved = params.as_ref().ok().map(|p| {
+            let token = head.header("x-amz-security-token").or(p.presigned_security_token.as_deref());
+            credentials.resolve(&p.access_key_id, token, millis(now))
+        });
+        Claim { params, credentials: resolved }
+    }
+
+    pub fn can_authenticate(&self) -> bool {
+        matches!(self.credentials, Some(Ok(_)))
+    }
+}
+
+/// Milliseconds since the epoch.
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn basic_format(t: OffsetDateTime) -> String {
@@ -173,8 +208,8 @@ fn check_time(
     Ok(amz)
 }
 
-/// Verifies the request's signature (parameters from [`signature_params`]) and
-/// returns who signed it.
+/// Verifies the request's signature against its [`Claim`] and returns who
+/// signed it.
 pub(crate) fn authenticate(
     head: &Head<'_>,
     body: &[u8],
@@ -182,11 +217,17 @@ pub(crate) fn authenticate(
     credentials: &Credentials,
     regions: &Regions,
     now: OffsetDateTime,
-    params: Result<AuthParams, SigV4Error>,
+    claim: Claim,
 ) -> Result<Authenticated, Box<Refusal>> {
-    let params = params.map_err(|e| refuse(sigv4_failure(e)))?;
+    let params = claim.params.map_err(|e| refuse(sigv4_failure(e)))?;
     let akid = params.access_key_id.clone();
-    let owner = credentials.get(&akid).map(|e| e.principal.account().clone());
+    // The account the key belongs to, for the record of a refusal (also of a
+    // key that is inactive or lacks its token).
+    let owner = match &claim.credentials {
+        Some(Ok(entry)) => Some(entry.principal.account().clone()),
+        Some(Err(CredentialRefusal::Expired(principal))) => Some(principal.account().clone()),
+        _ => credentials.get(&akid).map(|e| e.principal.account().clone()),
+    };
     let with_key = |failure: AuthFailure, key_owner: Option<AccountId>| {
         Box::new(Refusal { failure, access_key_id: Some(akid.clone()), key_owner })
     };
@@ -209,13 +250,11 @@ pub(crate) fn authenticate(
         return Err(with_key(AuthFailure::Signature(message), owner));
     }
     let amz_date = check_time(&params, head, service, now).map_err(|e| with_key(sigv4_failure(e), owner.clone()))?;
-    let token = head.header("x-amz-security-token").or(params.presigned_security_token.as_deref());
-    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-    let entry = credentials.resolve(&akid, token, now_ms).map_err(|refusal| match refusal {
-        CredentialRefusal::Unknown => with_key(AuthFailure::UnknownKey, None),
-        CredentialRefusal::Expired(principal) => with_key(AuthFailure::ExpiredToken, Some(principal.account().clone())),
-    })?;
-    let owner = Some(entry.principal.account().clone());
+    let entry = match claim.credentials {
+        Some(Ok(entry)) => entry,
+        Some(Err(CredentialRefusal::Expired(_))) => return Err(with_key(AuthFailure::ExpiredToken, owner)),
+        Some(Err(CredentialRefusal::Unknown)) | None => return Err(with_key(AuthFailure::UnknownKey, None)),
+    };
     let body_hash = sha256_hex(body);
     let payload_hash = match head.header("x-amz-content-sha256") {
         Some(claimed) if claimed == body_hash => claimed.to_string(),
@@ -229,7 +268,7 @@ pub(crate) fn authenticate(
     let sts = string_to_sign(&amz_date, &params.scope, &canonical);
     let key = entry.signing_key(&params.scope);
     verify_signature(&key, &sts, &params.signature).map_err(|e| with_key(sigv4_failure(e), owner))?;
-    entry.record_use(now_ms, service.signing_name(), &params.scope.region);
+    entry.record_use(millis(now), service.signing_name(), &params.scope.region);
     Ok(Authenticated {
         principal: entry.principal.clone(),
         access_key_id: akid,

@@ -16,9 +16,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{signature_params, Head};
+use crate::auth::{millis, Claim, Head};
 use crate::node::{Node, StartError};
-use crate::pipeline::{can_authenticate, run, Body, Peer, MAX_BODY_BYTES};
+use crate::pipeline::{run, Body, BodyRefusal, Peer, MAX_BODY_BYTES};
 use crate::shares::{share_of, Held, Shares};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -79,7 +79,7 @@ async fn read_body(
     authenticable: bool,
 ) -> (Body, Option<Held>) {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return (Body::TooLarge, None);
+        return (Body::Refused(BodyRefusal::TooLarge), None);
     }
     let limit = if authenticable { MAX_BODY_BYTES } else { UNAUTHENTICATED_BODY_BYTES };
     if declared.is_some_and(|len| len > limit as u64) {
@@ -92,14 +92,14 @@ async fn read_body(
     } else {
         match node.bodies.take(peer.share, bytes.div_ceil(1024)) {
             Some(held) => Some(held),
-            None => return (Body::Busy, None),
+            None => return (Body::Refused(BodyRefusal::Busy), None),
         }
     };
     let body = match tokio::time::timeout(node.config.limits.read_timeout, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => Body::Complete(collected.to_bytes()),
-        Ok(Err(_)) if authenticable => Body::TooLarge,
+        Ok(Err(_)) if authenticable => Body::Refused(BodyRefusal::TooLarge),
         Ok(Err(_)) => Body::Unread,
-        Err(_) => Body::TimedOut,
+        Err(_) => Body::Refused(BodyRefusal::TimedOut),
     };
     (body, share)
 }
@@ -120,12 +120,11 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or_default();
     let head = Head { method: parts.method.as_str(), path, query, headers: &headers };
-    let params = signature_params(&head);
-    let authenticable = can_authenticate(&node, &head, &params);
-    let (body, _share) = read_body(&node, &peer, body, declared, authenticable).await;
+    let claim = Claim::read(&head, &node.credentials, time::OffsetDateTime::now_utc());
+    let (body, _share) = read_body(&node, &peer, body, declared, claim.can_authenticate()).await;
     // A body left (partly) unread ends the connection after this response.
     let close = !matches!(body, Body::Complete(_));
-    let encoded = run(&node, &peer, &head, params, body).await;
+    let encoded = run(&node, &peer, &head, claim, body).await;
     let mut response = Response::new(Full::new(Bytes::from(encoded.body)));
     *response.status_mut() = StatusCode::from_u16(encoded.status).unwrap_or(StatusCode::BAD_REQUEST);
     let out = response.headers_mut();
@@ -299,7 +298,7 @@ where
 }
 
 async fn expire_unattributed(node: Arc<Node>) {
-    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let now_ms = millis(time::OffsetDateTime::now_utc());
     match node.store.expire_unattributed(now_ms - UNATTRIBUTED_RETENTION_MS).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(batches = n, "expired records of unattributable requests"),

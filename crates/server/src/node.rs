@@ -39,7 +39,8 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// What one client, or all of them, may hold of the node.
+/// What one client, or all of them, may hold of the node (the defaults are
+/// the command line's, `rampart serve --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Open connections in all.
@@ -53,18 +54,6 @@ pub struct Limits {
     pub idle_timeout: std::time::Duration,
     /// Request bodies held in memory at once, in all, in MiB.
     pub body_memory_mib: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_connections: 1024,
-            max_connections_per_peer: 256,
-            read_timeout: std::time::Duration::from_secs(30),
-            idle_timeout: std::time::Duration::from_secs(60),
-            body_memory_mib: 256,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use rampart_wire::{
 };
 
 use crate::audit::{is_read_only, AuditDraft, TlsDetails};
-use crate::auth::{authenticate, Authenticated, Head};
+use crate::auth::{authenticate, millis, Authenticated, Claim, Head};
 use crate::authz::{audit_note, authorize, denial_message, Target};
 use crate::errors::{
     access_denied, auth_error, family, not_implemented, request_timeout, too_large, unavailable, validation,
@@ -39,27 +39,23 @@ pub(crate) struct Peer {
 /// A request's body, or why it was not read.
 pub(crate) enum Body {
     Complete(Bytes),
+    /// The request cannot authenticate (`Claim::can_authenticate`), so only a
+    /// small body was read, for naming the operation in its record: an
+    /// unauthenticated caller does not get to make the node read 16 MB.
+    Unread,
+    /// Refused before the body was read in full.
+    Refused(BodyRefusal),
+}
+
+/// Why a body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyRefusal {
     TooLarge,
     /// It did not arrive within the read timeout.
     TimedOut,
     /// The node, or this peer's share of it, holds as many request bodies as
     /// it will (`Node::bodies`).
     Busy,
-    /// The request cannot authenticate (see [`can_authenticate`]), so only a
-    /// small body was read, for naming the operation in its record: an
-    /// unauthenticated caller does not get to make the node read 16 MB.
-    Unread,
-}
-
-/// Whether the request could authenticate at all: it carries signature
-/// parameters for an active key of this node (with its session token, for
-/// temporary credentials). When not, its body is not worth reading. Only the
-/// signature is left to check, which needs the body.
-pub(crate) fn can_authenticate(node: &Node, head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> bool {
-    let Ok(params) = params else { return false };
-    let token = head.header("x-amz-security-token").or(params.presigned_security_token.as_deref());
-    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    node.credentials.resolve(&params.access_key_id, token, now_ms).is_ok()
 }
 
 fn header<'a>(headers: &'a [(&'a str, &'a str)], name: &str) -> Option<&'a str> {
@@ -124,20 +120,14 @@ fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<Ser
     }
 }
 
-/// Runs one request through the pipeline; `params` are the request's
-/// signature parameters (`auth::signature_params`), parsed once.
-pub(crate) async fn run(
-    node: &Node,
-    peer: &Peer,
-    head: &Head<'_>,
-    params: Result<AuthParams, SigV4Error>,
-    body: Body,
-) -> EncodedResponse {
+/// Runs one request through the pipeline; `claim` is what the request
+/// claims (`Claim::read`), read once before its body.
+pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim, body: Body) -> EncodedResponse {
     let now = OffsetDateTime::now_utc();
     let request_id = uuid::Uuid::new_v4().to_string();
     let Head { method, path, query, headers } = *head;
     let mut draft = AuditDraft {
-        time_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        time_ms: millis(now),
         request_id: request_id.clone(),
         service: ServiceId::Sts,
         region: node.config.region.clone(),
@@ -159,7 +149,7 @@ pub(crate) async fn run(
         error: None,
         authorization: None,
     };
-    let service = match route(head, &params) {
+    let service = match route(head, &claim.params) {
         Ok(s) => s,
         // An unserved service gets an error its SDK can read: XML as a query
         // service writes it (which rest-xml clients read too), or JSON as a
@@ -188,23 +178,19 @@ pub(crate) async fn run(
     let body = match body {
         Body::Complete(body) => body,
         Body::Unread => Bytes::new(),
-        Body::TooLarge => {
+        Body::Refused(refusal) => {
             draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
-            let error = too_large(MAX_BODY_BYTES);
+            let error = match refusal {
+                BodyRefusal::TooLarge => too_large(MAX_BODY_BYTES),
+                BodyRefusal::TimedOut => request_timeout(),
+                BodyRefusal::Busy => unavailable(family),
+            };
             return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
-        }
-        Body::Busy => {
-            draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
-            return refuse_unauthenticated(node, peer, &mut draft, service, protocol, unavailable(family)).await;
-        }
-        Body::TimedOut => {
-            draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
-            return refuse_unauthenticated(node, peer, &mut draft, service, protocol, request_timeout()).await;
         }
     };
 
     let Authenticated { principal, access_key_id, region, session } =
-        match authenticate(head, &body, service, &node.credentials, &node.regions, now, params) {
+        match authenticate(head, &body, service, &node.credentials, &node.regions, now, claim) {
             Ok(a) => a,
             Err(refusal) => {
                 // The record names the operation attempted (only a model's

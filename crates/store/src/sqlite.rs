@@ -287,10 +287,10 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
 }
 
 impl SqliteBackend {
-    async fn submit(
+    async fn submit<T>(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), StoreError>>) -> Job,
-    ) -> Result<(), StoreError> {
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.jobs.send(make(tx)).await.map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
@@ -307,11 +307,7 @@ impl Backend for SqliteBackend {
     }
 
     fn expire_unattributed(&self, before_ms: i64) -> BoxFuture<'_, Result<usize, StoreError>> {
-        Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            self.jobs.send(Job::ExpireUnattributed(before_ms, tx)).await.map_err(|_| StoreError::WriterGone)?;
-            rx.await.map_err(|_| StoreError::WriterGone)?
-        })
+        Box::pin(self.submit(move |reply| Job::ExpireUnattributed(before_ms, reply)))
     }
 
     fn scan(&self, kind: &str) -> Result<Vec<Record>, StoreError> {

@@ -105,17 +105,31 @@ fn serialized_name(name: &str, member: &MemberRef, dialect: Dialect) -> String {
 }
 
 /// How many `.`-separated parts the longest parameter name of `shape` can
-/// have (0 for a scalar). Recursive shapes are cut off at `MAX_MODEL_DEPTH`.
-pub(crate) fn key_depth(model: &ServiceModel, shape: &Shape, dialect: Dialect) -> usize {
-    depth_below(model, shape, dialect, 0).min(MAX_MODEL_DEPTH)
+/// have (0 for a scalar). A recursive shape counts as `MAX_MODEL_DEPTH`.
+pub(crate) fn key_depth<'m>(model: &'m ServiceModel, shape: &'m Shape, dialect: Dialect) -> usize {
+    depth_below(model, shape, dialect, 0, &mut Vec::new()).min(MAX_MODEL_DEPTH)
 }
 
-fn depth_below(model: &ServiceModel, shape: &Shape, dialect: Dialect, level: usize) -> usize {
+/// `path`: the shapes being measured above this one, to stop at a cycle.
+fn depth_below<'m>(
+    model: &'m ServiceModel,
+    shape: &'m Shape,
+    dialect: Dialect,
+    level: usize,
+    path: &mut Vec<&'m str>,
+) -> usize {
     if level >= MAX_MODEL_DEPTH {
         return MAX_MODEL_DEPTH;
     }
-    let below = |r: &MemberRef, parts: usize| {
-        model.shape(&r.shape).map_or(parts, |s| parts + depth_below(model, s, dialect, level + parts))
+    let mut below = |r: &'m MemberRef, parts: usize| {
+        if path.contains(&r.shape.as_str()) {
+            return MAX_MODEL_DEPTH;
+        }
+        let Some(s) = model.shape(&r.shape) else { return parts };
+        path.push(&r.shape);
+        let depth = parts + depth_below(model, s, dialect, level + parts, path);
+        path.pop();
+        depth
     };
     match shape.kind {
         ShapeType::Structure => shape.members.values().map(|m| below(m, 1)).max().unwrap_or(0),
@@ -296,6 +310,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v, serde_json::json!({"VpcIds": ["vpc-1", "vpc-2"], "MaxResults": 5, "DryRun": true}));
+    }
+
+    #[test]
+    fn key_depth_follows_the_shapes() {
+        let depth = |service: ServiceId, shape: &str, dialect| {
+            let model = service.model();
+            key_depth(model, model.shape(shape).unwrap(), dialect)
+        };
+        // Tags.member.1.Key
+        assert_eq!(depth(ServiceId::Iam, "CreateUserRequest", Dialect::Query), 4);
+        // Filter.1.Value.1
+        assert_eq!(depth(ServiceId::Ec2, "DescribeVpcsRequest", Dialect::Ec2), 4);
+        assert_eq!(depth(ServiceId::Iam, "GetUserRequest", Dialect::Query), 1);
     }
 
     #[test]
