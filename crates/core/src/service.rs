@@ -5,7 +5,7 @@ use serde_json::Value;
 use rampart_store::RecordWrite;
 use rampart_wire::{AwsError, ServiceId};
 
-use crate::{AccountId, Principal, Session};
+use crate::{AccountId, OperationMeta, Principal, Session};
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -94,8 +94,9 @@ pub struct ResourcePolicy {
 /// A service: its operations and their handlers.
 pub trait Service: Send + Sync {
     fn id(&self) -> ServiceId;
-    /// The operations this service handles; every name is an operation of the model.
-    fn operations(&self) -> &'static [&'static str];
+    /// The metadata of an operation the service serves (its `Registry`
+    /// entry); `None` for one it does not serve.
+    fn operation(&self, name: &str) -> Option<&OperationMeta>;
     /// The resources a call acts on, named as stored (never as the request
     /// spells them) and read from memory. Authorization requires every one of
     /// them to be allowed; none means the action has no resource (`*`).
@@ -110,7 +111,8 @@ pub trait Service: Send + Sync {
     fn additional_actions(&self, _call: &Call, _input: &Value) -> Vec<&'static str> {
         Vec::new()
     }
-    /// Runs one operation. Only called for names in `operations()`.
+    /// Runs one operation (`Registry::dispatch`). Only called for an
+    /// operation that `operation` finds.
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>>;
     /// Loads (or reloads, after a reset) the service's state from the store.
     fn load(&self) -> Result<(), String>;

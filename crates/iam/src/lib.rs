@@ -13,6 +13,7 @@ mod groups;
 mod keys;
 mod managed;
 mod policies;
+mod registry;
 mod roles;
 mod simulate;
 mod state;
@@ -27,94 +28,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use rampart_core::{
-    AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, NodeKey, Outcome,
-    Principal, Secret, Service, ServiceId,
+    AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, NodeKey, OperationMeta,
+    Outcome, Principal, Secret, Service, ServiceId,
 };
 use rampart_store::{Commit, RecordWrite, Store};
 
-use policies::OwnerKind;
 pub use policies::PrincipalPolicies;
 use state::{
     AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, LAST_USED_KIND, MANAGED_KIND, POLICY_KIND,
     ROLE_KIND, USER_KIND,
 };
-
-/// The operations this service implements.
-const OPERATIONS: &[&str] = &[
-    "CreateUser",
-    "GetUser",
-    "ListUsers",
-    "UpdateUser",
-    "DeleteUser",
-    "CreateAccessKey",
-    "ListAccessKeys",
-    "UpdateAccessKey",
-    "DeleteAccessKey",
-    "GetAccessKeyLastUsed",
-    "PutUserPolicy",
-    "GetUserPolicy",
-    "ListUserPolicies",
-    "DeleteUserPolicy",
-    "CreatePolicy",
-    "GetPolicy",
-    "ListPolicies",
-    "DeletePolicy",
-    "CreatePolicyVersion",
-    "GetPolicyVersion",
-    "ListPolicyVersions",
-    "DeletePolicyVersion",
-    "SetDefaultPolicyVersion",
-    "AttachUserPolicy",
-    "DetachUserPolicy",
-    "ListAttachedUserPolicies",
-    "PutUserPermissionsBoundary",
-    "DeleteUserPermissionsBoundary",
-    "CreateGroup",
-    "GetGroup",
-    "ListGroups",
-    "UpdateGroup",
-    "DeleteGroup",
-    "AddUserToGroup",
-    "RemoveUserFromGroup",
-    "ListGroupsForUser",
-    "PutGroupPolicy",
-    "GetGroupPolicy",
-    "ListGroupPolicies",
-    "DeleteGroupPolicy",
-    "AttachGroupPolicy",
-    "DetachGroupPolicy",
-    "ListAttachedGroupPolicies",
-    "TagUser",
-    "UntagUser",
-    "ListUserTags",
-    "TagRole",
-    "UntagRole",
-    "ListRoleTags",
-    "TagPolicy",
-    "UntagPolicy",
-    "ListPolicyTags",
-    "ListEntitiesForPolicy",
-    "GetAccountAuthorizationDetails",
-    "CreateRole",
-    "GetRole",
-    "ListRoles",
-    "UpdateRole",
-    "UpdateAssumeRolePolicy",
-    "DeleteRole",
-    "PutRolePolicy",
-    "GetRolePolicy",
-    "ListRolePolicies",
-    "DeleteRolePolicy",
-    "AttachRolePolicy",
-    "DetachRolePolicy",
-    "ListAttachedRolePolicies",
-    "PutRolePermissionsBoundary",
-    "DeleteRolePermissionsBoundary",
-    "SimulatePrincipalPolicy",
-    "SimulateCustomPolicy",
-    "GetContextKeysForPrincipalPolicy",
-    "GetContextKeysForCustomPolicy",
-];
 
 /// What STS needs to know about a role.
 #[derive(Debug, Clone)]
@@ -170,7 +93,7 @@ pub(crate) fn user_name_required() -> AwsError {
 
 /// Reads a typed input from the validated input tree.
 pub(crate) fn parse_input<T: DeserializeOwned>(input: Value) -> Result<T, AwsError> {
-    serde_json::from_value(input).map_err(|e| AwsError::new("ValidationError", 400, format!("Invalid input: {e}")))
+    rampart_core::parse_input(ServiceId::Iam, input)
 }
 
 pub(crate) fn now_seconds(call: &Call) -> f64 {
@@ -429,8 +352,8 @@ impl Service for Iam {
         ServiceId::Iam
     }
 
-    fn operations(&self) -> &'static [&'static str] {
-        OPERATIONS
+    fn operation(&self, name: &str) -> Option<&OperationMeta> {
+        registry::registry().meta(name)
     }
 
     fn resources(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
@@ -438,97 +361,10 @@ impl Service for Iam {
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
-        Box::pin(async move {
-            match call.operation {
-                "CreateUser" => self.create_user(call, parse_input(input)?).await,
-                "GetUser" => self.get_user(call, parse_input(input)?),
-                "ListUsers" => self.list_users(call, parse_input(input)?),
-                "UpdateUser" => self.update_user(call, parse_input(input)?).await,
-                "DeleteUser" => self.delete_user(call, parse_input(input)?).await,
-                "CreateAccessKey" => self.create_access_key(call, parse_input(input)?).await,
-                "ListAccessKeys" => self.list_access_keys(call, parse_input(input)?),
-                "UpdateAccessKey" => self.update_access_key(call, parse_input(input)?).await,
-                "DeleteAccessKey" => self.delete_access_key(call, parse_input(input)?).await,
-                "GetAccessKeyLastUsed" => self.get_access_key_last_used(call, parse_input(input)?),
-                "PutUserPolicy" => self.put_inline_policy(call, OwnerKind::User, parse_input(input)?).await,
-                "GetUserPolicy" => self.get_inline_policy(call, OwnerKind::User, parse_input(input)?),
-                "ListUserPolicies" => self.list_inline_policies(call, OwnerKind::User, parse_input(input)?),
-                "DeleteUserPolicy" => self.delete_inline_policy(call, OwnerKind::User, parse_input(input)?).await,
-                "PutGroupPolicy" => self.put_inline_policy(call, OwnerKind::Group, parse_input(input)?).await,
-                "GetGroupPolicy" => self.get_inline_policy(call, OwnerKind::Group, parse_input(input)?),
-                "ListGroupPolicies" => self.list_inline_policies(call, OwnerKind::Group, parse_input(input)?),
-                "DeleteGroupPolicy" => self.delete_inline_policy(call, OwnerKind::Group, parse_input(input)?).await,
-                "PutRolePolicy" => self.put_inline_policy(call, OwnerKind::Role, parse_input(input)?).await,
-                "GetRolePolicy" => self.get_inline_policy(call, OwnerKind::Role, parse_input(input)?),
-                "ListRolePolicies" => self.list_inline_policies(call, OwnerKind::Role, parse_input(input)?),
-                "DeleteRolePolicy" => self.delete_inline_policy(call, OwnerKind::Role, parse_input(input)?).await,
-                "CreateRole" => self.create_role(call, parse_input(input)?).await,
-                "GetRole" => self.get_role(call, parse_input(input)?),
-                "ListRoles" => self.list_roles(call, parse_input(input)?),
-                "UpdateRole" => self.update_role(call, parse_input(input)?).await,
-                "UpdateAssumeRolePolicy" => self.update_assume_role_policy(call, parse_input(input)?).await,
-                "DeleteRole" => self.delete_role(call, parse_input(input)?).await,
-                "AttachRolePolicy" => self.attach_role_policy(call, parse_input(input)?).await,
-                "DetachRolePolicy" => self.detach_role_policy(call, parse_input(input)?).await,
-                "ListAttachedRolePolicies" => self.list_attached_role_policies(call, parse_input(input)?),
-                "PutRolePermissionsBoundary" => self.put_role_permissions_boundary(call, parse_input(input)?).await,
-                "DeleteRolePermissionsBoundary" => {
-                    self.delete_role_permissions_boundary(call, parse_input(input)?).await
-                }
-                "TagUser" | "TagRole" | "TagPolicy" => self.tag(call, parse_input(input)?).await,
-                "UntagUser" | "UntagRole" | "UntagPolicy" => self.untag(call, parse_input(input)?).await,
-                "ListUserTags" | "ListRoleTags" | "ListPolicyTags" => self.list_tags(call, parse_input(input)?),
-                "ListEntitiesForPolicy" => self.list_entities_for_policy(call, parse_input(input)?),
-                "GetAccountAuthorizationDetails" => self.account_authorization_details(call, parse_input(input)?),
-                "CreateGroup" => self.create_group(call, parse_input(input)?).await,
-                "GetGroup" => self.get_group(call, parse_input(input)?),
-                "ListGroups" => self.list_groups(call, parse_input(input)?),
-                "UpdateGroup" => self.update_group(call, parse_input(input)?).await,
-                "DeleteGroup" => self.delete_group(call, parse_input(input)?).await,
-                "AddUserToGroup" => self.add_user_to_group(call, parse_input(input)?).await,
-                "RemoveUserFromGroup" => self.remove_user_from_group(call, parse_input(input)?).await,
-                "ListGroupsForUser" => self.list_groups_for_user(call, parse_input(input)?),
-                "AttachGroupPolicy" => self.attach_group_policy(call, parse_input(input)?).await,
-                "DetachGroupPolicy" => self.detach_group_policy(call, parse_input(input)?).await,
-                "ListAttachedGroupPolicies" => self.list_attached_group_policies(call, parse_input(input)?),
-                "CreatePolicy" => self.create_policy(call, parse_input(input)?).await,
-                "GetPolicy" => self.get_policy(call, parse_input(input)?),
-                "ListPolicies" => self.list_policies(call, parse_input(input)?),
-                "DeletePolicy" => self.delete_policy(call, parse_input(input)?).await,
-                "CreatePolicyVersion" => self.create_policy_version(call, parse_input(input)?).await,
-                "GetPolicyVersion" => self.get_policy_version(call, parse_input(input)?),
-                "ListPolicyVersions" => self.list_policy_versions(call, parse_input(input)?),
-                "DeletePolicyVersion" => self.delete_policy_version(call, parse_input(input)?).await,
-                "SetDefaultPolicyVersion" => self.set_default_policy_version(call, parse_input(input)?).await,
-                "AttachUserPolicy" => self.attach_user_policy(call, parse_input(input)?).await,
-                "DetachUserPolicy" => self.detach_user_policy(call, parse_input(input)?).await,
-                "ListAttachedUserPolicies" => self.list_attached_user_policies(call, parse_input(input)?),
-                "PutUserPermissionsBoundary" => self.put_user_permissions_boundary(call, parse_input(input)?).await,
-                "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => self.simulate(call, parse_input(input)?),
-                "GetContextKeysForPrincipalPolicy" | "GetContextKeysForCustomPolicy" => {
-                    self.context_keys(call, parse_input(input)?)
-                }
-                "DeleteUserPermissionsBoundary" => {
-                    self.delete_user_permissions_boundary(call, parse_input(input)?).await
-                }
-                other => Err(AwsError::new("InvalidAction", 400, format!("IAM operation {other} is not implemented"))),
-            }
-        })
+        registry::registry().dispatch(self, call, input)
     }
 
     fn load(&self) -> Result<(), String> {
         self.load_state()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_operation_is_in_the_model() {
-        for op in OPERATIONS {
-            assert!(ServiceId::Iam.model().operation(op).is_some(), "{op}");
-        }
     }
 }

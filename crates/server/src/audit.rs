@@ -49,6 +49,9 @@ pub(crate) struct AuditDraft {
     pub user_agent: String,
     pub tls: Option<TlsDetails>,
     pub event_name: Option<String>,
+    /// CloudTrail's `readOnly`, from the operation's `OperationMeta`; `None`
+    /// for an operation Rampart does not serve (then named by convention).
+    pub read_only: Option<bool>,
     /// Who made the call, once authentication proved it.
     pub principal: Option<Principal>,
     /// For a request that failed authentication with a key this node knows:
@@ -68,8 +71,10 @@ pub(crate) struct AuditDraft {
     pub authorization: Option<AuthorizationNote>,
 }
 
-/// Operations that only read, by AWS's naming convention.
-pub(crate) fn is_read_only(operation: &str) -> bool {
+/// Whether an operation no registry describes (one Rampart does not serve)
+/// only reads, by AWS's naming convention. Served operations say it in their
+/// `OperationMeta`.
+fn read_only_by_name(operation: &str) -> bool {
     ["Get", "List", "Describe", "Lookup", "Simulate", "Search", "Head", "Test", "Verify"]
         .iter()
         .any(|p| operation.starts_with(p))
@@ -254,7 +259,7 @@ impl AuditDraft {
     /// kept under an empty account, visible to operators only.
     pub fn finish(&self) -> Result<EventRow, serde_json::Error> {
         let event_name = self.event_name.as_deref().unwrap_or("Unknown");
-        let read_only = is_read_only(event_name);
+        let read_only = self.read_only.unwrap_or_else(|| read_only_by_name(event_name));
         let account = match (&self.principal, &self.key_owner) {
             (Some(p), _) => p.account().as_str(),
             (None, Some(owner)) => owner.as_str(),
@@ -352,6 +357,7 @@ mod tests {
             user_agent: "test".into(),
             tls: None,
             event_name: Some("ListUsers".into()),
+            read_only: None,
             principal: Some(Principal::User { account, user_id: "AIDA1".into(), name: "bob".into(), path: "/".into() }),
             key_owner: None,
             session: None,
@@ -391,6 +397,7 @@ mod tests {
             user_agent,
             tls: None,
             event_name: Some("GetCallerIdentity".into()),
+            read_only: None,
             principal: None,
             key_owner,
             session: None,

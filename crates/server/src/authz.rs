@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use rampart_core::{AccessTarget, Call, Principal, Service, ServiceId};
+use rampart_core::{AccessTarget, Call, OperationMeta, Principal, Service, ServiceId};
 
 use crate::audit::{AuthorizationNote, StatementNote};
 use rampart_iam::Iam;
@@ -24,11 +24,6 @@ impl Verdict {
             Verdict::Decided(d) => d.is_allowed(),
         }
     }
-}
-
-/// Actions AWS answers whatever the caller's policies say.
-fn never_denied(service: ServiceId, operation: &str) -> bool {
-    service == ServiceId::Sts && matches!(operation, "GetCallerIdentity" | "GetSessionToken")
 }
 
 /// Service condition keys taken from a request member, when the request has it.
@@ -179,7 +174,8 @@ pub(crate) struct Target<'a> {
     /// What the call acts on (`Service::resources`); every one must be allowed.
     pub resources: &'a [AccessTarget],
     pub input: &'a Value,
-    pub service: Option<&'a dyn Service>,
+    /// The service and its entry for the operation, when it is served.
+    pub service: Option<(&'a dyn Service, &'a OperationMeta)>,
 }
 
 /// A refusal or the last allow, with the action and resource it is about.
@@ -189,16 +185,11 @@ pub(crate) struct Authorization<'t> {
     pub resource: Option<&'t str>,
 }
 
-/// Credentials from GetSessionToken without MFA may not call IAM, and may
-/// call no STS operation but AssumeRole and GetCallerIdentity.
-fn session_token_forbids(call: &Call) -> bool {
+/// Whether the call's credentials come from GetSessionToken (without MFA)
+/// and its operation does not take them (`OperationMeta::session_token_allowed`).
+fn session_token_forbids(call: &Call, meta: Option<&OperationMeta>) -> bool {
     let from_session_token = call.session.is_some() && !matches!(call.caller, Principal::AssumedRole { .. });
-    from_session_token
-        && match call.service {
-            ServiceId::Iam => true,
-            ServiceId::Sts => !matches!(call.operation, "AssumeRole" | "GetCallerIdentity"),
-            _ => false,
-        }
+    from_session_token && meta.is_some_and(|m| !m.session_token_allowed)
 }
 
 /// Decides whether `call` may run `target.action` on every resource of
@@ -207,10 +198,11 @@ fn session_token_forbids(call: &Call) -> bool {
 pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Authorization<'t> {
     let first = target.resources.first().and_then(|r| r.arn.as_deref());
     let unrestricted = Authorization { verdict: Verdict::Unrestricted, action: target.action, resource: first };
-    if never_denied(call.service, call.operation) {
+    let meta = target.service.map(|(_, meta)| meta);
+    if meta.is_some_and(|m| m.never_denied) {
         return unrestricted;
     }
-    if session_token_forbids(call) {
+    if session_token_forbids(call, meta) {
         let verdict = Verdict::Decided(Decision::ImplicitDeny { missing: Source::Session });
         return Authorization { verdict, ..unrestricted };
     }
@@ -218,7 +210,9 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Auth
         return unrestricted;
     };
     let (resource_policy, additional) = match target.service {
-        Some(service) => (service.resource_policy(call, target.input), service.additional_actions(call, target.input)),
+        Some((service, _)) => {
+            (service.resource_policy(call, target.input), service.additional_actions(call, target.input))
+        }
         None => (None, Vec::new()),
     };
     let session = call.session.as_deref();

@@ -6,14 +6,14 @@ use bytes::Bytes;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use rampart_core::{AwsError, Call, Service, ServiceId};
+use rampart_core::{AwsError, Call, ServiceId};
 use rampart_store::{Commit, RecordWrite};
 use rampart_wire::{
     decode, detect_protocol, encode_error, encode_output, operation_name, redact_sensitive, validate, EncodedResponse,
     Protocol, WireRequest,
 };
 
-use crate::audit::{is_read_only, AuditDraft, TlsDetails};
+use crate::audit::{AuditDraft, TlsDetails};
 use crate::auth::{authenticate, millis, Authenticated, Claim, Head};
 use crate::authz::{audit_note, authorize, denial_message, Target};
 use crate::errors::{
@@ -139,6 +139,7 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
             host: header(headers, "host").unwrap_or_default().to_string(),
         }),
         event_name: None,
+        read_only: None,
         principal: None,
         key_owner: None,
         session: None,
@@ -179,7 +180,7 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
         Body::Complete(body) => body,
         Body::Unread => Bytes::new(),
         Body::Refused(refusal) => {
-            draft.event_name = operation_name(service, protocol, &wire_head).map(str::to_string);
+            name_operation(node, &mut draft, service, operation_name(service, protocol, &wire_head));
             let error = match refusal {
                 BodyRefusal::TooLarge => too_large(MAX_BODY_BYTES),
                 BodyRefusal::TimedOut => request_timeout(),
@@ -196,8 +197,8 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
                 // The record names the operation attempted (only a model's
                 // operation, read without decoding the input) and the key
                 // tried, but no identity: it is not that principal's activity.
-                draft.event_name =
-                    operation_name(service, protocol, &WireRequest { body: &body, ..wire_head }).map(str::to_string);
+                let name = operation_name(service, protocol, &WireRequest { body: &body, ..wire_head });
+                name_operation(node, &mut draft, service, name);
                 draft.key_owner = refusal.key_owner;
                 draft.access_key_id = refusal.access_key_id;
                 let error = auth_error(family, &refusal.failure);
@@ -226,7 +227,12 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
     let model = service.model();
     let input_shape = operation.input.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
     draft.event_name = Some(operation.name.clone());
-    draft.request_parameters = redact_sensitive(model, input_shape, &decoded.input);
+    // The service and its entry for the operation, when it serves it.
+    let served = node.services.get(&service).and_then(|s| Some((s.as_ref(), *s.operation(&operation.name)?)));
+    let meta = served.map(|(_, meta)| meta);
+    draft.read_only = meta.map(|m| m.read_only);
+    let secrets = meta.map(|m| m.secrets).unwrap_or_default();
+    draft.request_parameters = redact_sensitive(model, input_shape, &decoded.input, secrets);
 
     let call = Call {
         request_id: request_id.clone(),
@@ -242,13 +248,12 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
         time_ms: draft.time_ms,
     };
     let action = format!("{}:{}", service.action_prefix(), call.operation);
-    let handler = node.services.get(&service).filter(|s| s.operations().contains(&call.operation));
-    let resources = handler.map(|h| h.resources(&call, &decoded.input)).unwrap_or_default();
+    let resources = served.map(|(s, _)| s.resources(&call, &decoded.input)).unwrap_or_default();
     let target = Target {
         action: &action,
         resources: &resources,
         input: &decoded.input,
-        service: handler.map(|h| h.as_ref() as &dyn Service),
+        service: served.as_ref().map(|(s, meta)| (*s, meta)),
     };
     let decided = authorize(&call, &target, &node.iam);
     if !decided.verdict.is_allowed() {
@@ -261,7 +266,7 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
     // only checked on `*`, where a Deny on one resource does not apply. So
     // it is refused, and its record carries no decision: none may say
     // "allowed" for a call a Deny could cover.
-    let Some(handler) = handler else {
+    let Some((handler, meta)) = served else {
         let error = not_implemented(family, service, call.operation);
         return refuse(node, &mut draft, service, protocol, error).await;
     };
@@ -275,8 +280,8 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
     };
     let output_shape = operation.output.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
     // CloudTrail records response elements for mutations only.
-    if !is_read_only(call.operation) {
-        draft.response_elements = redact_sensitive(model, output_shape, &outcome.output);
+    if !meta.read_only {
+        draft.response_elements = redact_sensitive(model, output_shape, &outcome.output, meta.secrets);
     }
     draft.resources = outcome.resources;
     let (writes, apply) = match outcome.change {
@@ -291,6 +296,13 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
         apply();
     }
     encode_output(service, protocol, operation, &request_id, &outcome.output)
+}
+
+/// Names a refused request's operation in its record (`wire::operation_name`),
+/// with CloudTrail's `readOnly` when the service serves it.
+fn name_operation(node: &Node, draft: &mut AuditDraft, service: ServiceId, name: Option<&str>) {
+    draft.read_only = name.and_then(|n| node.services.get(&service)?.operation(n)).map(|m| m.read_only);
+    draft.event_name = name.map(str::to_string);
 }
 
 /// Refuses a request that has not authenticated (every refusal before

@@ -9,22 +9,47 @@
 
 mod token;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
-    ids, AccessTarget, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Outcome, OutputMembers,
-    Principal, Resource, ResourcePolicy, Secret, Service, ServiceId, Session, SessionOpener,
+    ids, is_call_of, AccessTarget, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Operation,
+    OperationMeta, Outcome, OutputMembers, Principal, Registry, Resource, ResourcePolicy, Secret, Service, ServiceId,
+    Session, SessionOpener,
 };
 use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
+use rampart_wire::StsOperation as O;
 
 use token::{Claims, Holder};
 
-const OPERATIONS: &[&str] = &["GetCallerIdentity", "AssumeRole", "GetSessionToken"];
+/// Every STS operation Rampart serves; `unserved.txt` lists the rest.
+/// Session tokens are secrets although the model does not mark them so.
+fn registry() -> &'static Registry<Sts, O> {
+    static REGISTRY: LazyLock<Registry<Sts, O>> = LazyLock::new(|| {
+        const SECRETS: &[&str] = &["SessionToken"];
+        Registry::new(vec![
+            Operation::<Sts, O>::read(O::GetCallerIdentity, (), |sts, call, _| {
+                Box::pin(async move { Ok(sts.get_caller_identity(call)) })
+            })
+            .never_denied(),
+            Operation::<Sts, O>::write(O::AssumeRole, (), |sts, call, input| {
+                Box::pin(async move { sts.assume_role(call, parse_input(input)?) })
+            })
+            .secrets(SECRETS),
+            // AWS: "No permissions are required for users to perform this operation."
+            Operation::<Sts, O>::read(O::GetSessionToken, (), |sts, call, input| {
+                Box::pin(async move { sts.get_session_token(call, parse_input(input)?) })
+            })
+            .never_denied()
+            .secrets(SECRETS),
+        ])
+    });
+    &REGISTRY
+}
 
 /// STS's limits: session policies' plaintext, managed session policies,
 /// and session lengths.
@@ -86,7 +111,7 @@ fn access_denied(message: impl Into<String>) -> AwsError {
 }
 
 fn parse_input<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, AwsError> {
-    serde_json::from_value(input).map_err(|e| validation(format!("Invalid input: {e}")))
+    rampart_core::parse_input(ServiceId::Sts, input)
 }
 
 /// No MFA devices exist yet, so no MFA code can be verified.
@@ -182,6 +207,14 @@ impl Sts {
             "SessionToken": token,
             "Expiration": (claims.expires_ms / 1000) as f64,
         })
+    }
+
+    fn get_caller_identity(&self, call: &Call) -> Outcome {
+        Outcome::read(json!({
+            "UserId": call.caller.principal_id(),
+            "Account": call.caller.account().as_str(),
+            "Arn": call.caller.arn(),
+        }))
     }
 
     fn assume_role(&self, call: &Call, input: AssumeRoleInput) -> Result<Outcome, AwsError> {
@@ -355,14 +388,14 @@ impl Service for Sts {
         ServiceId::Sts
     }
 
-    fn operations(&self) -> &'static [&'static str] {
-        OPERATIONS
+    fn operation(&self, name: &str) -> Option<&OperationMeta> {
+        registry().meta(name)
     }
 
     /// AssumeRole acts on the role (its tags are `aws:ResourceTag/*`); the
     /// other operations have no resource.
     fn resources(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
-        if call.operation != "AssumeRole" {
+        if !is_call_of(call, O::AssumeRole) {
             return Vec::new();
         }
         let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
@@ -373,7 +406,7 @@ impl Service for Sts {
     /// AssumeRole is decided by the role's trust policy as well as the
     /// caller's policies; a role that does not exist trusts nobody.
     fn resource_policy(&self, call: &Call, input: &Value) -> Option<ResourcePolicy> {
-        if call.operation != "AssumeRole" {
+        if !is_call_of(call, O::AssumeRole) {
             return None;
         }
         let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
@@ -388,7 +421,7 @@ impl Service for Sts {
 
     fn additional_actions(&self, call: &Call, input: &Value) -> Vec<&'static str> {
         let mut actions = Vec::new();
-        if call.operation == "AssumeRole" {
+        if is_call_of(call, O::AssumeRole) {
             let non_empty = |member: &str| input.get(member).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
             if non_empty("Tags") || non_empty("TransitiveTagKeys") {
                 actions.push("sts:TagSession");
@@ -401,18 +434,7 @@ impl Service for Sts {
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
-        Box::pin(async move {
-            match call.operation {
-                "GetCallerIdentity" => Ok(Outcome::read(json!({
-                    "UserId": call.caller.principal_id(),
-                    "Account": call.caller.account().as_str(),
-                    "Arn": call.caller.arn(),
-                }))),
-                "AssumeRole" => self.assume_role(call, parse_input(input)?),
-                "GetSessionToken" => self.get_session_token(call, parse_input(input)?),
-                other => Err(AwsError::new("InvalidAction", 400, format!("STS operation {other} is not implemented"))),
-            }
-        })
+        registry().dispatch(self, call, input)
     }
 
     fn load(&self) -> Result<(), String> {
@@ -425,9 +447,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_operation_is_in_the_model() {
-        for op in OPERATIONS {
-            assert!(ServiceId::Sts.model().operation(op).is_some(), "{op}");
+    fn served_and_unserved_operations_are_the_model() {
+        if let Err(problems) = registry().coverage(include_str!("../unserved.txt")) {
+            panic!("{problems}");
         }
     }
 

@@ -5,10 +5,26 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AccessTarget, AwsError, BoxFuture, Call, Outcome, OutputMembers, Service, ServiceId};
-use rampart_store::{EventFilter, EventQuery, Store, StoredEvent};
+use std::sync::LazyLock;
 
-const OPERATIONS: &[&str] = &["LookupEvents"];
+use rampart_core::{
+    AccessTarget, AwsError, BoxFuture, Call, Operation, OperationMeta, Outcome, OutputMembers, Registry, Service,
+    ServiceId,
+};
+use rampart_store::{EventFilter, EventQuery, Store, StoredEvent};
+use rampart_wire::CloudTrailOperation as O;
+
+/// Every CloudTrail operation Rampart serves; `unserved.txt` lists the rest.
+fn registry() -> &'static Registry<Trail, O> {
+    static REGISTRY: LazyLock<Registry<Trail, O>> = LazyLock::new(|| {
+        Registry::new(vec![Operation::<Trail, O>::read(O::LookupEvents, (), |trail, call, input| {
+            Box::pin(async move {
+                trail.lookup_events(call, rampart_core::parse_input(ServiceId::CloudTrail, input)?).await
+            })
+        })])
+    });
+    &REGISTRY
+}
 const DEFAULT_MAX_RESULTS: usize = 50;
 
 #[derive(Deserialize)]
@@ -176,8 +192,8 @@ impl Service for Trail {
         ServiceId::CloudTrail
     }
 
-    fn operations(&self) -> &'static [&'static str] {
-        OPERATIONS
+    fn operation(&self, name: &str) -> Option<&OperationMeta> {
+        registry().meta(name)
     }
 
     /// LookupEvents has no resource.
@@ -186,20 +202,7 @@ impl Service for Trail {
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
-        Box::pin(async move {
-            match call.operation {
-                "LookupEvents" => {
-                    let input = serde_json::from_value(input)
-                        .map_err(|e| AwsError::new("ValidationException", 400, format!("Invalid input: {e}")))?;
-                    self.lookup_events(call, input).await
-                }
-                other => Err(AwsError::new(
-                    "UnknownOperationException",
-                    400,
-                    format!("CloudTrail operation {other} is not implemented"),
-                )),
-            }
-        })
+        registry().dispatch(self, call, input)
     }
 
     fn load(&self) -> Result<(), String> {
@@ -210,6 +213,13 @@ impl Service for Trail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn served_and_unserved_operations_are_the_model() {
+        if let Err(problems) = registry().coverage(include_str!("../unserved.txt")) {
+            panic!("{problems}");
+        }
+    }
 
     #[test]
     fn tokens_are_bound_to_their_query() {

@@ -14,6 +14,7 @@ mod cbor;
 mod error;
 mod json;
 mod model;
+mod operations;
 mod protocol;
 mod query;
 mod timestamp;
@@ -22,6 +23,10 @@ mod xml;
 
 pub use error::AwsError;
 pub use model::{MemberRef, Metadata, Operation, Pattern, ServiceId, ServiceModel, Shape, ShapeType};
+pub use operations::{
+    is_modelled, CloudTrailOperation, ConfigOperation, Ec2Operation, IamOperation, KmsOperation, LogsOperation,
+    MonitoringOperation, OperationId, StsOperation,
+};
 pub use protocol::{
     decode, detect_protocol, encode_error, encode_output, operation_name, Decoded, EncodedResponse, Protocol,
     WireRequest,

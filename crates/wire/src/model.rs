@@ -92,6 +92,16 @@ impl ServiceId {
         }
     }
 
+    /// The code of the error for an input the model does not allow, as the
+    /// service's protocol family spells it.
+    pub fn validation_error_code(self) -> &'static str {
+        match self {
+            ServiceId::Iam | ServiceId::Sts | ServiceId::Monitoring => "ValidationError",
+            ServiceId::Ec2 => "InvalidParameterValue",
+            _ => "ValidationException",
+        }
+    }
+
     /// The parsed model, loaded once on first use.
     pub fn model(self) -> &'static ServiceModel {
         static IAM: OnceLock<ServiceModel> = OnceLock::new();

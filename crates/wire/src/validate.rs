@@ -151,49 +151,57 @@ fn check_size(shape: &Shape, size: usize, what: &str, value: &Value, path: &str,
     }
 }
 
-/// Members that hold secrets although their shapes are not marked sensitive
-/// (STS's session tokens).
-const SECRET_MEMBERS: &[&str] = &["SessionToken"];
-
-/// The value with every member of a `sensitive` shape removed, for audit
+/// The value with every member of a `sensitive` shape removed, and every
+/// member named in `secrets` (secrets whose shapes the model does not mark,
+/// such as STS's `SessionToken`, from the operation's metadata), for audit
 /// records: secrets never reach a record, whatever the operation.
-pub fn redact_sensitive(model: &ServiceModel, shape_name: &str, value: &Value) -> Value {
+pub fn redact_sensitive(model: &ServiceModel, shape_name: &str, value: &Value, secrets: &[&str]) -> Value {
     match model.shape(shape_name) {
-        Some(shape) => redact(model, shape, value),
+        Some(shape) => Redaction { model, secrets }.redact(shape, value),
         None => Value::Null,
     }
 }
 
-fn redact(model: &ServiceModel, shape: &Shape, value: &Value) -> Value {
-    match (shape.kind, value) {
-        (ShapeType::Structure, Value::Object(map)) => {
-            let mut out = serde_json::Map::new();
-            for (name, member) in &shape.members {
-                let (Some(v), Some(member_shape)) = (map.get(name), model.shape(&member.shape)) else { continue };
-                if member_shape.sensitive || SECRET_MEMBERS.contains(&name.as_str()) {
-                    continue;
+struct Redaction<'a> {
+    model: &'a ServiceModel,
+    secrets: &'a [&'a str],
+}
+
+impl Redaction<'_> {
+    fn redact(&self, shape: &Shape, value: &Value) -> Value {
+        let model = self.model;
+        match (shape.kind, value) {
+            (ShapeType::Structure, Value::Object(map)) => {
+                let mut out = serde_json::Map::new();
+                for (name, member) in &shape.members {
+                    let (Some(v), Some(member_shape)) = (map.get(name), model.shape(&member.shape)) else { continue };
+                    if member_shape.sensitive || self.secrets.contains(&name.as_str()) {
+                        continue;
+                    }
+                    out.insert(lower_camel(name), self.redact(member_shape, v));
                 }
-                out.insert(lower_camel(name), redact(model, member_shape, v));
+                Value::Object(out)
             }
-            Value::Object(out)
+            (ShapeType::List, Value::Array(items)) => match shape.member.as_ref().and_then(|m| model.shape(&m.shape)) {
+                Some(item_shape) if !item_shape.sensitive => {
+                    Value::Array(items.iter().map(|v| self.redact(item_shape, v)).collect())
+                }
+                _ => Value::Array(Vec::new()),
+            },
+            (ShapeType::Map, Value::Object(entries)) => {
+                match shape.value.as_ref().and_then(|m| model.shape(&m.shape)) {
+                    Some(value_shape) if !value_shape.sensitive => {
+                        Value::Object(entries.iter().map(|(k, v)| (k.clone(), self.redact(value_shape, v))).collect())
+                    }
+                    _ => Value::Object(serde_json::Map::new()),
+                }
+            }
+            _ if shape.sensitive => Value::Null,
+            (ShapeType::Timestamp, Value::Number(n)) => {
+                Value::String(crate::timestamp::format_iso8601(n.as_f64().unwrap_or_default()))
+            }
+            _ => value.clone(),
         }
-        (ShapeType::List, Value::Array(items)) => match shape.member.as_ref().and_then(|m| model.shape(&m.shape)) {
-            Some(item_shape) if !item_shape.sensitive => {
-                Value::Array(items.iter().map(|v| redact(model, item_shape, v)).collect())
-            }
-            _ => Value::Array(Vec::new()),
-        },
-        (ShapeType::Map, Value::Object(entries)) => match shape.value.as_ref().and_then(|m| model.shape(&m.shape)) {
-            Some(value_shape) if !value_shape.sensitive => {
-                Value::Object(entries.iter().map(|(k, v)| (k.clone(), redact(model, value_shape, v))).collect())
-            }
-            _ => Value::Object(serde_json::Map::new()),
-        },
-        _ if shape.sensitive => Value::Null,
-        (ShapeType::Timestamp, Value::Number(n)) => {
-            Value::String(crate::timestamp::format_iso8601(n.as_f64().unwrap_or_default()))
-        }
-        _ => value.clone(),
     }
 }
 
@@ -239,12 +247,19 @@ mod tests {
         let model = ServiceId::Iam.model();
         let out = json!({"AccessKey": {"UserName": "bob", "AccessKeyId": "AKIA1", "Status": "Active",
                                         "SecretAccessKey": "s3cr3t", "CreateDate": 1440938160.0}});
-        let red = redact_sensitive(model, "CreateAccessKeyResponse", &out);
+        let red = redact_sensitive(model, "CreateAccessKeyResponse", &out, &[]);
         assert_eq!(
             red,
             json!({"accessKey": {"userName": "bob", "accessKeyId": "AKIA1", "status": "Active",
                                             "createDate": "2015-08-30T12:36:00Z"}})
         );
         assert!(!red.to_string().contains("s3cr3t"));
+        let sts = ServiceId::Sts.model();
+        let out = json!({"Credentials": {"AccessKeyId": "ASIA1", "SecretAccessKey": "s3cr3t",
+                                          "SessionToken": "t0ken", "Expiration": 0.0}});
+        let kept = redact_sensitive(sts, "GetSessionTokenResponse", &out, &[]);
+        assert_eq!(kept["credentials"]["sessionToken"], "t0ken", "not sensitive in the model");
+        let red = redact_sensitive(sts, "GetSessionTokenResponse", &out, &["SessionToken"]);
+        assert_eq!(red, json!({"credentials": {"accessKeyId": "ASIA1", "expiration": "1970-01-01T00:00:00Z"}}));
     }
 }

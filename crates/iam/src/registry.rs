@@ -1,0 +1,129 @@
+//! Every IAM operation Rampart serves: its handler, whether it only reads,
+//! and which resource it acts on (`access::Rule`), in one entry. What IAM
+//! does not serve yet is listed in `unserved.txt`; a test checks that the two
+//! lists together are the model.
+
+use std::sync::LazyLock;
+
+use rampart_core::{Handler, Operation, Registry};
+use rampart_wire::IamOperation as O;
+
+use crate::access::Rule::{self, *};
+use crate::policies::OwnerKind;
+use crate::Iam;
+
+pub(crate) type IamRegistry = Registry<Iam, O, Rule>;
+
+/// A handler that reads its typed input and runs `Iam::$method`.
+macro_rules! handler {
+    (async $method:ident $(, $arg:expr)*) => {
+        |iam, call, input| Box::pin(async move { iam.$method(call, $($arg,)* crate::parse_input(input)?).await })
+    };
+    ($method:ident $(, $arg:expr)*) => {
+        |iam, call, input| Box::pin(async move { iam.$method(call, $($arg,)* crate::parse_input(input)?) })
+    };
+}
+
+// Credentials from GetSessionToken without MFA may call no IAM operation.
+fn read(operation: O, rule: Rule, handler: Handler<Iam>) -> Operation<Iam, O, Rule> {
+    Operation::read(operation, rule, handler).session_token_forbidden()
+}
+
+fn write(operation: O, rule: Rule, handler: Handler<Iam>) -> Operation<Iam, O, Rule> {
+    Operation::write(operation, rule, handler).session_token_forbidden()
+}
+
+pub(crate) fn registry() -> &'static IamRegistry {
+    static REGISTRY: LazyLock<IamRegistry> = LazyLock::new(|| Registry::new(operations()));
+    &REGISTRY
+}
+
+fn operations() -> Vec<Operation<Iam, O, Rule>> {
+    vec![
+        write(O::CreateUser, NewUser, handler!(async create_user)),
+        read(O::GetUser, User, handler!(get_user)),
+        read(O::ListUsers, List("user/"), handler!(list_users)),
+        write(O::UpdateUser, MovedUser, handler!(async update_user)),
+        write(O::DeleteUser, User, handler!(async delete_user)),
+        write(O::CreateAccessKey, User, handler!(async create_access_key)),
+        read(O::ListAccessKeys, User, handler!(list_access_keys)),
+        write(O::UpdateAccessKey, User, handler!(async update_access_key)),
+        write(O::DeleteAccessKey, User, handler!(async delete_access_key)),
+        read(O::GetAccessKeyLastUsed, KeyOwner, handler!(get_access_key_last_used)),
+        write(O::PutUserPolicy, User, handler!(async put_inline_policy, OwnerKind::User)),
+        read(O::GetUserPolicy, User, handler!(get_inline_policy, OwnerKind::User)),
+        read(O::ListUserPolicies, User, handler!(list_inline_policies, OwnerKind::User)),
+        write(O::DeleteUserPolicy, User, handler!(async delete_inline_policy, OwnerKind::User)),
+        write(O::PutGroupPolicy, Group, handler!(async put_inline_policy, OwnerKind::Group)),
+        read(O::GetGroupPolicy, Group, handler!(get_inline_policy, OwnerKind::Group)),
+        read(O::ListGroupPolicies, Group, handler!(list_inline_policies, OwnerKind::Group)),
+        write(O::DeleteGroupPolicy, Group, handler!(async delete_inline_policy, OwnerKind::Group)),
+        write(O::PutRolePolicy, Role, handler!(async put_inline_policy, OwnerKind::Role)),
+        read(O::GetRolePolicy, Role, handler!(get_inline_policy, OwnerKind::Role)),
+        read(O::ListRolePolicies, Role, handler!(list_inline_policies, OwnerKind::Role)),
+        write(O::DeleteRolePolicy, Role, handler!(async delete_inline_policy, OwnerKind::Role)),
+        write(O::CreateRole, NewRole, handler!(async create_role)),
+        read(O::GetRole, Role, handler!(get_role)),
+        read(O::ListRoles, List("role/"), handler!(list_roles)),
+        write(O::UpdateRole, Role, handler!(async update_role)),
+        write(O::UpdateAssumeRolePolicy, Role, handler!(async update_assume_role_policy)),
+        write(O::DeleteRole, Role, handler!(async delete_role)),
+        write(O::AttachRolePolicy, Role, handler!(async attach_role_policy)),
+        write(O::DetachRolePolicy, Role, handler!(async detach_role_policy)),
+        read(O::ListAttachedRolePolicies, Role, handler!(list_attached_role_policies)),
+        write(O::PutRolePermissionsBoundary, Role, handler!(async put_role_permissions_boundary)),
+        write(O::DeleteRolePermissionsBoundary, Role, handler!(async delete_role_permissions_boundary)),
+        write(O::TagUser, User, handler!(async tag)),
+        write(O::TagRole, Role, handler!(async tag)),
+        write(O::TagPolicy, Policy, handler!(async tag)),
+        write(O::UntagUser, User, handler!(async untag)),
+        write(O::UntagRole, Role, handler!(async untag)),
+        write(O::UntagPolicy, Policy, handler!(async untag)),
+        read(O::ListUserTags, User, handler!(list_tags)),
+        read(O::ListRoleTags, Role, handler!(list_tags)),
+        read(O::ListPolicyTags, Policy, handler!(list_tags)),
+        read(O::ListEntitiesForPolicy, Policy, handler!(list_entities_for_policy)),
+        read(O::GetAccountAuthorizationDetails, Unscoped, handler!(account_authorization_details)),
+        write(O::CreateGroup, NewGroup, handler!(async create_group)),
+        read(O::GetGroup, Group, handler!(get_group)),
+        read(O::ListGroups, List("group/"), handler!(list_groups)),
+        write(O::UpdateGroup, MovedGroup, handler!(async update_group)),
+        write(O::DeleteGroup, Group, handler!(async delete_group)),
+        write(O::AddUserToGroup, Group, handler!(async add_user_to_group)),
+        write(O::RemoveUserFromGroup, Group, handler!(async remove_user_from_group)),
+        read(O::ListGroupsForUser, User, handler!(list_groups_for_user)),
+        write(O::AttachGroupPolicy, Group, handler!(async attach_group_policy)),
+        write(O::DetachGroupPolicy, Group, handler!(async detach_group_policy)),
+        read(O::ListAttachedGroupPolicies, Group, handler!(list_attached_group_policies)),
+        write(O::CreatePolicy, NewPolicy, handler!(async create_policy)),
+        read(O::GetPolicy, Policy, handler!(get_policy)),
+        read(O::ListPolicies, List("policy/"), handler!(list_policies)),
+        write(O::DeletePolicy, Policy, handler!(async delete_policy)),
+        write(O::CreatePolicyVersion, Policy, handler!(async create_policy_version)),
+        read(O::GetPolicyVersion, Policy, handler!(get_policy_version)),
+        read(O::ListPolicyVersions, Policy, handler!(list_policy_versions)),
+        write(O::DeletePolicyVersion, Policy, handler!(async delete_policy_version)),
+        write(O::SetDefaultPolicyVersion, Policy, handler!(async set_default_policy_version)),
+        write(O::AttachUserPolicy, User, handler!(async attach_user_policy)),
+        write(O::DetachUserPolicy, User, handler!(async detach_user_policy)),
+        read(O::ListAttachedUserPolicies, User, handler!(list_attached_user_policies)),
+        write(O::PutUserPermissionsBoundary, User, handler!(async put_user_permissions_boundary)),
+        read(O::SimulatePrincipalPolicy, PolicySource, handler!(simulate)),
+        read(O::SimulateCustomPolicy, Unscoped, handler!(simulate)),
+        read(O::GetContextKeysForPrincipalPolicy, PolicySource, handler!(context_keys)),
+        read(O::GetContextKeysForCustomPolicy, Unscoped, handler!(context_keys)),
+        write(O::DeleteUserPermissionsBoundary, User, handler!(async delete_user_permissions_boundary)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_and_unserved_operations_are_the_model() {
+        if let Err(problems) = registry().coverage(include_str!("../unserved.txt")) {
+            panic!("{problems}");
+        }
+    }
+}
