@@ -607,15 +607,56 @@ def test_d3_rename_group_within_dev_allowed(rampart, mover):
     rampart.assert_healthy()
 
 
-def signed_looking_head(server, akid: str, length: int, extra: str = "") -> bytes:
+def signed_looking_head(server, akid: str, length: int, extra: str = "", service: str = "sts") -> bytes:
     """The head of a POST that names `akid` in a well-formed Authorization header (with a
-    signature that cannot be right) and announces a body of `length` bytes."""
+    signature that cannot be right) for `service` and announces a body of `length` bytes."""
     now = utcnow()
     return (f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
             f"Content-Type: {FORM_CONTENT_TYPE}\r\nX-Amz-Date: {now.strftime('%Y%m%dT%H%M%SZ')}\r\n"
-            f"Authorization: AWS4-HMAC-SHA256 Credential={akid}/{now.strftime('%Y%m%d')}/us-east-1/sts/"
+            f"Authorization: AWS4-HMAC-SHA256 Credential={akid}/{now.strftime('%Y%m%d')}/us-east-1/{service}/"
             f"aws4_request, SignedHeaders=host;x-amz-date, Signature={'0' * 64}\r\n"
             f"{extra}Content-Length: {length}\r\n\r\n").encode()
+
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("service,limit", [("iam", 2 * MIB), ("sts", MIB), ("cloudtrail", MIB), ("kms", 2 * MIB)])
+def test_body_limit_follows_the_service(rampart, service, limit):
+    """A body one byte over its service's limit (IAM's largest input, a policy of 131,072
+    characters, is at most 1.5 MiB form-encoded; STS's and CloudTrail's are far smaller) is
+    refused with a 413 as soon as its head arrives, before any of it is sent; one at the
+    limit is read (and then fails its signature)."""
+    akid = rampart.creds.access_key_id
+    for length, refused in [(limit + 1, True), (limit, False)]:
+        s = connect_from(rampart, "127.0.0.1")
+        try:
+            s.sendall(signed_looking_head(rampart, akid, length, service=service))
+            ready, _, _ = select.select([s], [], [], 2)
+            if refused:
+                assert ready, f"{service}: {length} bytes announced and not refused at once"
+                head, body = read_http_response(s)
+                assert b" 413 " in head.split(b"\r\n", 1)[0], head
+                assert b"RequestEntityTooLarge" in body and str(limit).encode() in body, body
+            else:
+                assert not ready, f"{service}: a body of {length} bytes was refused before it was sent"
+        finally:
+            s.close()
+    still_up(rampart)
+
+
+def test_largest_iam_policy_fits_the_body_limit(rampart):
+    """The largest policy document IAM's model allows (131,072 characters; whitespace does
+    not count towards the managed-policy quota) is accepted, as AWS accepts it."""
+    statement = json.dumps({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    head = '{"Version": "2012-10-17", "Statement": [' + statement
+    document = head + " " * (131_072 - len(head) - 2) + "]}"
+    assert len(document) == 131_072
+    name = uniq("biggest")
+    arn = rampart.client("iam").create_policy(PolicyName=name, PolicyDocument=document)["Policy"]["Arn"]
+    version = rampart.client("iam").get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]
+    assert version["Document"]["Statement"][0]["Action"] == "s3:GetObject"
+    still_up(rampart)
 
 
 def test_d4_unauthenticable_body_is_not_read(rampart):

@@ -21,5 +21,8 @@ pub use rampart_wire::{AwsError, ServiceId};
 pub use registry::{is_call_of, parse_input, Handler, Operation, OperationMeta, Registry};
 pub use sealing::{NodeKey, SealError};
 pub use secret::Secret;
-pub use service::{AccessTarget, BoxFuture, Call, Change, Outcome, OutputMembers, Resource, ResourcePolicy, Service};
+pub use service::{
+    AccessTarget, BoxFuture, Call, Change, Outcome, OutputMembers, Resource, ResourcePolicy, Service,
+    DEFAULT_MAX_BODY_BYTES,
+};
 pub use session::Session;

@@ -91,6 +91,11 @@ pub struct ResourcePolicy {
     pub required: bool,
 }
 
+/// The body limit of a service that does not say otherwise: no input of
+/// STS's or CloudTrail's model comes near it (STS's largest, a SAML
+/// assertion of 100,000 characters, is at most 900 KB form-encoded).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// A service: its operations and their handlers.
 pub trait Service: Send + Sync {
     fn id(&self) -> ServiceId;
@@ -114,6 +119,11 @@ pub trait Service: Send + Sync {
     /// Runs one operation (`Registry::dispatch`). Only called for an
     /// operation that `operation` finds.
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>>;
+    /// The largest request body the service accepts, from its largest valid
+    /// input; a larger one is refused before it is read.
+    fn max_body_bytes(&self) -> usize {
+        DEFAULT_MAX_BODY_BYTES
+    }
     /// Loads (or reloads, after a reset) the service's state from the store.
     fn load(&self) -> Result<(), String>;
 }

@@ -364,6 +364,13 @@ impl Service for Iam {
         registry::registry().dispatch(self, call, input)
     }
 
+    /// IAM's largest input is a policy document of 131,072 characters, which
+    /// form-encoded takes at most 1.5 MiB (12 bytes a character: `%XX` for
+    /// each of up to four UTF-8 bytes).
+    fn max_body_bytes(&self) -> usize {
+        2 * 1024 * 1024
+    }
+
     fn load(&self) -> Result<(), String> {
         self.load_state()
     }

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{millis, Claim, Head};
 use crate::node::{Node, StartError};
-use crate::pipeline::{run, Body, BodyRefusal, Peer, MAX_BODY_BYTES};
+use crate::pipeline::{run, Body, BodyRefusal, Peer, Routed, UNAUTHENTICATED_BODY_BYTES};
 use crate::shares::{share_of, Held, Shares};
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -62,11 +62,7 @@ async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<
     })
 }
 
-/// Requests that cannot authenticate have at most this much of their body
-/// read (enough to name the operation of a form-encoded request).
-const UNAUTHENTICATED_BODY_BYTES: usize = 64 * 1024;
-
-/// Reads the body within the read timeout, the limit and the node's budget
+/// Reads the body within the read timeout, the service's limit and the node's budget
 /// of bodies in memory (the returned share is held until the request is
 /// answered; bodies up to `UNAUTHENTICATED_BODY_BYTES` take none: the
 /// connection caps bound them). A request that cannot authenticate gets only
@@ -76,14 +72,14 @@ async fn read_body(
     peer: &Peer,
     body: Incoming,
     declared: Option<u64>,
+    max_body_bytes: usize,
     authenticable: bool,
 ) -> (Body, Option<Held>) {
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return (Body::Refused(BodyRefusal::TooLarge), None);
-    }
-    let limit = if authenticable { MAX_BODY_BYTES } else { UNAUTHENTICATED_BODY_BYTES };
+    // A request that cannot authenticate is refused for that, whatever its size.
+    let limit = if authenticable { max_body_bytes } else { UNAUTHENTICATED_BODY_BYTES.min(max_body_bytes) };
     if declared.is_some_and(|len| len > limit as u64) {
-        return (Body::Unread, None);
+        let refusal = if authenticable { Body::Refused(BodyRefusal::TooLarge) } else { Body::Unread };
+        return (refusal, None);
     }
     // A body of unknown length may take up to the limit.
     let bytes = declared.and_then(|len| usize::try_from(len).ok()).unwrap_or(limit);
@@ -121,10 +117,11 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
     let query = parts.uri.query().unwrap_or_default();
     let head = Head { method: parts.method.as_str(), path, query, headers: &headers };
     let claim = Claim::read(&head, &node.credentials, time::OffsetDateTime::now_utc());
-    let (body, _share) = read_body(&node, &peer, body, declared, claim.can_authenticate()).await;
+    let routed = Routed::new(&node, &head, &claim);
+    let (body, _share) = read_body(&node, &peer, body, declared, routed.body_limit, claim.can_authenticate()).await;
     // A body left (partly) unread ends the connection after this response.
     let close = !matches!(body, Body::Complete(_));
-    let encoded = run(&node, &peer, &head, claim, body).await;
+    let encoded = run(&node, &peer, &head, claim, routed, body).await;
     let mut response = Response::new(Full::new(Bytes::from(encoded.body)));
     *response.status_mut() = StatusCode::from_u16(encoded.status).unwrap_or(StatusCode::BAD_REQUEST);
     let out = response.headers_mut();

@@ -23,8 +23,15 @@ use crate::errors::{
 use crate::node::Node;
 use rampart_sigv4::{AuthParams, SigV4Error};
 
-/// Requests larger than this are refused before they are read.
-pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The body limit of a service Rampart carries a model of but does not
+/// serve: a valid 1 MB PutMetricData or PutLogEvents is answered "not
+/// implemented", not "too large".
+const UNSERVED_SERVICE_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Requests that cannot authenticate, or are for no service Rampart knows,
+/// have at most this much of their body read (enough to name the operation
+/// of a form-encoded request).
+pub(crate) const UNAUTHENTICATED_BODY_BYTES: usize = 64 * 1024;
 
 /// What the connection tells about a request.
 #[derive(Debug, Clone)]
@@ -41,7 +48,8 @@ pub(crate) enum Body {
     Complete(Bytes),
     /// The request cannot authenticate (`Claim::can_authenticate`), so only a
     /// small body was read, for naming the operation in its record: an
-    /// unauthenticated caller does not get to make the node read 16 MB.
+    /// unauthenticated caller does not get to make the node read a service's
+    /// whole body limit.
     Unread,
     /// Refused before the body was read in full.
     Refused(BodyRefusal),
@@ -84,6 +92,24 @@ const XML_SERVICES: &[&str] = &[
     "sns",
 ];
 
+/// Where a request goes, decided from its head before its body is read.
+pub(crate) struct Routed {
+    service: Result<ServiceId, Unrouted>,
+    /// The largest body read for it: its service's (`Service::max_body_bytes`).
+    pub body_limit: usize,
+}
+
+impl Routed {
+    pub fn new(node: &Node, head: &Head<'_>, claim: &Claim) -> Routed {
+        let service = route(head, &claim.params);
+        let body_limit = match &service {
+            Ok(id) => node.services.get(id).map_or(UNSERVED_SERVICE_BODY_BYTES, |s| s.max_body_bytes()),
+            Err(_) => UNAUTHENTICATED_BODY_BYTES,
+        };
+        Routed { service, body_limit }
+    }
+}
+
 /// A request for a service Rampart does not serve, and whether its clients
 /// read errors as XML (else JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,8 +147,16 @@ fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<Ser
 }
 
 /// Runs one request through the pipeline; `claim` is what the request
-/// claims (`Claim::read`), read once before its body.
-pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim, body: Body) -> EncodedResponse {
+/// claims (`Claim::read`) and `routed` where it goes, both read once before
+/// its body.
+pub(crate) async fn run(
+    node: &Node,
+    peer: &Peer,
+    head: &Head<'_>,
+    claim: Claim,
+    routed: Routed,
+    body: Body,
+) -> EncodedResponse {
     let now = OffsetDateTime::now_utc();
     let request_id = uuid::Uuid::new_v4().to_string();
     let Head { method, path, query, headers } = *head;
@@ -150,7 +184,7 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
         error: None,
         authorization: None,
     };
-    let service = match route(head, &claim.params) {
+    let service = match routed.service {
         Ok(s) => s,
         // An unserved service gets an error its SDK can read: XML as a query
         // service writes it (which rest-xml clients read too), or JSON as a
@@ -182,7 +216,7 @@ pub(crate) async fn run(node: &Node, peer: &Peer, head: &Head<'_>, claim: Claim,
         Body::Refused(refusal) => {
             name_operation(node, &mut draft, service, operation_name(service, protocol, &wire_head));
             let error = match refusal {
-                BodyRefusal::TooLarge => too_large(MAX_BODY_BYTES),
+                BodyRefusal::TooLarge => too_large(routed.body_limit),
                 BodyRefusal::TimedOut => request_timeout(),
                 BodyRefusal::Busy => unavailable(family),
             };
