@@ -3,6 +3,9 @@ secrets are never stored in plaintext."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import subprocess
 import threading
 import time
 
@@ -16,6 +19,7 @@ from rampart_testlib import (
     lookup_all,
     new_user,
     raises_aws,
+    rampart_bin,
     record,
     uniq,
 )
@@ -255,3 +259,37 @@ def test_access_key_last_used_survives_restart(fresh_rampart):
     server.restart()  # SIGTERM: the last-used data is stored on the way out
     after = server.client("iam").get_access_key_last_used(AccessKeyId=user["key"])["AccessKeyLastUsed"]
     assert after == before
+
+
+def test_wrapping_key_rotation_keeps_old_secrets(fresh_rampart):
+    """`rampart wrapping-key rotate` makes a new key seal new secrets from the next start;
+    secrets and session tokens sealed under the old key still open, and the store names
+    the key that sealed each secret."""
+    srv = fresh_rampart
+    old_user = new_user(srv, "prerotate")
+    role_caller = old_user["creds"]
+    old_session = Creds.from_sts(srv.client("sts", role_caller).get_session_token()["Credentials"])
+    srv.stop()
+    out = subprocess.run([str(rampart_bin()), "wrapping-key", "rotate", "--data", str(srv.data_dir)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    key_id = out.stdout.strip()
+    assert key_id.startswith("file-") and (srv.data_dir / "wrapping-keys" / f"{key_id}.key").exists()
+    srv.start()
+
+    assert srv.client("sts", old_user["creds"]).get_caller_identity()["Arn"] == old_user["arn"]
+    assert srv.client("sts", old_session).get_caller_identity()["Arn"] == old_user["arn"]
+    new = new_user(srv, "postrotate")
+    assert srv.client("sts", new["creds"]).get_caller_identity()["Arn"] == new["arn"]
+    db = sqlite3.connect(srv.data_dir / "rampart.db")
+    try:
+        sealed = {json.loads(v)["access_key_id"]: json.loads(v)["sealed_secret"]
+                  for (v,) in db.execute("SELECT value FROM records WHERE kind = 'iam-access-key'")}
+    finally:
+        db.close()
+    assert sealed[new["creds"].access_key_id].startswith(f"v2:{key_id}:")
+    assert not sealed[old_user["creds"].access_key_id].startswith(f"v2:{key_id}:")
+    for secret in (old_user["creds"].secret_access_key, new["creds"].secret_access_key):
+        assert all(secret not in s for s in sealed.values())
+    srv.restart()
+    assert srv.client("sts", new["creds"]).get_caller_identity()["Arn"] == new["arn"]

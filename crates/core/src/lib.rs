@@ -1,6 +1,6 @@
 //! What every service and the server share: who is calling ([`Principal`]),
-//! the secrets they hold ([`Secret`]), the node key that wraps stored secrets
-//! ([`NodeKey`]), the in-memory credential table authentication reads
+//! the secrets they hold ([`Secret`]), the sealer that wraps stored secrets
+//! ([`Sealer`] over a [`KeyWrapper`]), the in-memory credential table authentication reads
 //! ([`Credentials`]), and the interface a service implements ([`Service`]).
 //!
 //! No HTTP and no SQL here.
@@ -10,19 +10,19 @@ mod identity;
 pub mod ids;
 pub mod regions;
 mod registry;
-pub mod sealing;
 mod secret;
 mod service;
 mod session;
+pub mod wrapping;
 
 pub use credentials::{CredentialEntry, CredentialRefusal, Credentials, LastUsed, SessionOpener};
 pub use identity::{AccountId, Principal};
 pub use rampart_wire::{AwsError, ServiceId};
 pub use registry::{is_call_of, parse_input, Handler, Operation, OperationMeta, Registry};
-pub use sealing::{NodeKey, SealError};
 pub use secret::Secret;
 pub use service::{
     AccessTarget, BoxFuture, Call, Change, Outcome, OutputMembers, Resource, ResourcePolicy, Service,
     DEFAULT_MAX_BODY_BYTES,
 };
 pub use session::Session;
+pub use wrapping::{FileKeys, KeyWrapper, Sealer, WrapError};

@@ -8,7 +8,7 @@ use rampart_store::Commit;
 
 use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND};
 use crate::users::{page, page_output};
-use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
+use crate::{delete, model_error, no_such_user, now_seconds, put, sealing_failed, Iam};
 
 /// IAM's quota of access keys per user (and per root user).
 const ACCESS_KEYS_PER_USER: usize = 2;
@@ -119,7 +119,7 @@ impl Iam {
             user_id: owner.user_id.clone(),
             active: true,
             create_date: now_seconds(call),
-            sealed_secret: self.node_key.seal(secret.expose().as_bytes(), &access_key_id),
+            sealed_secret: self.sealer.seal(secret.expose().as_bytes(), &access_key_id).map_err(sealing_failed)?,
         };
         let mut access_key = json!({
             "AccessKeyId": access_key_id,

@@ -28,8 +28,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use rampart_core::{
-    AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, NodeKey, OperationMeta,
-    Outcome, Principal, Secret, Service, ServiceId,
+    AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, OperationMeta, Outcome,
+    Principal, Sealer, Secret, Service, ServiceId, WrapError,
 };
 use rampart_store::{Commit, RecordWrite, Store};
 
@@ -69,7 +69,7 @@ impl RoleInfo {
 
 pub struct Iam {
     store: Store,
-    node_key: Arc<NodeKey>,
+    sealer: Sealer,
     credentials: Arc<Credentials>,
     state: Arc<RwLock<State>>,
     /// Held from a mutation's checks until its change is applied.
@@ -84,6 +84,13 @@ fn model_error(shape: &str, message: String) -> AwsError {
 
 pub(crate) fn no_such_user(name: &str) -> AwsError {
     model_error("NoSuchEntityException", format!("The user with name {name} cannot be found."))
+}
+
+/// The key wrapper could not seal a new secret (an HSM that is down): IAM's
+/// own 500, and nothing is stored.
+pub(crate) fn sealing_failed(error: WrapError) -> AwsError {
+    tracing::error!(%error, "a secret could not be sealed");
+    model_error("ServiceFailureException", "The request processing has failed because of an internal error.".into())
 }
 
 /// Operations on "the calling user" need a user name when a role session calls.
@@ -114,10 +121,10 @@ fn delete(kind: &'static str, account: &AccountId, key: &str) -> RecordWrite {
 }
 
 impl Iam {
-    pub fn new(store: Store, node_key: Arc<NodeKey>, credentials: Arc<Credentials>) -> Iam {
+    pub fn new(store: Store, sealer: Sealer, credentials: Arc<Credentials>) -> Iam {
         Iam {
             store,
-            node_key,
+            sealer,
             credentials,
             state: Arc::new(RwLock::new(State::default())),
             mutation: Arc::new(tokio::sync::Mutex::new(())),
@@ -157,7 +164,7 @@ impl Iam {
             user_id: None,
             active: true,
             create_date: now,
-            sealed_secret: self.node_key.seal(secret.expose().as_bytes(), access_key_id),
+            sealed_secret: self.sealer.seal(secret.expose().as_bytes(), access_key_id).map_err(|e| e.to_string())?,
         };
         if !up_to_date {
             if let Some(owner) = previous_owner.as_ref().filter(|o| *o != account) {
@@ -223,7 +230,7 @@ impl Iam {
                 Some(id) => account_state.user_by_id(id).map(|u| u.principal(&account)),
             };
             let secret = self
-                .node_key
+                .sealer
                 .open(&key.sealed_secret, &key.access_key_id)
                 .map_err(|e| format!("access key {}: {e}", key.access_key_id))?;
             let secret = Secret::new(String::from_utf8_lossy(&secret).into_owned());

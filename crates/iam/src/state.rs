@@ -56,7 +56,7 @@ pub(crate) struct AccessKey {
     pub user_id: Option<String>,
     pub active: bool,
     pub create_date: f64,
-    /// The secret, sealed by the node key with the access key id as context.
+    /// The secret, sealed (`Sealer::seal`) with the access key id as context.
     pub sealed_secret: String,
 }
 

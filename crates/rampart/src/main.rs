@@ -39,6 +39,20 @@ enum Command {
     /// Evaluate and validate IAM policies offline, with the same engine the server uses.
     #[command(subcommand)]
     Policy(policy_cli::PolicyCommand),
+    /// Manage the keys that wrap the secrets the node stores.
+    #[command(subcommand)]
+    WrappingKey(WrappingKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum WrappingKeyCommand {
+    /// Create a new wrapping key and make it the one that seals new secrets
+    /// from the node's next start. Older keys stay: what they sealed still opens.
+    Rotate {
+        /// Directory holding the node's state.
+        #[arg(long, default_value = "./rampart-data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -119,6 +133,18 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Serve(args) => args,
         Command::Policy(command) => return policy_cli::run(command),
+        Command::WrappingKey(WrappingKeyCommand::Rotate { data }) => {
+            return match rampart_core::FileKeys::rotate(&data) {
+                Ok(id) => {
+                    println!("{id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("rampart: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     let root = match root_from_env(args.dev) {
         Ok(root) => root,

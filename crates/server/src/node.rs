@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rampart_core::{ids, sealing::write_private, AccountId, Credentials, NodeKey, Secret, Service, ServiceId};
+use rampart_core::{
+    ids, wrapping::write_private, AccountId, Credentials, FileKeys, Sealer, Secret, Service, ServiceId,
+};
 use rampart_iam::Iam;
 use rampart_store::{SqliteBackend, Store};
 use rampart_sts::Sts;
@@ -61,7 +63,7 @@ pub enum StartError {
     #[error("{0}")]
     Store(#[from] rampart_store::StoreError),
     #[error("{0}")]
-    NodeKey(#[from] rampart_core::SealError),
+    Keys(#[from] rampart_core::WrapError),
     #[error("cannot load state: {0}")]
     Load(String),
     #[error("cannot write {path}: {source}")]
@@ -115,7 +117,7 @@ impl Node {
             std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|source| StartError::Write { path: config.data_dir.clone(), source })?;
         }
-        let node_key = Arc::new(NodeKey::load_or_create(&config.data_dir.join("node.key"))?);
+        let sealer = Sealer::new(Arc::new(FileKeys::load_or_create(&config.data_dir)?));
         // Parse the action catalog now (~10 ms), not during the first request;
         // without it service condition keys would go unset: refuse to start.
         if rampart_policy::catalog().services().is_empty() {
@@ -123,8 +125,8 @@ impl Node {
         }
         let store: Store = SqliteBackend::open(&config.data_dir)?;
         let credentials = Arc::new(Credentials::default());
-        let iam = Arc::new(Iam::new(store.clone(), node_key.clone(), credentials.clone()));
-        let sts = Arc::new(Sts::new(iam.clone(), node_key));
+        let iam = Arc::new(Iam::new(store.clone(), sealer.clone(), credentials.clone()));
+        let sts = Arc::new(Sts::new(iam.clone(), sealer));
         credentials.set_session_opener(sts.clone());
         let mut services: HashMap<ServiceId, Arc<dyn Service>> = HashMap::new();
         services.insert(ServiceId::Iam, iam.clone());

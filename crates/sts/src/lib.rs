@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
-    ids, is_call_of, AccessTarget, AccountId, AwsError, BoxFuture, Call, CredentialEntry, NodeKey, Operation,
-    OperationMeta, Outcome, OutputMembers, Principal, Registry, Resource, ResourcePolicy, Secret, Service, ServiceId,
-    Session, SessionOpener,
+    ids, is_call_of, AccessTarget, AccountId, AwsError, BoxFuture, Call, CredentialEntry, Operation, OperationMeta,
+    Outcome, OutputMembers, Principal, Registry, Resource, ResourcePolicy, Sealer, Secret, Service, ServiceId, Session,
+    SessionOpener,
 };
 use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
@@ -185,28 +185,32 @@ type TagsAndIdentity = (Vec<(String, String)>, Vec<String>, Option<String>);
 
 pub struct Sts {
     iam: Arc<Iam>,
-    node_key: Arc<NodeKey>,
+    sealer: Sealer,
 }
 
 impl Sts {
-    pub fn new(iam: Arc<Iam>, node_key: Arc<NodeKey>) -> Sts {
-        Sts { iam, node_key }
+    pub fn new(iam: Arc<Iam>, sealer: Sealer) -> Sts {
+        Sts { iam, sealer }
     }
 
     /// New temporary credentials for `claims` (whose key and secret it fills
     /// in), as the `Credentials` output member.
-    fn issue(&self, mut claims: Claims) -> Value {
+    fn issue(&self, mut claims: Claims) -> Result<Value, AwsError> {
         let secret = Zeroizing::new(ids::secret_access_key());
         claims.access_key_id = ids::temporary_access_key_id();
         claims.secret_access_key.clone_from(&secret);
-        let token = token::seal(&self.node_key, &claims);
+        let token = token::seal(&self.sealer, &claims);
         claims.secret_access_key.zeroize();
-        json!({
+        let token = token.map_err(|error| {
+            tracing::error!(%error, "a session token could not be sealed");
+            AwsError::new("InternalFailure", 500, "The request could not be completed.")
+        })?;
+        Ok(json!({
             "AccessKeyId": claims.access_key_id,
             "SecretAccessKey": secret.as_str(),
             "SessionToken": token,
             "Expiration": (claims.expires_ms / 1000) as f64,
-        })
+        }))
     }
 
     fn get_caller_identity(&self, call: &Call) -> Outcome {
@@ -286,7 +290,7 @@ impl Sts {
         let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn.clone() }];
         let session = session_of(role, &session_name);
         let mut output = json!({
-            "Credentials": self.issue(claims),
+            "Credentials": self.issue(claims)?,
             "AssumedRoleUser": {
                 "AssumedRoleId": session.principal_id(),
                 "Arn": session.arn(),
@@ -334,7 +338,7 @@ impl Sts {
             transitive: Vec::new(),
             source_identity: None,
         };
-        Ok(Outcome { output: json!({ "Credentials": self.issue(claims) }), resources: Vec::new(), change: None })
+        Ok(Outcome { output: json!({ "Credentials": self.issue(claims)? }), resources: Vec::new(), change: None })
     }
 
     /// The session policies a token names, compiled. One that cannot be read
@@ -358,7 +362,7 @@ impl Sts {
 
 impl SessionOpener for Sts {
     fn open(&self, access_key_id: &str, token: &str) -> Option<CredentialEntry> {
-        let mut claims = token::open(&self.node_key, token)?;
+        let mut claims = token::open(&self.sealer, token)?;
         if claims.access_key_id != access_key_id {
             return None;
         }

@@ -1,11 +1,11 @@
-//! Session tokens. A token is the session itself, sealed by the node key:
+//! Session tokens. A token is the session itself, sealed by the node's key wrapper:
 //! nothing is stored when STS issues credentials, and a restarted node can
 //! still open every token it issued. Tampering fails the seal; a token from
 //! another node fails it too.
 
 use serde::{Deserialize, Serialize};
 
-use rampart_core::NodeKey;
+use rampart_core::{Sealer, WrapError};
 
 /// The sealing context: a token opens only as a session token.
 const CONTEXT: &str = "sts-session-token";
@@ -47,13 +47,13 @@ pub(crate) struct Claims {
     pub source_identity: Option<String>,
 }
 
-pub(crate) fn seal(key: &NodeKey, claims: &Claims) -> String {
-    let plaintext = zeroize::Zeroizing::new(serde_json::to_string(claims).unwrap_or_default());
+pub(crate) fn seal(key: &Sealer, claims: &Claims) -> Result<String, WrapError> {
+    let plaintext = zeroize::Zeroizing::new(serde_json::to_string(claims).map_err(|_| WrapError::Encrypt)?);
     key.seal_token(plaintext.as_bytes(), CONTEXT)
 }
 
 /// The claims of a token this node sealed; `None` for anything else.
-pub(crate) fn open(key: &NodeKey, token: &str) -> Option<Claims> {
+pub(crate) fn open(key: &Sealer, token: &str) -> Option<Claims> {
     let plaintext = key.open_token(token, CONTEXT).ok()?;
     serde_json::from_slice(&plaintext).ok()
 }
@@ -61,10 +61,12 @@ pub(crate) fn open(key: &NodeKey, token: &str) -> Option<Claims> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rampart_core::FileKeys;
 
     #[test]
     fn round_trip_and_tamper() {
-        let key = NodeKey::from_bytes(&[9u8; 32]).expect("a 32-byte key");
+        let sealer = |byte| Sealer::new(std::sync::Arc::new(FileKeys::from_bytes(&[byte; 32]).expect("a 32-byte key")));
+        let key = sealer(9);
         let claims = Claims {
             access_key_id: "ASIAEXAMPLE".into(),
             secret_access_key: "s".into(),
@@ -78,11 +80,10 @@ mod tests {
             transitive: vec![],
             source_identity: None,
         };
-        let token = seal(&key, &claims);
+        let token = seal(&key, &claims).expect("sealed");
         assert!(!token.contains("ASIAEXAMPLE"));
         assert!(open(&key, &token) == Some(claims));
-        let other = NodeKey::from_bytes(&[8u8; 32]);
-        assert!(other.is_ok_and(|o| open(&o, &token).is_none()));
+        assert!(open(&sealer(8), &token).is_none());
         let mut tampered = token.into_bytes();
         if let Some(b) = tampered.get_mut(20) {
             *b = if *b == b'A' { b'B' } else { b'A' };
