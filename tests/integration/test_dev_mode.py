@@ -3,6 +3,8 @@ stays on. Without --dev the reset endpoints are refused."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -124,3 +126,46 @@ def test_signed_reset_refused_without_dev(prod):
     r = send_signed("POST", prod.url("/_rampart/reset"), "iam", prod.creds)
     assert 400 <= r.status_code < 500
     assert prod.client("iam").get_user(UserName=name)["User"]["UserName"] == name
+
+
+def _service_events(srv) -> list[dict]:
+    events = srv.client("cloudtrail").lookup_events(MaxResults=50)["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    return [r for r in records if r["eventType"] == "AwsServiceEvent"]
+
+
+def test_reset_and_bootstrap_are_recorded(server_factory):
+    """The reset leaves one record, of itself, and the bootstrap after it is recorded as
+    IAM's own events (the account and its root key), as CloudTrail writes service events."""
+    srv = server_factory(dev=True, root_creds=None)
+    name, _ = _populate(srv)
+    assert requests.post(srv.url("/_rampart/reset"), timeout=30).status_code == 200
+    ct = srv.client("cloudtrail")
+    names = [e["EventName"] for e in ct.lookup_events(MaxResults=50)["Events"]]
+    assert "CreateUser" not in names, names
+    by_name = {r["eventName"]: r for r in _service_events(srv)}
+    assert set(by_name) == {"ResetNode", "CreateAccount", "CreateAccessKey"}, by_name.keys()
+    reset = by_name["ResetNode"]
+    assert reset["userIdentity"] == {"type": "AWSService", "invokedBy": "rampart"}
+    assert reset["eventSource"] == "rampart" and reset["recipientAccountId"] == DEV_ACCOUNT_ID
+    key = by_name["CreateAccessKey"]
+    assert key["userIdentity"] == {"type": "AWSService", "invokedBy": "iam.amazonaws.com"}
+    assert key["eventSource"] == "iam.amazonaws.com" and key["sourceIPAddress"] == "iam.amazonaws.com"
+    assert key["serviceEventDetails"]["accessKeyId"] == DEV_ACCESS_KEY_ID
+    assert key["resources"] == [{"accountId": DEV_ACCOUNT_ID, "type": "AWS::IAM::AccessKey",
+                                 "resourceName": DEV_ACCESS_KEY_ID}]
+    assert key["readOnly"] is False and key["managementEvent"] is True
+    assert DEV_SECRET_ACCESS_KEY not in json.dumps(by_name)
+    # the records are found by their attributes like any other
+    found = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "ResetNode"}])
+    assert len(found["Events"]) == 1 and found["Events"][0]["EventSource"] == "rampart"
+
+
+def test_first_start_bootstrap_is_recorded_once(server_factory):
+    srv = server_factory(name="boot")
+    first = [r["eventName"] for r in _service_events(srv)]
+    assert sorted(first) == ["CreateAccessKey", "CreateAccount"], first
+    assert srv.creds.secret_access_key not in json.dumps(_service_events(srv))
+    srv.restart()
+    # nothing to change on a restart with the same configuration: nothing recorded
+    assert sorted(r["eventName"] for r in _service_events(srv)) == ["CreateAccessKey", "CreateAccount"]

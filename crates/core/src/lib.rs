@@ -13,6 +13,7 @@ mod registry;
 mod secret;
 mod service;
 mod session;
+mod task;
 pub mod wrapping;
 
 pub use credentials::{CredentialEntry, CredentialRefusal, Credentials, LastUsed, SessionOpener};
@@ -25,4 +26,5 @@ pub use service::{
     DEFAULT_MAX_BODY_BYTES,
 };
 pub use session::Session;
+pub use task::{ServiceEvent, SystemChange, Task, TaskRun};
 pub use wrapping::{FileKeys, KeyWrapper, Sealer, WrapError};

@@ -124,6 +124,11 @@ pub trait Service: Send + Sync {
     fn max_body_bytes(&self) -> usize {
         DEFAULT_MAX_BODY_BYTES
     }
+    /// The service's scheduled work (`Task`), started by the server once the
+    /// node serves.
+    fn tasks(self: std::sync::Arc<Self>) -> Vec<crate::Task> {
+        Vec::new()
+    }
     /// Loads (or reloads, after a reset) the service's state from the store.
     fn load(&self) -> Result<(), String>;
 }

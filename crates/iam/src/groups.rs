@@ -130,7 +130,7 @@ impl Iam {
             attached: Vec::new(),
         };
         let output = json!({ "Group": group_json(&account, &group) });
-        let writes = vec![put(GROUP_KIND, &account, &group.group_id, &group)];
+        let writes = vec![put(GROUP_KIND, &account, &group.group_id, &group)?];
         let resources = vec![group_resource(&group.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             state.accounts.entry(account).or_default().groups.insert(group.name.to_lowercase(), group);
@@ -192,7 +192,7 @@ impl Iam {
             edit(a, &mut group)?;
             (current.name.to_lowercase(), group, current.members.clone())
         };
-        let writes = vec![put(GROUP_KIND, &account, &group.group_id, &group)];
+        let writes = vec![put(GROUP_KIND, &account, &group.group_id, &group)?];
         let resources = vec![group_resource(&group.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             let a = state.accounts.entry(account.clone()).or_default();

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use rampart_core::{ids, AwsError, Call, CredentialEntry, Outcome, OutputMembers, Principal, Resource, Secret};
-use rampart_store::Commit;
+use rampart_core::{
+    ids, AwsError, Call, Change, CredentialEntry, Outcome, OutputMembers, Principal, Resource, Secret, SystemChange,
+};
 
 use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND};
 use crate::users::{page, page_output};
@@ -87,7 +88,7 @@ fn status(active: bool) -> &'static str {
     }
 }
 
-fn key_resource(access_key_id: &str) -> Resource {
+pub(crate) fn key_resource(access_key_id: &str) -> Resource {
     Resource { kind: "AWS::IAM::AccessKey".into(), name: access_key_id.to_string() }
 }
 
@@ -130,7 +131,7 @@ impl Iam {
         if let Some(name) = &owner.user_name {
             access_key.set("UserName", json!(name));
         }
-        let writes = vec![put(KEY_KIND, &account, &access_key_id, &key)];
+        let writes = vec![put(KEY_KIND, &account, &access_key_id, &key)?];
         let resources = vec![key_resource(&access_key_id)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             credentials.insert(access_key_id.clone(), CredentialEntry::new(secret, owner.principal, true));
@@ -191,7 +192,7 @@ impl Iam {
                 ))
             }
         };
-        let writes = vec![put(KEY_KIND, &account, &key.access_key_id, &key)];
+        let writes = vec![put(KEY_KIND, &account, &key.access_key_id, &key)?];
         let resources = vec![key_resource(&key.access_key_id)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             credentials.set_active(&key.access_key_id, key.active);
@@ -252,10 +253,10 @@ pub(crate) struct StoredLastUsed {
 }
 
 impl Iam {
-    /// Stores the last-used data that changed since the previous flush;
-    /// returns how many keys it wrote.
-    pub async fn flush_last_used(&self) -> Result<usize, String> {
-        let _guard = self.lock().await;
+    /// Stores the last use of every key used since the last flush (a task:
+    /// AWS records no event for it).
+    pub(crate) async fn flush_last_used(&self) -> Result<Option<SystemChange>, String> {
+        let guard = self.lock().await;
         let mut writes = Vec::new();
         let mut flushed = Vec::new();
         {
@@ -268,17 +269,19 @@ impl Iam {
                         continue;
                     }
                     let stored = StoredLastUsed { time_ms: used.time_ms, service: used.service, region: used.region };
-                    writes.push(put(LAST_USED_KIND, account, akid, &stored));
+                    writes.push(put(LAST_USED_KIND, account, akid, &stored).map_err(|e| e.message)?);
                     flushed.push((akid.clone(), used.time_ms));
                 }
             }
         }
         if writes.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
-        let count = writes.len();
-        self.store.commit(Commit { writes, events: Vec::new() }).await.map_err(|e| e.to_string())?;
-        self.last_used_flushed.lock().extend(flushed);
-        Ok(count)
+        let done = self.last_used_flushed.clone();
+        let apply = Box::new(move || {
+            done.lock().extend(flushed);
+            drop(guard);
+        });
+        Ok(Some(SystemChange { change: Change { writes, apply }, events: Vec::new() }))
     }
 }

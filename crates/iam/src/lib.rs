@@ -29,9 +29,9 @@ use serde_json::Value;
 
 use rampart_core::{
     AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, OperationMeta, Outcome,
-    Principal, Sealer, Secret, Service, ServiceId, WrapError,
+    Principal, Sealer, Secret, Service, ServiceEvent, ServiceId, SystemChange, Task, TaskRun, WrapError,
 };
-use rampart_store::{Commit, RecordWrite, Store};
+use rampart_store::{RecordWrite, Store};
 
 pub use policies::PrincipalPolicies;
 use state::{
@@ -75,7 +75,7 @@ pub struct Iam {
     /// Held from a mutation's checks until its change is applied.
     mutation: Arc<tokio::sync::Mutex<()>>,
     /// The last-used time of each key as last stored (see `flush_last_used`).
-    last_used_flushed: parking_lot::Mutex<std::collections::HashMap<String, i64>>,
+    last_used_flushed: Arc<parking_lot::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 fn model_error(shape: &str, message: String) -> AwsError {
@@ -107,13 +107,19 @@ pub(crate) fn now_seconds(call: &Call) -> f64 {
     (call.time_ms as f64 / 1000.0).floor()
 }
 
-fn put<T: serde::Serialize>(kind: &'static str, account: &AccountId, key: &str, value: &T) -> RecordWrite {
-    RecordWrite::Put {
-        kind,
-        account: account.to_string(),
-        key: key.to_string(),
-        value: serde_json::to_string(value).unwrap_or_default(),
-    }
+/// A record to store. Serializing a record cannot fail (plain structs with
+/// string keys); if it ever did, the call fails rather than storing nothing.
+fn put<T: serde::Serialize>(
+    kind: &'static str,
+    account: &AccountId,
+    key: &str,
+    value: &T,
+) -> Result<RecordWrite, AwsError> {
+    let value = serde_json::to_string(value).map_err(|error| {
+        tracing::error!(%error, kind, "a record could not be serialized");
+        model_error("ServiceFailureException", "The request processing has failed because of an internal error.".into())
+    })?;
+    Ok(RecordWrite::Put { kind, account: account.to_string(), key: key.to_string(), value })
 }
 
 fn delete(kind: &'static str, account: &AccountId, key: &str) -> RecordWrite {
@@ -128,7 +134,7 @@ impl Iam {
             credentials,
             state: Arc::new(RwLock::new(State::default())),
             mutation: Arc::new(tokio::sync::Mutex::new(())),
-            last_used_flushed: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            last_used_flushed: Arc::default(),
         }
     }
 
@@ -138,19 +144,34 @@ impl Iam {
     }
 
     /// Makes sure `account` exists and `access_key_id` is an active root key of
-    /// it with this secret. Used at start-up, from the operator's configuration.
+    /// it with this secret: the operator's configuration, applied at start-up
+    /// and after a dev reset. The change (none when all is as configured) is
+    /// recorded as IAM's own events, `CreateAccount` and `CreateAccessKey`.
     pub async fn bootstrap_root(
         &self,
         account: &AccountId,
         access_key_id: &str,
         secret: &Secret,
         now: f64,
-    ) -> Result<(), String> {
-        let _guard = self.mutation.lock().await;
+    ) -> Result<Option<SystemChange>, String> {
+        let guard = self.lock().await;
         let mut writes = Vec::new();
+        let mut events = Vec::new();
         let exists = self.state.read().accounts.contains_key(account);
+        let event = |name: &str, details: Value| ServiceEvent {
+            source: ServiceId::Iam.event_source(),
+            account: account.clone(),
+            region: "us-east-1".to_string(),
+            event_name: name.to_string(),
+            read_only: false,
+            resources: Vec::new(),
+            details,
+        };
         if !exists {
-            writes.push(put(ACCOUNT_KIND, account, account.as_str(), &Account { create_date: now }));
+            writes.push(
+                put(ACCOUNT_KIND, account, account.as_str(), &Account { create_date: now }).map_err(|e| e.message)?,
+            );
+            events.push(event("CreateAccount", serde_json::json!({ "reason": "bootstrap" })));
         }
         let current = self.credentials.get(access_key_id);
         let up_to_date = current.as_ref().is_some_and(|c| {
@@ -159,43 +180,57 @@ impl Iam {
         // The same key id may be an old key of another account or user: replace it.
         let previous_owner =
             self.state.read().accounts.iter().find_map(|(a, s)| s.keys.contains_key(access_key_id).then(|| a.clone()));
-        let key = AccessKey {
-            access_key_id: access_key_id.to_string(),
-            user_id: None,
-            active: true,
-            create_date: now,
-            sealed_secret: self.sealer.seal(secret.expose().as_bytes(), access_key_id).map_err(|e| e.to_string())?,
-        };
+        let previous_owner = previous_owner.filter(|o| o != account);
         if !up_to_date {
-            if let Some(owner) = previous_owner.as_ref().filter(|o| *o != account) {
+            let key = AccessKey {
+                access_key_id: access_key_id.to_string(),
+                user_id: None,
+                active: true,
+                create_date: now,
+                sealed_secret: self
+                    .sealer
+                    .seal(secret.expose().as_bytes(), access_key_id)
+                    .map_err(|e| e.to_string())?,
+            };
+            if let Some(owner) = &previous_owner {
                 writes.push(delete(KEY_KIND, owner, access_key_id));
             }
-            writes.push(put(KEY_KIND, account, access_key_id, &key));
+            writes.push(put(KEY_KIND, account, access_key_id, &key).map_err(|e| e.message)?);
+            let details = serde_json::json!({ "reason": "bootstrap", "accessKeyId": access_key_id });
+            events.push(ServiceEvent {
+                resources: vec![keys::key_resource(access_key_id)],
+                ..event("CreateAccessKey", details)
+            });
+            let state = self.state.clone();
+            let credentials = self.credentials.clone();
+            let account = account.clone();
+            let secret = secret.clone();
+            let apply = Box::new(move || {
+                let mut state = state.write();
+                let account_state = state.accounts.entry(account.clone()).or_default();
+                if !exists {
+                    account_state.create_date = now;
+                }
+                account_state.keys.insert(key.access_key_id.clone(), key.clone());
+                if let Some(s) = previous_owner.and_then(|owner| state.accounts.get_mut(&owner)) {
+                    s.keys.remove(&key.access_key_id);
+                }
+                credentials
+                    .insert(key.access_key_id.clone(), CredentialEntry::new(secret, Principal::Root { account }, true));
+                drop(guard);
+            });
+            return Ok(Some(SystemChange { change: Change { writes, apply }, events }));
         }
         if writes.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        self.store.commit(Commit { writes, events: Vec::new() }).await.map_err(|e| e.to_string())?;
-        let mut state = self.state.write();
-        let account_state = state.accounts.entry(account.clone()).or_default();
-        if !exists {
-            account_state.create_date = now;
-        }
-        if !up_to_date {
-            if let Some(owner) = previous_owner.filter(|o| o != account) {
-                if let Some(s) = state.accounts.get_mut(&owner) {
-                    s.keys.remove(access_key_id);
-                }
-            }
-            if let Some(s) = state.accounts.get_mut(account) {
-                s.keys.insert(access_key_id.to_string(), key);
-            }
-            self.credentials.insert(
-                access_key_id.to_string(),
-                CredentialEntry::new(secret.clone(), Principal::Root { account: account.clone() }, true),
-            );
-        }
-        Ok(())
+        let state = self.state.clone();
+        let account = account.clone();
+        let apply = Box::new(move || {
+            state.write().accounts.entry(account).or_default().create_date = now;
+            drop(guard);
+        });
+        Ok(Some(SystemChange { change: Change { writes, apply }, events }))
     }
 
     /// Takes the mutation lock for a handler; pass the guard into `Change::apply`.
@@ -369,6 +404,17 @@ impl Service for Iam {
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
         registry::registry().dispatch(self, call, input)
+    }
+
+    /// Access keys' last use, noted in memory by authentication, is stored
+    /// every minute and at shutdown.
+    fn tasks(self: Arc<Self>) -> Vec<Task> {
+        let iam = self;
+        let run: TaskRun = Arc::new(move || {
+            let iam = iam.clone();
+            Box::pin(async move { iam.flush_last_used().await })
+        });
+        vec![Task { name: "iam-flush-last-used", period: std::time::Duration::from_secs(60), at_shutdown: true, run }]
     }
 
     /// IAM's largest input is a policy document of 131,072 characters, which

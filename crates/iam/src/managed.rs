@@ -305,7 +305,7 @@ impl Iam {
             }
         }
         let output = json!({ "Policy": customer_policy_json(&account, &policy, (0, 0), PolicyView::Create) });
-        let writes = vec![put(MANAGED_KIND, &account, &arn, &policy)];
+        let writes = vec![put(MANAGED_KIND, &account, &arn, &policy)?];
         let resources = vec![policy_resource(&policy.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             state.accounts.entry(account).or_default().managed.insert(arn, policy);
@@ -402,7 +402,7 @@ impl Iam {
             edit(account_state, &mut user)?;
             user
         };
-        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
+        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)?];
         let resources = vec![Resource { kind: "AWS::IAM::User".into(), name: user.name.clone() }];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             let user_id = user.user_id.clone();

@@ -271,7 +271,7 @@ impl Iam {
             }
             policy
         };
-        let writes = vec![put(POLICY_KIND, &account, &policy.key(), &policy)];
+        let writes = vec![put(POLICY_KIND, &account, &policy.key(), &policy)?];
         let resources = vec![policy_resource(&policy.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             let owner_id = policy.owner_id.clone();

@@ -156,7 +156,9 @@ fn replace_principal(document: &mut Value, from: &str, to: &str) -> bool {
 }
 
 /// The store writes of roles whose trust policies were rewritten.
-pub(crate) fn trust_rewrite_writes(rewrites: &[(AccountId, Role)]) -> Vec<rampart_store::RecordWrite> {
+pub(crate) fn trust_rewrite_writes(
+    rewrites: &[(AccountId, Role)],
+) -> Result<Vec<rampart_store::RecordWrite>, AwsError> {
     rewrites.iter().map(|(account, role)| put(ROLE_KIND, account, &role.role_id, role)).collect()
 }
 
@@ -268,7 +270,7 @@ impl Iam {
             attached: Vec::new(),
         };
         let output = json!({ "Role": role_json(&account, &role, true) });
-        let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)];
+        let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)?];
         let resources = vec![role_resource(&role.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             let role_id = role.role_id.clone();
@@ -314,7 +316,7 @@ impl Iam {
             edit(a, &mut role)?;
             role
         };
-        let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)];
+        let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)?];
         let resources = vec![role_resource(&role.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             let role_id = role.role_id.clone();
@@ -422,7 +424,7 @@ impl Iam {
         let arn = format!("arn:aws:iam::{account}:role{}{}", role.path, role.name);
         let rewrites = forget_trusted_principal(&self.state.read(), &arn, &role.role_id, Some(&role.role_id));
         let mut writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
-        writes.extend(trust_rewrite_writes(&rewrites));
+        writes.extend(trust_rewrite_writes(&rewrites)?);
         let resources = vec![role_resource(&role.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             if let Some(a) = state.accounts.get_mut(&account) {

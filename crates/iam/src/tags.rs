@@ -102,21 +102,21 @@ impl TaggedName {
             (Some(name), _, _) => {
                 let mut user = a.user(name).ok_or_else(|| no_such_user(name))?.clone();
                 edit(&mut user.tags)?;
-                let write = put(USER_KIND, account, &user.user_id, &user);
+                let write = put(USER_KIND, account, &user.user_id, &user)?;
                 let resource = Resource { kind: "AWS::IAM::User".into(), name: user.name.clone() };
                 Ok((write, resource, Box::new(move |a| drop(a.users.insert(user.name.to_lowercase(), user)))))
             }
             (_, Some(name), _) => {
                 let mut role = a.role(name).ok_or_else(|| no_such_role(name))?.clone();
                 edit(&mut role.tags)?;
-                let write = put(ROLE_KIND, account, &role.role_id, &role);
+                let write = put(ROLE_KIND, account, &role.role_id, &role)?;
                 let resource = Resource { kind: "AWS::IAM::Role".into(), name: role.name.clone() };
                 Ok((write, resource, Box::new(move |a| drop(a.roles.insert(role.name.to_lowercase(), role)))))
             }
             (_, _, Some(arn)) => {
                 let mut policy = a.managed.get(arn).ok_or_else(|| not_attachable(arn))?.clone();
                 edit(&mut policy.tags)?;
-                let write = put(MANAGED_KIND, account, arn, &policy);
+                let write = put(MANAGED_KIND, account, arn, &policy)?;
                 let resource = Resource { kind: "AWS::IAM::ManagedPolicy".into(), name: policy.name.clone() };
                 let arn = arn.clone();
                 Ok((write, resource, Box::new(move |a| drop(a.managed.insert(arn, policy)))))

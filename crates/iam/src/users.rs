@@ -162,7 +162,7 @@ impl Iam {
             attached: Vec::new(),
         };
         let output = json!({ "User": user_json(&account, &user, true) });
-        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
+        let writes = vec![put(USER_KIND, &account, &user.user_id, &user)?];
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             let a = state.accounts.entry(account).or_default();
@@ -237,8 +237,8 @@ impl Iam {
         } else {
             crate::roles::forget_trusted_principal(&self.state.read(), &old_arn, &new_arn, None)
         };
-        let mut writes = vec![put(USER_KIND, &account, &user.user_id, &user)];
-        writes.extend(crate::roles::trust_rewrite_writes(&rewrites));
+        let mut writes = vec![put(USER_KIND, &account, &user.user_id, &user)?];
+        writes.extend(crate::roles::trust_rewrite_writes(&rewrites)?);
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             credentials.update_principal(&user.user_id, &user.principal(&account));
@@ -281,7 +281,7 @@ impl Iam {
         let arn = user.principal(&account).arn();
         let rewrites = crate::roles::forget_trusted_principal(&self.state.read(), &arn, &user.user_id, None);
         let mut writes = vec![delete(USER_KIND, &account, &user.user_id)];
-        writes.extend(crate::roles::trust_rewrite_writes(&rewrites));
+        writes.extend(crate::roles::trust_rewrite_writes(&rewrites)?);
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             if let Some(a) = state.accounts.get_mut(&account) {

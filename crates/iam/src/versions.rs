@@ -103,7 +103,7 @@ impl Iam {
         let mut policy = self.customer_policy(call, arn)?;
         let output = edit(&mut policy)?;
         let arn = arn.to_string();
-        let writes = vec![put(MANAGED_KIND, &account, &arn, &policy)];
+        let writes = vec![put(MANAGED_KIND, &account, &arn, &policy)?];
         let resources = vec![Resource { kind: "AWS::IAM::ManagedPolicy".into(), name: policy.name.clone() }];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             state.accounts.entry(account.clone()).or_default().managed.insert(arn, policy);

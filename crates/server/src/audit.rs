@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use rampart_core::{Principal, Resource, ServiceId, Session};
+use rampart_core::{Principal, Resource, ServiceEvent, ServiceId, Session};
 use rampart_store::EventRow;
 use rampart_wire::format_iso8601;
 
@@ -337,6 +337,87 @@ impl AuditDraft {
             record: text,
         })
     }
+}
+
+/// The identity of a service acting by itself.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    invoked_by: &'a str,
+}
+
+/// The record of something a service did by itself (`AwsServiceEvent`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceEventRecord<'a> {
+    event_version: &'static str,
+    user_identity: ServiceIdentity<'a>,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    request_parameters: Option<&'a Value>,
+    response_elements: Option<&'a Value>,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<ResourceRecord<'a>>,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    service_event_details: &'a Value,
+    event_category: &'static str,
+}
+
+/// The record and lookup columns of a service event at `time_ms`, as
+/// CloudTrail writes one: the service is the identity, the source address
+/// and the user agent.
+pub(crate) fn service_event_row(event: &ServiceEvent, time_ms: i64) -> Result<EventRow, serde_json::Error> {
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let account = event.account.as_str();
+    let record = ServiceEventRecord {
+        event_version: EVENT_VERSION,
+        user_identity: ServiceIdentity { kind: "AWSService", invoked_by: event.source },
+        event_time: format_iso8601((time_ms / 1000) as f64),
+        event_source: event.source,
+        event_name: &event.event_name,
+        aws_region: &event.region,
+        source_ip_address: event.source,
+        user_agent: event.source,
+        request_parameters: None,
+        response_elements: None,
+        event_id: &event_id,
+        read_only: event.read_only,
+        resources: event
+            .resources
+            .iter()
+            .map(|r| ResourceRecord { account_id: account, kind: &r.kind, resource_name: &r.name })
+            .collect(),
+        event_type: "AwsServiceEvent",
+        management_event: true,
+        recipient_account_id: account,
+        service_event_details: &event.details,
+        event_category: "Management",
+    };
+    Ok(EventRow {
+        account: account.to_string(),
+        event_time_ms: time_ms,
+        event_id: event_id.clone(),
+        event_name: event.event_name.clone(),
+        event_source: event.source.to_string(),
+        region: event.region.clone(),
+        username: None,
+        access_key_id: None,
+        read_only: event.read_only,
+        resources: event.resources.iter().map(|r| (r.kind.clone(), r.name.clone())).collect(),
+        record: serde_json::to_string(&record)?,
+    })
 }
 
 #[cfg(test)]

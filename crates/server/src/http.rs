@@ -16,10 +16,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{millis, Claim, Head};
+use crate::auth::{Claim, Head};
 use crate::node::{Node, StartError};
 use crate::pipeline::{run, Body, BodyRefusal, Peer, Routed, UNAUTHENTICATED_BODY_BYTES};
 use crate::shares::{share_of, Held, Shares};
+use crate::tasks::Tasks;
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -219,14 +220,7 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("rampart listening on {scheme}://{}", listener.local_addr().unwrap_or(addr));
-    let flusher = tokio::spawn(every(LAST_USED_FLUSH, {
-        let node = node.clone();
-        move || flush_last_used(node.clone())
-    }));
-    let expirer = tokio::spawn(every(UNATTRIBUTED_EXPIRY_EVERY, {
-        let node = node.clone();
-        move || expire_unattributed(node.clone())
-    }));
+    let tasks = Tasks::start(&node);
     // A connection over either cap is closed as soon as it is accepted.
     let limits = node.config.limits;
     let connections = Shares::new(limits.max_connections, limits.max_connections_per_peer);
@@ -266,45 +260,6 @@ pub async fn serve(config: crate::Config) -> Result<(), StartError> {
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight connections did not finish within {SHUTDOWN_GRACE:?}");
     }
-    flusher.abort();
-    expirer.abort();
-    flush_last_used(node).await;
+    tasks.stop(&node).await;
     Ok(())
-}
-
-/// Records of requests attributable to no account are kept this long.
-const UNATTRIBUTED_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
-const UNATTRIBUTED_EXPIRY_EVERY: Duration = Duration::from_secs(3600);
-
-/// Access keys' last use is noted in memory by authentication and stored
-/// this often (and at shutdown).
-const LAST_USED_FLUSH: Duration = Duration::from_secs(60);
-
-/// Runs `work` now and then every `period`, for as long as the node serves.
-async fn every<F, Fut>(period: Duration, mut work: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        work().await;
-    }
-}
-
-async fn expire_unattributed(node: Arc<Node>) {
-    let now_ms = millis(time::OffsetDateTime::now_utc());
-    match node.store.expire_unattributed(now_ms - UNATTRIBUTED_RETENTION_MS).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(batches = n, "expired records of unattributable requests"),
-        Err(e) => tracing::error!(error = %e, "records of unattributable requests could not be expired"),
-    }
-}
-
-async fn flush_last_used(node: Arc<Node>) {
-    if let Err(e) = node.iam.flush_last_used().await {
-        tracing::error!(error = %e, "access keys' last-used data could not be stored");
-    }
 }

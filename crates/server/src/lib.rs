@@ -10,6 +10,7 @@ mod node;
 mod pipeline;
 mod refusals;
 mod shares;
+mod tasks;
 
 pub use http::serve;
 pub use node::{Config, Limits, RootCredentials, StartError};

@@ -6,16 +6,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rampart_core::{
-    ids, wrapping::write_private, AccountId, Credentials, FileKeys, Sealer, Secret, Service, ServiceId,
+    ids, wrapping::write_private, AccountId, Credentials, FileKeys, Sealer, Secret, Service, ServiceEvent, ServiceId,
 };
 use rampart_iam::Iam;
 use rampart_store::{SqliteBackend, Store};
 use rampart_sts::Sts;
 use rampart_trail::Trail;
 
+use crate::audit::service_event_row;
 use crate::auth::Regions;
 use crate::refusals::RefusalBudget;
 use crate::shares::Shares;
+use crate::tasks::commit_system;
+
+/// The `eventSource` of what the node itself does (a dev reset).
+const NODE_EVENT_SOURCE: &str = "rampart";
 
 /// The root credentials a node guarantees at start-up (and after a dev reset).
 #[derive(Debug, Clone)]
@@ -141,9 +146,10 @@ impl Node {
             (None, false) => read_root_file(&config),
         };
         if let Some(root) = &root {
-            iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds())
-                .await
-                .map_err(StartError::Load)?;
+            let change = iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds());
+            if let Some(change) = change.await.map_err(StartError::Load)? {
+                commit_system(&store, change).await.map_err(StartError::Load)?;
+            }
         }
         let regions = Regions::new(&config.regions);
         let body_kib = config.limits.body_memory_mib.saturating_mul(1024);
@@ -161,18 +167,35 @@ impl Node {
         })
     }
 
-    /// Dev mode: back to a fresh bootstrap.
+    /// Dev mode: back to a fresh bootstrap. The wipe leaves one record, of
+    /// the reset itself (an `AwsServiceEvent` of `rampart`, in the root's
+    /// account), written in the wipe's transaction; the bootstrap that
+    /// follows is recorded as at start-up.
     pub async fn reset(&self) -> Result<(), String> {
-        self.store.wipe().await.map_err(|e| e.to_string())?;
+        let record = self.root.as_ref().map(|root| {
+            let event = ServiceEvent {
+                source: NODE_EVENT_SOURCE,
+                account: root.account.clone(),
+                region: self.config.region.clone(),
+                event_name: "ResetNode".to_string(),
+                read_only: false,
+                resources: Vec::new(),
+                details: serde_json::json!({ "reason": "POST /_rampart/reset (dev mode)" }),
+            };
+            service_event_row(&event, crate::auth::millis(time::OffsetDateTime::now_utc()))
+        });
+        let events = record.transpose().map_err(|e| e.to_string())?.into_iter().collect();
+        self.store.wipe(events).await.map_err(|e| e.to_string())?;
         for service in self.services.values() {
             service.load()?;
         }
-        match &self.root {
-            Some(root) => {
-                self.iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds()).await
+        if let Some(root) = &self.root {
+            let change = self.iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds());
+            if let Some(change) = change.await? {
+                commit_system(&self.store, change).await?;
             }
-            None => Ok(()),
         }
+        Ok(())
     }
 }
 

@@ -122,8 +122,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// authentication with an unknown key, or none) older than `before_ms`;
     /// returns how many batches went.
     fn expire_unattributed(&self, before_ms: i64) -> BoxFuture<'_, Result<usize, StoreError>>;
-    /// Deletes every record and event (dev mode's reset).
-    fn wipe(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Deletes every record and event (dev mode's reset) and stores `events`
+    /// (the reset's own record), in one transaction.
+    fn wipe(&self, events: Vec<EventRow>) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::index::{may_hold, BatchIndex, IndexQuery};
-use crate::{batch, Backend, BoxFuture, Commit, EventQuery, Record, RecordWrite, StoreError, StoredEvent};
+use crate::{batch, Backend, BoxFuture, Commit, EventQuery, EventRow, Record, RecordWrite, StoreError, StoredEvent};
 
 /// Migrations in order; `schema_version` counts how many have run.
 ///
@@ -60,7 +60,8 @@ const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
 
 enum Job {
     Commit(Commit, oneshot::Sender<Result<(), StoreError>>),
-    Wipe(oneshot::Sender<Result<(), StoreError>>),
+    /// Deletes everything, then stores these events (the reset's record).
+    Wipe(Vec<EventRow>, oneshot::Sender<Result<(), StoreError>>),
     ExpireUnattributed(i64, oneshot::Sender<Result<usize, StoreError>>),
 }
 
@@ -182,6 +183,38 @@ struct EventRows {
     count: usize,
 }
 
+/// The events of one transaction, as they are gathered: attributed ones in
+/// rows of at most `MAX_EVENTS_PER_ROW`, unattributed ones apart.
+#[derive(Default)]
+struct Staged {
+    rows: Vec<EventRows>,
+    unattributed: Vec<u8>,
+    unattributed_time: i64,
+}
+
+impl Staged {
+    fn add(&mut self, events: &[EventRow]) -> Result<(), rusqlite::Error> {
+        for e in events {
+            if e.account.is_empty() {
+                batch::encode(&mut self.unattributed, e);
+                self.unattributed_time = self.unattributed_time.max(e.event_time_ms);
+                continue;
+            }
+            let row = match self.rows.last_mut() {
+                Some(row) if row.count < MAX_EVENTS_PER_ROW => row,
+                _ => {
+                    self.rows.push(EventRows::default());
+                    self.rows.last_mut().ok_or(rusqlite::Error::InvalidQuery)?
+                }
+            };
+            batch::encode(&mut row.encoded, e);
+            row.index.add(e);
+            row.count += 1;
+        }
+        Ok(())
+    }
+}
+
 /// Runs jobs as they come, committing every job already waiting in one transaction.
 /// A failing job is rolled back to its savepoint and fails alone.
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
@@ -196,9 +229,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         }
         let mut replies = Vec::with_capacity(batch.len());
         let mut expiries = Vec::new();
-        let mut rows: Vec<EventRows> = Vec::new();
-        let mut unattributed = Vec::new();
-        let mut unattributed_time = 0;
+        let mut staged = Staged::default();
         let outcome = (|| -> Result<(), rusqlite::Error> {
             let mut tx = conn.transaction()?;
             for job in batch {
@@ -217,33 +248,19 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                             }
                         };
                         if result.is_ok() {
-                            for e in &commit.events {
-                                if e.account.is_empty() {
-                                    batch::encode(&mut unattributed, e);
-                                    unattributed_time = unattributed_time.max(e.event_time_ms);
-                                } else {
-                                    let row = match rows.last_mut() {
-                                        Some(row) if row.count < MAX_EVENTS_PER_ROW => row,
-                                        _ => {
-                                            rows.push(EventRows::default());
-                                            rows.last_mut().ok_or(rusqlite::Error::InvalidQuery)?
-                                        }
-                                    };
-                                    batch::encode(&mut row.encoded, e);
-                                    row.index.add(e);
-                                    row.count += 1;
-                                }
-                            }
+                            staged.add(&commit.events)?;
                         }
                         replies.push((reply, result.err()));
                     }
-                    Job::Wipe(reply) => {
-                        rows.clear();
-                        unattributed.clear();
+                    Job::Wipe(events, reply) => {
+                        staged = Staged::default();
                         let result = tx.execute_batch(
                             "DELETE FROM records; DELETE FROM event_batches; DELETE FROM event_filters;
                              DELETE FROM unattributed_events;",
                         );
+                        if result.is_ok() {
+                            staged.add(&events)?;
+                        }
                         replies.push((reply, result.err()));
                     }
                     Job::ExpireUnattributed(before_ms, reply) => {
@@ -252,15 +269,15 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                     }
                 }
             }
-            for row in &rows {
+            for row in &staged.rows {
                 let stored = batch::compress(&row.encoded);
                 tx.prepare_cached("INSERT INTO event_batches (events) VALUES (?1)")?.execute([&stored])?;
                 insert_index(&tx, tx.last_insert_rowid(), &row.index)?;
             }
-            if !unattributed.is_empty() {
-                let stored = batch::compress(&unattributed);
+            if !staged.unattributed.is_empty() {
+                let stored = batch::compress(&staged.unattributed);
                 tx.prepare_cached("INSERT INTO unattributed_events (time_ms, events) VALUES (?1, ?2)")?
-                    .execute(params![unattributed_time, &stored])?;
+                    .execute(params![staged.unattributed_time, &stored])?;
             }
             tx.commit()
         })();
@@ -302,8 +319,8 @@ impl Backend for SqliteBackend {
         Box::pin(self.submit(|reply| Job::Commit(commit, reply)))
     }
 
-    fn wipe(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(self.submit(Job::Wipe))
+    fn wipe(&self, events: Vec<EventRow>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.submit(|reply| Job::Wipe(events, reply)))
     }
 
     fn expire_unattributed(&self, before_ms: i64) -> BoxFuture<'_, Result<usize, StoreError>> {
@@ -512,7 +529,13 @@ mod tests {
         assert_eq!(store.lookup_events(&q).unwrap().len(), 2);
         q.region = "eu-west-1".into();
         assert_eq!(store.lookup_events(&q).unwrap().len(), 0, "event history is regional");
-        store.wipe().await.unwrap();
+        store.wipe(vec![event("1", 50, "ResetNode", Vec::new())]).await.unwrap();
         assert!(store.scan("user").unwrap().is_empty());
+        q.region = "us-east-1".into();
+        q.start_ms = None;
+        q.end_ms = None;
+        let left = store.lookup_events(&q).unwrap();
+        let names: Vec<&str> = left.iter().map(|e| e.row.event_name.as_str()).collect();
+        assert_eq!(names, ["ResetNode"], "only the reset's own record is left");
     }
 }
