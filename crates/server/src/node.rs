@@ -137,7 +137,11 @@ impl Node {
         services.insert(ServiceId::Iam, iam.clone());
         services.insert(ServiceId::Sts, sts);
         services.insert(ServiceId::CloudTrail, Arc::new(Trail::new(store.clone())));
-        for service in services.values() {
+        for (id, service) in &services {
+            // The served services' models now, not during the first request
+            // (the others' when they are first asked for: EC2's alone is 20 MB
+            // in memory). A model that does not parse is a build defect.
+            id.load_model().map_err(|e| StartError::Load(format!("the {id:?} model: {e}")))?;
             service.load().map_err(StartError::Load)?;
         }
         let root = match (&config.root, iam.accounts().is_empty()) {

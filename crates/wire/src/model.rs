@@ -102,16 +102,29 @@ impl ServiceId {
         }
     }
 
-    /// The parsed model, loaded once on first use.
+    /// The parsed model, loaded once on first use. A model that does not
+    /// parse (a build defect: the models are compiled in, and a test parses
+    /// every one) is empty here; the node refuses to start when a model of a
+    /// service it serves does not parse (`load_model`).
     pub fn model(self) -> &'static ServiceModel {
-        static IAM: OnceLock<ServiceModel> = OnceLock::new();
-        static STS: OnceLock<ServiceModel> = OnceLock::new();
-        static EC2: OnceLock<ServiceModel> = OnceLock::new();
-        static KMS: OnceLock<ServiceModel> = OnceLock::new();
-        static CLOUDTRAIL: OnceLock<ServiceModel> = OnceLock::new();
-        static CONFIG: OnceLock<ServiceModel> = OnceLock::new();
-        static LOGS: OnceLock<ServiceModel> = OnceLock::new();
-        static MONITORING: OnceLock<ServiceModel> = OnceLock::new();
+        static EMPTY: OnceLock<ServiceModel> = OnceLock::new();
+        match self.load_model() {
+            Ok(model) => model,
+            Err(_) => EMPTY.get_or_init(ServiceModel::empty),
+        }
+    }
+
+    /// The parsed model, or why it does not parse.
+    pub fn load_model(self) -> Result<&'static ServiceModel, &'static str> {
+        type Slot = OnceLock<Result<ServiceModel, String>>;
+        static IAM: Slot = OnceLock::new();
+        static STS: Slot = OnceLock::new();
+        static EC2: Slot = OnceLock::new();
+        static KMS: Slot = OnceLock::new();
+        static CLOUDTRAIL: Slot = OnceLock::new();
+        static CONFIG: Slot = OnceLock::new();
+        static LOGS: Slot = OnceLock::new();
+        static MONITORING: Slot = OnceLock::new();
         let slot = match self {
             ServiceId::Iam => &IAM,
             ServiceId::Sts => &STS,
@@ -122,7 +135,10 @@ impl ServiceId {
             ServiceId::Logs => &LOGS,
             ServiceId::Monitoring => &MONITORING,
         };
-        slot.get_or_init(|| ServiceModel::parse(self.model_json()))
+        match slot.get_or_init(|| serde_json::from_str(self.model_json()).map_err(|e| e.to_string())) {
+            Ok(model) => Ok(model),
+            Err(e) => Err(e.as_str()),
+        }
     }
 }
 
@@ -387,10 +403,8 @@ pub struct ServiceModel {
 }
 
 impl ServiceModel {
-    fn parse(json: &str) -> ServiceModel {
-        // The models are compiled into the binary and checked by tests, so a parse
-        // failure is a build defect; an empty model keeps the server answering.
-        serde_json::from_str(json).unwrap_or_else(|_| ServiceModel {
+    fn empty() -> ServiceModel {
+        ServiceModel {
             metadata: Metadata {
                 api_version: String::new(),
                 protocol: String::new(),
@@ -402,7 +416,7 @@ impl ServiceModel {
             },
             operations: HashMap::new(),
             shapes: HashMap::new(),
-        })
+        }
     }
 
     pub fn operation(&self, name: &str) -> Option<&Operation> {
@@ -440,7 +454,7 @@ mod tests {
     #[test]
     fn every_model_parses_and_resolves_its_shapes() {
         for service in ServiceId::ALL {
-            let model = service.model();
+            let model = service.load_model().unwrap_or_else(|e| panic!("{service:?}: {e}"));
             assert!(!model.operations.is_empty(), "{service:?} has no operations");
             for op in model.operations.values() {
                 for r in [&op.input, &op.output].into_iter().flatten() {
