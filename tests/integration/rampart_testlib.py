@@ -433,7 +433,9 @@ class RampartServer:
     # ---- lifecycle -------------------------------------------------------
     def command(self) -> list[str]:
         cmd = [str(rampart_bin()), "serve", "--listen", f"{LOOPBACK}:{self.port}",
-               "--data", str(self.data_dir), "--region", self.region]
+               "--data", str(self.data_dir), "--region", self.region,
+               # an output member the model does not define fails the call (a 500)
+               "--strict-outputs"]
         if self.dev:
             cmd.append("--dev")
         if self.tls:

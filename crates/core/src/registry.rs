@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use rampart_wire::{AwsError, OperationId, ServiceId};
+use rampart_wire::{AwsError, CommonError, OperationId, ServiceId};
 
 use crate::{BoxFuture, Call, Outcome};
 
@@ -123,7 +123,7 @@ impl<S: 'static, O: OperationId + Ord, A: 'static> Registry<S, O, A> {
             Some(op) => (op.handler)(service, call, input),
             None => {
                 let message = format!("{} does not serve {}.", O::SERVICE.action_prefix(), call.operation);
-                Box::pin(async move { Err(AwsError::new("InternalFailure", 500, message)) })
+                Box::pin(async move { Err(CommonError::InternalFailure.error(O::SERVICE, message)) })
             }
         }
     }
@@ -176,8 +176,7 @@ pub fn is_call_of<O: OperationId>(call: &Call, operation: O) -> bool {
 /// has already checked the input, so a mismatch here is an input the model
 /// allows and the handler's type does not: the service's validation error.
 pub fn parse_input<T: serde::de::DeserializeOwned>(service: ServiceId, input: Value) -> Result<T, AwsError> {
-    serde_json::from_value(input)
-        .map_err(|e| AwsError::new(service.validation_error_code(), 400, format!("Invalid input: {e}")))
+    serde_json::from_value(input).map_err(|e| CommonError::Validation.error(service, format!("Invalid input: {e}")))
 }
 
 #[cfg(test)]

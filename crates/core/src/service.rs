@@ -138,12 +138,20 @@ pub trait Service: Send + Sync {
 pub trait OutputMembers {
     /// Sets `key` to `value`; a value that is not an object is left as it is.
     fn set(&mut self, key: &str, value: Value);
+    /// Removes `key`, for a view that has fewer members than another.
+    fn unset(&mut self, key: &str);
 }
 
 impl OutputMembers for Value {
     fn set(&mut self, key: &str, value: Value) {
         if let Some(map) = self.as_object_mut() {
             map.insert(key.to_string(), value);
+        }
+    }
+
+    fn unset(&mut self, key: &str) {
+        if let Some(map) = self.as_object_mut() {
+            map.remove(key);
         }
     }
 }

@@ -40,8 +40,10 @@ fn attached_policies(attached: &[String]) -> Value {
     json!(named.collect::<Vec<_>>())
 }
 
-/// A managed policy with all its versions' documents.
+/// A managed policy with all its versions' documents (`ManagedPolicyDetail`
+/// has no tags).
 fn policy_detail(mut detail: Value, policy: &ManagedPolicy) -> Value {
+    detail.unset("Tags");
     detail.set(
         "PolicyVersionList",
         json!(policy.versions.iter().map(|v| version_json(policy, v, true)).collect::<Vec<_>>()),
@@ -79,6 +81,8 @@ impl Iam {
         if wanted("Role") {
             for r in a.roles.values() {
                 let mut detail = role_json(account, r, true);
+                // `RoleDetail` has no session duration.
+                detail.unset("MaxSessionDuration");
                 detail.set("InstanceProfileList", json!([]));
                 detail.set("RolePolicyList", inline_policies(a, &r.role_id));
                 detail.set("AttachedManagedPolicies", attached_policies(&r.attached));

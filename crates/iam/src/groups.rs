@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::managed::{attach, detach};
 use crate::policies::{delete_conflict, no_such_group, recompile, require_no_policies};
 use crate::state::{AccountState, State, GROUP_KIND};
 use crate::users::{page, page_output, user_json};
-use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
+use crate::{delete, no_such_user, now_seconds, put, Iam};
 
 /// IAM's quotas.
 const GROUPS_PER_USER: usize = 10;
@@ -116,10 +117,8 @@ impl Iam {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
         if self.state.read().accounts.get(&account).and_then(|a| a.group(&input.group_name)).is_some() {
-            return Err(model_error(
-                "EntityAlreadyExistsException",
-                format!("Group with name {} already exists.", input.group_name),
-            ));
+            return Err(IamException::EntityAlreadyExistsException
+                .error(format!("Group with name {} already exists.", input.group_name)));
         }
         let group = Group {
             group_id: rampart_core::ids::unique_id("AGPA"),
@@ -212,10 +211,8 @@ impl Iam {
         self.edit_group(call, &input.group_name, |a, group| {
             if let Some(new_name) = &input.new_group_name {
                 if a.group(new_name).is_some_and(|g| g.group_id != group.group_id) {
-                    return Err(model_error(
-                        "EntityAlreadyExistsException",
-                        format!("Group with name {new_name} already exists."),
-                    ));
+                    return Err(IamException::EntityAlreadyExistsException
+                        .error(format!("Group with name {new_name} already exists.")));
                 }
                 group.name = new_name.clone();
             }
@@ -234,10 +231,8 @@ impl Iam {
             if !group.members.contains(&user.user_id) {
                 let groups_of_user = a.groups.values().filter(|g| g.members.contains(&user.user_id)).count();
                 if groups_of_user >= GROUPS_PER_USER {
-                    return Err(model_error(
-                        "LimitExceededException",
-                        format!("Cannot exceed quota for GroupsPerUser: {GROUPS_PER_USER}"),
-                    ));
+                    return Err(IamException::LimitExceededException
+                        .error(format!("Cannot exceed quota for GroupsPerUser: {GROUPS_PER_USER}")));
                 }
                 group.members.push(user.user_id.clone());
             }
@@ -257,10 +252,8 @@ impl Iam {
             let before = group.members.len();
             group.members.retain(|m| m != &user.user_id);
             if group.members.len() == before {
-                return Err(model_error(
-                    "NoSuchEntityException",
-                    format!("User {} is not in group {}.", user.name, group.name),
-                ));
+                return Err(IamException::NoSuchEntityException
+                    .error(format!("User {} is not in group {}.", user.name, group.name)));
             }
             Ok(())
         })

@@ -6,10 +6,11 @@ use serde_json::{json, Value};
 use rampart_core::{
     ids, AwsError, Call, Change, CredentialEntry, Outcome, OutputMembers, Principal, Resource, Secret, SystemChange,
 };
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND};
 use crate::users::{page, page_output};
-use crate::{delete, model_error, no_such_user, now_seconds, put, sealing_failed, Iam};
+use crate::{delete, no_such_user, now_seconds, put, sealing_failed, Iam};
 
 /// IAM's quota of access keys per user (and per root user).
 const ACCESS_KEYS_PER_USER: usize = 2;
@@ -77,7 +78,7 @@ fn owner(call: &Call, account_state: Option<&AccountState>, user_name: Option<&s
 }
 
 fn no_such_key(access_key_id: &str) -> AwsError {
-    model_error("NoSuchEntityException", format!("The Access Key with id {access_key_id} cannot be found."))
+    IamException::NoSuchEntityException.error(format!("The Access Key with id {access_key_id} cannot be found."))
 }
 
 fn status(active: bool) -> &'static str {
@@ -106,10 +107,8 @@ impl Iam {
             let owner = owner(call, account_state, input.user_name.as_deref())?;
             let existing = account_state.map(|a| a.keys_of(owner.user_id.as_deref()).len()).unwrap_or_default();
             if existing >= ACCESS_KEYS_PER_USER {
-                return Err(model_error(
-                    "LimitExceededException",
-                    format!("Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}"),
-                ));
+                return Err(IamException::LimitExceededException
+                    .error(format!("Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}")));
             }
             owner
         };
@@ -185,10 +184,7 @@ impl Iam {
             "Active" => true,
             "Inactive" => false,
             other => {
-                return Err(AwsError::new(
-                    "ValidationError",
-                    400,
-                    format!("1 validation error detected: Value '{other}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"),
+                return Err(crate::validation_error(format!("1 validation error detected: Value '{other}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"),
                 ))
             }
         };

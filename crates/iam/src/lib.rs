@@ -32,6 +32,7 @@ use rampart_core::{
     Principal, Sealer, Secret, Service, ServiceEvent, ServiceId, SystemChange, Task, TaskRun, WrapError,
 };
 use rampart_store::{RecordWrite, Store};
+use rampart_wire::{CommonError, ExceptionId, IamException};
 
 pub use policies::PrincipalPolicies;
 use state::{
@@ -78,24 +79,25 @@ pub struct Iam {
     last_used_flushed: Arc<parking_lot::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
-fn model_error(shape: &str, message: String) -> AwsError {
-    ServiceId::Iam.model().error(shape, message)
-}
-
 pub(crate) fn no_such_user(name: &str) -> AwsError {
-    model_error("NoSuchEntityException", format!("The user with name {name} cannot be found."))
+    IamException::NoSuchEntityException.error(format!("The user with name {name} cannot be found."))
 }
 
 /// The key wrapper could not seal a new secret (an HSM that is down): IAM's
 /// own 500, and nothing is stored.
 pub(crate) fn sealing_failed(error: WrapError) -> AwsError {
     tracing::error!(%error, "a secret could not be sealed");
-    model_error("ServiceFailureException", "The request processing has failed because of an internal error.".into())
+    IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
+}
+
+/// Input IAM does not accept (its `ValidationError`).
+pub(crate) fn validation_error(message: impl Into<String>) -> AwsError {
+    CommonError::Validation.error(ServiceId::Iam, message)
 }
 
 /// Operations on "the calling user" need a user name when a role session calls.
 pub(crate) fn user_name_required() -> AwsError {
-    AwsError::new("ValidationError", 400, "Must specify userName when calling with non-User credentials")
+    CommonError::Validation.error(ServiceId::Iam, "Must specify userName when calling with non-User credentials")
 }
 
 /// Reads a typed input from the validated input tree.
@@ -117,7 +119,7 @@ fn put<T: serde::Serialize>(
 ) -> Result<RecordWrite, AwsError> {
     let value = serde_json::to_string(value).map_err(|error| {
         tracing::error!(%error, kind, "a record could not be serialized");
-        model_error("ServiceFailureException", "The request processing has failed because of an internal error.".into())
+        IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
     })?;
     Ok(RecordWrite::Put { kind, account: account.to_string(), key: key.to_string(), value })
 }

@@ -7,13 +7,14 @@ use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::aws_managed::{aws_managed_policies, aws_managed_policy, AwsManagedPolicy};
 use crate::policies::{malformed, recompile};
 use crate::state::{AccountState, State, Tag, MANAGED_KIND, USER_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
 use crate::users::{multi_page_output, page, page_output};
-use crate::{model_error, no_such_user, now_seconds, put, Iam};
+use crate::{no_such_user, now_seconds, put, Iam};
 
 /// IAM's quotas: characters of a managed policy (whitespace not counted) and
 /// managed policies attached to one user.
@@ -90,10 +91,8 @@ pub(crate) fn attached_page(
 
 pub(crate) fn check_managed_size(document: &str) -> Result<(), AwsError> {
     if non_whitespace_len(document) > MANAGED_POLICY_CHARS {
-        return Err(model_error(
-            "LimitExceededException",
-            format!("Cannot exceed quota for PolicySize: {MANAGED_POLICY_CHARS}"),
-        ));
+        return Err(IamException::LimitExceededException
+            .error(format!("Cannot exceed quota for PolicySize: {MANAGED_POLICY_CHARS}")));
     }
     Ok(())
 }
@@ -120,7 +119,9 @@ pub(crate) fn attach(
         return Ok(());
     }
     if attached.len() >= quota {
-        return Err(model_error("LimitExceededException", format!("Cannot exceed quota for {quota_name}: {quota}")));
+        return Err(
+            IamException::LimitExceededException.error(format!("Cannot exceed quota for {quota_name}: {quota}"))
+        );
     }
     attached.push(arn.to_string());
     Ok(())
@@ -131,13 +132,13 @@ pub(crate) fn detach(attached: &mut Vec<String>, arn: &str) -> Result<(), AwsErr
     let before = attached.len();
     attached.retain(|a| a != arn);
     if attached.len() == before {
-        return Err(model_error("NoSuchEntityException", format!("Policy {arn} was not found.")));
+        return Err(IamException::NoSuchEntityException.error(format!("Policy {arn} was not found.")));
     }
     Ok(())
 }
 
 pub(crate) fn not_attachable(arn: &str) -> AwsError {
-    model_error("NoSuchEntityException", format!("Policy {arn} does not exist or is not attachable."))
+    IamException::NoSuchEntityException.error(format!("Policy {arn} does not exist or is not attachable."))
 }
 
 pub(crate) fn non_whitespace_len(text: &str) -> usize {
@@ -298,10 +299,10 @@ impl Iam {
                 .get(&account)
                 .is_some_and(|a| a.managed.values().any(|p| p.name.eq_ignore_ascii_case(&policy.name)));
             if exists {
-                return Err(model_error(
-                    "EntityAlreadyExistsException",
-                    format!("A policy called {} already exists. Duplicate names are not allowed.", policy.name),
-                ));
+                return Err(IamException::EntityAlreadyExistsException.error(format!(
+                    "A policy called {} already exists. Duplicate names are not allowed.",
+                    policy.name
+                )));
             }
         }
         let output = json!({ "Policy": customer_policy_json(&account, &policy, (0, 0), PolicyView::Create) });
@@ -368,10 +369,8 @@ impl Iam {
                 .and_then(|a| a.managed.get(&input.policy_arn))
                 .ok_or_else(|| not_attachable(&input.policy_arn))?;
             if account_state.is_some_and(|a| usage(a, &input.policy_arn) != (0, 0)) {
-                return Err(model_error(
-                    "DeleteConflictException",
-                    "Cannot delete a policy attached to entities.".to_string(),
-                ));
+                return Err(IamException::DeleteConflictException
+                    .error("Cannot delete a policy attached to entities.".to_string()));
             }
             policy.clone()
         };

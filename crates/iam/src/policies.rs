@@ -9,11 +9,12 @@ use serde_json::json;
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::managed::non_whitespace_len;
 use crate::state::{AccountState, State, POLICY_KIND};
 use crate::users::{page, page_output};
-use crate::{delete, model_error, no_such_user, put, Iam};
+use crate::{delete, no_such_user, put, Iam};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct InlinePolicy {
@@ -86,11 +87,11 @@ impl OwnerKind {
 }
 
 pub(crate) fn no_such_group(name: &str) -> AwsError {
-    model_error("NoSuchEntityException", format!("The group with name {name} cannot be found."))
+    IamException::NoSuchEntityException.error(format!("The group with name {name} cannot be found."))
 }
 
 pub(crate) fn delete_conflict(message: &str) -> AwsError {
-    model_error("DeleteConflictException", message.to_string())
+    IamException::DeleteConflictException.error(message.to_string())
 }
 
 /// IAM refuses to delete a user, group or role that still has policies.
@@ -204,11 +205,11 @@ pub(crate) fn url_encode(text: &str) -> String {
 }
 
 pub(crate) fn malformed(message: String) -> AwsError {
-    model_error("MalformedPolicyDocumentException", message)
+    IamException::MalformedPolicyDocumentException.error(message)
 }
 
 fn no_such_policy(kind: OwnerKind, name: &str) -> AwsError {
-    model_error("NoSuchEntityException", format!("The {} policy with name {name} cannot be found.", kind.word()))
+    IamException::NoSuchEntityException.error(format!("The {} policy with name {name} cannot be found.", kind.word()))
 }
 
 #[derive(Deserialize)]
@@ -264,10 +265,11 @@ impl Iam {
                 .map(|p| non_whitespace_len(&p.document))
                 .sum();
             if others + non_whitespace_len(&policy.document) > kind.quota() {
-                return Err(model_error(
-                    "LimitExceededException",
-                    format!("Maximum policy size of {} bytes exceeded for {} {owner_name}", kind.quota(), kind.word()),
-                ));
+                return Err(IamException::LimitExceededException.error(format!(
+                    "Maximum policy size of {} bytes exceeded for {} {owner_name}",
+                    kind.quota(),
+                    kind.word()
+                )));
             }
             policy
         };

@@ -8,13 +8,14 @@ use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::managed::{attach, detach, require_attachable};
 use crate::policies::{malformed, recompile, require_no_policies, url_encode};
 use crate::state::{AccountState, State, Tag, ROLE_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
 use crate::users::{page, page_output};
-use crate::{delete, model_error, now_seconds, put, Iam};
+use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas.
 const TRUST_POLICY_CHARS: usize = 2048;
@@ -39,7 +40,7 @@ pub(crate) struct Role {
 }
 
 pub(crate) fn no_such_role(name: &str) -> AwsError {
-    model_error("NoSuchEntityException", format!("The role with name {name} cannot be found."))
+    IamException::NoSuchEntityException.error(format!("The role with name {name} cannot be found."))
 }
 
 pub(crate) fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
@@ -79,10 +80,8 @@ fn check_trust_policy(document: &str, state: &State) -> Result<(), AwsError> {
         }
     }
     if crate::managed::non_whitespace_len(document) > TRUST_POLICY_CHARS {
-        return Err(model_error(
-            "LimitExceededException",
-            format!("Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_CHARS}"),
-        ));
+        return Err(IamException::LimitExceededException
+            .error(format!("Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_CHARS}")));
     }
     Ok(())
 }
@@ -248,10 +247,8 @@ impl Iam {
             let state = self.state.read();
             let a = state.accounts.get(&account);
             if a.and_then(|a| a.role(&input.role_name)).is_some() {
-                return Err(model_error(
-                    "EntityAlreadyExistsException",
-                    format!("Role with name {} already exists.", input.role_name),
-                ));
+                return Err(IamException::EntityAlreadyExistsException
+                    .error(format!("Role with name {} already exists.", input.role_name)));
             }
             if let Some(boundary) = &input.permissions_boundary {
                 require_attachable(a.unwrap_or(&AccountState::default()), boundary)?;

@@ -10,9 +10,10 @@ use rampart_core::{AwsError, Call, Outcome, OutputMembers};
 use rampart_policy::{
     evaluate, missing_context_keys, Context, Decision, Policy, PolicyKind, PolicyRef, PolicySet, Request,
 };
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::policies::{compile_principal, malformed, PrincipalPolicies};
-use crate::{model_error, Iam};
+use crate::Iam;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -88,7 +89,7 @@ impl Iam {
             user.or_else(role).or_else(group)
         });
         let (Some(a), Some(id)) = (account_state, id) else {
-            return Err(model_error("NoSuchEntityException", format!("The user with ARN {arn} cannot be found.")));
+            return Err(IamException::NoSuchEntityException.error(format!("The user with ARN {arn} cannot be found.")));
         };
         Ok(compile_principal(a, id).as_ref().clone())
     }

@@ -6,12 +6,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::managed::not_attachable;
 use crate::roles::no_such_role;
 use crate::state::{AccountState, State, Tag, MANAGED_KIND, ROLE_KIND, USER_KIND};
 use crate::users::{page, page_output};
-use crate::{model_error, no_such_user, put, Iam};
+use crate::{no_such_user, put, Iam};
 
 /// IAM's quota of tags per resource.
 const TAGS_PER_RESOURCE: usize = 50;
@@ -29,10 +30,8 @@ pub(crate) fn new_tags(input: Vec<TagInput>) -> Result<Vec<Tag>, AwsError> {
     let mut tags: Vec<Tag> = Vec::with_capacity(input.len());
     for t in input {
         if tags.iter().any(|old| old.key.eq_ignore_ascii_case(&t.key)) {
-            return Err(model_error(
-                "InvalidInputException",
-                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".to_string(),
-            ));
+            return Err(IamException::InvalidInputException
+                .error("Duplicate tag keys found. Please note that Tag keys are case insensitive.".to_string()));
         }
         tags.push(Tag { key: t.key, value: t.value });
     }
@@ -85,7 +84,7 @@ impl TaggedName {
             (Some(name), _, _) => a.and_then(|a| a.user(name)).map(|u| &u.tags).ok_or_else(|| no_such_user(name)),
             (_, Some(name), _) => a.and_then(|a| a.role(name)).map(|r| &r.tags).ok_or_else(|| no_such_role(name)),
             (_, _, Some(arn)) => a.and_then(|a| a.managed.get(arn)).map(|p| &p.tags).ok_or_else(|| not_attachable(arn)),
-            _ => Err(AwsError::new("ValidationError", 400, "No resource to tag was named.")),
+            _ => Err(crate::validation_error("No resource to tag was named.")),
         }
     }
 
@@ -121,7 +120,7 @@ impl TaggedName {
                 let arn = arn.clone();
                 Ok((write, resource, Box::new(move |a| drop(a.managed.insert(arn, policy)))))
             }
-            _ => Err(AwsError::new("ValidationError", 400, "No resource to tag was named.")),
+            _ => Err(crate::validation_error("No resource to tag was named.")),
         }
     }
 }
@@ -156,10 +155,8 @@ impl Iam {
                 tags.push(t);
             }
             if tags.len() > TAGS_PER_RESOURCE {
-                return Err(model_error(
-                    "LimitExceededException",
-                    format!("Cannot exceed quota for TagsPerResource: {TAGS_PER_RESOURCE}"),
-                ));
+                return Err(IamException::LimitExceededException
+                    .error(format!("Cannot exceed quota for TagsPerResource: {TAGS_PER_RESOURCE}")));
             }
             Ok(())
         })

@@ -4,11 +4,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Principal, Resource};
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::policies::delete_conflict;
 use crate::state::{State, User, USER_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
-use crate::{delete, model_error, no_such_user, now_seconds, put, Iam};
+use crate::{delete, no_such_user, now_seconds, put, Iam};
 
 /// IAM's quota of users per account.
 const USERS_PER_ACCOUNT: usize = 5000;
@@ -137,19 +138,15 @@ impl Iam {
             let state = self.state.read();
             let existing = state.accounts.get(&account);
             if existing.and_then(|a| a.user(&input.user_name)).is_some() {
-                return Err(model_error(
-                    "EntityAlreadyExistsException",
-                    format!("User with name {} already exists.", input.user_name),
-                ));
+                return Err(IamException::EntityAlreadyExistsException
+                    .error(format!("User with name {} already exists.", input.user_name)));
             }
             if let Some(boundary) = &input.permissions_boundary {
                 crate::managed::require_attachable(existing.unwrap_or(&Default::default()), boundary)?;
             }
             if existing.is_some_and(|a| a.users.len() >= USERS_PER_ACCOUNT) {
-                return Err(model_error(
-                    "LimitExceededException",
-                    format!("Cannot exceed quota for UsersPerAccount: {USERS_PER_ACCOUNT}"),
-                ));
+                return Err(IamException::LimitExceededException
+                    .error(format!("Cannot exceed quota for UsersPerAccount: {USERS_PER_ACCOUNT}")));
             }
         }
         let user = User {
@@ -218,10 +215,8 @@ impl Iam {
             if let Some(new_name) = &input.new_user_name {
                 let taken = account_state.and_then(|a| a.user(new_name)).is_some_and(|u| u.user_id != user.user_id);
                 if taken {
-                    return Err(model_error(
-                        "EntityAlreadyExistsException",
-                        format!("User with name {new_name} already exists."),
-                    ));
+                    return Err(IamException::EntityAlreadyExistsException
+                        .error(format!("User with name {new_name} already exists.")));
                 }
                 user.name = new_name.clone();
             }
@@ -253,10 +248,7 @@ impl Iam {
     pub(crate) async fn delete_user(&self, call: &Call, input: UserNameInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let Some(name) = input.user_name else {
-            return Err(AwsError::new(
-                "ValidationError",
-                400,
-                "1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null",
+            return Err(crate::validation_error("1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null",
             ));
         };
         let guard = self.lock().await;

@@ -7,13 +7,14 @@ use serde_json::{json, Value};
 
 use rampart_core::{AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
+use rampart_wire::{ExceptionId, IamException};
 
 use crate::aws_managed::{aws_managed_policy, AwsManagedPolicy};
 use crate::managed::{check_managed_size, not_attachable, ManagedPolicy, PolicyVersion};
 use crate::policies::{malformed, recompile_account, url_encode};
 use crate::state::{State, MANAGED_KIND};
 use crate::users::page_output;
-use crate::{model_error, now_seconds, put, Iam};
+use crate::{now_seconds, put, Iam};
 
 /// IAM's quota of versions per managed policy.
 const VERSIONS_PER_POLICY: usize = 5;
@@ -68,7 +69,7 @@ pub(crate) fn version_json(p: &ManagedPolicy, v: &PolicyVersion, with_document: 
 }
 
 fn no_such_version(arn: &str, id: &str) -> AwsError {
-    model_error("NoSuchEntityException", format!("Policy {arn} version {id} does not exist or is not attachable."))
+    IamException::NoSuchEntityException.error(format!("Policy {arn} version {id} does not exist or is not attachable."))
 }
 
 impl Iam {
@@ -122,13 +123,10 @@ impl Iam {
         let created = now_seconds(call);
         self.save_policy(call, &input.policy_arn, |p| {
             if p.versions.len() >= VERSIONS_PER_POLICY {
-                return Err(model_error(
-                    "LimitExceededException",
-                    format!(
-                        "A managed policy can have up to {VERSIONS_PER_POLICY} versions. Before you create a new \\
+                return Err(IamException::LimitExceededException.error(format!(
+                    "A managed policy can have up to {VERSIONS_PER_POLICY} versions. Before you create a new \\
                          version, you must delete an existing version."
-                    ),
-                ));
+                )));
             }
             p.last_version += 1;
             let version = PolicyVersion {
@@ -166,10 +164,8 @@ impl Iam {
                 return Err(no_such_version(&arn, &input.version_id));
             }
             if p.default_version == input.version_id {
-                return Err(model_error(
-                    "DeleteConflictException",
-                    "Cannot delete the default version of a policy.".to_string(),
-                ));
+                return Err(IamException::DeleteConflictException
+                    .error("Cannot delete the default version of a policy.".to_string()));
             }
             p.versions.retain(|v| v.id != input.version_id);
             Ok(json!({}))

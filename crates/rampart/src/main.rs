@@ -98,6 +98,10 @@ struct ServeArgs {
     /// Seconds a connection may take to send its next request's headers.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
+    /// For tests: a handler output member the model does not define fails
+    /// the call instead of being left out of the response.
+    #[arg(long, hide = true)]
+    strict_outputs: bool,
     /// MiB of request bodies held in memory at once (a quarter of it per
     /// client address); a request over the budget is refused with a 503 that
     /// clients retry.
@@ -166,6 +170,7 @@ fn main() -> ExitCode {
         tls_key: args.tls_key,
         root,
         regions: args.regions,
+        strict_outputs: args.strict_outputs,
         limits: Limits {
             max_connections: args.max_connections,
             max_connections_per_peer: args.max_connections_per_peer,

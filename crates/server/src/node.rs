@@ -44,6 +44,9 @@ pub struct Config {
     /// The regions the node serves; empty for every region of the partition.
     pub regions: Vec<String>,
     pub limits: Limits,
+    /// For tests: an output member the model does not define makes the call
+    /// fail (`InternalFailure`) instead of being left out of the response.
+    pub strict_outputs: bool,
 }
 
 /// What one client, or all of them, may hold of the node (the defaults are

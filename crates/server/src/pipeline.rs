@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use rampart_core::{AwsError, Call, ServiceId};
 use rampart_store::{Commit, RecordWrite};
 use rampart_wire::{
-    decode, detect_protocol, encode_error, encode_output, operation_name, redact_sensitive, validate, EncodedResponse,
-    Protocol, WireRequest,
+    decode, detect_protocol, encode_error, encode_output, operation_name, redact_sensitive, undefined_output_members,
+    validate, CommonError, EncodedResponse, Protocol, WireRequest,
 };
 
 use crate::audit::{AuditDraft, TlsDetails};
@@ -313,6 +313,15 @@ pub(crate) async fn run(
         Err(error) => return refuse(node, &mut draft, service, protocol, error).await,
     };
     let output_shape = operation.output.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
+    if node.config.strict_outputs {
+        let undefined = undefined_output_members(model, output_shape, &outcome.output);
+        if !undefined.is_empty() {
+            tracing::error!(operation = call.operation, ?undefined, "output members the model does not define");
+            let message = format!("The output has members the model does not define: {}", undefined.join(", "));
+            return refuse(node, &mut draft, service, protocol, CommonError::InternalFailure.error(service, message))
+                .await;
+        }
+    }
     // CloudTrail records response elements for mutations only.
     if !meta.read_only {
         draft.response_elements = redact_sensitive(model, output_shape, &outcome.output, meta.secrets);

@@ -22,7 +22,7 @@ use rampart_core::{
 };
 use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
-use rampart_wire::StsOperation as O;
+use rampart_wire::{CommonError, ExceptionId, StsException, StsOperation as O};
 
 use token::{Claims, Holder};
 
@@ -98,16 +98,12 @@ struct GetSessionTokenInput {
     serial_number: Option<String>,
 }
 
-fn model_error(shape: &str, message: impl Into<String>) -> AwsError {
-    ServiceId::Sts.model().error(shape, message.into())
-}
-
 fn validation(message: impl Into<String>) -> AwsError {
-    AwsError::new("ValidationError", 400, message.into())
+    CommonError::Validation.error(ServiceId::Sts, message)
 }
 
 fn access_denied(message: impl Into<String>) -> AwsError {
-    AwsError::new("AccessDenied", 403, message.into())
+    CommonError::AccessDenied.error(ServiceId::Sts, message)
 }
 
 fn parse_input<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, AwsError> {
@@ -203,7 +199,7 @@ impl Sts {
         claims.secret_access_key.zeroize();
         let token = token.map_err(|error| {
             tracing::error!(%error, "a session token could not be sealed");
-            AwsError::new("InternalFailure", 500, "The request could not be completed.")
+            CommonError::InternalFailure.error(ServiceId::Sts, "The request could not be completed.")
         })?;
         Ok(json!({
             "AccessKeyId": claims.access_key_id,
@@ -252,7 +248,7 @@ impl Sts {
                 )));
             }
             Policy::parse(policy, PolicyKind::Identity)
-                .map_err(|e| model_error("MalformedPolicyDocumentException", e.to_string()))?;
+                .map_err(|e| StsException::MalformedPolicyDocumentException.error(e.to_string()))?;
         }
         if input.policy_arns.len() > MANAGED_SESSION_POLICIES {
             return Err(validation(format!(
@@ -267,10 +263,8 @@ impl Sts {
             chained(call.session.as_deref(), tags, input.transitive_tag_keys, input.source_identity)?;
         let packed = packed_policy_size(input.policy.as_deref(), &policy_arns, &tags);
         if packed > 100 {
-            return Err(model_error(
-                "PackedPolicyTooLargeException",
-                format!("Packed policy consumes {packed}% of allotted space, please use smaller policy."),
-            ));
+            return Err(StsException::PackedPolicyTooLargeException
+                .error(format!("Packed policy consumes {packed}% of allotted space, please use smaller policy.")));
         }
         let issued_ms = call.time_ms;
         let session_name = input.role_session_name;

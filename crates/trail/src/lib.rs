@@ -12,7 +12,7 @@ use rampart_core::{
     ServiceId,
 };
 use rampart_store::{EventFilter, EventQuery, Store, StoredEvent};
-use rampart_wire::CloudTrailOperation as O;
+use rampart_wire::{CloudTrailException, CloudTrailOperation as O, CommonError, ExceptionId};
 
 /// Every CloudTrail operation Rampart serves; `unserved.txt` lists the rest.
 fn registry() -> &'static Registry<Trail, O> {
@@ -51,10 +51,6 @@ pub struct Trail {
     store: Store,
 }
 
-fn error(shape: &str, message: &str) -> AwsError {
-    ServiceId::CloudTrail.model().error(shape, message)
-}
-
 fn filter_of(attribute: &LookupAttribute) -> Result<EventFilter, AwsError> {
     let v = attribute.attribute_value.clone();
     Ok(match attribute.attribute_key.as_str() {
@@ -63,7 +59,11 @@ fn filter_of(attribute: &LookupAttribute) -> Result<EventFilter, AwsError> {
         "ReadOnly" => match v.as_str() {
             "true" => EventFilter::ReadOnly(true),
             "false" => EventFilter::ReadOnly(false),
-            _ => return Err(error("InvalidLookupAttributesException", "ReadOnly must be true or false.")),
+            _ => {
+                return Err(
+                    CloudTrailException::InvalidLookupAttributesException.error("ReadOnly must be true or false.")
+                )
+            }
         },
         "Username" => EventFilter::Username(v),
         "ResourceType" => EventFilter::ResourceType(v),
@@ -71,7 +71,8 @@ fn filter_of(attribute: &LookupAttribute) -> Result<EventFilter, AwsError> {
         "EventSource" => EventFilter::EventSource(v),
         "AccessKeyId" => EventFilter::AccessKeyId(v),
         other => {
-            return Err(error("InvalidLookupAttributesException", &format!("Unknown lookup attribute key {other}.")))
+            return Err(CloudTrailException::InvalidLookupAttributesException
+                .error(format!("Unknown lookup attribute key {other}.")))
         }
     })
 }
@@ -131,17 +132,15 @@ impl Trail {
 
     async fn lookup_events(&self, call: &Call, input: LookupEventsInput) -> Result<Outcome, AwsError> {
         if input.lookup_attributes.len() > 1 {
-            return Err(error(
-                "InvalidLookupAttributesException",
-                "You cannot specify more than one lookup attribute.",
-            ));
+            return Err(CloudTrailException::InvalidLookupAttributesException
+                .error("You cannot specify more than one lookup attribute."));
         }
         let filter = input.lookup_attributes.first().map(filter_of).transpose()?;
         let to_ms = |s: f64| (s * 1000.0) as i64;
         let (start_ms, end_ms) = (input.start_time.map(to_ms), input.end_time.map(to_ms));
         if let (Some(s), Some(e)) = (start_ms, end_ms) {
             if s > e {
-                return Err(error("InvalidTimeRangeException", "Start time must be before end time."));
+                return Err(CloudTrailException::InvalidTimeRangeException.error("Start time must be before end time."));
             }
         }
         // Rampart records management events only; there are no Insights events to return.
@@ -150,10 +149,9 @@ impl Trail {
         }
         let fingerprint = token_fingerprint(&input);
         let after = match &input.next_token {
-            Some(token) => Some(
-                decode_token(token, fingerprint)
-                    .ok_or_else(|| error("InvalidNextTokenException", "The NextToken is not valid for this query."))?,
-            ),
+            Some(token) => Some(decode_token(token, fingerprint).ok_or_else(|| {
+                CloudTrailException::InvalidNextTokenException.error("The NextToken is not valid for this query.")
+            })?),
             None => None,
         };
         let limit = input.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
@@ -171,8 +169,10 @@ impl Trail {
         let store = self.store.clone();
         let mut events = tokio::task::spawn_blocking(move || store.lookup_events(&query))
             .await
-            .map_err(|_| AwsError::new("InternalFailure", 500, "The lookup was interrupted."))?
-            .map_err(|_| AwsError::new("InternalFailure", 500, "The audit store could not be read."))?;
+            .map_err(|_| CommonError::InternalFailure.error(ServiceId::CloudTrail, "The lookup was interrupted."))?
+            .map_err(|_| {
+                CommonError::InternalFailure.error(ServiceId::CloudTrail, "The audit store could not be read.")
+            })?;
         let next = if events.len() > limit {
             events.truncate(limit);
             events.last().map(|e| encode_token(e.seq, fingerprint))

@@ -21,15 +21,16 @@ mod timestamp;
 mod validate;
 mod xml;
 
-pub use error::AwsError;
+pub use error::{AwsError, CommonError};
 pub use model::{MemberRef, Metadata, Operation, Pattern, ServiceId, ServiceModel, Shape, ShapeType};
 pub use operations::{
-    is_modelled, CloudTrailOperation, ConfigOperation, Ec2Operation, IamOperation, KmsOperation, LogsOperation,
-    MonitoringOperation, OperationId, StsOperation,
+    is_modelled, CloudTrailException, CloudTrailOperation, ConfigException, ConfigOperation, Ec2Exception,
+    Ec2Operation, ExceptionId, IamException, IamOperation, KmsException, KmsOperation, LogsException, LogsOperation,
+    MonitoringException, MonitoringOperation, OperationId, StsException, StsOperation,
 };
 pub use protocol::{
     decode, detect_protocol, encode_error, encode_output, operation_name, Decoded, EncodedResponse, Protocol,
     WireRequest,
 };
 pub use timestamp::{format_iso8601, parse_timestamp};
-pub use validate::{redact_sensitive, validate};
+pub use validate::{redact_sensitive, undefined_output_members, validate};

@@ -92,16 +92,6 @@ impl ServiceId {
         }
     }
 
-    /// The code of the error for an input the model does not allow, as the
-    /// service's protocol family spells it.
-    pub fn validation_error_code(self) -> &'static str {
-        match self {
-            ServiceId::Iam | ServiceId::Sts | ServiceId::Monitoring => "ValidationError",
-            ServiceId::Ec2 => "InvalidParameterValue",
-            _ => "ValidationException",
-        }
-    }
-
     /// The parsed model, loaded once on first use. A model that does not
     /// parse (a build defect: the models are compiled in, and a test parses
     /// every one) is empty here; the node refuses to start when a model of a

@@ -1,13 +1,15 @@
-//! Each model's operations as a Rust enum, so that a service names its
-//! operations as types rather than strings: a misspelt operation does not
-//! build, and a model that gains or loses one changes the enum.
+//! Each model's operations and exceptions as Rust enums, so that a service
+//! names them as types rather than strings: a misspelt operation or error
+//! does not build, and a model that gains or loses one changes the enum. An
+//! exception's code and HTTP status come from the model, in one place
+//! (`ServiceModel::error`): handlers never choose a status.
 //!
 //! The lists in `operations_generated.rs` are written from `models/*.json` by
 //! the test `generated_operations_are_current`, which fails when the file is
 //! stale; `RAMPART_REGENERATE=1 cargo test -p rampart-wire generated_operations`
 //! rewrites it.
 
-use crate::ServiceId;
+use crate::{AwsError, ServiceId};
 
 /// An operation of one service's model.
 pub trait OperationId: Copy + Eq + std::fmt::Debug + Send + Sync + 'static {
@@ -38,6 +40,39 @@ macro_rules! operations {
                 fn name(self) -> &'static str {
                     match self {
                         $(Self::$op => stringify!($op),)*
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// An exception shape of one service's model.
+pub trait ExceptionId: Copy + Eq + std::fmt::Debug + Send + Sync + 'static {
+    const SERVICE: ServiceId;
+    /// The model's shape name, e.g. `NoSuchEntityException`.
+    fn name(self) -> &'static str;
+    /// The error with this message, its code and HTTP status from the model
+    /// (IAM's `NoSuchEntityException` is code `NoSuchEntity`, status 404).
+    fn error(self, message: impl Into<String>) -> AwsError {
+        Self::SERVICE.model().error(self.name(), message)
+    }
+}
+
+macro_rules! exceptions {
+    ($($(#[$doc:meta])* $enum:ident, $service:expr, [$($shape:ident),* $(,)?];)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum $enum {
+                $($shape,)*
+            }
+
+            impl ExceptionId for $enum {
+                const SERVICE: ServiceId = $service;
+                fn name(self) -> &'static str {
+                    match self {
+                        $(Self::$shape => stringify!($shape),)*
                     }
                 }
             }
@@ -99,6 +134,22 @@ mod tests {
             }
             out.push_str("    ];\n");
         }
+        out.push_str("}\n\nexceptions! {\n");
+        for service in ServiceId::ALL {
+            let model = service.model();
+            let mut names: Vec<&str> =
+                model.shapes.iter().filter(|(_, s)| s.exception).map(|(n, _)| n.as_str()).collect();
+            names.sort_unstable();
+            out.push_str(&format!("    /// The exceptions of the {} model.\n", service.signing_name()));
+            out.push_str(&format!(
+                "    {}, ServiceId::{service:?}, [\n",
+                enum_name(service).replace("Operation", "Exception")
+            ));
+            for name in names {
+                out.push_str(&format!("        {name},\n"));
+            }
+            out.push_str("    ];\n");
+        }
         out.push_str("}\n");
         out
     }
@@ -130,5 +181,19 @@ mod tests {
             assert!(!is_modelled(service, "NoSuchOperation"));
         }
         assert_eq!(Ec2Operation::ALL.len(), ServiceId::Ec2.model().operations.len());
+    }
+
+    #[test]
+    fn exceptions_take_code_and_status_from_the_model() {
+        let e = IamException::NoSuchEntityException.error("gone");
+        assert_eq!((e.code.as_str(), e.status, e.message.as_str()), ("NoSuchEntity", 404, "gone"));
+        let e = IamException::EntityAlreadyExistsException.error("twice");
+        assert_eq!((e.code.as_str(), e.status), ("EntityAlreadyExists", 409));
+        let e = StsException::ExpiredTokenException.error("late");
+        assert_eq!((e.code.as_str(), e.status), ("ExpiredTokenException", 400));
+        let e = KmsException::NotFoundException.error("no key");
+        assert_eq!((e.code.as_str(), e.status), ("NotFoundException", 400));
+        let e = CloudTrailException::InvalidNextTokenException.error("bad token");
+        assert_eq!(e.code, "InvalidNextTokenException");
     }
 }

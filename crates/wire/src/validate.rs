@@ -22,6 +22,64 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
+/// The members of an output tree that `shape_name` does not define (paths
+/// such as `User.Tagz`), and values whose type does not fit their shape. The
+/// encoders write only what the model defines, so a handler that puts
+/// anything else in its output would lose it without a word; the tests run
+/// the server with this check on (`--strict-outputs`), so that is a failure.
+pub fn undefined_output_members(model: &ServiceModel, shape_name: &str, value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    match model.shape(shape_name) {
+        Some(shape) => undefined(model, shape, value, "", &mut found),
+        None if value.as_object().is_some_and(|o| !o.is_empty()) => found.push("(no output shape)".into()),
+        None => {}
+    }
+    found
+}
+
+fn undefined(model: &ServiceModel, shape: &Shape, value: &Value, path: &str, found: &mut Vec<String>) {
+    match (shape.kind, value) {
+        (_, Value::Null) => {}
+        (ShapeType::Structure, Value::Object(map)) => {
+            for (name, v) in map {
+                match shape.members.get(name).and_then(|m| model.shape(&m.shape)) {
+                    Some(member_shape) => undefined(model, member_shape, v, &join(path, name), found),
+                    None => found.push(join(path, name)),
+                }
+            }
+        }
+        (ShapeType::List, Value::Array(items)) => {
+            if let Some(item_shape) = shape.member.as_ref().and_then(|m| model.shape(&m.shape)) {
+                for (i, item) in items.iter().enumerate() {
+                    undefined(model, item_shape, item, &format!("{path}[{i}]"), found);
+                }
+            }
+        }
+        (ShapeType::Map, Value::Object(entries)) => {
+            if let Some(value_shape) = shape.value.as_ref().and_then(|m| model.shape(&m.shape)) {
+                for (key, v) in entries {
+                    undefined(model, value_shape, v, &join(path, key), found);
+                }
+            }
+        }
+        (ShapeType::Structure | ShapeType::List | ShapeType::Map, other) => {
+            found.push(format!("{path} (a {} where the model has a {:?})", kind_of(other), shape.kind))
+        }
+        _ => {}
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "structure",
+    }
+}
+
 /// Checks `value` against `shape_name`; returns AWS's message when anything
 /// fails ("1 validation error detected: …", "2 validation errors detected: …; …").
 pub fn validate(model: &ServiceModel, shape_name: &str, value: &Value) -> Option<String> {
@@ -240,6 +298,22 @@ mod tests {
             check_iam("UpdateAccessKeyRequest", json!({"AccessKeyId": "AKIAAAAAAAAAAAAAAAAA", "Status": "On"}))
                 .unwrap();
         assert!(status.contains("Member must satisfy enum value set: [Active, Inactive"), "{status}");
+    }
+
+    #[test]
+    fn undefined_output_members_are_named() {
+        let model = ServiceId::Iam.model();
+        let good = json!({"User": {"UserName": "bob", "UserId": "AIDA", "Arn": "a", "Path": "/", "CreateDate": 1.0,
+                                    "Tags": [{"Key": "k", "Value": "v"}]}});
+        assert!(undefined_output_members(model, "GetUserResponse", &good).is_empty());
+        let bad = json!({"User": {"UserName": "bob", "Tagz": [], "Tags": [{"Key": "k", "Valeu": "v"}]}, "Extra": 1});
+        let mut found = undefined_output_members(model, "GetUserResponse", &bad);
+        found.sort();
+        assert_eq!(found, ["Extra", "User.Tags[0].Valeu", "User.Tagz"]);
+        let wrong_kind = json!({"User": "bob"});
+        assert_eq!(undefined_output_members(model, "GetUserResponse", &wrong_kind).len(), 1);
+        assert_eq!(undefined_output_members(model, "NoSuchShape", &json!({"A": 1})), ["(no output shape)"]);
+        assert!(undefined_output_members(model, "NoSuchShape", &json!({})).is_empty());
     }
 
     #[test]
