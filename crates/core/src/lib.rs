@@ -5,6 +5,7 @@
 //!
 //! No HTTP and no SQL here.
 
+mod access;
 mod credentials;
 mod identity;
 pub mod ids;
@@ -16,6 +17,7 @@ mod session;
 mod task;
 pub mod wrapping;
 
+pub use access::{request_keys, request_tags, Access, Check, RequestKey};
 pub use credentials::{CredentialEntry, CredentialRefusal, Credentials, LastUsed, SessionOpener};
 pub use identity::{AccountId, Principal};
 pub use rampart_wire::{AwsError, ServiceId};

@@ -5,7 +5,7 @@ use serde_json::Value;
 use rampart_store::RecordWrite;
 use rampart_wire::{AwsError, ServiceId};
 
-use crate::{AccountId, OperationMeta, Principal, Session};
+use crate::{Access, AccountId, OperationMeta, Principal, Session};
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -89,6 +89,10 @@ pub struct ResourcePolicy {
     pub account: AccountId,
     /// Whether it must allow even within one account (trust and key policies).
     pub required: bool,
+    /// Whether it binds the account root too (a KMS key policy: AWS holds
+    /// even the root to it). A role's trust policy does not: roles cannot be
+    /// assumed by the root at all, which STS answers itself.
+    pub binds_root: bool,
 }
 
 /// The body limit of a service that does not say otherwise: no input of
@@ -102,20 +106,13 @@ pub trait Service: Send + Sync {
     /// The metadata of an operation the service serves (its `Registry`
     /// entry); `None` for one it does not serve.
     fn operation(&self, name: &str) -> Option<&OperationMeta>;
-    /// The resources a call acts on, named as stored (never as the request
-    /// spells them) and read from memory. Authorization requires every one of
-    /// them to be allowed; none means the action has no resource (`*`).
-    fn resources(&self, call: &Call, input: &Value) -> Vec<AccessTarget>;
-    /// The resource-based policy of the resource an operation acts on, read
-    /// from memory; `None` when it has none.
-    fn resource_policy(&self, _call: &Call, _input: &Value) -> Option<ResourcePolicy> {
-        None
-    }
-    /// Further actions a call needs besides its own (e.g. `sts:TagSession`
-    /// for AssumeRole with tags), authorized against the same resource.
-    fn additional_actions(&self, _call: &Call, _input: &Value) -> Vec<&'static str> {
-        Vec::new()
-    }
+    /// What authorization checks the call against (`Access`), read from
+    /// memory and the decoded input: every action on every resource it
+    /// needs, with the resources' tags, resource-based policies and grants,
+    /// and the service condition keys of the request. Resources are named as
+    /// stored, never as the request spells them. Computed once, before any
+    /// handler runs; for an operation the service serves.
+    fn access(&self, call: &Call, input: &Value) -> Access;
     /// Runs one operation (`Registry::dispatch`). Only called for an
     /// operation that `operation` finds.
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>>;

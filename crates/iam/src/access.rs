@@ -9,10 +9,17 @@
 
 use serde_json::Value;
 
-use rampart_core::{AccessTarget, Call};
+use rampart_core::{AccessTarget, Call, RequestKey};
 
 use crate::state::{Tag, User};
 use crate::Iam;
+
+/// IAM's condition keys that a request carries (the catalog says for which
+/// actions: `iam:PolicyARN` for AttachUserPolicy, not for GetPolicy).
+pub(crate) const REQUEST_KEYS: &[RequestKey] = &[
+    RequestKey::Member { key: "iam:PolicyARN", member: "PolicyArn" },
+    RequestKey::Member { key: "iam:PermissionsBoundary", member: "PermissionsBoundary" },
+];
 
 /// How an operation names the resource it acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

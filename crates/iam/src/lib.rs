@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use rampart_core::{
-    AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, OperationMeta, Outcome,
+    Access, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, OperationMeta, Outcome,
     Principal, Sealer, Secret, Service, ServiceEvent, ServiceId, SystemChange, Task, TaskRun, WrapError,
 };
 use rampart_store::{RecordWrite, Store};
@@ -400,8 +400,8 @@ impl Service for Iam {
         registry::registry().meta(name)
     }
 
-    fn resources(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
-        self.access_targets(call, input)
+    fn access(&self, call: &Call, input: &Value) -> Access {
+        Access::own(call, self.access_targets(call, input)).with_request_keys(input, access::REQUEST_KEYS)
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {

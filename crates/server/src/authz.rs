@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
-use rampart_core::{AccessTarget, Call, OperationMeta, Principal, Service, ServiceId};
+use rampart_core::{Access, Call, Check, OperationMeta, Principal};
 
 use crate::audit::{AuthorizationNote, StatementNote};
 use rampart_iam::Iam;
-use rampart_policy::{evaluate, Caller, Context, Decision, PolicyRef, PolicySet, Request, Source};
+use rampart_policy::{evaluate, Caller, Context, Decision, Policy, PolicyKind, PolicyRef, PolicySet, Request, Source};
 
 /// The outcome of authorization, with what the audit record needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,16 +25,6 @@ impl Verdict {
         }
     }
 }
-
-/// Service condition keys taken from a request member, when the request has it.
-const REQUEST_KEYS: &[(ServiceId, &str, &str)] = &[
-    (ServiceId::Iam, "iam:PolicyARN", "PolicyArn"),
-    (ServiceId::Iam, "iam:PermissionsBoundary", "PermissionsBoundary"),
-    (ServiceId::Sts, "sts:ExternalId", "ExternalId"),
-    (ServiceId::Sts, "sts:RoleSessionName", "RoleSessionName"),
-    (ServiceId::Sts, "sts:SourceIdentity", "SourceIdentity"),
-    (ServiceId::Sts, "sts:TransitiveTagKeys", "TransitiveTagKeys"),
-];
 
 /// The condition keys the policies in play refer to (lower-cased, from their
 /// conditions and policy variables). Only these are computed for a request:
@@ -69,32 +59,27 @@ impl ContextBuilder<'_> {
     }
 }
 
-/// Sets the service keys of a call: from the request's members, else from the
-/// resource (`AccessTarget::condition_keys`). Only where AWS sets them: the
-/// Service Authorization Reference lists, per action, the keys it carries
-/// (iam:PolicyARN is set for AttachUserPolicy, not for GetPolicy).
-fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, target: &Target<'_>, resource: &AccessTarget) {
+/// Sets the service keys of a check: from the request (`Access::request_keys`),
+/// else from the resource (`AccessTarget::condition_keys`). Only where AWS
+/// sets them: the Service Authorization Reference lists, per action, the keys
+/// it carries (iam:PolicyARN is set for AttachUserPolicy, not for GetPolicy;
+/// a family such as `kms:EncryptionContext:${Key}` by its prefix).
+fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, access: &Access, check: &Check) {
     let prefix = format!("{}:", call.service.action_prefix());
     if !c.wanted.family(&prefix) {
         return;
     }
     let catalog = rampart_policy::catalog();
-    let Some((service, action)) = catalog.service(call.service.action_prefix()).zip(catalog.action(target.action))
+    let Some((service, action)) = catalog.service(call.service.action_prefix()).zip(catalog.action(&check.action))
     else {
         return;
     };
     let carried = |key: &str| c.wanted.key(key) && service.action_has_key(action, key);
     let mut found: Vec<(&str, Vec<String>)> = Vec::new();
-    for (_, key, member) in REQUEST_KEYS.iter().filter(|(s, key, _)| *s == call.service && carried(key)) {
-        match target.input.get(member) {
-            Some(Value::String(v)) => found.push((key, vec![v.clone()])),
-            Some(Value::Array(items)) => {
-                found.push((key, items.iter().filter_map(Value::as_str).map(str::to_string).collect()))
-            }
-            _ => {}
-        }
+    for (key, values) in access.request_keys.iter().filter(|(key, _)| carried(key)) {
+        found.push((key, values.clone()));
     }
-    for (key, value) in &resource.condition_keys {
+    for (key, value) in &check.target.condition_keys {
         if carried(key) && !found.iter().any(|(k, _)| k == key) {
             found.push((key, vec![value.clone()]));
         }
@@ -147,35 +132,28 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
     }
 }
 
-/// The tag keys of a request: `aws:RequestTag/*` from a `Tags` list of
-/// `{Key, Value}`, and `aws:TagKeys` from it or from a `TagKeys` list.
+/// The tags of a request (`aws:RequestTag/*`, `aws:TagKeys`), from every
+/// shape the models use (`rampart_core::request_tags`).
 fn request_tags(c: &mut ContextBuilder<'_>, input: &Value) {
     if !c.wanted.family("aws:RequestTag/") && !c.wanted.key("aws:TagKeys") {
         return;
     }
-    let mut keys = Vec::new();
-    for tag in input.get("Tags").and_then(Value::as_array).into_iter().flatten() {
-        if let (Some(k), Some(v)) = (tag.get("Key").and_then(Value::as_str), tag.get("Value").and_then(Value::as_str)) {
-            c.context.set(&format!("aws:RequestTag/{k}"), v);
-            keys.push(k.to_string());
-        }
-    }
-    for key in input.get("TagKeys").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-        keys.push(key.to_string());
+    let (tags, keys) = rampart_core::request_tags(input);
+    for (key, value) in tags {
+        c.context.set(&format!("aws:RequestTag/{key}"), value);
     }
     if !keys.is_empty() {
         c.context.set_all("aws:TagKeys", keys);
     }
 }
 
-/// What authorization needs to know about the target of a call.
+/// What authorization needs to know about a call besides its caller.
 pub(crate) struct Target<'a> {
-    pub action: &'a str,
-    /// What the call acts on (`Service::resources`); every one must be allowed.
-    pub resources: &'a [AccessTarget],
+    /// Every check the call needs (`Service::access`); every one must be allowed.
+    pub access: &'a Access,
     pub input: &'a Value,
-    /// The service and its entry for the operation, when it is served.
-    pub service: Option<(&'a dyn Service, &'a OperationMeta)>,
+    /// The operation's registry entry, when the service serves it.
+    pub meta: Option<&'a OperationMeta>,
 }
 
 /// A refusal or the last allow, with the action and resource it is about.
@@ -192,31 +170,44 @@ fn session_token_forbids(call: &Call, meta: Option<&OperationMeta>) -> bool {
     from_session_token && meta.is_some_and(|m| !m.session_token_allowed)
 }
 
-/// Decides whether `call` may run `target.action` on every resource of
-/// `target.resources`, and the further actions the call needs; the first
-/// refusal decides.
+/// The identity policy that stands for the account root, whom identity
+/// policies do not restrict, when a resource policy binds it too.
+fn root_identity() -> Option<&'static Policy> {
+    static ROOT: std::sync::LazyLock<Option<Policy>> = std::sync::LazyLock::new(|| {
+        let allow_all =
+            r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#;
+        Policy::parse(allow_all, PolicyKind::Identity).ok()
+    });
+    ROOT.as_ref()
+}
+
+/// Decides whether `call` may make every check of `target.access`; the first
+/// refusal decides. The account root is unrestricted by identity policies,
+/// but held to a resource policy that binds it (a KMS key policy).
 pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Authorization<'t> {
-    let first = target.resources.first().and_then(|r| r.arn.as_deref());
-    let unrestricted = Authorization { verdict: Verdict::Unrestricted, action: target.action, resource: first };
-    let meta = target.service.map(|(_, meta)| meta);
-    if meta.is_some_and(|m| m.never_denied) {
+    let checks = &target.access.checks;
+    let first = checks.first();
+    let unrestricted = Authorization {
+        verdict: Verdict::Unrestricted,
+        action: first.map_or("", |c| c.action.as_str()),
+        resource: first.and_then(|c| c.target.arn.as_deref()),
+    };
+    if target.meta.is_some_and(|m| m.never_denied) {
         return unrestricted;
     }
-    if session_token_forbids(call, meta) {
+    if session_token_forbids(call, target.meta) {
         let verdict = Verdict::Decided(Decision::ImplicitDeny { missing: Source::Session });
         return Authorization { verdict, ..unrestricted };
     }
-    let Some(policies) = iam.policies_of(&call.caller) else {
+    let policies = iam.policies_of(&call.caller);
+    let root = policies.is_none();
+    if root && !checks.iter().any(|c| c.resource_policy.as_ref().is_some_and(|rp| rp.binds_root)) {
         return unrestricted;
-    };
-    let (resource_policy, additional) = match target.service {
-        Some((service, _)) => {
-            (service.resource_policy(call, target.input), service.additional_actions(call, target.input))
-        }
-        None => (None, Vec::new()),
-    };
+    }
+    let policies = policies.unwrap_or_default();
     let session = call.session.as_deref();
-    let resource_keys = resource_policy.as_ref().map(|rp| rp.policy.context_keys()).unwrap_or_default();
+    let resource_keys: Vec<String> =
+        checks.iter().filter_map(|c| c.resource_policy.as_ref()).flat_map(|rp| rp.policy.context_keys()).collect();
     let wanted = Wanted {
         keys: policies
             .keys
@@ -226,41 +217,50 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Auth
             .map(String::as_str)
             .collect(),
     };
-    let mut set = PolicySet {
-        identity: policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
-        boundary: policies.boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
-        session: session
-            .map(|s| s.policies.iter().map(|(name, policy)| PolicyRef { name, policy }).collect())
-            .unwrap_or_default(),
-        ..Default::default()
+    let root_policy = if root { root_identity() } else { None };
+    let identity: Vec<PolicyRef<'_>> = match root_policy {
+        Some(policy) => vec![PolicyRef { name: "root", policy }],
+        None => policies.identity.iter().map(|(name, policy)| PolicyRef { name, policy }).collect(),
     };
-    if let Some(rp) = &resource_policy {
-        set.resource = vec![PolicyRef { name: &rp.name, policy: &rp.policy }];
-        set.resource_required = rp.required;
-    }
     let arn = call.caller.arn();
     let role_arn = call.caller.role_arn();
     let caller =
         Caller { arn: &arn, account: call.caller.account().as_str(), role_arn: role_arn.as_deref(), service: None };
-    // An action without a resource is decided once, on `*`.
-    const UNSCOPED: &[AccessTarget] = &[AccessTarget { arn: None, tags: Vec::new(), condition_keys: Vec::new() }];
-    let resources = if target.resources.is_empty() { UNSCOPED } else { target.resources };
     let mut last = unrestricted;
-    for resource in resources {
-        let context = resource_context(&wanted, call, target, resource, iam);
-        let arn = resource.arn.as_deref().unwrap_or("*");
-        for action in std::iter::once(target.action).chain(additional.iter().copied()) {
-            let request = Request {
-                caller: Some(caller),
-                resource_account: resource_policy.as_ref().map(|rp| rp.account.as_str()),
-                ..Request::identity(action, arn, &context)
-            };
-            let verdict = Verdict::Decided(evaluate(&request, &set));
-            let allowed = verdict.is_allowed();
-            last = Authorization { verdict, action, resource: resource.arn.as_deref() };
-            if !allowed {
-                return last;
-            }
+    for check in checks {
+        // The root's checks on resources whose policy does not bind it are not decided.
+        if root && !check.resource_policy.as_ref().is_some_and(|rp| rp.binds_root) {
+            continue;
+        }
+        let mut set = PolicySet {
+            identity: identity.clone(),
+            boundary: policies.boundary.as_ref().map(|(name, policy)| PolicyRef { name, policy }),
+            session: session
+                .map(|s| s.policies.iter().map(|(name, policy)| PolicyRef { name, policy }).collect())
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        if let Some(rp) = &check.resource_policy {
+            set.resource = vec![PolicyRef { name: &rp.name, policy: &rp.policy }];
+            set.resource_required = rp.required;
+        }
+        let context = resource_context(&wanted, call, target, check, iam);
+        let request = Request {
+            caller: Some(caller),
+            resource_account: check.resource_policy.as_ref().map(|rp| rp.account.as_str()),
+            ..Request::identity(&check.action, check.target.arn.as_deref().unwrap_or("*"), &context)
+        };
+        let mut decision = evaluate(&request, &set);
+        // A grant allows what no policy does; an explicit deny still wins.
+        if let (Decision::ImplicitDeny { .. }, Some(grant)) = (&decision, &check.grant) {
+            let statement = rampart_policy::StatementId { policy: format!("grant/{grant}"), sid: None, index: 0 };
+            decision = Decision::Allow { statement };
+        }
+        let verdict = Verdict::Decided(decision);
+        let allowed = verdict.is_allowed();
+        last = Authorization { verdict, action: &check.action, resource: check.target.arn.as_deref() };
+        if !allowed {
+            return last;
         }
     }
     last
@@ -268,17 +268,12 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Auth
 
 /// The request context of a call on one of its resources: only the keys the
 /// policies in play refer to.
-fn resource_context(
-    wanted: &Wanted<'_>,
-    call: &Call,
-    target: &Target<'_>,
-    resource: &AccessTarget,
-    iam: &Iam,
-) -> Context {
+fn resource_context(wanted: &Wanted<'_>, call: &Call, target: &Target<'_>, check: &Check, iam: &Iam) -> Context {
+    let resource = &check.target;
     let mut builder = ContextBuilder { context: Context::new(), wanted };
     context(&mut builder, call, iam);
     request_tags(&mut builder, target.input);
-    service_keys(&mut builder, call, target, resource);
+    service_keys(&mut builder, call, target.access, check);
     let arn = resource.arn.as_deref().unwrap_or("*");
     // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
     if let Some(owner) = arn.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
@@ -355,5 +350,102 @@ fn source_name(source: Source) -> &'static str {
         Source::Resource => "Resource",
         Source::ServiceControl => "ServiceControl",
         Source::ResourceControl => "ResourceControl",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rampart_core::{AccessTarget, AccountId, Credentials, FileKeys, ResourcePolicy, Sealer, ServiceId};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const ACCOUNT: &str = "111122223333";
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn iam(dir: &std::path::Path) -> Iam {
+        let store = rampart_store::SqliteBackend::open(dir).unwrap();
+        let sealer = Sealer::new(Arc::new(FileKeys::from_bytes(&[1u8; 32]).unwrap()));
+        Iam::new(store, sealer, Arc::new(Credentials::default()))
+    }
+
+    fn call(caller: Principal) -> Call {
+        Call {
+            request_id: "r".into(),
+            service: ServiceId::Kms,
+            operation: "Decrypt",
+            caller,
+            access_key_id: "AKIA".into(),
+            session: None,
+            region: "us-east-1".into(),
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            secure_transport: false,
+            time_ms: 0,
+        }
+    }
+
+    fn key_policy(statement: Value, binds_root: bool) -> ResourcePolicy {
+        let document = json!({"Version": "2012-10-17", "Statement": [statement]}).to_string();
+        ResourcePolicy {
+            name: "key-policy".into(),
+            policy: Policy::parse(&document, PolicyKind::Resource).unwrap(),
+            account: AccountId::parse(ACCOUNT).unwrap(),
+            required: true,
+            binds_root,
+        }
+    }
+
+    fn decrypt(policy: Option<ResourcePolicy>, grant: Option<&str>) -> Access {
+        let target = AccessTarget { arn: Some(KEY.into()), ..AccessTarget::default() };
+        let check =
+            Check { action: "kms:Decrypt".into(), target, resource_policy: policy, grant: grant.map(Into::into) };
+        Access { checks: vec![check], request_keys: Vec::new() }
+    }
+
+    fn verdict(iam: &Iam, caller: Principal, access: &Access) -> Verdict {
+        let input = json!({});
+        authorize(&call(caller), &Target { access, input: &input, meta: None }, iam).verdict
+    }
+
+    fn root() -> Principal {
+        Principal::Root { account: AccountId::parse(ACCOUNT).unwrap() }
+    }
+
+    fn user() -> Principal {
+        let account = AccountId::parse(ACCOUNT).unwrap();
+        Principal::User { account, user_id: "AIDAUSER".into(), name: "u".into(), path: "/".into() }
+    }
+
+    #[test]
+    fn the_root_is_held_to_a_key_policy_that_binds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let iam = iam(dir.path());
+        let others = json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+                            "Action": "kms:*", "Resource": "*"});
+        let denied = verdict(&iam, root(), &decrypt(Some(key_policy(others.clone(), true)), None));
+        assert_eq!(denied, Verdict::Decided(Decision::ImplicitDeny { missing: Source::Resource }));
+        let own = json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+                         "Action": "kms:*", "Resource": "*"});
+        assert!(verdict(&iam, root(), &decrypt(Some(key_policy(own, true)), None)).is_allowed());
+        // A resource policy that does not bind the root (a trust policy) leaves it unrestricted.
+        assert_eq!(verdict(&iam, root(), &decrypt(Some(key_policy(others, false)), None)), Verdict::Unrestricted);
+        assert_eq!(verdict(&iam, root(), &decrypt(None, None)), Verdict::Unrestricted);
+    }
+
+    #[test]
+    fn a_grant_allows_what_no_policy_does_but_not_past_an_explicit_deny() {
+        let dir = tempfile::tempdir().unwrap();
+        let iam = iam(dir.path());
+        let nobody = json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+                            "Action": "kms:*", "Resource": "*"});
+        assert!(!verdict(&iam, user(), &decrypt(Some(key_policy(nobody.clone(), true)), None)).is_allowed());
+        let granted = verdict(&iam, user(), &decrypt(Some(key_policy(nobody, true)), Some("g1")));
+        let Verdict::Decided(Decision::Allow { statement }) = granted else { panic!("{granted:?}") };
+        assert_eq!(statement.policy, "grant/g1");
+        let deny = json!({"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"});
+        let denied = verdict(&iam, user(), &decrypt(Some(key_policy(deny, true)), Some("g1")));
+        assert!(matches!(denied, Verdict::Decided(Decision::ExplicitDeny { .. })), "{denied:?}");
     }
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use rampart_core::{AwsError, Call, ServiceId};
+use rampart_core::{Access, AwsError, Call, ServiceId};
 use rampart_store::{Commit, RecordWrite};
 use rampart_wire::{
     decode, detect_protocol, encode_error, encode_output, operation_name, redact_sensitive, undefined_output_members,
@@ -281,14 +281,13 @@ pub(crate) async fn run(
         secure_transport: peer.tls.is_some(),
         time_ms: draft.time_ms,
     };
-    let action = format!("{}:{}", service.action_prefix(), call.operation);
-    let resources = served.map(|(s, _)| s.resources(&call, &decoded.input)).unwrap_or_default();
-    let target = Target {
-        action: &action,
-        resources: &resources,
-        input: &decoded.input,
-        service: served.as_ref().map(|(s, meta)| (*s, meta)),
+    // What the call needs allowed: from the service for an operation it
+    // serves; otherwise the action alone, on `*`.
+    let access = match served {
+        Some((s, _)) => s.access(&call, &decoded.input),
+        None => Access::own(&call, Vec::new()),
     };
+    let target = Target { access: &access, input: &decoded.input, meta: meta.as_ref() };
     let decided = authorize(&call, &target, &node.iam);
     if !decided.verdict.is_allowed() {
         draft.authorization = audit_note(&decided.verdict);

@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
-    ids, is_call_of, AccessTarget, AccountId, AwsError, BoxFuture, Call, CredentialEntry, Operation, OperationMeta,
-    Outcome, OutputMembers, Principal, Registry, Resource, ResourcePolicy, Sealer, Secret, Service, ServiceId, Session,
-    SessionOpener,
+    ids, is_call_of, Access, AccessTarget, AccountId, AwsError, BoxFuture, Call, Check, CredentialEntry, Operation,
+    OperationMeta, Outcome, OutputMembers, Principal, Registry, RequestKey, Resource, ResourcePolicy, Sealer, Secret,
+    Service, ServiceId, Session, SessionOpener,
 };
 use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
@@ -50,6 +50,14 @@ fn registry() -> &'static Registry<Sts, O> {
     });
     &REGISTRY
 }
+
+/// STS's condition keys that a request carries.
+const REQUEST_KEYS: &[RequestKey] = &[
+    RequestKey::Member { key: "sts:ExternalId", member: "ExternalId" },
+    RequestKey::Member { key: "sts:RoleSessionName", member: "RoleSessionName" },
+    RequestKey::Member { key: "sts:SourceIdentity", member: "SourceIdentity" },
+    RequestKey::Member { key: "sts:TransitiveTagKeys", member: "TransitiveTagKeys" },
+];
 
 /// STS's limits: session policies' plaintext, managed session policies,
 /// and session lengths.
@@ -390,22 +398,14 @@ impl Service for Sts {
         registry().meta(name)
     }
 
-    /// AssumeRole acts on the role (its tags are `aws:ResourceTag/*`); the
+    /// AssumeRole acts on the role (its tags are `aws:ResourceTag/*`) and is
+    /// decided by the role's trust policy as well as the caller's policies (a
+    /// role that does not exist trusts nobody); tags and a source identity
+    /// need `sts:TagSession` and `sts:SetSourceIdentity` on the role too. The
     /// other operations have no resource.
-    fn resources(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
+    fn access(&self, call: &Call, input: &Value) -> Access {
         if !is_call_of(call, O::AssumeRole) {
-            return Vec::new();
-        }
-        let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
-        let tags = self.iam.role_by_arn(arn).map(|r| r.tags).unwrap_or_default();
-        vec![AccessTarget { arn: Some(arn.to_string()), tags, condition_keys: Vec::new() }]
-    }
-
-    /// AssumeRole is decided by the role's trust policy as well as the
-    /// caller's policies; a role that does not exist trusts nobody.
-    fn resource_policy(&self, call: &Call, input: &Value) -> Option<ResourcePolicy> {
-        if !is_call_of(call, O::AssumeRole) {
-            return None;
+            return Access::own(call, Vec::new());
         }
         let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
         let role = self.iam.role_by_arn(arn);
@@ -413,22 +413,30 @@ impl Service for Sts {
             .as_ref()
             .and_then(|r| Policy::parse(&r.trust_policy, PolicyKind::Trust).ok())
             .unwrap_or_else(Policy::empty);
-        let account = role.map(|r| r.account).unwrap_or_else(|| call.caller.account().clone());
-        Some(ResourcePolicy { name: "AssumeRolePolicyDocument".into(), policy, account, required: true })
-    }
-
-    fn additional_actions(&self, call: &Call, input: &Value) -> Vec<&'static str> {
-        let mut actions = Vec::new();
-        if is_call_of(call, O::AssumeRole) {
-            let non_empty = |member: &str| input.get(member).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-            if non_empty("Tags") || non_empty("TransitiveTagKeys") {
-                actions.push("sts:TagSession");
-            }
-            if input.get("SourceIdentity").is_some() {
-                actions.push("sts:SetSourceIdentity");
-            }
+        let account = role.as_ref().map(|r| r.account.clone()).unwrap_or_else(|| call.caller.account().clone());
+        let tags = role.map(|r| r.tags).unwrap_or_default();
+        let target = AccessTarget { arn: Some(arn.to_string()), tags, condition_keys: Vec::new() };
+        let trust = ResourcePolicy {
+            name: "AssumeRolePolicyDocument".into(),
+            policy,
+            account,
+            required: true,
+            binds_root: false,
+        };
+        let mut access = Access::own(call, vec![target]).with_request_keys(input, REQUEST_KEYS);
+        let non_empty = |member: &str| input.get(member).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        let mut extra = Vec::new();
+        if non_empty("Tags") || non_empty("TransitiveTagKeys") {
+            extra.push("sts:TagSession");
         }
-        actions
+        if input.get("SourceIdentity").is_some() {
+            extra.push("sts:SetSourceIdentity");
+        }
+        let own = access.checks.remove(0);
+        let on_the_role =
+            |action: &str| Check { action: action.to_string(), resource_policy: Some(trust.clone()), ..own.clone() };
+        access.checks = std::iter::once(own.action.as_str()).chain(extra).map(on_the_role).collect();
+        access
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {

@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 use std::sync::LazyLock;
 
 use rampart_core::{
-    AccessTarget, AwsError, BoxFuture, Call, Operation, OperationMeta, Outcome, OutputMembers, Registry, Service,
-    ServiceId,
+    Access, AwsError, BoxFuture, Call, Operation, OperationMeta, Outcome, OutputMembers, Registry, Service, ServiceId,
 };
 use rampart_store::{EventFilter, EventQuery, Store, StoredEvent};
 use rampart_wire::{CloudTrailException, CloudTrailOperation as O, CommonError, ExceptionId};
@@ -197,8 +196,8 @@ impl Service for Trail {
     }
 
     /// LookupEvents has no resource.
-    fn resources(&self, _call: &Call, _input: &Value) -> Vec<AccessTarget> {
-        Vec::new()
+    fn access(&self, call: &Call, _input: &Value) -> Access {
+        Access::own(call, Vec::new())
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
