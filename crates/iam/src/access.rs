@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use rampart_core::{AccessTarget, Call, RequestKey};
+use rampart_core::{Access, AccessTarget, Call, RequestKey};
 
 use crate::state::{Tag, User};
 use crate::Iam;
@@ -32,6 +32,12 @@ pub(crate) enum Rule {
     Role,
     /// The managed policy `PolicyArn`.
     Policy,
+    /// The existing instance profile `InstanceProfileName`.
+    InstanceProfile,
+    /// AddRoleToInstanceProfile: the instance profile, and `iam:PassRole`
+    /// on the role `RoleName` (AWS requires both).
+    InstanceProfilePassingRole,
+    NewInstanceProfile,
     /// A user, group, role or policy to create, from `Path` and its name.
     NewUser,
     NewGroup,
@@ -64,6 +70,20 @@ fn target(arn: String) -> AccessTarget {
 }
 
 impl Iam {
+    /// What authorization checks `call` against: its action on the resources
+    /// it acts on (`access_targets`), and for AddRoleToInstanceProfile
+    /// `iam:PassRole` on the role as well.
+    pub(crate) fn access(&self, call: &Call, input: &Value) -> Access {
+        let rule = crate::registry::registry().get(call.operation).map(|op| op.access);
+        let mut access = Access::own(call, self.access_targets(call, input)).with_request_keys(input, REQUEST_KEYS);
+        if rule == Some(Rule::InstanceProfilePassingRole) {
+            if let Some(check) = access.checks.get_mut(1) {
+                check.action = "iam:PassRole".to_string();
+            }
+        }
+        access
+    }
+
     /// The resources `call` acts on, each named as stored.
     pub(crate) fn access_targets(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
         let account = call.caller.account();
@@ -92,6 +112,14 @@ impl Iam {
             Some(g) => target(arn("group", &g.path, &g.name)),
             None => target(arn("group", "/", name)),
         };
+        let instance_profile = |name: &str| match a.instance_profile(name) {
+            Some(p) => AccessTarget {
+                arn: Some(arn("instance-profile", &p.path, &p.name)),
+                tags: tag_pairs(&p.tags),
+                condition_keys: Vec::new(),
+            },
+            None => target(arn("instance-profile", "/", name)),
+        };
         let role = |name: &str| match a.role(name) {
             Some(r) => stored("role", &r.path, &r.name, &r.tags, r.permissions_boundary.as_ref()),
             None => target(arn("role", "/", name)),
@@ -117,6 +145,15 @@ impl Iam {
                 let policy_arn = text("PolicyArn").unwrap_or_default();
                 let tags = a.managed.get(policy_arn).map(|p| tag_pairs(&p.tags)).unwrap_or_default();
                 vec![AccessTarget { arn: Some(policy_arn.to_string()), tags, condition_keys: Vec::new() }]
+            }
+            Rule::InstanceProfile => vec![instance_profile(text("InstanceProfileName").unwrap_or_default())],
+            Rule::InstanceProfilePassingRole => vec![
+                instance_profile(text("InstanceProfileName").unwrap_or_default()),
+                role(text("RoleName").unwrap_or_default()),
+            ],
+            Rule::NewInstanceProfile => {
+                let name = text("InstanceProfileName").unwrap_or_default();
+                vec![target(arn("instance-profile", new_path(), name))]
             }
             Rule::NewUser => vec![target(arn("user", new_path(), text("UserName").unwrap_or_default()))],
             Rule::NewGroup => vec![target(arn("group", new_path(), text("GroupName").unwrap_or_default()))],

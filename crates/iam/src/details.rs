@@ -9,6 +9,7 @@ use rampart_core::{AwsError, Call, Outcome, OutputMembers};
 
 use crate::aws_managed::aws_managed_policy;
 use crate::groups::group_json;
+use crate::instance_profiles::instance_profile_json;
 use crate::managed::{aws_policy_json, customer_policy_json, usage, ManagedPolicy, PolicyView};
 use crate::policies::url_encode;
 use crate::roles::role_json;
@@ -83,7 +84,9 @@ impl Iam {
                 let mut detail = role_json(account, r, true);
                 // `RoleDetail` has no session duration.
                 detail.unset("MaxSessionDuration");
-                detail.set("InstanceProfileList", json!([]));
+                let profiles = a.instance_profiles.values().filter(|p| p.roles.contains(&r.role_id));
+                let profiles: Vec<Value> = profiles.map(|p| instance_profile_json(account, a, p)).collect();
+                detail.set("InstanceProfileList", json!(profiles));
                 detail.set("RolePolicyList", inline_policies(a, &r.role_id));
                 detail.set("AttachedManagedPolicies", attached_policies(&r.attached));
                 items.push((format!("3{}", r.name.to_lowercase()), "RoleDetailList", detail));

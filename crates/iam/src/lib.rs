@@ -10,6 +10,7 @@ mod access;
 mod aws_managed;
 mod details;
 mod groups;
+mod instance_profiles;
 mod keys;
 mod managed;
 mod policies;
@@ -36,8 +37,8 @@ use rampart_wire::{CommonError, ExceptionId, IamException};
 
 pub use policies::PrincipalPolicies;
 use state::{
-    AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, KEY_KIND, LAST_USED_KIND, MANAGED_KIND, POLICY_KIND,
-    ROLE_KIND, USER_KIND,
+    AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, INSTANCE_PROFILE_KIND, KEY_KIND, LAST_USED_KIND,
+    MANAGED_KIND, POLICY_KIND, ROLE_KIND, USER_KIND,
 };
 
 /// What STS needs to know about a role.
@@ -294,6 +295,9 @@ impl Iam {
         for (account, _, role) in self.scan::<roles::Role>(ROLE_KIND)? {
             state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
         }
+        for (account, _, profile) in self.scan::<instance_profiles::InstanceProfile>(INSTANCE_PROFILE_KIND)? {
+            state.accounts.entry(account).or_default().instance_profiles.insert(profile.name.to_lowercase(), profile);
+        }
         for (account, arn, policy) in self.scan::<managed::ManagedPolicy>(MANAGED_KIND)? {
             state.accounts.entry(account).or_default().managed.insert(arn, policy);
         }
@@ -401,7 +405,7 @@ impl Service for Iam {
     }
 
     fn access(&self, call: &Call, input: &Value) -> Access {
-        Access::own(call, self.access_targets(call, input)).with_request_keys(input, access::REQUEST_KEYS)
+        Iam::access(self, call, input)
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {

@@ -40,6 +40,13 @@ pub(crate) fn registry() -> &'static IamRegistry {
 
 fn operations() -> Vec<Operation<Iam, O, Rule>> {
     vec![
+        write(O::CreateInstanceProfile, NewInstanceProfile, handler!(async create_instance_profile)),
+        read(O::GetInstanceProfile, InstanceProfile, handler!(get_instance_profile)),
+        write(O::DeleteInstanceProfile, InstanceProfile, handler!(async delete_instance_profile)),
+        read(O::ListInstanceProfiles, List("instance-profile/"), handler!(list_instance_profiles)),
+        read(O::ListInstanceProfilesForRole, Role, handler!(list_instance_profiles_for_role)),
+        write(O::AddRoleToInstanceProfile, InstanceProfilePassingRole, handler!(async add_role_to_instance_profile)),
+        write(O::RemoveRoleFromInstanceProfile, InstanceProfile, handler!(async remove_role_from_instance_profile)),
         write(O::CreateUser, NewUser, handler!(async create_user)),
         read(O::GetUser, User, handler!(get_user)),
         read(O::ListUsers, List("user/"), handler!(list_users)),

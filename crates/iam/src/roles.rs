@@ -11,7 +11,7 @@ use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::managed::{attach, detach, require_attachable};
-use crate::policies::{malformed, recompile, require_no_policies, url_encode};
+use crate::policies::{delete_conflict, malformed, recompile, require_no_policies, url_encode};
 use crate::state::{AccountState, State, Tag, ROLE_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
 use crate::users::{page, page_output};
@@ -416,6 +416,9 @@ impl Iam {
             let a = state.accounts.get(&account).unwrap_or(&empty);
             let role = a.role(&input.role_name).ok_or_else(|| no_such_role(&input.role_name))?;
             require_no_policies(a, &role.role_id, &role.attached)?;
+            if a.instance_profiles.values().any(|p| p.roles.contains(&role.role_id)) {
+                return Err(delete_conflict("Cannot delete entity, must remove roles from instance profile first."));
+            }
             role.clone()
         };
         let arn = format!("arn:aws:iam::{account}:role{}{}", role.path, role.name);

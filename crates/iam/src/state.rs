@@ -15,6 +15,7 @@ pub(crate) const MANAGED_KIND: &str = "iam-managed-policy";
 pub(crate) const GROUP_KIND: &str = "iam-group";
 pub(crate) const ROLE_KIND: &str = "iam-role";
 pub(crate) const LAST_USED_KIND: &str = "iam-key-last-used";
+pub(crate) const INSTANCE_PROFILE_KIND: &str = "iam-instance-profile";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -79,6 +80,8 @@ pub(crate) struct AccountState {
     pub groups: BTreeMap<String, crate::groups::Group>,
     /// Roles by lower-cased name.
     pub roles: BTreeMap<String, crate::roles::Role>,
+    /// Instance profiles by lower-cased name.
+    pub instance_profiles: BTreeMap<String, crate::instance_profiles::InstanceProfile>,
 }
 
 impl AccountState {
@@ -88,6 +91,10 @@ impl AccountState {
 
     pub fn role(&self, name: &str) -> Option<&crate::roles::Role> {
         self.roles.get(&name.to_lowercase())
+    }
+
+    pub fn instance_profile(&self, name: &str) -> Option<&crate::instance_profiles::InstanceProfile> {
+        self.instance_profiles.get(&name.to_lowercase())
     }
 
     pub fn group(&self, name: &str) -> Option<&crate::groups::Group> {
