@@ -53,7 +53,7 @@ impl Principal {
     pub fn arn(&self) -> String {
         match self {
             Principal::Root { account } => format!("arn:aws:iam::{account}:root"),
-            Principal::User { account, name, path, .. } => format!("arn:aws:iam::{account}:user{path}{name}"),
+            Principal::User { account, name, path, .. } => crate::iam_arn(account, "user", path, name),
             Principal::AssumedRole { account, role_name, session_name, .. } => {
                 format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}")
             }
@@ -64,7 +64,7 @@ impl Principal {
     pub fn role_arn(&self) -> Option<String> {
         match self {
             Principal::AssumedRole { account, role_name, role_path, .. } => {
-                Some(format!("arn:aws:iam::{account}:role{role_path}{role_name}"))
+                Some(crate::iam_arn(account, "role", role_path, role_name))
             }
             _ => None,
         }

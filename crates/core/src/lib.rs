@@ -6,6 +6,7 @@
 //! No HTTP and no SQL here.
 
 mod access;
+mod arn;
 mod credentials;
 mod identity;
 pub mod ids;
@@ -18,6 +19,7 @@ mod task;
 pub mod wrapping;
 
 pub use access::{request_keys, request_tags, Access, Check, RequestKey};
+pub use arn::{iam_arn, Arn};
 pub use credentials::{CredentialEntry, CredentialRefusal, Credentials, LastUsed, SessionOpener};
 pub use identity::{AccountId, Principal};
 pub use rampart_wire::{AwsError, ServiceId};

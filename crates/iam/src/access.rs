@@ -93,7 +93,7 @@ impl Iam {
             // Only a deleted account's leftover credentials get here: nothing to name.
             return vec![target(format!("arn:aws:iam::{account}:*"))];
         };
-        let arn = |kind: &str, path: &str, name: &str| format!("arn:aws:iam::{account}:{kind}{path}{name}");
+        let arn = |kind: &str, path: &str, name: &str| rampart_core::iam_arn(account, kind, path, name);
         let new_path = || text("Path").unwrap_or("/");
         // A stored user or role: its ARN, tags and current boundary.
         let stored = |kind: &str, path: &str, name: &str, tags: &[Tag], boundary: Option<&String>| AccessTarget {

@@ -38,7 +38,7 @@ pub(crate) fn group_json(account: &AccountId, g: &Group) -> Value {
         "Path": g.path,
         "GroupName": g.name,
         "GroupId": g.group_id,
-        "Arn": format!("arn:aws:iam::{account}:group{}{}", g.path, g.name),
+        "Arn": rampart_core::iam_arn(account, "group", &g.path, &g.name),
         "CreateDate": g.create_date,
     })
 }

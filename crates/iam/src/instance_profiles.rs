@@ -35,7 +35,7 @@ pub(crate) struct InstanceProfile {
 }
 
 pub(crate) fn instance_profile_arn(account: &AccountId, p: &InstanceProfile) -> String {
-    format!("arn:aws:iam::{account}:instance-profile{}{}", p.path, p.name)
+    rampart_core::iam_arn(account, "instance-profile", &p.path, &p.name)
 }
 
 /// The `InstanceProfile` shape, with its roles as `Role` shapes.

@@ -61,7 +61,7 @@ impl RoleInfo {
             role_id: role.role_id.clone(),
             name: role.name.clone(),
             path: role.path.clone(),
-            arn: format!("arn:aws:iam::{account}:role{}{}", role.path, role.name),
+            arn: rampart_core::iam_arn(account, "role", &role.path, &role.name),
             trust_policy: role.trust_policy.clone(),
             max_session_duration: role.max_session_duration,
             tags: role.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
@@ -347,10 +347,11 @@ impl Iam {
 
     /// The role an ARN names (`arn:aws:iam::ACCOUNT:role/PATH/NAME`), for STS.
     pub fn role_by_arn(&self, arn: &str) -> Option<RoleInfo> {
-        let rest = arn.strip_prefix("arn:aws:iam::")?;
-        let (account, resource) = rest.split_once(':')?;
-        let account = AccountId::parse(account)?;
+        let arn = rampart_core::Arn::parse(arn)
+            .filter(|a| a.partition == "aws" && a.service == "iam" && a.region.is_empty())?;
+        let account = arn.account_id()?;
         let state = self.state.read();
+        let resource = arn.resource.as_str();
         let role =
             state.accounts.get(&account)?.roles.values().find(|r| format!("role{}{}", r.path, r.name) == resource)?;
         Some(RoleInfo::of(&account, role))

@@ -47,7 +47,7 @@ pub(crate) struct ManagedPolicy {
 
 impl ManagedPolicy {
     pub fn arn(&self, account: &AccountId) -> String {
-        format!("arn:aws:iam::{account}:policy{}{}", self.path, self.name)
+        rampart_core::iam_arn(account, "policy", &self.path, &self.name)
     }
 
     /// The default version's document: the one that applies.

@@ -48,7 +48,7 @@ pub(crate) fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
         "Path": r.path,
         "RoleName": r.name,
         "RoleId": r.role_id,
-        "Arn": format!("arn:aws:iam::{account}:role{}{}", r.path, r.name),
+        "Arn": rampart_core::iam_arn(account, "role", &r.path, &r.name),
         "CreateDate": r.create_date,
         "AssumeRolePolicyDocument": url_encode(&r.trust_policy),
         "MaxSessionDuration": r.max_session_duration,
@@ -421,7 +421,7 @@ impl Iam {
             }
             role.clone()
         };
-        let arn = format!("arn:aws:iam::{account}:role{}{}", role.path, role.name);
+        let arn = rampart_core::iam_arn(&account, "role", &role.path, &role.name);
         let rewrites = forget_trusted_principal(&self.state.read(), &arn, &role.role_id, Some(&role.role_id));
         let mut writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
         writes.extend(trust_rewrite_writes(&rewrites)?);

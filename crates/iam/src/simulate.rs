@@ -81,8 +81,7 @@ impl Iam {
         let account = call.caller.account();
         let account_state = state.accounts.get(account);
         let id = account_state.and_then(|a| {
-            let named =
-                |kind: &str, path: &str, name: &str| format!("arn:aws:iam::{account}:{kind}{path}{name}") == arn;
+            let named = |kind: &str, path: &str, name: &str| rampart_core::iam_arn(account, kind, path, name) == arn;
             let user = a.users.values().find(|u| named("user", &u.path, &u.name)).map(|u| &u.user_id);
             let role = || a.roles.values().find(|r| named("role", &r.path, &r.name)).map(|r| &r.role_id);
             let group = || a.groups.values().find(|g| named("group", &g.path, &g.name)).map(|g| &g.group_id);

@@ -48,7 +48,7 @@ pub(crate) struct UpdateUserInput {
 }
 
 pub(crate) fn user_arn(account: &AccountId, user: &User) -> String {
-    format!("arn:aws:iam::{account}:user{}{}", user.path, user.name)
+    rampart_core::iam_arn(account, "user", &user.path, &user.name)
 }
 
 /// The `User` shape; `detail` adds what only GetUser and CreateUser return.

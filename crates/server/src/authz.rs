@@ -275,8 +275,8 @@ fn resource_context(wanted: &Wanted<'_>, call: &Call, target: &Target<'_>, check
     request_tags(&mut builder, target.input);
     service_keys(&mut builder, call, target.access, check);
     let arn = resource.arn.as_deref().unwrap_or("*");
-    // The account that owns the resource, from its ARN (`arn:aws:svc:region:ACCOUNT:…`).
-    if let Some(owner) = arn.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
+    // The account that owns the resource, from its ARN.
+    if let Some(owner) = rampart_core::Arn::parse(arn).and_then(|a| a.account_id()) {
         builder.set("aws:ResourceAccount", || owner.to_string());
     }
     // IAM resources' tags are also `iam:ResourceTag/*`.
