@@ -10,6 +10,7 @@ mod arn;
 mod credentials;
 mod identity;
 pub mod ids;
+pub mod paging;
 pub mod regions;
 mod registry;
 mod secret;

@@ -3,35 +3,23 @@
 //! attached managed policies (Attach/Detach/ListAttachedGroupPolicies).
 //! A group's policies apply to its members.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
+use crate::errors::{delete_conflict, no_such_group, no_such_user};
+use crate::listing::{page, page_output};
 use crate::managed::{attach, detach};
-use crate::policies::{delete_conflict, no_such_group, recompile, require_no_policies};
-use crate::state::{AccountState, State, GROUP_KIND};
-use crate::users::{page, page_output, user_json};
-use crate::{delete, no_such_user, now_seconds, put, Iam};
+use crate::policies::{recompile, require_no_policies};
+use crate::state::{AccountState, Group, State, GROUP_KIND};
+use crate::users::user_json;
+use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas.
 const GROUPS_PER_USER: usize = 10;
 const POLICIES_PER_GROUP: usize = 10;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Group {
-    pub group_id: String,
-    pub name: String,
-    pub path: String,
-    pub create_date: f64,
-    /// User ids.
-    #[serde(default)]
-    pub members: Vec<String>,
-    /// ARNs of attached managed policies.
-    #[serde(default)]
-    pub attached: Vec<String>,
-}
 
 pub(crate) fn group_json(account: &AccountId, g: &Group) -> Value {
     json!({

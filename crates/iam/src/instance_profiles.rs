@@ -4,35 +4,22 @@
 //! ListInstanceProfilesForRole. A profile holds at most one role, and a role
 //! in a profile cannot be deleted.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::policies::delete_conflict;
-use crate::roles::{no_such_role, role_json};
-use crate::state::{AccountState, State, Tag, INSTANCE_PROFILE_KIND};
+use crate::errors::{delete_conflict, no_such_role};
+use crate::listing::{page, page_output};
+use crate::roles::role_json;
+use crate::state::{AccountState, InstanceProfile, State, INSTANCE_PROFILE_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
-use crate::users::{page, page_output};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas: instance profiles per account, roles per instance profile.
 const INSTANCE_PROFILES_PER_ACCOUNT: usize = 1000;
 const ROLES_PER_INSTANCE_PROFILE: usize = 1;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct InstanceProfile {
-    pub instance_profile_id: String,
-    pub name: String,
-    pub path: String,
-    pub create_date: f64,
-    /// Role ids (at most `ROLES_PER_INSTANCE_PROFILE`).
-    #[serde(default)]
-    pub roles: Vec<String>,
-    #[serde(default)]
-    pub tags: Vec<Tag>,
-}
 
 pub(crate) fn instance_profile_arn(account: &AccountId, p: &InstanceProfile) -> String {
     rampart_core::iam_arn(account, "instance-profile", &p.path, &p.name)

@@ -8,9 +8,10 @@ use rampart_core::{
 };
 use rampart_wire::{ExceptionId, IamException};
 
+use crate::errors::{no_such_user, sealing_failed};
+use crate::listing::{page, page_output};
 use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND};
-use crate::users::{page, page_output};
-use crate::{delete, no_such_user, now_seconds, put, sealing_failed, Iam};
+use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quota of access keys per user (and per root user).
 const ACCESS_KEYS_PER_USER: usize = 2;
@@ -65,7 +66,7 @@ fn owner(call: &Call, account_state: Option<&AccountState>, user_name: Option<&s
             })
         }
         (None, Principal::Root { .. }) => Ok(Owner { user_id: None, user_name: None, principal: call.caller.clone() }),
-        (None, Principal::AssumedRole { .. }) => Err(crate::user_name_required()),
+        (None, Principal::AssumedRole { .. }) => Err(crate::errors::user_name_required()),
         (None, Principal::User { user_id, name, .. }) => {
             let user = account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?;
             Ok(Owner {
@@ -184,7 +185,7 @@ impl Iam {
             "Active" => true,
             "Inactive" => false,
             other => {
-                return Err(crate::validation_error(format!("1 validation error detected: Value '{other}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"),
+                return Err(crate::errors::validation_error(format!("1 validation error detected: Value '{other}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"),
                 ))
             }
         };

@@ -9,9 +9,11 @@
 mod access;
 mod aws_managed;
 mod details;
+mod errors;
 mod groups;
 mod instance_profiles;
 mod keys;
+mod listing;
 mod managed;
 mod policies;
 mod registry;
@@ -30,10 +32,10 @@ use serde_json::Value;
 
 use rampart_core::{
     Access, AccountId, AwsError, BoxFuture, Call, Change, CredentialEntry, Credentials, OperationMeta, Outcome,
-    Principal, Sealer, Secret, Service, ServiceEvent, ServiceId, SystemChange, Task, TaskRun, WrapError,
+    Principal, Sealer, Secret, Service, ServiceEvent, ServiceId, SystemChange, Task, TaskRun,
 };
 use rampart_store::{RecordWrite, Store};
-use rampart_wire::{CommonError, ExceptionId, IamException};
+use rampart_wire::{ExceptionId, IamException};
 
 pub use policies::PrincipalPolicies;
 use state::{
@@ -55,7 +57,7 @@ pub struct RoleInfo {
 }
 
 impl RoleInfo {
-    fn of(account: &AccountId, role: &roles::Role) -> RoleInfo {
+    fn of(account: &AccountId, role: &state::Role) -> RoleInfo {
         RoleInfo {
             account: account.clone(),
             role_id: role.role_id.clone(),
@@ -78,27 +80,6 @@ pub struct Iam {
     mutation: Arc<tokio::sync::Mutex<()>>,
     /// The last-used time of each key as last stored (see `flush_last_used`).
     last_used_flushed: Arc<parking_lot::Mutex<std::collections::HashMap<String, i64>>>,
-}
-
-pub(crate) fn no_such_user(name: &str) -> AwsError {
-    IamException::NoSuchEntityException.error(format!("The user with name {name} cannot be found."))
-}
-
-/// The key wrapper could not seal a new secret (an HSM that is down): IAM's
-/// own 500, and nothing is stored.
-pub(crate) fn sealing_failed(error: WrapError) -> AwsError {
-    tracing::error!(%error, "a secret could not be sealed");
-    IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
-}
-
-/// Input IAM does not accept (its `ValidationError`).
-pub(crate) fn validation_error(message: impl Into<String>) -> AwsError {
-    CommonError::Validation.error(ServiceId::Iam, message)
-}
-
-/// Operations on "the calling user" need a user name when a role session calls.
-pub(crate) fn user_name_required() -> AwsError {
-    CommonError::Validation.error(ServiceId::Iam, "Must specify userName when calling with non-User credentials")
 }
 
 /// Reads a typed input from the validated input tree.
@@ -286,19 +267,19 @@ impl Iam {
             }
         }
         drop(flushed);
-        for (account, _, policy) in self.scan::<policies::InlinePolicy>(POLICY_KIND)? {
+        for (account, _, policy) in self.scan::<state::InlinePolicy>(POLICY_KIND)? {
             state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
         }
-        for (account, _, group) in self.scan::<groups::Group>(GROUP_KIND)? {
+        for (account, _, group) in self.scan::<state::Group>(GROUP_KIND)? {
             state.accounts.entry(account).or_default().groups.insert(group.name.to_lowercase(), group);
         }
-        for (account, _, role) in self.scan::<roles::Role>(ROLE_KIND)? {
+        for (account, _, role) in self.scan::<state::Role>(ROLE_KIND)? {
             state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
         }
-        for (account, _, profile) in self.scan::<instance_profiles::InstanceProfile>(INSTANCE_PROFILE_KIND)? {
+        for (account, _, profile) in self.scan::<state::InstanceProfile>(INSTANCE_PROFILE_KIND)? {
             state.accounts.entry(account).or_default().instance_profiles.insert(profile.name.to_lowercase(), profile);
         }
-        for (account, arn, policy) in self.scan::<managed::ManagedPolicy>(MANAGED_KIND)? {
+        for (account, arn, policy) in self.scan::<state::ManagedPolicy>(MANAGED_KIND)? {
             state.accounts.entry(account).or_default().managed.insert(arn, policy);
         }
         let accounts: Vec<AccountId> = state.accounts.keys().cloned().collect();

@@ -2,7 +2,7 @@
 //! DeletePolicy), the AWS managed policies Rampart carries, attaching them to
 //! users, and users' permissions boundaries.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
@@ -10,55 +10,17 @@ use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::aws_managed::{aws_managed_policies, aws_managed_policy, AwsManagedPolicy};
-use crate::policies::{malformed, recompile};
-use crate::state::{AccountState, State, Tag, MANAGED_KIND, USER_KIND};
+use crate::errors::{malformed, no_such_user, not_attachable};
+use crate::listing::{multi_page_output, page, page_output};
+use crate::policies::recompile;
+use crate::state::{AccountState, ManagedPolicy, PolicyVersion, State, MANAGED_KIND, USER_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
-use crate::users::{multi_page_output, page, page_output};
-use crate::{no_such_user, now_seconds, put, Iam};
+use crate::{now_seconds, put, Iam};
 
 /// IAM's quotas: characters of a managed policy (whitespace not counted) and
 /// managed policies attached to one user.
 const MANAGED_POLICY_CHARS: usize = 6144;
 const POLICIES_PER_USER: usize = 10;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct PolicyVersion {
-    /// `v1`, `v2`, …
-    pub id: String,
-    pub document: String,
-    pub create_date: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ManagedPolicy {
-    pub policy_id: String,
-    pub name: String,
-    pub path: String,
-    pub description: Option<String>,
-    pub create_date: f64,
-    /// Oldest first; never empty.
-    pub versions: Vec<PolicyVersion>,
-    pub default_version: String,
-    /// The number of the last version created (ids are never reused).
-    pub last_version: u32,
-    #[serde(default)]
-    pub tags: Vec<Tag>,
-}
-
-impl ManagedPolicy {
-    pub fn arn(&self, account: &AccountId) -> String {
-        rampart_core::iam_arn(account, "policy", &self.path, &self.name)
-    }
-
-    /// The default version's document: the one that applies.
-    pub fn document(&self) -> &str {
-        self.versions.iter().find(|v| v.id == self.default_version).map(|v| v.document.as_str()).unwrap_or_default()
-    }
-
-    fn update_date(&self) -> f64 {
-        self.versions.iter().map(|v| v.create_date).fold(self.create_date, f64::max)
-    }
-}
 
 /// The document of a policy ARN the account may attach: its own, or AWS's.
 pub(crate) fn document_of<'a>(account_state: &'a AccountState, arn: &str) -> Option<&'a str> {
@@ -135,10 +97,6 @@ pub(crate) fn detach(attached: &mut Vec<String>, arn: &str) -> Result<(), AwsErr
         return Err(IamException::NoSuchEntityException.error(format!("Policy {arn} was not found.")));
     }
     Ok(())
-}
-
-pub(crate) fn not_attachable(arn: &str) -> AwsError {
-    IamException::NoSuchEntityException.error(format!("Policy {arn} does not exist or is not attachable."))
 }
 
 pub(crate) fn non_whitespace_len(text: &str) -> usize {

@@ -4,35 +4,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
+use crate::errors::no_such_user;
+use crate::errors::{delete_conflict, malformed, no_such_group};
+use crate::listing::{page, page_output};
 use crate::managed::non_whitespace_len;
-use crate::state::{AccountState, State, POLICY_KIND};
-use crate::users::{page, page_output};
-use crate::{delete, no_such_user, put, Iam};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct InlinePolicy {
-    /// The id of the user or group the policy is embedded in.
-    pub owner_id: String,
-    pub name: String,
-    pub document: String,
-}
-
-impl InlinePolicy {
-    pub fn key(&self) -> String {
-        policy_key(&self.owner_id, &self.name)
-    }
-}
-
-fn policy_key(owner_id: &str, name: &str) -> String {
-    format!("{owner_id}/{}", name.to_lowercase())
-}
+use crate::state::{policy_key, AccountState, InlinePolicy, State, POLICY_KIND};
+use crate::{delete, put, Iam};
 
 /// What an inline policy is embedded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,17 +65,9 @@ impl OwnerKind {
             OwnerKind::Role => state
                 .role(name)
                 .map(|r| (r.role_id.clone(), r.name.clone()))
-                .ok_or_else(|| crate::roles::no_such_role(name)),
+                .ok_or_else(|| crate::errors::no_such_role(name)),
         }
     }
-}
-
-pub(crate) fn no_such_group(name: &str) -> AwsError {
-    IamException::NoSuchEntityException.error(format!("The group with name {name} cannot be found."))
-}
-
-pub(crate) fn delete_conflict(message: &str) -> AwsError {
-    IamException::DeleteConflictException.error(message.to_string())
 }
 
 /// IAM refuses to delete a user, group or role that still has policies.
@@ -150,7 +126,7 @@ pub(crate) fn compile_principal(state: &AccountState, principal_id: &str) -> Arc
     };
     let user = state.user_by_id(principal_id);
     let role = state.roles.values().find(|r| r.role_id == principal_id);
-    let groups: Vec<&crate::groups::Group> = match user {
+    let groups: Vec<&crate::state::Group> = match user {
         Some(_) => state.groups.values().filter(|g| g.members.iter().any(|m| m == principal_id)).collect(),
         None => Vec::new(),
     };
@@ -202,10 +178,6 @@ pub(crate) fn url_encode(text: &str) -> String {
         }
     }
     out
-}
-
-pub(crate) fn malformed(message: String) -> AwsError {
-    IamException::MalformedPolicyDocumentException.error(message)
 }
 
 fn no_such_policy(kind: OwnerKind, name: &str) -> AwsError {

@@ -3,45 +3,25 @@
 //! trust policy is checked as a resource-based policy; who may assume the role
 //! comes with STS AssumeRole.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
+use crate::errors::{delete_conflict, malformed, no_such_role};
+use crate::listing::{page, page_output};
 use crate::managed::{attach, detach, require_attachable};
-use crate::policies::{delete_conflict, malformed, recompile, require_no_policies, url_encode};
-use crate::state::{AccountState, State, Tag, ROLE_KIND};
+use crate::policies::{recompile, require_no_policies, url_encode};
+use crate::state::{AccountState, Role, State, ROLE_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
-use crate::users::{page, page_output};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas.
 const TRUST_POLICY_CHARS: usize = 2048;
 const POLICIES_PER_ROLE: usize = 10;
 const DEFAULT_MAX_SESSION_SECONDS: i64 = 3600;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Role {
-    pub role_id: String,
-    pub name: String,
-    pub path: String,
-    pub create_date: f64,
-    pub trust_policy: String,
-    pub description: Option<String>,
-    pub max_session_duration: i64,
-    #[serde(default)]
-    pub permissions_boundary: Option<String>,
-    #[serde(default)]
-    pub tags: Vec<Tag>,
-    #[serde(default)]
-    pub attached: Vec<String>,
-}
-
-pub(crate) fn no_such_role(name: &str) -> AwsError {
-    IamException::NoSuchEntityException.error(format!("The role with name {name} cannot be found."))
-}
 
 pub(crate) fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
     let mut out = json!({

@@ -12,7 +12,8 @@ use rampart_policy::{
 };
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::policies::{compile_principal, malformed, PrincipalPolicies};
+use crate::errors::malformed;
+use crate::policies::{compile_principal, PrincipalPolicies};
 use crate::Iam;
 
 #[derive(Deserialize)]

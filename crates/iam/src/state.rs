@@ -73,15 +73,15 @@ pub(crate) struct AccountState {
     pub users: BTreeMap<String, User>,
     pub keys: HashMap<String, AccessKey>,
     /// Inline policies of users and groups by `owner_id/lower-cased name`.
-    pub inline_policies: BTreeMap<String, crate::policies::InlinePolicy>,
+    pub inline_policies: BTreeMap<String, crate::state::InlinePolicy>,
     /// Customer managed policies by ARN.
-    pub managed: BTreeMap<String, crate::managed::ManagedPolicy>,
+    pub managed: BTreeMap<String, crate::state::ManagedPolicy>,
     /// Groups by lower-cased name.
-    pub groups: BTreeMap<String, crate::groups::Group>,
+    pub groups: BTreeMap<String, crate::state::Group>,
     /// Roles by lower-cased name.
-    pub roles: BTreeMap<String, crate::roles::Role>,
+    pub roles: BTreeMap<String, crate::state::Role>,
     /// Instance profiles by lower-cased name.
-    pub instance_profiles: BTreeMap<String, crate::instance_profiles::InstanceProfile>,
+    pub instance_profiles: BTreeMap<String, crate::state::InstanceProfile>,
 }
 
 impl AccountState {
@@ -89,19 +89,19 @@ impl AccountState {
         self.users.get(&name.to_lowercase())
     }
 
-    pub fn role(&self, name: &str) -> Option<&crate::roles::Role> {
+    pub fn role(&self, name: &str) -> Option<&crate::state::Role> {
         self.roles.get(&name.to_lowercase())
     }
 
-    pub fn instance_profile(&self, name: &str) -> Option<&crate::instance_profiles::InstanceProfile> {
+    pub fn instance_profile(&self, name: &str) -> Option<&crate::state::InstanceProfile> {
         self.instance_profiles.get(&name.to_lowercase())
     }
 
-    pub fn group(&self, name: &str) -> Option<&crate::groups::Group> {
+    pub fn group(&self, name: &str) -> Option<&crate::state::Group> {
         self.groups.get(&name.to_lowercase())
     }
 
-    pub fn role_by_id(&self, role_id: &str) -> Option<&crate::roles::Role> {
+    pub fn role_by_id(&self, role_id: &str) -> Option<&crate::state::Role> {
         self.roles.values().find(|r| r.role_id == role_id)
     }
 
@@ -122,4 +122,109 @@ pub(crate) struct State {
     pub accounts: HashMap<AccountId, AccountState>,
     /// Compiled policies per user id: what authorization reads.
     pub compiled: crate::policies::Compiled,
+}
+
+// The records of groups, roles, instance profiles and policies (with users'
+// and keys' above): every handler module reads them from here, never from a
+// sibling.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Group {
+    pub group_id: String,
+    pub name: String,
+    pub path: String,
+    pub create_date: f64,
+    /// User ids.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// ARNs of attached managed policies.
+    #[serde(default)]
+    pub attached: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Role {
+    pub role_id: String,
+    pub name: String,
+    pub path: String,
+    pub create_date: f64,
+    pub trust_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub attached: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct InstanceProfile {
+    pub instance_profile_id: String,
+    pub name: String,
+    pub path: String,
+    pub create_date: f64,
+    /// Role ids (at most `ROLES_PER_INSTANCE_PROFILE`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct InlinePolicy {
+    /// The id of the user or group the policy is embedded in.
+    pub owner_id: String,
+    pub name: String,
+    pub document: String,
+}
+
+impl InlinePolicy {
+    pub fn key(&self) -> String {
+        policy_key(&self.owner_id, &self.name)
+    }
+}
+
+pub(crate) fn policy_key(owner_id: &str, name: &str) -> String {
+    format!("{owner_id}/{}", name.to_lowercase())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PolicyVersion {
+    /// `v1`, `v2`, …
+    pub id: String,
+    pub document: String,
+    pub create_date: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ManagedPolicy {
+    pub policy_id: String,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub create_date: f64,
+    /// Oldest first; never empty.
+    pub versions: Vec<PolicyVersion>,
+    pub default_version: String,
+    /// The number of the last version created (ids are never reused).
+    pub last_version: u32,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+impl ManagedPolicy {
+    pub fn arn(&self, account: &AccountId) -> String {
+        rampart_core::iam_arn(account, "policy", &self.path, &self.name)
+    }
+
+    /// The default version's document: the one that applies.
+    pub fn document(&self) -> &str {
+        self.versions.iter().find(|v| v.id == self.default_version).map(|v| v.document.as_str()).unwrap_or_default()
+    }
+
+    pub(crate) fn update_date(&self) -> f64 {
+        self.versions.iter().map(|v| v.create_date).fold(self.create_date, f64::max)
+    }
 }

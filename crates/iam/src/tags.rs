@@ -8,11 +8,10 @@ use serde_json::{json, Value};
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::managed::not_attachable;
-use crate::roles::no_such_role;
+use crate::errors::{no_such_role, no_such_user, not_attachable};
+use crate::listing::{page, page_output};
 use crate::state::{AccountState, State, Tag, MANAGED_KIND, ROLE_KIND, USER_KIND};
-use crate::users::{page, page_output};
-use crate::{no_such_user, put, Iam};
+use crate::{put, Iam};
 
 /// IAM's quota of tags per resource.
 const TAGS_PER_RESOURCE: usize = 50;
@@ -84,7 +83,7 @@ impl TaggedName {
             (Some(name), _, _) => a.and_then(|a| a.user(name)).map(|u| &u.tags).ok_or_else(|| no_such_user(name)),
             (_, Some(name), _) => a.and_then(|a| a.role(name)).map(|r| &r.tags).ok_or_else(|| no_such_role(name)),
             (_, _, Some(arn)) => a.and_then(|a| a.managed.get(arn)).map(|p| &p.tags).ok_or_else(|| not_attachable(arn)),
-            _ => Err(crate::validation_error("No resource to tag was named.")),
+            _ => Err(crate::errors::validation_error("No resource to tag was named.")),
         }
     }
 
@@ -120,7 +119,7 @@ impl TaggedName {
                 let arn = arn.clone();
                 Ok((write, resource, Box::new(move |a| drop(a.managed.insert(arn, policy)))))
             }
-            _ => Err(crate::validation_error("No resource to tag was named.")),
+            _ => Err(crate::errors::validation_error("No resource to tag was named.")),
         }
     }
 }

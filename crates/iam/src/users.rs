@@ -3,17 +3,17 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Principal, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, Principal, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::policies::delete_conflict;
+use crate::errors::{delete_conflict, no_such_user};
+use crate::listing::{page, page_output};
 use crate::state::{State, User, USER_KIND};
 use crate::tags::{new_tags, tags_json, TagInput};
-use crate::{delete, no_such_user, now_seconds, put, Iam};
+use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quota of users per account.
 const USERS_PER_ACCOUNT: usize = 5000;
-const DEFAULT_MAX_ITEMS: usize = 100;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -77,58 +77,6 @@ fn user_resource(name: &str) -> Resource {
     Resource { kind: "AWS::IAM::User".into(), name: name.to_string() }
 }
 
-/// Paging over a sorted sequence: `marker` is the sort key to resume at.
-pub(crate) fn page<'a, T: 'a>(
-    items: impl Iterator<Item = (&'a String, T)>,
-    marker: Option<&str>,
-    max_items: Option<usize>,
-) -> (Vec<T>, Option<String>) {
-    let max = max_items.unwrap_or(DEFAULT_MAX_ITEMS);
-    let mut out = Vec::new();
-    for (key, item) in items {
-        if marker.is_some_and(|m| key.as_str() < m) {
-            continue;
-        }
-        if out.len() == max {
-            return (out, Some(key.clone()));
-        }
-        out.push(item);
-    }
-    (out, None)
-}
-
-/// A page of a listing that spans several output lists (`members`), one
-/// marker for all: `items` are `(sort key, member, item)`, sorted by key.
-pub(crate) fn multi_page_output(
-    members: &[&str],
-    items: &[(String, &str, Value)],
-    marker: Option<&str>,
-    max_items: Option<usize>,
-) -> Value {
-    let (items, next) = page(items.iter().map(|(key, member, value)| (key, (*member, value))), marker, max_items);
-    let mut output = page_output(members.first().copied().unwrap_or("Items"), Vec::<Value>::new(), next);
-    for member in members {
-        output.set(member, json!([]));
-    }
-    for (member, value) in items {
-        if let Some(list) = output.get_mut(member).and_then(Value::as_array_mut) {
-            list.push(value.clone());
-        }
-    }
-    output
-}
-
-/// A list output: `member` holds the items, `IsTruncated` and `Marker` say
-/// whether and where the listing goes on.
-pub(crate) fn page_output<T: serde::Serialize>(member: &str, items: Vec<T>, next: Option<String>) -> Value {
-    let mut output = json!({ "IsTruncated": next.is_some() });
-    output.set(member, json!(items));
-    if let Some(marker) = next {
-        output.set("Marker", json!(marker));
-    }
-    output
-}
-
 impl Iam {
     pub(crate) async fn create_user(&self, call: &Call, input: CreateUserInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
@@ -180,7 +128,7 @@ impl Iam {
             (None, Principal::User { user_id, name, .. }) => {
                 account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?
             }
-            (None, Principal::AssumedRole { .. }) => return Err(crate::user_name_required()),
+            (None, Principal::AssumedRole { .. }) => return Err(crate::errors::user_name_required()),
             (None, Principal::Root { .. }) => {
                 let created = account_state.map(|a| a.create_date).unwrap_or_default();
                 return Ok(Outcome::read(json!({
@@ -248,7 +196,7 @@ impl Iam {
     pub(crate) async fn delete_user(&self, call: &Call, input: UserNameInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let Some(name) = input.user_name else {
-            return Err(crate::validation_error("1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null",
+            return Err(crate::errors::validation_error("1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null",
             ));
         };
         let guard = self.lock().await;

@@ -10,10 +10,11 @@ use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::aws_managed::{aws_managed_policy, AwsManagedPolicy};
-use crate::managed::{check_managed_size, not_attachable, ManagedPolicy, PolicyVersion};
-use crate::policies::{malformed, recompile_account, url_encode};
-use crate::state::{State, MANAGED_KIND};
-use crate::users::page_output;
+use crate::errors::{malformed, not_attachable};
+use crate::listing::page_output;
+use crate::managed::check_managed_size;
+use crate::policies::{recompile_account, url_encode};
+use crate::state::{ManagedPolicy, PolicyVersion, State, MANAGED_KIND};
 use crate::{now_seconds, put, Iam};
 
 /// IAM's quota of versions per managed policy.
