@@ -16,6 +16,7 @@ mod registry;
 mod secret;
 mod service;
 mod session;
+pub mod tags;
 mod task;
 pub mod wrapping;
 

@@ -8,15 +8,14 @@ use serde_json::{json, Value};
 use rampart_core::{AwsError, Call, Outcome, OutputMembers};
 
 use crate::aws_managed::aws_managed_policy;
-use crate::groups::group_json;
-use crate::instance_profiles::instance_profile_json;
+use crate::render::{group_json, instance_profile_json, role_json, url_encode, user_json};
+
 use crate::listing::multi_page_output;
 use crate::managed::{aws_policy_json, customer_policy_json, usage, PolicyView};
-use crate::policies::url_encode;
-use crate::roles::role_json;
+
 use crate::state::AccountState;
 use crate::state::ManagedPolicy;
-use crate::users::user_json;
+
 use crate::versions::{aws_policy_view, version_json};
 use crate::Iam;
 

@@ -6,30 +6,21 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
+use rampart_core::{AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{delete_conflict, no_such_group, no_such_user};
 use crate::listing::{page, page_output};
 use crate::managed::{attach, detach};
 use crate::policies::{recompile, require_no_policies};
+use crate::render::{group_json, user_json};
 use crate::state::{AccountState, Group, State, GROUP_KIND};
-use crate::users::user_json;
+
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas.
 const GROUPS_PER_USER: usize = 10;
 const POLICIES_PER_GROUP: usize = 10;
-
-pub(crate) fn group_json(account: &AccountId, g: &Group) -> Value {
-    json!({
-        "Path": g.path,
-        "GroupName": g.name,
-        "GroupId": g.group_id,
-        "Arn": rampart_core::iam_arn(account, "group", &g.path, &g.name),
-        "CreateDate": g.create_date,
-    })
-}
 
 fn group_resource(name: &str) -> Resource {
     Resource { kind: "AWS::IAM::Group".into(), name: name.to_string() }

@@ -7,41 +7,20 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
+use rampart_core::{AwsError, Call, Outcome, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{delete_conflict, no_such_role};
 use crate::listing::{page, page_output};
-use crate::roles::role_json;
+use crate::render::instance_profile_json;
+
 use crate::state::{AccountState, InstanceProfile, State, INSTANCE_PROFILE_KIND};
-use crate::tags::{new_tags, tags_json, TagInput};
+use crate::tags::{new_tags, TagInput};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas: instance profiles per account, roles per instance profile.
 const INSTANCE_PROFILES_PER_ACCOUNT: usize = 1000;
 const ROLES_PER_INSTANCE_PROFILE: usize = 1;
-
-pub(crate) fn instance_profile_arn(account: &AccountId, p: &InstanceProfile) -> String {
-    rampart_core::iam_arn(account, "instance-profile", &p.path, &p.name)
-}
-
-/// The `InstanceProfile` shape, with its roles as `Role` shapes.
-pub(crate) fn instance_profile_json(account: &AccountId, a: &AccountState, p: &InstanceProfile) -> Value {
-    let roles: Vec<Value> =
-        p.roles.iter().filter_map(|id| a.role_by_id(id)).map(|r| role_json(account, r, false)).collect();
-    let mut out = json!({
-        "Path": p.path,
-        "InstanceProfileName": p.name,
-        "InstanceProfileId": p.instance_profile_id,
-        "Arn": instance_profile_arn(account, p),
-        "CreateDate": p.create_date,
-        "Roles": roles,
-    });
-    if !p.tags.is_empty() {
-        out.set("Tags", tags_json(&p.tags));
-    }
-    out
-}
 
 fn no_such_instance_profile(name: &str) -> AwsError {
     IamException::NoSuchEntityException.error(format!("Instance Profile {name} cannot be found."))

@@ -17,6 +17,7 @@ mod listing;
 mod managed;
 mod policies;
 mod registry;
+mod render;
 mod roles;
 mod simulate;
 mod state;

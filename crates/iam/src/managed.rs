@@ -13,8 +13,9 @@ use crate::aws_managed::{aws_managed_policies, aws_managed_policy, AwsManagedPol
 use crate::errors::{malformed, no_such_user, not_attachable};
 use crate::listing::{multi_page_output, page, page_output};
 use crate::policies::recompile;
+use crate::render::tags_json;
 use crate::state::{AccountState, ManagedPolicy, PolicyVersion, State, MANAGED_KIND, USER_KIND};
-use crate::tags::{new_tags, tags_json, TagInput};
+use crate::tags::{new_tags, TagInput};
 use crate::{now_seconds, put, Iam};
 
 /// IAM's quotas: characters of a managed policy (whitespace not counted) and

@@ -15,6 +15,7 @@ use crate::errors::no_such_user;
 use crate::errors::{delete_conflict, malformed, no_such_group};
 use crate::listing::{page, page_output};
 use crate::managed::non_whitespace_len;
+use crate::render::url_encode;
 use crate::state::{policy_key, AccountState, InlinePolicy, State, POLICY_KIND};
 use crate::{delete, put, Iam};
 
@@ -164,20 +165,6 @@ pub(crate) fn recompile_account(state: &mut State, account: &AccountId) {
     let ids = a.users.values().map(|u| &u.user_id).chain(a.roles.values().map(|r| &r.role_id));
     let compiled: Vec<_> = ids.map(|id| (id.clone(), compile_principal(a, id))).collect();
     state.compiled.extend(compiled);
-}
-
-/// RFC 3986 percent-encoding: IAM returns policy documents URL-encoded, and
-/// the SDKs decode them. Written here because it is one small loop.
-pub(crate) fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3 / 2);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn no_such_policy(kind: OwnerKind, name: &str) -> AwsError {

@@ -6,47 +6,23 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{delete_conflict, malformed, no_such_role};
 use crate::listing::{page, page_output};
 use crate::managed::{attach, detach, require_attachable};
-use crate::policies::{recompile, require_no_policies, url_encode};
+use crate::policies::{recompile, require_no_policies};
+use crate::render::role_json;
 use crate::state::{AccountState, Role, State, ROLE_KIND};
-use crate::tags::{new_tags, tags_json, TagInput};
+use crate::tags::{new_tags, TagInput};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas.
 const TRUST_POLICY_CHARS: usize = 2048;
 const POLICIES_PER_ROLE: usize = 10;
 const DEFAULT_MAX_SESSION_SECONDS: i64 = 3600;
-
-pub(crate) fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
-    let mut out = json!({
-        "Path": r.path,
-        "RoleName": r.name,
-        "RoleId": r.role_id,
-        "Arn": rampart_core::iam_arn(account, "role", &r.path, &r.name),
-        "CreateDate": r.create_date,
-        "AssumeRolePolicyDocument": url_encode(&r.trust_policy),
-        "MaxSessionDuration": r.max_session_duration,
-    });
-    if let Some(d) = &r.description {
-        out.set("Description", json!(d));
-    }
-    if detail {
-        if let Some(b) = &r.permissions_boundary {
-            out.set("PermissionsBoundary", json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b}));
-        }
-        if !r.tags.is_empty() {
-            out.set("Tags", tags_json(&r.tags));
-        }
-        out.set("RoleLastUsed", json!({}));
-    }
-    out
-}
 
 /// Checks a trust policy: a resource-based policy with IAM's size quota, whose
 /// users and roles exist (when their account is on this node). When one is

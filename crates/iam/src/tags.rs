@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use rampart_core::tags::{TagProblem, IAM_TAG_RULES};
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
@@ -13,9 +14,6 @@ use crate::listing::{page, page_output};
 use crate::state::{AccountState, State, Tag, MANAGED_KIND, ROLE_KIND, USER_KIND};
 use crate::{put, Iam};
 
-/// IAM's quota of tags per resource.
-const TAGS_PER_RESOURCE: usize = 50;
-
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct TagInput {
@@ -23,23 +21,31 @@ pub(crate) struct TagInput {
     pub value: String,
 }
 
-/// The tags of a create request, as stored: IAM refuses the same key twice,
-/// ignoring case.
-pub(crate) fn new_tags(input: Vec<TagInput>) -> Result<Vec<Tag>, AwsError> {
-    let mut tags: Vec<Tag> = Vec::with_capacity(input.len());
-    for t in input {
-        if tags.iter().any(|old| old.key.eq_ignore_ascii_case(&t.key)) {
-            return Err(IamException::InvalidInputException
-                .error("Duplicate tag keys found. Please note that Tag keys are case insensitive.".to_string()));
+/// IAM's error for a `TagProblem`.
+fn tag_error(problem: TagProblem) -> AwsError {
+    match problem {
+        TagProblem::DuplicateKey(_) | TagProblem::Reserved(_) => IamException::InvalidInputException
+            .error("Duplicate tag keys found. Please note that Tag keys are case insensitive."),
+        TagProblem::TooMany(quota) => {
+            IamException::LimitExceededException.error(format!("Cannot exceed quota for TagsPerResource: {quota}"))
         }
-        tags.push(Tag { key: t.key, value: t.value });
     }
-    Ok(tags)
 }
 
-/// Tags as the `Tags` output member lists them.
-pub(crate) fn tags_json(tags: &[Tag]) -> Value {
-    json!(tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>())
+fn pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect()
+}
+
+fn records(pairs: Vec<(String, String)>) -> Vec<Tag> {
+    pairs.into_iter().map(|(key, value)| Tag { key, value }).collect()
+}
+
+/// The tags of a create request, as stored (IAM's rules, `IAM_TAG_RULES`:
+/// no key twice, ignoring case).
+pub(crate) fn new_tags(input: Vec<TagInput>) -> Result<Vec<Tag>, AwsError> {
+    let requested: Vec<(String, String)> = input.into_iter().map(|t| (t.key, t.value)).collect();
+    IAM_TAG_RULES.check_request(&requested).map_err(tag_error)?;
+    Ok(records(requested))
 }
 
 /// A taggable IAM resource, as a request names it.
@@ -146,17 +152,10 @@ impl Iam {
     }
 
     pub(crate) async fn tag(&self, call: &Call, input: TagInputs) -> Result<Outcome, AwsError> {
-        let new = new_tags(input.tags)?;
+        let new: Vec<(String, String)> = input.tags.into_iter().map(|t| (t.key, t.value)).collect();
         self.edit_tags(call, &input.target, |tags| {
-            for t in new {
-                // A new value replaces the old one, whatever the key's case.
-                tags.retain(|old| !old.key.eq_ignore_ascii_case(&t.key));
-                tags.push(t);
-            }
-            if tags.len() > TAGS_PER_RESOURCE {
-                return Err(IamException::LimitExceededException
-                    .error(format!("Cannot exceed quota for TagsPerResource: {TAGS_PER_RESOURCE}")));
-            }
+            // A new value replaces the old one, whatever the key's case.
+            *tags = records(IAM_TAG_RULES.apply(&pairs(tags), &new).map_err(tag_error)?);
             Ok(())
         })
         .await
@@ -164,7 +163,7 @@ impl Iam {
 
     pub(crate) async fn untag(&self, call: &Call, input: UntagInput) -> Result<Outcome, AwsError> {
         self.edit_tags(call, &input.target, |tags| {
-            tags.retain(|t| !input.tag_keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            *tags = records(IAM_TAG_RULES.remove(&pairs(tags), &input.tag_keys));
             Ok(())
         })
         .await

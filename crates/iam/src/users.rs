@@ -1,15 +1,16 @@
 //! CreateUser, GetUser, ListUsers, UpdateUser, DeleteUser.
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Principal, Resource};
+use rampart_core::{AwsError, Call, Outcome, Principal, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{delete_conflict, no_such_user};
 use crate::listing::{page, page_output};
+use crate::render::user_json;
 use crate::state::{State, User, USER_KIND};
-use crate::tags::{new_tags, tags_json, TagInput};
+use crate::tags::{new_tags, TagInput};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quota of users per account.
@@ -45,32 +46,6 @@ pub(crate) struct UpdateUserInput {
     user_name: String,
     new_path: Option<String>,
     new_user_name: Option<String>,
-}
-
-pub(crate) fn user_arn(account: &AccountId, user: &User) -> String {
-    rampart_core::iam_arn(account, "user", &user.path, &user.name)
-}
-
-/// The `User` shape; `detail` adds what only GetUser and CreateUser return.
-pub(crate) fn user_json(account: &AccountId, user: &User, detail: bool) -> Value {
-    let mut out = Map::new();
-    out.insert("Path".into(), json!(user.path));
-    out.insert("UserName".into(), json!(user.name));
-    out.insert("UserId".into(), json!(user.user_id));
-    out.insert("Arn".into(), json!(user_arn(account, user)));
-    out.insert("CreateDate".into(), json!(user.create_date));
-    if detail {
-        if let Some(boundary) = &user.permissions_boundary {
-            out.insert(
-                "PermissionsBoundary".into(),
-                json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": boundary}),
-            );
-        }
-        if !user.tags.is_empty() {
-            out.insert("Tags".into(), tags_json(&user.tags));
-        }
-    }
-    Value::Object(out)
 }
 
 fn user_resource(name: &str) -> Resource {

@@ -13,7 +13,8 @@ use crate::aws_managed::{aws_managed_policy, AwsManagedPolicy};
 use crate::errors::{malformed, not_attachable};
 use crate::listing::page_output;
 use crate::managed::check_managed_size;
-use crate::policies::{recompile_account, url_encode};
+use crate::policies::recompile_account;
+use crate::render::url_encode;
 use crate::state::{ManagedPolicy, PolicyVersion, State, MANAGED_KIND};
 use crate::{now_seconds, put, Iam};
 

@@ -1,0 +1,110 @@
+//! How IAM's records appear in outputs: the model's `User`, `Group`, `Role`,
+//! `InstanceProfile` and `Tag` shapes, and URL-encoded policy documents.
+
+use serde_json::{json, Map, Value};
+
+use rampart_core::{AccountId, OutputMembers};
+
+use crate::state::{AccountState, Group, InstanceProfile, Role, Tag, User};
+
+pub(crate) fn user_arn(account: &AccountId, user: &User) -> String {
+    rampart_core::iam_arn(account, "user", &user.path, &user.name)
+}
+
+/// The `User` shape; `detail` adds what only GetUser and CreateUser return.
+pub(crate) fn user_json(account: &AccountId, user: &User, detail: bool) -> Value {
+    let mut out = Map::new();
+    out.insert("Path".into(), json!(user.path));
+    out.insert("UserName".into(), json!(user.name));
+    out.insert("UserId".into(), json!(user.user_id));
+    out.insert("Arn".into(), json!(user_arn(account, user)));
+    out.insert("CreateDate".into(), json!(user.create_date));
+    if detail {
+        if let Some(boundary) = &user.permissions_boundary {
+            out.insert(
+                "PermissionsBoundary".into(),
+                json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": boundary}),
+            );
+        }
+        if !user.tags.is_empty() {
+            out.insert("Tags".into(), tags_json(&user.tags));
+        }
+    }
+    Value::Object(out)
+}
+
+pub(crate) fn group_json(account: &AccountId, g: &Group) -> Value {
+    json!({
+        "Path": g.path,
+        "GroupName": g.name,
+        "GroupId": g.group_id,
+        "Arn": rampart_core::iam_arn(account, "group", &g.path, &g.name),
+        "CreateDate": g.create_date,
+    })
+}
+
+pub(crate) fn role_json(account: &AccountId, r: &Role, detail: bool) -> Value {
+    let mut out = json!({
+        "Path": r.path,
+        "RoleName": r.name,
+        "RoleId": r.role_id,
+        "Arn": rampart_core::iam_arn(account, "role", &r.path, &r.name),
+        "CreateDate": r.create_date,
+        "AssumeRolePolicyDocument": url_encode(&r.trust_policy),
+        "MaxSessionDuration": r.max_session_duration,
+    });
+    if let Some(d) = &r.description {
+        out.set("Description", json!(d));
+    }
+    if detail {
+        if let Some(b) = &r.permissions_boundary {
+            out.set("PermissionsBoundary", json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b}));
+        }
+        if !r.tags.is_empty() {
+            out.set("Tags", tags_json(&r.tags));
+        }
+        out.set("RoleLastUsed", json!({}));
+    }
+    out
+}
+
+pub(crate) fn instance_profile_arn(account: &AccountId, p: &InstanceProfile) -> String {
+    rampart_core::iam_arn(account, "instance-profile", &p.path, &p.name)
+}
+
+/// The `InstanceProfile` shape, with its roles as `Role` shapes.
+pub(crate) fn instance_profile_json(account: &AccountId, a: &AccountState, p: &InstanceProfile) -> Value {
+    let roles: Vec<Value> =
+        p.roles.iter().filter_map(|id| a.role_by_id(id)).map(|r| role_json(account, r, false)).collect();
+    let mut out = json!({
+        "Path": p.path,
+        "InstanceProfileName": p.name,
+        "InstanceProfileId": p.instance_profile_id,
+        "Arn": instance_profile_arn(account, p),
+        "CreateDate": p.create_date,
+        "Roles": roles,
+    });
+    if !p.tags.is_empty() {
+        out.set("Tags", tags_json(&p.tags));
+    }
+    out
+}
+
+/// Tags as the `Tags` output member lists them.
+pub(crate) fn tags_json(tags: &[Tag]) -> Value {
+    json!(tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>())
+}
+
+/// RFC 3986 percent-encoding: IAM returns policy documents URL-encoded, and
+/// the SDKs decode them. Written here because it is one small loop.
+pub(crate) fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3 / 2);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
