@@ -254,6 +254,41 @@ fn non_empty(value: &Value) -> Option<&Value> {
 }
 
 impl AuditDraft {
+    /// The record of a request as it arrives: when, from where, by which
+    /// client; the pipeline's stages fill in the rest.
+    pub fn begin(
+        node: &crate::node::Node,
+        peer: &crate::pipeline::Peer,
+        head: &crate::auth::Head<'_>,
+        time_ms: i64,
+    ) -> AuditDraft {
+        let header = |name: &str| head.header(name).unwrap_or_default().to_string();
+        AuditDraft {
+            time_ms,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            service: ServiceId::Sts,
+            region: node.config.region.clone(),
+            source_ip: peer.ip.clone(),
+            user_agent: header("user-agent"),
+            tls: peer.tls.as_ref().map(|(version, cipher_suite)| TlsDetails {
+                version: version.clone(),
+                cipher_suite: cipher_suite.clone(),
+                host: header("host"),
+            }),
+            event_name: None,
+            read_only: None,
+            principal: None,
+            key_owner: None,
+            session: None,
+            access_key_id: None,
+            request_parameters: Value::Null,
+            response_elements: Value::Null,
+            resources: Vec::new(),
+            error: None,
+            authorization: None,
+        }
+    }
+
     /// The record and the columns lookups filter on. The account is the
     /// caller's (or the attempted key's owner's); unattributable requests are
     /// kept under an empty account, visible to operators only.

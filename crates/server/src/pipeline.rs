@@ -6,19 +6,19 @@ use bytes::Bytes;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use rampart_core::{Access, AwsError, Call, ServiceId};
+use rampart_core::{Access, AwsError, Call, OperationMeta, Service, ServiceId};
 use rampart_store::{Commit, RecordWrite};
 use rampart_wire::{
     decode, detect_protocol, encode_error, encode_output, operation_name, redact_sensitive, undefined_output_members,
     validate, CommonError, EncodedResponse, Protocol, WireRequest,
 };
 
-use crate::audit::{AuditDraft, TlsDetails};
+use crate::audit::AuditDraft;
 use crate::auth::{authenticate, millis, Authenticated, Claim, Head};
 use crate::authz::{audit_note, authorize, denial_message, Target};
 use crate::errors::{
     access_denied, auth_error, family, not_implemented, request_timeout, too_large, unavailable, validation,
-    AuthFailure,
+    AuthFailure, Family,
 };
 use crate::node::Node;
 use rampart_sigv4::{AuthParams, SigV4Error};
@@ -146,9 +146,54 @@ fn route(head: &Head<'_>, params: &Result<AuthParams, SigV4Error>) -> Result<Ser
     }
 }
 
-/// Runs one request through the pipeline; `claim` is what the request
-/// claims (`Claim::read`) and `routed` where it goes, both read once before
-/// its body.
+/// Why a request leaves the pipeline before its handler succeeds: the error,
+/// in which service's protocol to write it, and whether the caller had
+/// authenticated (refusals before that are kept within the refusal budget).
+struct Exit {
+    service: ServiceId,
+    protocol: Protocol,
+    error: AwsError,
+    authenticated: bool,
+}
+
+impl Exit {
+    fn unauthenticated(service: ServiceId, protocol: Protocol, error: AwsError) -> Exit {
+        Exit { service, protocol, error, authenticated: false }
+    }
+}
+
+/// Stage 1: a routed request with its body.
+struct Received<'h> {
+    service: ServiceId,
+    protocol: Protocol,
+    family: Family,
+    wire: WireRequest<'h>,
+    body: Bytes,
+}
+
+/// Stage 3: the decoded input, and the service's entry for the operation
+/// when it serves it.
+struct Decoded<'n> {
+    operation: &'static rampart_wire::Operation,
+    input: Value,
+    served: Option<(&'n dyn Service, OperationMeta)>,
+}
+
+/// Stage 4: a call that authorization allowed, of an operation the service
+/// serves. Only `authorize_call` makes one, so a handler is only ever given
+/// an allowed call.
+struct Authorized<'n> {
+    call: Call,
+    operation: &'static rampart_wire::Operation,
+    input: Value,
+    handler: &'n dyn Service,
+    meta: OperationMeta,
+}
+
+/// Runs one request through the pipeline's stages — received, authenticated,
+/// decoded, authorized, handled — each of which fills in the audit record;
+/// `claim` is what the request claims (`Claim::read`) and `routed` where it
+/// goes, both read once before its body. Every exit is recorded.
 pub(crate) async fn run(
     node: &Node,
     peer: &Peer,
@@ -158,48 +203,56 @@ pub(crate) async fn run(
     body: Body,
 ) -> EncodedResponse {
     let now = OffsetDateTime::now_utc();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let Head { method, path, query, headers } = *head;
-    let mut draft = AuditDraft {
-        time_ms: millis(now),
-        request_id: request_id.clone(),
-        service: ServiceId::Sts,
-        region: node.config.region.clone(),
-        source_ip: peer.ip.clone(),
-        user_agent: header(headers, "user-agent").unwrap_or_default().to_string(),
-        tls: peer.tls.as_ref().map(|(version, cipher_suite)| TlsDetails {
-            version: version.clone(),
-            cipher_suite: cipher_suite.clone(),
-            host: header(headers, "host").unwrap_or_default().to_string(),
-        }),
-        event_name: None,
-        read_only: None,
-        principal: None,
-        key_owner: None,
-        session: None,
-        access_key_id: None,
-        request_parameters: Value::Null,
-        response_elements: Value::Null,
-        resources: Vec::new(),
-        error: None,
-        authorization: None,
-    };
+    let mut draft = AuditDraft::begin(node, peer, head, millis(now));
+    match stages(node, peer, head, claim, routed, body, now, &mut draft).await {
+        Ok(response) => response,
+        Err(exit) if exit.authenticated => refuse(node, &mut draft, exit.service, exit.protocol, exit.error).await,
+        Err(exit) => refuse_unauthenticated(node, peer, &mut draft, exit.service, exit.protocol, exit.error).await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stages(
+    node: &Node,
+    peer: &Peer,
+    head: &Head<'_>,
+    claim: Claim,
+    routed: Routed,
+    body: Body,
+    now: OffsetDateTime,
+    draft: &mut AuditDraft,
+) -> Result<EncodedResponse, Exit> {
+    let received = receive(node, head, routed, body, draft)?;
+    let authenticated = authenticate_request(node, head, &received, claim, now, draft)?;
+    let decoded = decode_request(node, &received, draft)?;
+    let authorized = authorize_call(node, peer, &received, authenticated, decoded, draft)?;
+    handle_call(node, &received, authorized, draft).await
+}
+
+/// Stage 1: the service (an unserved one gets an error its SDK can read:
+/// XML as a query service writes it, which rest-xml clients read too, or
+/// JSON as a plain JSON service does) and the body, if it was read.
+fn receive<'h>(
+    node: &Node,
+    head: &Head<'h>,
+    routed: Routed,
+    body: Body,
+    draft: &mut AuditDraft,
+) -> Result<Received<'h>, Exit> {
     let service = match routed.service {
         Ok(s) => s,
-        // An unserved service gets an error its SDK can read: XML as a query
-        // service writes it (which rest-xml clients read too), or JSON as a
-        // plain JSON service does (which rest-json clients read too).
         Err(Unrouted { message, xml: true }) => {
             let error = AwsError::new("InvalidAction", 400, message);
-            return refuse_unauthenticated(node, peer, &mut draft, ServiceId::Sts, Protocol::Query, error).await;
+            return Err(Exit::unauthenticated(ServiceId::Sts, Protocol::Query, error));
         }
         Err(Unrouted { message, xml: false }) => {
             let error = AwsError::new("UnknownOperationException", 400, message);
-            return refuse_unauthenticated(node, peer, &mut draft, ServiceId::Kms, Protocol::Json, error).await;
+            return Err(Exit::unauthenticated(ServiceId::Kms, Protocol::Json, error));
         }
     };
     draft.service = service;
-    let wire_head = WireRequest {
+    let Head { method, path, query, headers } = *head;
+    let wire = WireRequest {
         method,
         path,
         query,
@@ -208,70 +261,95 @@ pub(crate) async fn run(
         smithy_protocol: header(headers, "smithy-protocol"),
         body: &[],
     };
-    let protocol = detect_protocol(service, &wire_head);
+    let protocol = detect_protocol(service, &wire);
     let family = family(service, protocol);
     let body = match body {
         Body::Complete(body) => body,
         Body::Unread => Bytes::new(),
         Body::Refused(refusal) => {
-            name_operation(node, &mut draft, service, operation_name(service, protocol, &wire_head));
+            name_operation(node, draft, service, operation_name(service, protocol, &wire));
             let error = match refusal {
                 BodyRefusal::TooLarge => too_large(routed.body_limit),
                 BodyRefusal::TimedOut => request_timeout(),
                 BodyRefusal::Busy => unavailable(family),
             };
-            return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
+            return Err(Exit::unauthenticated(service, protocol, error));
         }
     };
+    Ok(Received { service, protocol, family, wire, body })
+}
 
-    let Authenticated { principal, access_key_id, region, session } =
-        match authenticate(head, &body, service, &node.credentials, &node.regions, now, claim) {
-            Ok(a) => a,
-            Err(refusal) => {
-                // The record names the operation attempted (only a model's
-                // operation, read without decoding the input) and the key
-                // tried, but no identity: it is not that principal's activity.
-                let name = operation_name(service, protocol, &WireRequest { body: &body, ..wire_head });
-                name_operation(node, &mut draft, service, name);
-                draft.key_owner = refusal.key_owner;
-                draft.access_key_id = refusal.access_key_id;
-                let error = auth_error(family, &refusal.failure);
-                return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
-            }
-        };
-    if session.is_some() && !node.iam.is_current(&principal) {
-        draft.key_owner = Some(principal.account().clone());
-        draft.access_key_id = Some(access_key_id);
-        let error = auth_error(family, &AuthFailure::UnknownKey);
-        return refuse_unauthenticated(node, peer, &mut draft, service, protocol, error).await;
+/// Stage 2: who is calling. A refusal's record names the operation
+/// attempted (only a model's operation, read without decoding the input) and
+/// the key tried, but no identity: it is not that principal's activity.
+fn authenticate_request(
+    node: &Node,
+    head: &Head<'_>,
+    received: &Received<'_>,
+    claim: Claim,
+    now: OffsetDateTime,
+    draft: &mut AuditDraft,
+) -> Result<Authenticated, Exit> {
+    let Received { service, protocol, family, .. } = *received;
+    let authenticated = authenticate(head, &received.body, service, &node.credentials, &node.regions, now, claim)
+        .map_err(|refusal| {
+            let name = operation_name(service, protocol, &WireRequest { body: &received.body, ..received.wire });
+            name_operation(node, draft, service, name);
+            draft.key_owner = refusal.key_owner;
+            draft.access_key_id = refusal.access_key_id;
+            Exit::unauthenticated(service, protocol, auth_error(family, &refusal.failure))
+        })?;
+    if authenticated.session.is_some() && !node.iam.is_current(&authenticated.principal) {
+        draft.key_owner = Some(authenticated.principal.account().clone());
+        draft.access_key_id = Some(authenticated.access_key_id);
+        return Err(Exit::unauthenticated(service, protocol, auth_error(family, &AuthFailure::UnknownKey)));
     }
-    draft.principal = Some(principal.clone());
-    draft.session.clone_from(&session);
-    draft.access_key_id = Some(access_key_id.clone());
+    draft.principal = Some(authenticated.principal.clone());
+    draft.session.clone_from(&authenticated.session);
+    draft.access_key_id = Some(authenticated.access_key_id.clone());
     // IAM is global: its calls are in us-east-1 (aws:RequestedRegion, the
     // event's region) whatever region the scope names.
-    let region = if service == ServiceId::Iam { "us-east-1".to_string() } else { region };
+    let region = if service == ServiceId::Iam { "us-east-1".to_string() } else { authenticated.region };
     draft.region.clone_from(&region);
+    Ok(Authenticated { region, ..authenticated })
+}
 
-    let decoded = match decode(service, protocol, &WireRequest { body: &body, ..wire_head }) {
-        Ok(d) => d,
-        Err(error) => return refuse(node, &mut draft, service, protocol, error).await,
-    };
+/// Stage 3: the input, decoded by the model, and recorded (without secrets).
+fn decode_request<'n>(node: &'n Node, received: &Received<'_>, draft: &mut AuditDraft) -> Result<Decoded<'n>, Exit> {
+    let Received { service, protocol, .. } = *received;
+    let refused = |error| Exit { service, protocol, error, authenticated: true };
+    let decoded = decode(service, protocol, &WireRequest { body: &received.body, ..received.wire }).map_err(refused)?;
     let operation = decoded.operation;
-    let model = service.model();
     let input_shape = operation.input.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
     draft.event_name = Some(operation.name.clone());
-    // The service and its entry for the operation, when it serves it.
     let served = node.services.get(&service).and_then(|s| Some((s.as_ref(), *s.operation(&operation.name)?)));
     let meta = served.map(|(_, meta)| meta);
     draft.read_only = meta.map(|m| m.read_only);
     let secrets = meta.map(|m| m.secrets).unwrap_or_default();
-    draft.request_parameters = redact_sensitive(model, input_shape, &decoded.input, secrets);
+    draft.request_parameters = redact_sensitive(service.model(), input_shape, &decoded.input, secrets);
+    Ok(Decoded { operation, input: decoded.input, served })
+}
 
+/// Stage 4: the call, allowed by policy, of an operation the service serves,
+/// with input the model accepts. An operation Rampart does not serve has no
+/// resource mapping: it was only checked on `*`, where a Deny on one
+/// resource does not apply. So it is refused, and its record carries no
+/// decision: none may say "allowed" for a call a Deny could cover.
+fn authorize_call<'n>(
+    node: &'n Node,
+    peer: &Peer,
+    received: &Received<'_>,
+    authenticated: Authenticated,
+    decoded: Decoded<'n>,
+    draft: &mut AuditDraft,
+) -> Result<Authorized<'n>, Exit> {
+    let Received { service, protocol, family, .. } = *received;
+    let refused = |error| Exit { service, protocol, error, authenticated: true };
+    let Authenticated { principal, access_key_id, region, session } = authenticated;
     let call = Call {
-        request_id: request_id.clone(),
+        request_id: draft.request_id.clone(),
         service,
-        operation: operation.name.as_str(),
+        operation: decoded.operation.name.as_str(),
         caller: principal,
         access_key_id,
         session,
@@ -283,42 +361,49 @@ pub(crate) async fn run(
     };
     // What the call needs allowed: from the service for an operation it
     // serves; otherwise the action alone, on `*`.
-    let access = match served {
+    let access = match decoded.served {
         Some((s, _)) => s.access(&call, &decoded.input),
         None => Access::own(&call, Vec::new()),
     };
+    let meta = decoded.served.map(|(_, meta)| meta);
     let target = Target { access: &access, input: &decoded.input, meta: meta.as_ref() };
     let decided = authorize(&call, &target, &node.iam);
     if !decided.verdict.is_allowed() {
         draft.authorization = audit_note(&decided.verdict);
         let message = denial_message(&call.caller, decided.action, decided.resource, &decided.verdict);
-        let error = access_denied(family, message);
-        return refuse(node, &mut draft, service, protocol, error).await;
+        return Err(refused(access_denied(family, message)));
     }
-    // An operation Rampart does not serve has no resource mapping: it was
-    // only checked on `*`, where a Deny on one resource does not apply. So
-    // it is refused, and its record carries no decision: none may say
-    // "allowed" for a call a Deny could cover.
-    let Some((handler, meta)) = served else {
-        let error = not_implemented(family, service, call.operation);
-        return refuse(node, &mut draft, service, protocol, error).await;
+    let Some((handler, meta)) = decoded.served else {
+        return Err(refused(not_implemented(family, service, call.operation)));
     };
     draft.authorization = audit_note(&decided.verdict);
-    if let Some(message) = validate(model, input_shape, &decoded.input) {
-        return refuse(node, &mut draft, service, protocol, validation(family, message)).await;
+    let input_shape = decoded.operation.input.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
+    if let Some(message) = validate(service.model(), input_shape, &decoded.input) {
+        return Err(refused(validation(family, message)));
     }
-    let outcome = match handler.handle(&call, decoded.input).await {
-        Ok(o) => o,
-        Err(error) => return refuse(node, &mut draft, service, protocol, error).await,
-    };
+    Ok(Authorized { call, operation: decoded.operation, input: decoded.input, handler, meta })
+}
+
+/// Stage 5: the handler, then its change and the record committed together,
+/// then the change applied to memory, then the answer.
+async fn handle_call(
+    node: &Node,
+    received: &Received<'_>,
+    authorized: Authorized<'_>,
+    draft: &mut AuditDraft,
+) -> Result<EncodedResponse, Exit> {
+    let Received { service, protocol, .. } = *received;
+    let refused = |error| Exit { service, protocol, error, authenticated: true };
+    let Authorized { call, operation, input, handler, meta } = authorized;
+    let outcome = handler.handle(&call, input).await.map_err(refused)?;
+    let model = service.model();
     let output_shape = operation.output.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
     if node.config.strict_outputs {
         let undefined = undefined_output_members(model, output_shape, &outcome.output);
         if !undefined.is_empty() {
             tracing::error!(operation = call.operation, ?undefined, "output members the model does not define");
             let message = format!("The output has members the model does not define: {}", undefined.join(", "));
-            return refuse(node, &mut draft, service, protocol, CommonError::InternalFailure.error(service, message))
-                .await;
+            return Err(refused(CommonError::InternalFailure.error(service, message)));
         }
     }
     // CloudTrail records response elements for mutations only.
@@ -330,14 +415,14 @@ pub(crate) async fn run(
         Some(change) => (change.writes, Some(change.apply)),
         None => (Vec::new(), None),
     };
-    if let Err(e) = commit_with_record(node, writes, &draft).await {
+    if let Err(e) = commit_with_record(node, writes, draft).await {
         tracing::error!(error = %e, "commit failed; refusing the request");
-        return encode_error(service, protocol, &request_id, &unrecorded());
+        return Ok(encode_error(service, protocol, &draft.request_id, &unrecorded()));
     }
     if let Some(apply) = apply {
         apply();
     }
-    encode_output(service, protocol, operation, &request_id, &outcome.output)
+    Ok(encode_output(service, protocol, operation, &draft.request_id, &outcome.output))
 }
 
 /// Names a refused request's operation in its record (`wire::operation_name`),
