@@ -128,11 +128,6 @@ impl<S: 'static, O: OperationId + Ord, A: 'static> Registry<S, O, A> {
         }
     }
 
-    /// The served operations' names.
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.operations.iter().map(|op| op.meta.name)
-    }
-
     /// Checks the registry against the service's list of unserved operations
     /// (one name per line; `#` starts a comment): together they must be the
     /// model's operations, each exactly once. The error lists every problem.
@@ -204,7 +199,6 @@ mod tests {
         assert_eq!(r.meta("GetSessionToken").map(|m| m.name), Some("GetSessionToken"));
         assert!(r.get("GetCallerIdentity").is_none());
         assert!(r.get("assumerole").is_none());
-        assert_eq!(r.names().collect::<Vec<_>>(), ["AssumeRole", "GetSessionToken"]);
     }
 
     #[test]

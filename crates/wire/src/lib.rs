@@ -24,8 +24,8 @@ mod xml;
 pub use error::{AwsError, CommonError};
 pub use model::{MemberRef, Metadata, Operation, Pattern, ServiceId, ServiceModel, Shape, ShapeType};
 pub use operations::{
-    is_modelled, CloudTrailException, CloudTrailOperation, ConfigException, ConfigOperation, Ec2Exception,
-    Ec2Operation, ExceptionId, IamException, IamOperation, KmsException, KmsOperation, LogsException, LogsOperation,
+    CloudTrailException, CloudTrailOperation, ConfigException, ConfigOperation, Ec2Exception, Ec2Operation,
+    ExceptionId, IamException, IamOperation, KmsException, KmsOperation, LogsException, LogsOperation,
     MonitoringException, MonitoringOperation, OperationId, StsException, StsOperation,
 };
 pub use protocol::{

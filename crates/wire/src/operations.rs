@@ -82,23 +82,6 @@ macro_rules! exceptions {
 
 include!("operations_generated.rs");
 
-/// Whether `name` is an operation of `service`'s model, by its enum.
-pub fn is_modelled(service: ServiceId, name: &str) -> bool {
-    fn has<O: OperationId>(name: &str) -> bool {
-        O::from_name(name).is_some()
-    }
-    match service {
-        ServiceId::Iam => has::<IamOperation>(name),
-        ServiceId::Sts => has::<StsOperation>(name),
-        ServiceId::Ec2 => has::<Ec2Operation>(name),
-        ServiceId::Kms => has::<KmsOperation>(name),
-        ServiceId::CloudTrail => has::<CloudTrailOperation>(name),
-        ServiceId::Config => has::<ConfigOperation>(name),
-        ServiceId::Logs => has::<LogsOperation>(name),
-        ServiceId::Monitoring => has::<MonitoringOperation>(name),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +149,23 @@ mod tests {
             actual == expected,
             "src/operations_generated.rs is stale: run RAMPART_REGENERATE=1 cargo test -p rampart-wire generated_operations"
         );
+    }
+
+    /// Whether `name` is an operation of `service`'s model, by its enum.
+    fn is_modelled(service: ServiceId, name: &str) -> bool {
+        fn has<O: OperationId>(name: &str) -> bool {
+            O::from_name(name).is_some()
+        }
+        match service {
+            ServiceId::Iam => has::<IamOperation>(name),
+            ServiceId::Sts => has::<StsOperation>(name),
+            ServiceId::Ec2 => has::<Ec2Operation>(name),
+            ServiceId::Kms => has::<KmsOperation>(name),
+            ServiceId::CloudTrail => has::<CloudTrailOperation>(name),
+            ServiceId::Config => has::<ConfigOperation>(name),
+            ServiceId::Logs => has::<LogsOperation>(name),
+            ServiceId::Monitoring => has::<MonitoringOperation>(name),
+        }
     }
 
     #[test]
