@@ -7,16 +7,18 @@ use serde_json::{json, Value};
 
 use rampart_core::{AwsError, Call, Outcome, OutputMembers};
 
+use crate::attachments::usage;
 use crate::aws_managed::aws_managed_policy;
-use crate::render::{group_json, instance_profile_json, role_json, url_encode, user_json};
+use crate::render::{
+    aws_policy_json, aws_policy_view, customer_policy_json, group_json, instance_profile_json, role_json, url_encode,
+    user_json, version_json, PolicyView,
+};
 
 use crate::listing::multi_page_output;
-use crate::managed::{aws_policy_json, customer_policy_json, usage, PolicyView};
 
 use crate::state::AccountState;
 use crate::state::ManagedPolicy;
 
-use crate::versions::{aws_policy_view, version_json};
 use crate::Iam;
 
 #[derive(Deserialize)]

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use rampart_core::{AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
+use crate::attachments::{attach, detach};
 use crate::errors::{delete_conflict, no_such_group, no_such_user};
 use crate::listing::{page, page_output};
-use crate::managed::{attach, detach};
 use crate::policies::{recompile, require_no_policies};
 use crate::render::{group_json, user_json};
 use crate::state::{AccountState, Group, State, GROUP_KIND};
@@ -280,7 +280,8 @@ impl Iam {
         let empty = AccountState::default();
         let a = state.accounts.get(call.caller.account()).unwrap_or(&empty);
         let group = a.group(&input.group_name).ok_or_else(|| no_such_group(&input.group_name))?;
-        let output = crate::managed::attached_page(&group.attached, &input.path_prefix, &input.marker, input.max_items);
+        let output =
+            crate::attachments::attached_page(&group.attached, &input.path_prefix, &input.marker, input.max_items);
         Ok(Outcome::read(output))
     }
 

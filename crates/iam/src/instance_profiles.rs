@@ -15,7 +15,7 @@ use crate::listing::{page, page_output};
 use crate::render::instance_profile_json;
 
 use crate::state::{AccountState, InstanceProfile, State, INSTANCE_PROFILE_KIND};
-use crate::tags::{new_tags, TagInput};
+use crate::tagging::{new_tags, TagInput};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas: instance profiles per account, roles per instance profile.

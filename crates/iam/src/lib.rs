@@ -7,6 +7,7 @@
 //! authentication reads is updated in the same step.
 
 mod access;
+mod attachments;
 mod aws_managed;
 mod details;
 mod errors;
@@ -21,7 +22,9 @@ mod render;
 mod roles;
 mod simulate;
 mod state;
+mod tagging;
 mod tags;
+mod trust;
 mod users;
 mod versions;
 
@@ -356,7 +359,7 @@ impl Iam {
     pub fn managed_policy_document(&self, account: &AccountId, arn: &str) -> Option<String> {
         let state = self.state.read();
         let empty = state::AccountState::default();
-        managed::document_of(state.accounts.get(account).unwrap_or(&empty), arn).map(str::to_string)
+        attachments::document_of(state.accounts.get(account).unwrap_or(&empty), arn).map(str::to_string)
     }
 
     /// A change that writes `writes` and then runs `apply` on the state, holding `guard`.

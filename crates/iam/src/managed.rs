@@ -5,166 +5,21 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
+use rampart_core::{AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::aws_managed::{aws_managed_policies, aws_managed_policy, AwsManagedPolicy};
+use crate::attachments::{attach, attached_page, check_managed_size, detach, require_attachable, usage};
+use crate::aws_managed::{aws_managed_policies, aws_managed_policy};
 use crate::errors::{malformed, no_such_user, not_attachable};
 use crate::listing::{multi_page_output, page, page_output};
 use crate::policies::recompile;
-use crate::render::tags_json;
+use crate::render::{aws_policy_json, customer_policy_json, PolicyView};
 use crate::state::{AccountState, ManagedPolicy, PolicyVersion, State, MANAGED_KIND, USER_KIND};
-use crate::tags::{new_tags, TagInput};
+use crate::tagging::{new_tags, TagInput};
 use crate::{now_seconds, put, Iam};
 
-/// IAM's quotas: characters of a managed policy (whitespace not counted) and
-/// managed policies attached to one user.
-const MANAGED_POLICY_CHARS: usize = 6144;
 const POLICIES_PER_USER: usize = 10;
-
-/// The document of a policy ARN the account may attach: its own, or AWS's.
-pub(crate) fn document_of<'a>(account_state: &'a AccountState, arn: &str) -> Option<&'a str> {
-    if let Some(p) = aws_managed_policy(arn) {
-        return Some(p.document.as_str());
-    }
-    account_state.managed.get(arn).map(ManagedPolicy::document)
-}
-
-/// A page of `AttachedPolicies` (users' and groups' alike).
-pub(crate) fn attached_page(
-    attached: &[String],
-    prefix: &Option<String>,
-    marker: &Option<String>,
-    max: Option<usize>,
-) -> Value {
-    let prefix = prefix.as_deref().unwrap_or("/");
-    let mut items: Vec<(String, Value)> = attached
-        .iter()
-        .filter(|arn| arn.rsplit_once(":policy").is_some_and(|(_, p)| p.starts_with(prefix)))
-        .map(|arn| {
-            let name = arn.rsplit('/').next().unwrap_or_default();
-            (arn.clone(), json!({"PolicyName": name, "PolicyArn": arn}))
-        })
-        .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let (items, next) = page(items.iter().map(|(k, v)| (k, v.clone())), marker.as_deref(), max);
-    page_output("AttachedPolicies", items, next)
-}
-
-pub(crate) fn check_managed_size(document: &str) -> Result<(), AwsError> {
-    if non_whitespace_len(document) > MANAGED_POLICY_CHARS {
-        return Err(IamException::LimitExceededException
-            .error(format!("Cannot exceed quota for PolicySize: {MANAGED_POLICY_CHARS}")));
-    }
-    Ok(())
-}
-
-/// Fails unless `arn` names a policy the account may attach.
-pub(crate) fn require_attachable(account_state: &AccountState, arn: &str) -> Result<(), AwsError> {
-    match document_of(account_state, arn) {
-        Some(_) => Ok(()),
-        None => Err(not_attachable(arn)),
-    }
-}
-
-/// Adds `arn` to a principal's attached policies, within the `quota` named
-/// `quota_name` (PoliciesPerUser, PoliciesPerGroup, PoliciesPerRole).
-pub(crate) fn attach(
-    account_state: &AccountState,
-    attached: &mut Vec<String>,
-    arn: &str,
-    quota: usize,
-    quota_name: &str,
-) -> Result<(), AwsError> {
-    require_attachable(account_state, arn)?;
-    if attached.iter().any(|a| a == arn) {
-        return Ok(());
-    }
-    if attached.len() >= quota {
-        return Err(
-            IamException::LimitExceededException.error(format!("Cannot exceed quota for {quota_name}: {quota}"))
-        );
-    }
-    attached.push(arn.to_string());
-    Ok(())
-}
-
-/// Removes `arn` from a principal's attached policies.
-pub(crate) fn detach(attached: &mut Vec<String>, arn: &str) -> Result<(), AwsError> {
-    let before = attached.len();
-    attached.retain(|a| a != arn);
-    if attached.len() == before {
-        return Err(IamException::NoSuchEntityException.error(format!("Policy {arn} was not found.")));
-    }
-    Ok(())
-}
-
-pub(crate) fn non_whitespace_len(text: &str) -> usize {
-    text.chars().filter(|c| !c.is_whitespace()).count()
-}
-
-/// How many users and groups use `arn`, as an attached policy, and how many
-/// users have it as their boundary.
-pub(crate) fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
-    let attached = account_state.users.values().filter(|u| u.attached.iter().any(|a| a == arn)).count()
-        + account_state.groups.values().filter(|g| g.attached.iter().any(|a| a == arn)).count()
-        + account_state.roles.values().filter(|r| r.attached.iter().any(|a| a == arn)).count();
-    let boundary = account_state.users.values().filter(|u| u.permissions_boundary.as_deref() == Some(arn)).count()
-        + account_state.roles.values().filter(|r| r.permissions_boundary.as_deref() == Some(arn)).count();
-    (attached, boundary)
-}
-
-/// Which answer a `Policy` shape is for: AWS puts the description in
-/// GetPolicy's only, and tags in CreatePolicy's and GetPolicy's.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PolicyView {
-    Create,
-    Get,
-    List,
-}
-
-/// The `Policy` shape of a customer managed policy.
-pub(crate) fn customer_policy_json(
-    account: &AccountId,
-    p: &ManagedPolicy,
-    usage: (usize, usize),
-    view: PolicyView,
-) -> Value {
-    let mut out = policy_json(&p.arn(account), &p.name, &p.path, &p.policy_id, p.create_date, usage);
-    out.set("DefaultVersionId", json!(p.default_version));
-    out.set("UpdateDate", json!(p.update_date()));
-    if let (PolicyView::Get, Some(d)) = (view, &p.description) {
-        out.set("Description", json!(d));
-    }
-    if view == PolicyView::Get || (view == PolicyView::Create && !p.tags.is_empty()) {
-        out.set("Tags", tags_json(&p.tags));
-    }
-    out
-}
-
-/// The `Policy` shape of an AWS managed policy.
-pub(crate) fn aws_policy_json(p: &AwsManagedPolicy, usage: (usize, usize)) -> Value {
-    let mut out = policy_json(&p.arn(), &p.name, &p.path, &p.policy_id, p.create_date, usage);
-    out.set("DefaultVersionId", json!(p.default_version));
-    out.set("UpdateDate", json!(p.update_date));
-    out
-}
-
-fn policy_json(arn: &str, name: &str, path: &str, id: &str, created: f64, usage: (usize, usize)) -> Value {
-    json!({
-        "PolicyName": name,
-        "PolicyId": id,
-        "Arn": arn,
-        "Path": path,
-        "DefaultVersionId": "v1",
-        "AttachmentCount": usage.0,
-        "PermissionsBoundaryUsageCount": usage.1,
-        "IsAttachable": true,
-        "CreateDate": created,
-        "UpdateDate": created,
-    })
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

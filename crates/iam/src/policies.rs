@@ -11,10 +11,10 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
+use crate::attachments::non_whitespace_len;
 use crate::errors::no_such_user;
 use crate::errors::{delete_conflict, malformed, no_such_group};
 use crate::listing::{page, page_output};
-use crate::managed::non_whitespace_len;
 use crate::render::url_encode;
 use crate::state::{policy_key, AccountState, InlinePolicy, State, POLICY_KIND};
 use crate::{delete, put, Iam};
@@ -146,13 +146,14 @@ pub(crate) fn compile_principal(state: &AccountState, principal_id: &str) -> Arc
         (None, None, None) => (&[][..], None),
     };
     for arn in own_attached.iter().chain(groups.iter().flat_map(|g| g.attached.iter())) {
-        if let Some(document) = crate::managed::document_of(state, arn) {
+        if let Some(document) = crate::attachments::document_of(state, arn) {
             identity.push(compile(arn, document));
         }
     }
     // A boundary that cannot be found or read allows nothing: fail closed.
     let boundary = boundary.map(|arn| {
-        let policy = crate::managed::document_of(state, arn).and_then(|d| Policy::parse(d, PolicyKind::Identity).ok());
+        let policy =
+            crate::attachments::document_of(state, arn).and_then(|d| Policy::parse(d, PolicyKind::Identity).ok());
         (arn.to_string(), policy.unwrap_or_else(Policy::empty))
     });
     let keys = rampart_policy::context_keys_of(identity.iter().chain(boundary.as_ref()).map(|(_, p)| p));

@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value};
 
 use rampart_core::{AccountId, OutputMembers};
 
-use crate::state::{AccountState, Group, InstanceProfile, Role, Tag, User};
+use crate::aws_managed::AwsManagedPolicy;
+use crate::state::{AccountState, Group, InstanceProfile, ManagedPolicy, PolicyVersion, Role, Tag, User};
 
 pub(crate) fn user_arn(account: &AccountId, user: &User) -> String {
     rampart_core::iam_arn(account, "user", &user.path, &user.name)
@@ -105,6 +106,85 @@ pub(crate) fn url_encode(text: &str) -> String {
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
+    }
+    out
+}
+
+/// Which answer a `Policy` shape is for: AWS puts the description in
+/// GetPolicy's only, and tags in CreatePolicy's and GetPolicy's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PolicyView {
+    Create,
+    Get,
+    List,
+}
+
+/// The `Policy` shape of a customer managed policy.
+pub(crate) fn customer_policy_json(
+    account: &AccountId,
+    p: &ManagedPolicy,
+    usage: (usize, usize),
+    view: PolicyView,
+) -> Value {
+    let mut out = policy_json(&p.arn(account), &p.name, &p.path, &p.policy_id, p.create_date, usage);
+    out.set("DefaultVersionId", json!(p.default_version));
+    out.set("UpdateDate", json!(p.update_date()));
+    if let (PolicyView::Get, Some(d)) = (view, &p.description) {
+        out.set("Description", json!(d));
+    }
+    if view == PolicyView::Get || (view == PolicyView::Create && !p.tags.is_empty()) {
+        out.set("Tags", tags_json(&p.tags));
+    }
+    out
+}
+
+/// The `Policy` shape of an AWS managed policy.
+pub(crate) fn aws_policy_json(p: &AwsManagedPolicy, usage: (usize, usize)) -> Value {
+    let mut out = policy_json(&p.arn(), &p.name, &p.path, &p.policy_id, p.create_date, usage);
+    out.set("DefaultVersionId", json!(p.default_version));
+    out.set("UpdateDate", json!(p.update_date));
+    out
+}
+
+pub(crate) fn policy_json(arn: &str, name: &str, path: &str, id: &str, created: f64, usage: (usize, usize)) -> Value {
+    json!({
+        "PolicyName": name,
+        "PolicyId": id,
+        "Arn": arn,
+        "Path": path,
+        "DefaultVersionId": "v1",
+        "AttachmentCount": usage.0,
+        "PermissionsBoundaryUsageCount": usage.1,
+        "IsAttachable": true,
+        "CreateDate": created,
+        "UpdateDate": created,
+    })
+}
+
+/// An AWS managed policy in the form of a customer one, with its default
+/// version only (what Rampart carries of it).
+pub(crate) fn aws_policy_view(aws: &AwsManagedPolicy) -> ManagedPolicy {
+    let version =
+        PolicyVersion { id: aws.default_version.clone(), document: aws.document.clone(), create_date: aws.update_date };
+    ManagedPolicy {
+        policy_id: aws.policy_id.clone(),
+        name: aws.name.clone(),
+        path: aws.path.clone(),
+        description: None,
+        create_date: aws.create_date,
+        versions: vec![version],
+        default_version: aws.default_version.clone(),
+        // Only read when a version is created, which AWS's policies refuse.
+        last_version: 0,
+        tags: Vec::new(),
+    }
+}
+
+pub(crate) fn version_json(p: &ManagedPolicy, v: &PolicyVersion, with_document: bool) -> Value {
+    let mut out =
+        json!({"VersionId": v.id, "IsDefaultVersion": v.id == p.default_version, "CreateDate": v.create_date});
+    if with_document {
+        out.set("Document", json!(url_encode(&v.document)));
     }
     out
 }

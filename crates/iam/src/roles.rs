@@ -10,13 +10,14 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
+use crate::attachments::{attach, detach, require_attachable};
 use crate::errors::{delete_conflict, malformed, no_such_role};
 use crate::listing::{page, page_output};
-use crate::managed::{attach, detach, require_attachable};
 use crate::policies::{recompile, require_no_policies};
 use crate::render::role_json;
 use crate::state::{AccountState, Role, State, ROLE_KIND};
-use crate::tags::{new_tags, TagInput};
+use crate::tagging::{new_tags, TagInput};
+use crate::trust::{apply_trust_rewrites, forget_trusted_principal, trust_rewrite_writes};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas.
@@ -35,7 +36,7 @@ fn check_trust_policy(document: &str, state: &State) -> Result<(), AwsError> {
             return Err(malformed(format!("Invalid principal in policy: \"AWS\":\"{value}\"")));
         }
     }
-    if crate::managed::non_whitespace_len(document) > TRUST_POLICY_CHARS {
+    if crate::attachments::non_whitespace_len(document) > TRUST_POLICY_CHARS {
         return Err(IamException::LimitExceededException
             .error(format!("Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_CHARS}")));
     }
@@ -59,69 +60,6 @@ fn principal_exists(arn: &str, state: &State) -> bool {
         return a.roles.values().any(|r| format!("{}{}", r.path, r.name) == format!("/{rest}"));
     }
     true
-}
-
-/// The roles (in any account on this node) whose trust policies name
-/// `principal_arn`, with that principal replaced by `replacement`: its unique
-/// id when a user or role is deleted, so that a namesake created later is not
-/// trusted; its new ARN when a user is renamed or moved, so that the trust
-/// follows it. `skip` is the role being deleted itself, if any.
-pub(crate) fn forget_trusted_principal(
-    state: &State,
-    principal_arn: &str,
-    replacement: &str,
-    skip: Option<&str>,
-) -> Vec<(AccountId, Role)> {
-    let mut out = Vec::new();
-    for (account, a) in &state.accounts {
-        for role in a.roles.values().filter(|r| Some(r.role_id.as_str()) != skip) {
-            let Ok(mut document) = serde_json::from_str::<Value>(&role.trust_policy) else { continue };
-            if replace_principal(&mut document, principal_arn, replacement) {
-                let mut role = role.clone();
-                role.trust_policy = document.to_string();
-                out.push((account.clone(), role));
-            }
-        }
-    }
-    out
-}
-
-/// Replaces `from` by `to` among a policy's `"AWS"` principals; whether it did.
-fn replace_principal(document: &mut Value, from: &str, to: &str) -> bool {
-    let statements = match document.get_mut("Statement") {
-        Some(Value::Array(list)) => list.iter_mut().collect::<Vec<_>>(),
-        Some(single) => vec![single],
-        None => return false,
-    };
-    let mut changed = false;
-    for statement in statements {
-        for element in ["Principal", "NotPrincipal"] {
-            let values = match statement.get_mut(element).and_then(|p| p.get_mut("AWS")) {
-                Some(Value::Array(values)) => values.iter_mut().collect::<Vec<_>>(),
-                Some(value) => vec![value],
-                None => continue,
-            };
-            for value in values.into_iter().filter(|v| v.as_str() == Some(from)) {
-                *value = Value::String(to.to_string());
-                changed = true;
-            }
-        }
-    }
-    changed
-}
-
-/// The store writes of roles whose trust policies were rewritten.
-pub(crate) fn trust_rewrite_writes(
-    rewrites: &[(AccountId, Role)],
-) -> Result<Vec<rampart_store::RecordWrite>, AwsError> {
-    rewrites.iter().map(|(account, role)| put(ROLE_KIND, account, &role.role_id, role)).collect()
-}
-
-/// Puts roles whose trust policies were rewritten into memory.
-pub(crate) fn apply_trust_rewrites(state: &mut State, rewrites: Vec<(AccountId, Role)>) {
-    for (account, role) in rewrites {
-        state.accounts.entry(account).or_default().roles.insert(role.name.to_lowercase(), role);
-    }
 }
 
 fn role_resource(name: &str) -> Resource {
@@ -329,7 +267,7 @@ impl Iam {
         let state = self.state.read();
         let role = state.accounts.get(call.caller.account()).and_then(|a| a.role(&input.role_name));
         let role = role.ok_or_else(|| no_such_role(&input.role_name))?;
-        Ok(Outcome::read(crate::managed::attached_page(
+        Ok(Outcome::read(crate::attachments::attached_page(
             &role.attached,
             &input.path_prefix,
             &input.marker,

@@ -5,48 +5,14 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::tags::{TagProblem, IAM_TAG_RULES};
+use rampart_core::tags::IAM_TAG_RULES;
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
-use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{no_such_role, no_such_user, not_attachable};
 use crate::listing::{page, page_output};
 use crate::state::{AccountState, State, Tag, MANAGED_KIND, ROLE_KIND, USER_KIND};
+use crate::tagging::{pairs, records, tag_error, TagInput};
 use crate::{put, Iam};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct TagInput {
-    pub key: String,
-    pub value: String,
-}
-
-/// IAM's error for a `TagProblem`.
-fn tag_error(problem: TagProblem) -> AwsError {
-    match problem {
-        TagProblem::DuplicateKey(_) | TagProblem::Reserved(_) => IamException::InvalidInputException
-            .error("Duplicate tag keys found. Please note that Tag keys are case insensitive."),
-        TagProblem::TooMany(quota) => {
-            IamException::LimitExceededException.error(format!("Cannot exceed quota for TagsPerResource: {quota}"))
-        }
-    }
-}
-
-fn pairs(tags: &[Tag]) -> Vec<(String, String)> {
-    tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect()
-}
-
-fn records(pairs: Vec<(String, String)>) -> Vec<Tag> {
-    pairs.into_iter().map(|(key, value)| Tag { key, value }).collect()
-}
-
-/// The tags of a create request, as stored (IAM's rules, `IAM_TAG_RULES`:
-/// no key twice, ignoring case).
-pub(crate) fn new_tags(input: Vec<TagInput>) -> Result<Vec<Tag>, AwsError> {
-    let requested: Vec<(String, String)> = input.into_iter().map(|t| (t.key, t.value)).collect();
-    IAM_TAG_RULES.check_request(&requested).map_err(tag_error)?;
-    Ok(records(requested))
-}
 
 /// A taggable IAM resource, as a request names it.
 #[derive(Deserialize)]

@@ -10,7 +10,7 @@ use crate::errors::{delete_conflict, no_such_user};
 use crate::listing::{page, page_output};
 use crate::render::user_json;
 use crate::state::{State, User, USER_KIND};
-use crate::tags::{new_tags, TagInput};
+use crate::tagging::{new_tags, TagInput};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quota of users per account.
@@ -65,7 +65,7 @@ impl Iam {
                     .error(format!("User with name {} already exists.", input.user_name)));
             }
             if let Some(boundary) = &input.permissions_boundary {
-                crate::managed::require_attachable(existing.unwrap_or(&Default::default()), boundary)?;
+                crate::attachments::require_attachable(existing.unwrap_or(&Default::default()), boundary)?;
             }
             if existing.is_some_and(|a| a.users.len() >= USERS_PER_ACCOUNT) {
                 return Err(IamException::LimitExceededException
@@ -153,17 +153,17 @@ impl Iam {
         let rewrites = if old_arn == new_arn {
             Vec::new()
         } else {
-            crate::roles::forget_trusted_principal(&self.state.read(), &old_arn, &new_arn, None)
+            crate::trust::forget_trusted_principal(&self.state.read(), &old_arn, &new_arn, None)
         };
         let mut writes = vec![put(USER_KIND, &account, &user.user_id, &user)?];
-        writes.extend(crate::roles::trust_rewrite_writes(&rewrites)?);
+        writes.extend(crate::trust::trust_rewrite_writes(&rewrites)?);
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             credentials.update_principal(&user.user_id, &user.principal(&account));
             let users = &mut state.accounts.entry(account).or_default().users;
             users.remove(&old_key);
             users.insert(user.name.to_lowercase(), user);
-            crate::roles::apply_trust_rewrites(state, rewrites);
+            crate::trust::apply_trust_rewrites(state, rewrites);
         });
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }
@@ -194,15 +194,15 @@ impl Iam {
             user.clone()
         };
         let arn = user.principal(&account).arn();
-        let rewrites = crate::roles::forget_trusted_principal(&self.state.read(), &arn, &user.user_id, None);
+        let rewrites = crate::trust::forget_trusted_principal(&self.state.read(), &arn, &user.user_id, None);
         let mut writes = vec![delete(USER_KIND, &account, &user.user_id)];
-        writes.extend(crate::roles::trust_rewrite_writes(&rewrites)?);
+        writes.extend(crate::trust::trust_rewrite_writes(&rewrites)?);
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.users.remove(&user.name.to_lowercase());
             }
-            crate::roles::apply_trust_rewrites(state, rewrites);
+            crate::trust::apply_trust_rewrites(state, rewrites);
             credentials.forget_sessions_of(&user.user_id);
             state.compiled.remove(&user.user_id);
         });

@@ -5,16 +5,16 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AwsError, Call, Outcome, OutputMembers, Resource};
+use rampart_core::{AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::aws_managed::{aws_managed_policy, AwsManagedPolicy};
+use crate::attachments::check_managed_size;
+use crate::aws_managed::aws_managed_policy;
 use crate::errors::{malformed, not_attachable};
 use crate::listing::page_output;
-use crate::managed::check_managed_size;
 use crate::policies::recompile_account;
-use crate::render::url_encode;
+use crate::render::{aws_policy_view, version_json};
 use crate::state::{ManagedPolicy, PolicyVersion, State, MANAGED_KIND};
 use crate::{now_seconds, put, Iam};
 
@@ -40,34 +40,6 @@ pub(crate) struct VersionInput {
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct ListVersionsInput {
     policy_arn: String,
-}
-
-/// An AWS managed policy in the form of a customer one, with its default
-/// version only (what Rampart carries of it).
-pub(crate) fn aws_policy_view(aws: &AwsManagedPolicy) -> ManagedPolicy {
-    let version =
-        PolicyVersion { id: aws.default_version.clone(), document: aws.document.clone(), create_date: aws.update_date };
-    ManagedPolicy {
-        policy_id: aws.policy_id.clone(),
-        name: aws.name.clone(),
-        path: aws.path.clone(),
-        description: None,
-        create_date: aws.create_date,
-        versions: vec![version],
-        default_version: aws.default_version.clone(),
-        // Only read when a version is created, which AWS's policies refuse.
-        last_version: 0,
-        tags: Vec::new(),
-    }
-}
-
-pub(crate) fn version_json(p: &ManagedPolicy, v: &PolicyVersion, with_document: bool) -> Value {
-    let mut out =
-        json!({"VersionId": v.id, "IsDefaultVersion": v.id == p.default_version, "CreateDate": v.create_date});
-    if with_document {
-        out.set("Document", json!(url_encode(&v.document)));
-    }
-    out
 }
 
 fn no_such_version(arn: &str, id: &str) -> AwsError {
