@@ -141,3 +141,37 @@ def test_profiles_survive_a_restart(fresh_rampart):
     srv.restart()
     got = srv.client("iam").get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
     assert got["Path"] == "/kept/" and [r["RoleName"] for r in got["Roles"]] == [role]
+
+
+def test_tags(rampart):
+    iam = rampart.client("iam")
+    name = uniq("tagged")
+    iam.create_instance_profile(InstanceProfileName=name, Tags=[{"Key": "team", "Value": "red"}])
+    iam.tag_instance_profile(InstanceProfileName=name, Tags=[{"Key": "TEAM", "Value": "blue"},
+                                                             {"Key": "env", "Value": "prod"}])
+    tags = iam.list_instance_profile_tags(InstanceProfileName=name)["Tags"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("TEAM", "blue"), ("env", "prod")]
+    with raises_aws("InvalidInput", 400):
+        iam.tag_instance_profile(InstanceProfileName=name, Tags=[{"Key": "a", "Value": "1"},
+                                                                 {"Key": "A", "Value": "2"}])
+    iam.untag_instance_profile(InstanceProfileName=name, TagKeys=["team"])
+    assert [t["Key"] for t in iam.list_instance_profile_tags(InstanceProfileName=name)["Tags"]] == ["env"]
+    assert iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Tags"] == [
+        {"Key": "env", "Value": "prod"}]
+    with raises_aws("NoSuchEntity", 404):
+        iam.list_instance_profile_tags(InstanceProfileName=uniq("absent"))
+
+
+def test_resource_tags_decide_access_to_a_profile(rampart):
+    iam = rampart.client("iam")
+    mine, theirs = uniq("mine"), uniq("theirs")
+    iam.create_instance_profile(InstanceProfileName=mine, Tags=[{"Key": "owner", "Value": "me"}])
+    iam.create_instance_profile(InstanceProfileName=theirs, Tags=[{"Key": "owner", "Value": "them"}])
+    user = new_user(rampart, "tagcond")
+    iam.put_user_policy(UserName=user["name"], PolicyName="own", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "iam:GetInstanceProfile", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/owner": "me"}}}))
+    as_user = rampart.client("iam", user["creds"])
+    assert as_user.get_instance_profile(InstanceProfileName=mine)["InstanceProfile"]["InstanceProfileName"] == mine
+    with raises_aws("AccessDenied", 403):
+        as_user.get_instance_profile(InstanceProfileName=theirs)

@@ -44,3 +44,7 @@ pub(crate) fn no_such_role(name: &str) -> AwsError {
 pub(crate) fn not_attachable(arn: &str) -> AwsError {
     IamException::NoSuchEntityException.error(format!("Policy {arn} does not exist or is not attachable."))
 }
+
+pub(crate) fn no_such_instance_profile(name: &str) -> AwsError {
+    IamException::NoSuchEntityException.error(format!("Instance Profile {name} cannot be found."))
+}

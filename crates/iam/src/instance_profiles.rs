@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use rampart_core::{AwsError, Call, Outcome, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
+use crate::errors::no_such_instance_profile;
 use crate::errors::{delete_conflict, no_such_role};
 use crate::listing::{page, page_output};
 use crate::render::instance_profile_json;
@@ -21,10 +22,6 @@ use crate::{delete, now_seconds, put, Iam};
 /// IAM's quotas: instance profiles per account, roles per instance profile.
 const INSTANCE_PROFILES_PER_ACCOUNT: usize = 1000;
 const ROLES_PER_INSTANCE_PROFILE: usize = 1;
-
-fn no_such_instance_profile(name: &str) -> AwsError {
-    IamException::NoSuchEntityException.error(format!("Instance Profile {name} cannot be found."))
-}
 
 fn instance_profile_resource(name: &str) -> Resource {
     Resource { kind: "AWS::IAM::InstanceProfile".into(), name: name.to_string() }

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use rampart_core::tags::IAM_TAG_RULES;
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 
-use crate::errors::{no_such_role, no_such_user, not_attachable};
+use crate::errors::{no_such_instance_profile, no_such_role, no_such_user, not_attachable};
 use crate::listing::{page, page_output};
-use crate::state::{AccountState, State, Tag, MANAGED_KIND, ROLE_KIND, USER_KIND};
+use crate::state::{AccountState, State, Tag, INSTANCE_PROFILE_KIND, MANAGED_KIND, ROLE_KIND, USER_KIND};
 use crate::tagging::{pairs, records, tag_error, TagInput};
 use crate::{put, Iam};
 
@@ -21,6 +21,15 @@ pub(crate) struct TaggedName {
     user_name: Option<String>,
     role_name: Option<String>,
     policy_arn: Option<String>,
+    instance_profile_name: Option<String>,
+}
+
+/// The resource a tag request names.
+enum Taggable<'a> {
+    User(&'a str),
+    Role(&'a str),
+    Policy(&'a str),
+    InstanceProfile(&'a str),
 }
 
 #[derive(Deserialize)]
@@ -49,13 +58,25 @@ pub(crate) struct ListTagsInput {
 }
 
 impl TaggedName {
+    fn target(&self) -> Result<Taggable<'_>, AwsError> {
+        let named = self.user_name.as_deref().map(Taggable::User);
+        let named = named.or_else(|| self.role_name.as_deref().map(Taggable::Role));
+        let named = named.or_else(|| self.policy_arn.as_deref().map(Taggable::Policy));
+        let named = named.or_else(|| self.instance_profile_name.as_deref().map(Taggable::InstanceProfile));
+        named.ok_or_else(|| crate::errors::validation_error("No resource to tag was named."))
+    }
+
     /// The resource's tags, or IAM's NoSuchEntity for it.
     fn tags<'a>(&self, a: Option<&'a AccountState>) -> Result<&'a Vec<Tag>, AwsError> {
-        match (&self.user_name, &self.role_name, &self.policy_arn) {
-            (Some(name), _, _) => a.and_then(|a| a.user(name)).map(|u| &u.tags).ok_or_else(|| no_such_user(name)),
-            (_, Some(name), _) => a.and_then(|a| a.role(name)).map(|r| &r.tags).ok_or_else(|| no_such_role(name)),
-            (_, _, Some(arn)) => a.and_then(|a| a.managed.get(arn)).map(|p| &p.tags).ok_or_else(|| not_attachable(arn)),
-            _ => Err(crate::errors::validation_error("No resource to tag was named.")),
+        match self.target()? {
+            Taggable::User(name) => a.and_then(|a| a.user(name)).map(|u| &u.tags).ok_or_else(|| no_such_user(name)),
+            Taggable::Role(name) => a.and_then(|a| a.role(name)).map(|r| &r.tags).ok_or_else(|| no_such_role(name)),
+            Taggable::Policy(arn) => {
+                a.and_then(|a| a.managed.get(arn)).map(|p| &p.tags).ok_or_else(|| not_attachable(arn))
+            }
+            Taggable::InstanceProfile(name) => {
+                a.and_then(|a| a.instance_profile(name)).map(|p| &p.tags).ok_or_else(|| no_such_instance_profile(name))
+            }
         }
     }
 
@@ -68,30 +89,38 @@ impl TaggedName {
         account: &AccountId,
         edit: impl FnOnce(&mut Vec<Tag>) -> Result<(), AwsError>,
     ) -> Result<(rampart_store::RecordWrite, Resource, Box<dyn FnOnce(&mut AccountState) + Send>), AwsError> {
-        match (&self.user_name, &self.role_name, &self.policy_arn) {
-            (Some(name), _, _) => {
+        match self.target()? {
+            Taggable::User(name) => {
                 let mut user = a.user(name).ok_or_else(|| no_such_user(name))?.clone();
                 edit(&mut user.tags)?;
                 let write = put(USER_KIND, account, &user.user_id, &user)?;
                 let resource = Resource { kind: "AWS::IAM::User".into(), name: user.name.clone() };
                 Ok((write, resource, Box::new(move |a| drop(a.users.insert(user.name.to_lowercase(), user)))))
             }
-            (_, Some(name), _) => {
+            Taggable::Role(name) => {
                 let mut role = a.role(name).ok_or_else(|| no_such_role(name))?.clone();
                 edit(&mut role.tags)?;
                 let write = put(ROLE_KIND, account, &role.role_id, &role)?;
                 let resource = Resource { kind: "AWS::IAM::Role".into(), name: role.name.clone() };
                 Ok((write, resource, Box::new(move |a| drop(a.roles.insert(role.name.to_lowercase(), role)))))
             }
-            (_, _, Some(arn)) => {
+            Taggable::Policy(arn) => {
                 let mut policy = a.managed.get(arn).ok_or_else(|| not_attachable(arn))?.clone();
                 edit(&mut policy.tags)?;
                 let write = put(MANAGED_KIND, account, arn, &policy)?;
                 let resource = Resource { kind: "AWS::IAM::ManagedPolicy".into(), name: policy.name.clone() };
-                let arn = arn.clone();
+                let arn = arn.to_string();
                 Ok((write, resource, Box::new(move |a| drop(a.managed.insert(arn, policy)))))
             }
-            _ => Err(crate::errors::validation_error("No resource to tag was named.")),
+            Taggable::InstanceProfile(name) => {
+                let mut profile = a.instance_profile(name).ok_or_else(|| no_such_instance_profile(name))?.clone();
+                edit(&mut profile.tags)?;
+                let write = put(INSTANCE_PROFILE_KIND, account, &profile.instance_profile_id, &profile)?;
+                let resource = Resource { kind: "AWS::IAM::InstanceProfile".into(), name: profile.name.clone() };
+                let insert =
+                    move |a: &mut AccountState| drop(a.instance_profiles.insert(profile.name.to_lowercase(), profile));
+                Ok((write, resource, Box::new(insert)))
+            }
         }
     }
 }
