@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AwsError, Call, Outcome, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::no_such_instance_profile;
@@ -96,12 +96,47 @@ impl Iam {
             tags,
         };
         let output = json!({ "InstanceProfile": instance_profile_json(&account, &AccountState::default(), &profile) });
+        self.store_profile(guard, account, profile, output)
+    }
+
+    /// Stores a new or changed profile and, once that is durable, keeps it in memory.
+    fn store_profile(
+        &self,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        account: AccountId,
+        profile: InstanceProfile,
+        output: Value,
+    ) -> Result<Outcome, AwsError> {
         let writes = vec![put(INSTANCE_PROFILE_KIND, &account, &profile.instance_profile_id, &profile)?];
         let resources = vec![instance_profile_resource(&profile.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {
             state.accounts.entry(account).or_default().instance_profiles.insert(profile.name.to_lowercase(), profile);
         });
         Ok(Outcome { output, resources, change: Some(change) })
+    }
+
+    /// Changes which role a profile holds: `edit` gets the stored profile and
+    /// the role `RoleName` names (both must exist).
+    async fn edit_profile_role(
+        &self,
+        call: &Call,
+        input: ProfileRoleInput,
+        edit: impl FnOnce(&mut InstanceProfile, &str) -> Result<(), AwsError>,
+    ) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let profile = {
+            let state = self.state.read();
+            let a = state.accounts.get(&account);
+            let mut profile = a
+                .and_then(|a| a.instance_profile(&input.instance_profile_name))
+                .cloned()
+                .ok_or_else(|| no_such_instance_profile(&input.instance_profile_name))?;
+            let role = a.and_then(|a| a.role(&input.role_name)).ok_or_else(|| no_such_role(&input.role_name))?;
+            edit(&mut profile, &role.role_id)?;
+            profile
+        };
+        self.store_profile(guard, account, profile, json!({}))
     }
 
     pub(crate) fn get_instance_profile(
@@ -180,32 +215,16 @@ impl Iam {
         call: &Call,
         input: ProfileRoleInput,
     ) -> Result<Outcome, AwsError> {
-        let account = call.caller.account().clone();
-        let guard = self.lock().await;
-        let mut profile = {
-            let state = self.state.read();
-            let a = state.accounts.get(&account);
-            let profile = a
-                .and_then(|a| a.instance_profile(&input.instance_profile_name))
-                .cloned()
-                .ok_or_else(|| no_such_instance_profile(&input.instance_profile_name))?;
-            let role = a.and_then(|a| a.role(&input.role_name)).ok_or_else(|| no_such_role(&input.role_name))?;
+        self.edit_profile_role(call, input, |profile, role_id| {
             if profile.roles.len() >= ROLES_PER_INSTANCE_PROFILE {
                 return Err(IamException::LimitExceededException.error(format!(
                     "Cannot exceed quota for InstanceSessionsPerInstanceProfile: {ROLES_PER_INSTANCE_PROFILE}"
                 )));
             }
-            let mut profile = profile;
-            profile.roles.push(role.role_id.clone());
-            profile
-        };
-        profile.roles.dedup();
-        let writes = vec![put(INSTANCE_PROFILE_KIND, &account, &profile.instance_profile_id, &profile)?];
-        let resources = vec![instance_profile_resource(&profile.name)];
-        let change = self.change(guard, writes, move |state: &mut State, _| {
-            state.accounts.entry(account).or_default().instance_profiles.insert(profile.name.to_lowercase(), profile);
-        });
-        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+            profile.roles.push(role_id.to_string());
+            Ok(())
+        })
+        .await
     }
 
     pub(crate) async fn remove_role_from_instance_profile(
@@ -213,27 +232,14 @@ impl Iam {
         call: &Call,
         input: ProfileRoleInput,
     ) -> Result<Outcome, AwsError> {
-        let account = call.caller.account().clone();
-        let guard = self.lock().await;
-        let profile = {
-            let state = self.state.read();
-            let a = state.accounts.get(&account);
-            let mut profile = a
-                .and_then(|a| a.instance_profile(&input.instance_profile_name))
-                .cloned()
-                .ok_or_else(|| no_such_instance_profile(&input.instance_profile_name))?;
-            let role = a.and_then(|a| a.role(&input.role_name)).ok_or_else(|| no_such_role(&input.role_name))?;
-            if !profile.roles.contains(&role.role_id) {
-                return Err(no_such_role(&input.role_name));
+        let role_name = input.role_name.clone();
+        self.edit_profile_role(call, input, |profile, role_id| {
+            if !profile.roles.iter().any(|id| id == role_id) {
+                return Err(no_such_role(&role_name));
             }
-            profile.roles.retain(|id| *id != role.role_id);
-            profile
-        };
-        let writes = vec![put(INSTANCE_PROFILE_KIND, &account, &profile.instance_profile_id, &profile)?];
-        let resources = vec![instance_profile_resource(&profile.name)];
-        let change = self.change(guard, writes, move |state: &mut State, _| {
-            state.accounts.entry(account).or_default().instance_profiles.insert(profile.name.to_lowercase(), profile);
-        });
-        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+            profile.roles.retain(|id| id != role_id);
+            Ok(())
+        })
+        .await
     }
 }

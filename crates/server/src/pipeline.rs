@@ -171,6 +171,13 @@ struct Received<'h> {
     body: Bytes,
 }
 
+impl Received<'_> {
+    /// The exit of an authenticated request refused with `error`.
+    fn refused(&self, error: AwsError) -> Exit {
+        Exit { service: self.service, protocol: self.protocol, error, authenticated: true }
+    }
+}
+
 /// Stage 3: the decoded input, and the service's entry for the operation
 /// when it serves it.
 struct Decoded<'n> {
@@ -204,29 +211,19 @@ pub(crate) async fn run(
 ) -> EncodedResponse {
     let now = OffsetDateTime::now_utc();
     let mut draft = AuditDraft::begin(node, peer, head, millis(now));
-    match stages(node, peer, head, claim, routed, body, now, &mut draft).await {
+    let draft_ref = &mut draft;
+    let outcome = async move {
+        let received = receive(node, head, routed, body, draft_ref)?;
+        let authenticated = authenticate_request(node, head, &received, claim, now, draft_ref)?;
+        let decoded = decode_request(node, &received, draft_ref)?;
+        let authorized = authorize_call(node, peer, &received, authenticated, decoded, draft_ref)?;
+        handle_call(node, &received, authorized, draft_ref).await
+    };
+    match outcome.await {
         Ok(response) => response,
         Err(exit) if exit.authenticated => refuse(node, &mut draft, exit.service, exit.protocol, exit.error).await,
         Err(exit) => refuse_unauthenticated(node, peer, &mut draft, exit.service, exit.protocol, exit.error).await,
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn stages(
-    node: &Node,
-    peer: &Peer,
-    head: &Head<'_>,
-    claim: Claim,
-    routed: Routed,
-    body: Body,
-    now: OffsetDateTime,
-    draft: &mut AuditDraft,
-) -> Result<EncodedResponse, Exit> {
-    let received = receive(node, head, routed, body, draft)?;
-    let authenticated = authenticate_request(node, head, &received, claim, now, draft)?;
-    let decoded = decode_request(node, &received, draft)?;
-    let authorized = authorize_call(node, peer, &received, authenticated, decoded, draft)?;
-    handle_call(node, &received, authorized, draft).await
 }
 
 /// Stage 1: the service (an unserved one gets an error its SDK can read:
@@ -317,8 +314,8 @@ fn authenticate_request(
 /// Stage 3: the input, decoded by the model, and recorded (without secrets).
 fn decode_request<'n>(node: &'n Node, received: &Received<'_>, draft: &mut AuditDraft) -> Result<Decoded<'n>, Exit> {
     let Received { service, protocol, .. } = *received;
-    let refused = |error| Exit { service, protocol, error, authenticated: true };
-    let decoded = decode(service, protocol, &WireRequest { body: &received.body, ..received.wire }).map_err(refused)?;
+    let decoded = decode(service, protocol, &WireRequest { body: &received.body, ..received.wire })
+        .map_err(|e| received.refused(e))?;
     let operation = decoded.operation;
     let input_shape = operation.input.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
     draft.event_name = Some(operation.name.clone());
@@ -343,8 +340,8 @@ fn authorize_call<'n>(
     decoded: Decoded<'n>,
     draft: &mut AuditDraft,
 ) -> Result<Authorized<'n>, Exit> {
-    let Received { service, protocol, family, .. } = *received;
-    let refused = |error| Exit { service, protocol, error, authenticated: true };
+    let Received { service, family, .. } = *received;
+    let refused = |error| received.refused(error);
     let Authenticated { principal, access_key_id, region, session } = authenticated;
     let call = Call {
         request_id: draft.request_id.clone(),
@@ -393,7 +390,7 @@ async fn handle_call(
     draft: &mut AuditDraft,
 ) -> Result<EncodedResponse, Exit> {
     let Received { service, protocol, .. } = *received;
-    let refused = |error| Exit { service, protocol, error, authenticated: true };
+    let refused = |error| received.refused(error);
     let Authorized { call, operation, input, handler, meta } = authorized;
     let outcome = handler.handle(&call, input).await.map_err(refused)?;
     let model = service.model();
