@@ -75,7 +75,8 @@ impl Iam {
     /// `iam:PassRole` on the role as well.
     pub(crate) fn access(&self, call: &Call, input: &Value) -> Access {
         let rule = crate::registry::registry().get(call.operation).map(|op| op.access);
-        let mut access = Access::own(call, self.access_targets(call, input)).with_request_keys(input, REQUEST_KEYS);
+        let targets = self.access_targets(call, input, rule);
+        let mut access = Access::own(call, targets).with_request_keys(input, REQUEST_KEYS);
         if rule == Some(Rule::InstanceProfilePassingRole) {
             if let Some(check) = access.checks.get_mut(1) {
                 check.action = "iam:PassRole".to_string();
@@ -84,8 +85,8 @@ impl Iam {
         access
     }
 
-    /// The resources `call` acts on, each named as stored.
-    pub(crate) fn access_targets(&self, call: &Call, input: &Value) -> Vec<AccessTarget> {
+    /// The resources `call` acts on by its operation's `rule`, each named as stored.
+    fn access_targets(&self, call: &Call, input: &Value, rule: Option<Rule>) -> Vec<AccessTarget> {
         let account = call.caller.account();
         let text = |member: &str| input.get(member).and_then(Value::as_str);
         let state = self.state.read();
@@ -134,7 +135,7 @@ impl Iam {
             let destination = destination.filter(|d| d.arn != source.arn);
             std::iter::once(source).chain(destination).collect()
         };
-        let Some(rule) = crate::registry::registry().get(call.operation).map(|op| op.access) else {
+        let Some(rule) = rule else {
             return vec![target(format!("arn:aws:iam::{account}:*"))];
         };
         match rule {
