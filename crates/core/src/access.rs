@@ -29,6 +29,10 @@ pub struct Access {
     /// Service condition keys read from the request (`RequestKey`), each
     /// with its values as policy conditions compare them.
     pub request_keys: Vec<(String, Vec<String>)>,
+    /// The request carries an MFA code that the handler verifies before it
+    /// acts (AssumeRole's `TokenCode`): authorization sees MFA as present,
+    /// of age 0, and a wrong code is refused by the handler.
+    pub mfa_in_request: bool,
 }
 
 impl Access {
@@ -41,7 +45,7 @@ impl Access {
             .into_iter()
             .map(|target| Check { action: action.clone(), target, resource_policy: None, grant: None })
             .collect();
-        Access { checks, request_keys: Vec::new() }
+        Access { checks, request_keys: Vec::new(), mfa_in_request: false }
     }
 
     /// Adds the service condition keys `keys` reads from `input`.

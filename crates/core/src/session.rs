@@ -20,6 +20,9 @@ pub struct Session {
     /// The tag keys that pass on to a session this one assumes.
     pub transitive_tag_keys: Vec<String>,
     pub source_identity: Option<String>,
+    /// When an MFA code was verified for these credentials (epoch
+    /// milliseconds): `aws:MultiFactorAuthPresent` and `aws:MultiFactorAuthAge`.
+    pub mfa_authenticated_ms: Option<i64>,
 }
 
 impl Session {

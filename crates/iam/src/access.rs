@@ -47,6 +47,13 @@ pub(crate) enum Rule {
     /// new name put it.
     MovedUser,
     MovedGroup,
+    /// ChangePassword: the calling user, which the account's password
+    /// policy allows when it sets AllowUsersToChangePassword.
+    OwnPassword,
+    /// An MFA device to create, from `Path` and `VirtualMFADeviceName`.
+    NewMfaDevice,
+    /// The MFA device `SerialNumber` (a virtual device's serial is its ARN).
+    MfaDevice,
     /// The user that owns `AccessKeyId`.
     KeyOwner,
     /// The user, group or role `PolicySourceArn` names.
@@ -82,7 +89,19 @@ impl Iam {
                 check.action = "iam:PassRole".to_string();
             }
         }
+        if rule == Some(Rule::OwnPassword) && self.users_may_change_passwords(call.caller.account()) {
+            for check in &mut access.checks {
+                check.grant = Some("AllowUsersToChangePassword".to_string());
+            }
+        }
         access
+    }
+
+    /// Whether the account's password policy lets every user change their own password.
+    fn users_may_change_passwords(&self, account: &rampart_core::AccountId) -> bool {
+        let state = self.state.read();
+        let policy = state.accounts.get(account).and_then(|a| a.settings.password_policy.as_ref());
+        policy.is_some_and(|p| p.allow_users_to_change)
     }
 
     /// The resources `call` acts on by its operation's `rule`, each named as stored.
@@ -184,6 +203,23 @@ impl Iam {
                 Some(source) => vec![target(source.to_string())],
                 None => vec![target(call.caller.arn())],
             },
+            Rule::OwnPassword => vec![user(None)],
+            Rule::NewMfaDevice => {
+                let name = text("VirtualMFADeviceName").unwrap_or_default();
+                vec![target(arn("mfa", new_path(), name))]
+            }
+            Rule::MfaDevice => {
+                let serial = text("SerialNumber").unwrap_or_default();
+                match a.mfa_devices.get(serial) {
+                    Some(d) => vec![AccessTarget {
+                        arn: Some(d.serial.clone()),
+                        tags: tag_pairs(&d.tags),
+                        condition_keys: Vec::new(),
+                    }],
+                    None if serial.starts_with("arn:") => vec![target(serial.to_string())],
+                    None => vec![target(arn("mfa", "/", serial))],
+                }
+            }
             Rule::List(kind) => vec![target(format!("arn:aws:iam::{account}:{kind}"))],
             Rule::Unscoped => Vec::new(),
         }

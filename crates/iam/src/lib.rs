@@ -7,6 +7,7 @@
 //! authentication reads is updated in the same step.
 
 mod access;
+mod account;
 mod attachments;
 mod aws_managed;
 mod details;
@@ -16,7 +17,10 @@ mod instance_profiles;
 mod keys;
 mod listing;
 mod managed;
+mod mfa;
+mod passwords;
 mod policies;
+mod qr;
 mod registry;
 mod render;
 mod roles;
@@ -24,6 +28,8 @@ mod simulate;
 mod state;
 mod tagging;
 mod tags;
+mod throttle;
+mod totp;
 mod trust;
 mod users;
 mod versions;
@@ -41,10 +47,12 @@ use rampart_core::{
 use rampart_store::{RecordWrite, Store};
 use rampart_wire::{ExceptionId, IamException};
 
+pub use mfa::MfaRefusal;
+pub use passwords::PasswordCheck;
 pub use policies::PrincipalPolicies;
 use state::{
     AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, INSTANCE_PROFILE_KIND, KEY_KIND, LAST_USED_KIND,
-    MANAGED_KIND, POLICY_KIND, ROLE_KIND, USER_KIND,
+    LOGIN_PROFILE_KIND, MANAGED_KIND, MFA_KIND, POLICY_KIND, ROLE_KIND, SETTINGS_KIND, USER_KIND,
 };
 
 /// What STS needs to know about a role.
@@ -84,6 +92,9 @@ pub struct Iam {
     mutation: Arc<tokio::sync::Mutex<()>>,
     /// The last-used time of each key as last stored (see `flush_last_used`).
     last_used_flushed: Arc<parking_lot::Mutex<std::collections::HashMap<String, i64>>>,
+    /// Wrong MFA codes per device and wrong passwords per user, in memory.
+    mfa_throttle: throttle::Throttle,
+    password_throttle: throttle::Throttle,
 }
 
 /// Reads a typed input from the validated input tree.
@@ -123,6 +134,8 @@ impl Iam {
             state: Arc::new(RwLock::new(State::default())),
             mutation: Arc::new(tokio::sync::Mutex::new(())),
             last_used_flushed: Arc::default(),
+            mfa_throttle: throttle::Throttle::default(),
+            password_throttle: throttle::Throttle::default(),
         }
     }
 
@@ -282,6 +295,15 @@ impl Iam {
         }
         for (account, _, profile) in self.scan::<state::InstanceProfile>(INSTANCE_PROFILE_KIND)? {
             state.accounts.entry(account).or_default().instance_profiles.insert(profile.name.to_lowercase(), profile);
+        }
+        for (account, _, device) in self.scan::<state::MfaDevice>(MFA_KIND)? {
+            state.accounts.entry(account).or_default().mfa_devices.insert(device.serial.clone(), device);
+        }
+        for (account, _, profile) in self.scan::<state::LoginProfile>(LOGIN_PROFILE_KIND)? {
+            state.accounts.entry(account).or_default().login_profiles.insert(profile.user_id.clone(), profile);
+        }
+        for (account, _, settings) in self.scan::<state::AccountSettings>(SETTINGS_KIND)? {
+            state.accounts.entry(account).or_default().settings = settings;
         }
         for (account, arn, policy) in self.scan::<state::ManagedPolicy>(MANAGED_KIND)? {
             state.accounts.entry(account).or_default().managed.insert(arn, policy);

@@ -38,8 +38,34 @@ pub(crate) fn registry() -> &'static IamRegistry {
     &REGISTRY
 }
 
+/// One-time codes are never recorded: one not yet used could still be replayed.
+const CODES: &[&str] = &["AuthenticationCode1", "AuthenticationCode2"];
+
 fn operations() -> Vec<Operation<Iam, O, Rule>> {
     vec![
+        write(O::CreateVirtualMFADevice, NewMfaDevice, handler!(async create_virtual_mfa_device)),
+        write(O::EnableMFADevice, User, handler!(async enable_mfa_device)).secrets(CODES),
+        write(O::ResyncMFADevice, User, handler!(async resync_mfa_device)).secrets(CODES),
+        write(O::DeactivateMFADevice, User, handler!(async deactivate_mfa_device)),
+        write(O::DeleteVirtualMFADevice, MfaDevice, handler!(async delete_virtual_mfa_device)),
+        read(O::GetMFADevice, User, handler!(get_mfa_device)),
+        read(O::ListMFADevices, User, handler!(list_mfa_devices)),
+        read(O::ListVirtualMFADevices, Unscoped, handler!(list_virtual_mfa_devices)),
+        write(O::TagMFADevice, MfaDevice, handler!(async tag)),
+        write(O::UntagMFADevice, MfaDevice, handler!(async untag)),
+        read(O::ListMFADeviceTags, MfaDevice, handler!(list_tags)),
+        write(O::CreateLoginProfile, User, handler!(async create_login_profile)),
+        read(O::GetLoginProfile, User, handler!(get_login_profile)),
+        write(O::UpdateLoginProfile, User, handler!(async update_login_profile)),
+        write(O::DeleteLoginProfile, User, handler!(async delete_login_profile)),
+        write(O::ChangePassword, OwnPassword, handler!(async change_password)),
+        write(O::UpdateAccountPasswordPolicy, Unscoped, handler!(async update_password_policy)),
+        read(O::GetAccountPasswordPolicy, Unscoped, handler!(get_password_policy)),
+        write(O::DeleteAccountPasswordPolicy, Unscoped, handler!(async delete_password_policy)),
+        write(O::CreateAccountAlias, Unscoped, handler!(async create_account_alias)),
+        write(O::DeleteAccountAlias, Unscoped, handler!(async delete_account_alias)),
+        read(O::ListAccountAliases, Unscoped, handler!(list_account_aliases)),
+        read(O::GetAccountSummary, Unscoped, handler!(get_account_summary)),
         write(O::CreateInstanceProfile, NewInstanceProfile, handler!(async create_instance_profile)),
         read(O::GetInstanceProfile, InstanceProfile, handler!(get_instance_profile)),
         write(O::DeleteInstanceProfile, InstanceProfile, handler!(async delete_instance_profile)),

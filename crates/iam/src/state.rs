@@ -16,6 +16,10 @@ pub(crate) const GROUP_KIND: &str = "iam-group";
 pub(crate) const ROLE_KIND: &str = "iam-role";
 pub(crate) const LAST_USED_KIND: &str = "iam-key-last-used";
 pub(crate) const INSTANCE_PROFILE_KIND: &str = "iam-instance-profile";
+pub(crate) const MFA_KIND: &str = "iam-mfa-device";
+pub(crate) const LOGIN_PROFILE_KIND: &str = "iam-login-profile";
+/// The account's settings: password policy and alias (one record per account).
+pub(crate) const SETTINGS_KIND: &str = "iam-account-settings";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -82,6 +86,11 @@ pub(crate) struct AccountState {
     pub roles: BTreeMap<String, crate::state::Role>,
     /// Instance profiles by lower-cased name.
     pub instance_profiles: BTreeMap<String, crate::state::InstanceProfile>,
+    /// MFA devices by serial number.
+    pub mfa_devices: BTreeMap<String, MfaDevice>,
+    /// Login profiles by user id.
+    pub login_profiles: HashMap<String, LoginProfile>,
+    pub settings: AccountSettings,
 }
 
 impl AccountState {
@@ -107,6 +116,11 @@ impl AccountState {
 
     pub fn user_by_id(&self, user_id: &str) -> Option<&User> {
         self.users.values().find(|u| u.user_id == user_id)
+    }
+
+    /// The MFA devices assigned to a user, by serial number.
+    pub fn mfa_devices_of<'a>(&'a self, user_id: &'a str) -> impl Iterator<Item = &'a MfaDevice> + 'a {
+        self.mfa_devices.values().filter(move |d| d.user_id.as_deref() == Some(user_id))
     }
 
     /// Keys of a user (`Some(id)`) or of the root (`None`), oldest first.
@@ -227,4 +241,74 @@ impl ManagedPolicy {
     pub(crate) fn update_date(&self) -> f64 {
         self.versions.iter().map(|v| v.create_date).fold(self.create_date, f64::max)
     }
+}
+
+/// A virtual MFA device. Its seed is stored sealed (`Sealer::seal`, with the
+/// serial number as context) and is never returned after CreateVirtualMFADevice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MfaDevice {
+    /// The device's ARN, `arn:aws:iam::ACCOUNT:mfa/PATH/NAME`.
+    pub serial: String,
+    pub create_date: f64,
+    pub sealed_seed: String,
+    /// The user the device is enabled for.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub enable_date: Option<f64>,
+    /// The last time step whose code was accepted: a code of it or of an
+    /// earlier step is refused, so each code works once.
+    #[serde(default)]
+    pub last_step: i64,
+    /// How many steps the device's clock is ahead of Rampart's (set by
+    /// EnableMFADevice and ResyncMFADevice).
+    #[serde(default)]
+    pub drift: i64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A user's console password: an argon2id hash (PHC string), never the password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LoginProfile {
+    pub user_id: String,
+    pub create_date: f64,
+    pub password_hash: String,
+    /// When the password was last set (for MaxPasswordAge).
+    pub password_changed: f64,
+    pub password_reset_required: bool,
+    /// Hashes of earlier passwords, newest first, for PasswordReusePrevention.
+    #[serde(default)]
+    pub history: Vec<String>,
+    /// The last successful sign-in (`PasswordLastUsed`).
+    #[serde(default)]
+    pub last_used: Option<f64>,
+}
+
+/// UpdateAccountPasswordPolicy's settings as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PasswordPolicy {
+    pub minimum_length: u32,
+    pub require_symbols: bool,
+    pub require_numbers: bool,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub allow_users_to_change: bool,
+    /// Days; `None` when passwords never expire.
+    pub max_age_days: Option<u32>,
+    /// How many earlier passwords may not be reused; `None` for none.
+    pub reuse_prevention: Option<u32>,
+    pub hard_expiry: Option<bool>,
+}
+
+/// The account-wide settings IAM keeps, one record per account.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AccountSettings {
+    #[serde(default)]
+    pub password_policy: Option<PasswordPolicy>,
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// When the last credential report was generated (epoch seconds), and its CSV.
+    #[serde(default)]
+    pub credential_report: Option<(f64, String)>,
 }

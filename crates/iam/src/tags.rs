@@ -1,4 +1,4 @@
-//! Tags on users, roles and customer managed policies: Tag*, Untag*,
+//! Tags on users, roles, customer managed policies, instance profiles and MFA devices: Tag*, Untag*,
 //! List*Tags. A user's or role's tags are its `aws:PrincipalTag/*` keys, and
 //! any tagged resource's are `aws:ResourceTag/*`.
 
@@ -10,7 +10,8 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 
 use crate::errors::{no_such_instance_profile, no_such_role, no_such_user, not_attachable};
 use crate::listing::{page, page_output};
-use crate::state::{AccountState, State, Tag, INSTANCE_PROFILE_KIND, MANAGED_KIND, ROLE_KIND, USER_KIND};
+use crate::mfa::{mfa_resource, no_such_device};
+use crate::state::{AccountState, State, Tag, INSTANCE_PROFILE_KIND, MANAGED_KIND, MFA_KIND, ROLE_KIND, USER_KIND};
 use crate::tagging::{pairs, records, tag_error, TagInput};
 use crate::{put, Iam};
 
@@ -22,6 +23,7 @@ pub(crate) struct TaggedName {
     role_name: Option<String>,
     policy_arn: Option<String>,
     instance_profile_name: Option<String>,
+    serial_number: Option<String>,
 }
 
 /// The resource a tag request names.
@@ -30,6 +32,7 @@ enum Taggable<'a> {
     Role(&'a str),
     Policy(&'a str),
     InstanceProfile(&'a str),
+    MfaDevice(&'a str),
 }
 
 #[derive(Deserialize)]
@@ -63,6 +66,7 @@ impl TaggedName {
         let named = named.or_else(|| self.role_name.as_deref().map(Taggable::Role));
         let named = named.or_else(|| self.policy_arn.as_deref().map(Taggable::Policy));
         let named = named.or_else(|| self.instance_profile_name.as_deref().map(Taggable::InstanceProfile));
+        let named = named.or_else(|| self.serial_number.as_deref().map(Taggable::MfaDevice));
         named.ok_or_else(|| crate::errors::validation_error("No resource to tag was named."))
     }
 
@@ -76,6 +80,9 @@ impl TaggedName {
             }
             Taggable::InstanceProfile(name) => {
                 a.and_then(|a| a.instance_profile(name)).map(|p| &p.tags).ok_or_else(|| no_such_instance_profile(name))
+            }
+            Taggable::MfaDevice(serial) => {
+                a.and_then(|a| a.mfa_devices.get(serial)).map(|d| &d.tags).ok_or_else(|| no_such_device(serial))
             }
         }
     }
@@ -120,6 +127,13 @@ impl TaggedName {
                 let insert =
                     move |a: &mut AccountState| drop(a.instance_profiles.insert(profile.name.to_lowercase(), profile));
                 Ok((write, resource, Box::new(insert)))
+            }
+            Taggable::MfaDevice(serial) => {
+                let mut device = a.mfa_devices.get(serial).ok_or_else(|| no_such_device(serial))?.clone();
+                edit(&mut device.tags)?;
+                let write = put(MFA_KIND, account, &device.serial, &device)?;
+                let resource = mfa_resource(&device.serial);
+                Ok((write, resource, Box::new(move |a| drop(a.mfa_devices.insert(device.serial.clone(), device)))))
             }
         }
     }

@@ -191,6 +191,12 @@ impl Iam {
             if account_state.is_some_and(|a| a.inline_policies.values().any(|p| p.owner_id == user.user_id)) {
                 return Err(delete_conflict("Cannot delete entity, must delete policies first."));
             }
+            if account_state.is_some_and(|a| a.mfa_devices_of(&user.user_id).next().is_some()) {
+                return Err(delete_conflict("Cannot delete entity, must delete MFA device first."));
+            }
+            if account_state.is_some_and(|a| a.login_profiles.contains_key(&user.user_id)) {
+                return Err(delete_conflict("Cannot delete entity, must delete login profile first."));
+            }
             user.clone()
         };
         let arn = user.principal(&account).arn();

@@ -222,7 +222,7 @@ fn session_context<'a>(principal: &'a Principal, session: &'a Session) -> Sessio
         session_issuer,
         attributes: SessionAttributes {
             creation_date: format_iso8601((session.issued_ms / 1000) as f64),
-            mfa_authenticated: "false",
+            mfa_authenticated: if session.mfa_authenticated_ms.is_some() { "true" } else { "false" },
         },
         source_identity: session.source_identity.as_deref(),
     }

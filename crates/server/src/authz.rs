@@ -119,7 +119,6 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
     }
     if let Some(session) = &call.session {
         c.set("aws:TokenIssueTime", || rampart_wire::format_iso8601((session.issued_ms / 1000) as f64));
-        c.set("aws:MultiFactorAuthPresent", || "false".to_string());
         // Session tags win over the role's tags with the same key.
         if c.wanted.family("aws:PrincipalTag/") {
             for (key, value) in &session.tags {
@@ -129,6 +128,26 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
         if let Some(source_identity) = &session.source_identity {
             c.set("aws:SourceIdentity", || source_identity.clone());
         }
+    }
+}
+
+/// `aws:MultiFactorAuthPresent` and `aws:MultiFactorAuthAge`: present for
+/// temporary credentials (true when an MFA code was verified for them) and
+/// for a request that carries a code its handler verifies; absent for
+/// long-term keys, as AWS leaves them (hence `BoolIfExists`).
+fn mfa_context(c: &mut ContextBuilder<'_>, call: &Call, access: &Access) {
+    let verified = if access.mfa_in_request {
+        Some(call.time_ms)
+    } else {
+        call.session.as_ref().and_then(|s| s.mfa_authenticated_ms)
+    };
+    match verified {
+        Some(at_ms) => {
+            c.set("aws:MultiFactorAuthPresent", || "true".to_string());
+            c.set("aws:MultiFactorAuthAge", || ((call.time_ms - at_ms).max(0) / 1000).to_string());
+        }
+        None if call.session.is_some() => c.set("aws:MultiFactorAuthPresent", || "false".to_string()),
+        None => {}
     }
 }
 
@@ -166,7 +185,8 @@ pub(crate) struct Authorization<'t> {
 /// Whether the call's credentials come from GetSessionToken (without MFA)
 /// and its operation does not take them (`OperationMeta::session_token_allowed`).
 fn session_token_forbids(call: &Call, meta: Option<&OperationMeta>) -> bool {
-    let from_session_token = call.session.is_some() && !matches!(call.caller, Principal::AssumedRole { .. });
+    let without_mfa = call.session.as_ref().is_some_and(|s| s.mfa_authenticated_ms.is_none());
+    let from_session_token = without_mfa && !matches!(call.caller, Principal::AssumedRole { .. });
     from_session_token && meta.is_some_and(|m| !m.session_token_allowed)
 }
 
@@ -272,6 +292,7 @@ fn resource_context(wanted: &Wanted<'_>, call: &Call, target: &Target<'_>, check
     let resource = &check.target;
     let mut builder = ContextBuilder { context: Context::new(), wanted };
     context(&mut builder, call, iam);
+    mfa_context(&mut builder, call, target.access);
     request_tags(&mut builder, target.input);
     service_keys(&mut builder, call, target.access, check);
     let arn = resource.arn.as_deref().unwrap_or("*");
@@ -401,7 +422,7 @@ mod tests {
         let target = AccessTarget { arn: Some(KEY.into()), ..AccessTarget::default() };
         let check =
             Check { action: "kms:Decrypt".into(), target, resource_policy: policy, grant: grant.map(Into::into) };
-        Access { checks: vec![check], request_keys: Vec::new() }
+        Access { checks: vec![check], request_keys: Vec::new(), mfa_in_request: false }
     }
 
     fn verdict(iam: &Iam, caller: Principal, access: &Access) -> Verdict {

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
-    ids, is_call_of, Access, AccessTarget, AccountId, AwsError, BoxFuture, Call, Check, CredentialEntry, Operation,
+    ids, is_call_of, Access, AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, Check, CredentialEntry, Operation,
     OperationMeta, Outcome, OutputMembers, Principal, Registry, RequestKey, Resource, ResourcePolicy, Sealer, Secret,
     Service, ServiceId, Session, SessionOpener,
 };
@@ -30,19 +30,20 @@ use token::{Claims, Holder};
 /// Session tokens are secrets although the model does not mark them so.
 fn registry() -> &'static Registry<Sts, O> {
     static REGISTRY: LazyLock<Registry<Sts, O>> = LazyLock::new(|| {
-        const SECRETS: &[&str] = &["SessionToken"];
+        // A one-time code not yet used could be replayed: never recorded either.
+        const SECRETS: &[&str] = &["SessionToken", "TokenCode"];
         Registry::new(vec![
             Operation::<Sts, O>::read(O::GetCallerIdentity, (), |sts, call, _| {
                 Box::pin(async move { Ok(sts.get_caller_identity(call)) })
             })
             .never_denied(),
             Operation::<Sts, O>::write(O::AssumeRole, (), |sts, call, input| {
-                Box::pin(async move { sts.assume_role(call, parse_input(input)?) })
+                Box::pin(async move { sts.assume_role(call, parse_input(input)?).await })
             })
             .secrets(SECRETS),
             // AWS: "No permissions are required for users to perform this operation."
             Operation::<Sts, O>::read(O::GetSessionToken, (), |sts, call, input| {
-                Box::pin(async move { sts.get_session_token(call, parse_input(input)?) })
+                Box::pin(async move { sts.get_session_token(call, parse_input(input)?).await })
             })
             .never_denied()
             .secrets(SECRETS),
@@ -97,6 +98,7 @@ struct AssumeRoleInput {
     transitive_tag_keys: Vec<String>,
     source_identity: Option<String>,
     serial_number: Option<String>,
+    token_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +106,7 @@ struct AssumeRoleInput {
 struct GetSessionTokenInput {
     duration_seconds: Option<i64>,
     serial_number: Option<String>,
+    token_code: Option<String>,
 }
 
 fn validation(message: impl Into<String>) -> AwsError {
@@ -116,11 +119,6 @@ fn access_denied(message: impl Into<String>) -> AwsError {
 
 fn parse_input<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, AwsError> {
     rampart_core::parse_input(ServiceId::Sts, input)
-}
-
-/// No MFA devices exist yet, so no MFA code can be verified.
-fn mfa_unavailable() -> AwsError {
-    access_denied("MultiFactorAuthentication failed with invalid MFA one time pass code.")
 }
 
 /// The share (in percent) of the session-policy plaintext limit that the
@@ -225,12 +223,26 @@ impl Sts {
         }))
     }
 
-    fn assume_role(&self, call: &Call, input: AssumeRoleInput) -> Result<Outcome, AwsError> {
+    /// The MFA code a request carries, verified for the caller: when it
+    /// was verified, and the change that marks the code used (commit it
+    /// with the call). Without a serial number, the MFA the caller's own
+    /// session has, if any.
+    async fn verified_mfa(
+        &self,
+        call: &Call,
+        serial: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<(Option<i64>, Option<Change>), AwsError> {
+        let Some(serial) = serial else {
+            return Ok((call.session.as_ref().and_then(|s| s.mfa_authenticated_ms), None));
+        };
+        let change = self.iam.verify_mfa_code(&call.caller, serial, code, call.time_ms).await.map_err(|r| r.error())?;
+        Ok((Some(call.time_ms), Some(change)))
+    }
+
+    async fn assume_role(&self, call: &Call, input: AssumeRoleInput) -> Result<Outcome, AwsError> {
         if call.caller.is_root() {
             return Err(access_denied("Roles may not be assumed by root accounts."));
-        }
-        if input.serial_number.is_some() {
-            return Err(mfa_unavailable());
         }
         let Some(role) = self.iam.role_by_arn(&input.role_arn) else {
             return Err(access_denied(format!(
@@ -274,6 +286,8 @@ impl Sts {
             return Err(StsException::PackedPolicyTooLargeException
                 .error(format!("Packed policy consumes {packed}% of allotted space, please use smaller policy.")));
         }
+        let (mfa_ms, mfa_change) =
+            self.verified_mfa(call, input.serial_number.as_deref(), input.token_code.as_deref()).await?;
         let issued_ms = call.time_ms;
         let session_name = input.role_session_name;
         let claims = Claims {
@@ -288,6 +302,7 @@ impl Sts {
             tags,
             transitive,
             source_identity: source_identity.clone(),
+            mfa_ms,
         };
         let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn.clone() }];
         let session = session_of(role, &session_name);
@@ -304,15 +319,12 @@ impl Sts {
         if let Some(source_identity) = source_identity {
             output.set("SourceIdentity", json!(source_identity));
         }
-        Ok(Outcome { output, resources, change: None })
+        Ok(Outcome { output, resources, change: mfa_change })
     }
 
-    fn get_session_token(&self, call: &Call, input: GetSessionTokenInput) -> Result<Outcome, AwsError> {
+    async fn get_session_token(&self, call: &Call, input: GetSessionTokenInput) -> Result<Outcome, AwsError> {
         if call.session.is_some() {
             return Err(access_denied("Cannot call GetSessionToken with session credentials"));
-        }
-        if input.serial_number.is_some() {
-            return Err(mfa_unavailable());
         }
         let (holder, duration) = match &call.caller {
             Principal::Root { .. } => (
@@ -327,6 +339,8 @@ impl Sts {
                 return Err(access_denied("Cannot call GetSessionToken with session credentials"))
             }
         };
+        let (mfa_ms, mfa_change) =
+            self.verified_mfa(call, input.serial_number.as_deref(), input.token_code.as_deref()).await?;
         let claims = Claims {
             access_key_id: String::new(),
             secret_access_key: String::new(),
@@ -339,8 +353,10 @@ impl Sts {
             tags: Vec::new(),
             transitive: Vec::new(),
             source_identity: None,
+            mfa_ms,
         };
-        Ok(Outcome { output: json!({ "Credentials": self.issue(claims)? }), resources: Vec::new(), change: None })
+        let output = json!({ "Credentials": self.issue(claims)? });
+        Ok(Outcome { output, resources: Vec::new(), change: mfa_change })
     }
 
     /// The session policies a token names, compiled. One that cannot be read
@@ -384,6 +400,7 @@ impl SessionOpener for Sts {
             tags: std::mem::take(&mut claims.tags),
             transitive_tag_keys: std::mem::take(&mut claims.transitive),
             source_identity: claims.source_identity.take(),
+            mfa_authenticated_ms: claims.mfa_ms,
         };
         Some(CredentialEntry::temporary(secret, principal, Secret::new(token.to_string()), session))
     }
@@ -424,6 +441,7 @@ impl Service for Sts {
             binds_root: false,
         };
         let mut access = Access::own(call, vec![target]).with_request_keys(input, REQUEST_KEYS);
+        access.mfa_in_request = input.get("SerialNumber").is_some() && input.get("TokenCode").is_some();
         let non_empty = |member: &str| input.get(member).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
         let mut extra = Vec::new();
         if non_empty("Tags") || non_empty("TransitiveTagKeys") {

@@ -45,6 +45,10 @@ pub(crate) struct Claims {
     pub transitive: Vec<String>,
     #[serde(default)]
     pub source_identity: Option<String>,
+    /// When the MFA code of the call that issued the token (or of the
+    /// session it came from) was verified, epoch milliseconds.
+    #[serde(default)]
+    pub mfa_ms: Option<i64>,
 }
 
 pub(crate) fn seal(key: &Sealer, claims: &Claims) -> Result<String, WrapError> {
@@ -79,6 +83,7 @@ mod tests {
             tags: vec![("team".into(), "red".into())],
             transitive: vec![],
             source_identity: None,
+            mfa_ms: Some(1),
         };
         let token = seal(&key, &claims).expect("sealed");
         assert!(!token.contains("ASIAEXAMPLE"));
