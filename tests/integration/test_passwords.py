@@ -178,3 +178,67 @@ def test_account_alias_and_summary(rampart):
         iam.delete_account_alias(AccountAlias=alias + "x")
     iam.delete_account_alias(AccountAlias=alias)
     assert iam.list_account_aliases()["AccountAliases"] == []
+
+
+def test_credential_report_tells_the_truth(fresh_rampart):
+    import csv
+    import io
+    import time
+
+    import pyotp
+
+    srv = fresh_rampart
+    iam = srv.client("iam")
+    with raises_aws("ReportNotPresent", 410):
+        iam.get_credential_report()
+    iam.update_account_password_policy(MaxPasswordAge=30)
+    full = new_user(srv, "full")
+    iam.create_login_profile(UserName=full["name"], Password="Report-Pass-1")
+    second = iam.create_access_key(UserName=full["name"])["AccessKey"]
+    iam.update_access_key(UserName=full["name"], AccessKeyId=second["AccessKeyId"], Status="Inactive")
+    srv.client("sts", full["creds"], region="eu-west-1").get_caller_identity()
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName=uniq("full"))["VirtualMFADevice"]
+    totp, now = pyotp.TOTP(device["Base32StringSeed"].decode()), time.time()
+    iam.enable_mfa_device(UserName=full["name"], SerialNumber=device["SerialNumber"],
+                          AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now))
+    bare = iam.create_user(UserName=uniq("bare"))["User"]
+
+    assert iam.generate_credential_report()["State"] == "STARTED"
+    assert iam.generate_credential_report()["State"] == "COMPLETE"
+    report = iam.get_credential_report()
+    assert report["ReportFormat"] == "text/csv"
+    text = report["Content"].decode()
+    header = text.splitlines()[0]
+    assert header == (
+        "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+        "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+        "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
+        "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
+        "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,"
+        "cert_2_active,cert_2_last_rotated")
+    rows = {r["user"]: r for r in csv.DictReader(io.StringIO(text))}
+    root = rows["<root_account>"]
+    assert root["arn"] == f"arn:aws:iam::{srv.account_id}:root"
+    assert root["password_enabled"] == "not_supported" and root["access_key_1_active"] == "true"
+
+    f = rows[full["name"]]
+    assert f["arn"] == full["arn"] and f["password_enabled"] == "true" and f["mfa_active"] == "true"
+    assert f["password_last_used"] == "no_information"
+    changed = f["password_last_changed"]
+    assert changed.endswith("+00:00") and len(changed) == 25
+    rotation = _dt(f["password_next_rotation"]) - _dt(changed)
+    assert rotation.days == 30
+    assert f["access_key_1_active"] == "true" and f["access_key_1_last_used_region"] == "eu-west-1"
+    assert f["access_key_1_last_used_service"] == "sts" and f["access_key_1_last_used_date"].endswith("+00:00")
+    assert f["access_key_2_active"] == "false" and f["access_key_2_last_rotated"].endswith("+00:00")
+    assert f["access_key_2_last_used_date"] == "N/A"
+
+    b = rows[bare["UserName"]]
+    assert (b["password_enabled"], b["password_last_used"], b["password_next_rotation"]) == ("false", "N/A", "N/A")
+    assert (b["mfa_active"], b["access_key_1_active"], b["access_key_1_last_rotated"]) == ("false", "false", "N/A")
+    assert (b["cert_1_active"], b["cert_2_last_rotated"]) == ("false", "N/A")
+
+
+def _dt(text: str):
+    import datetime
+    return datetime.datetime.fromisoformat(text)

@@ -22,6 +22,7 @@ mod passwords;
 mod policies;
 mod qr;
 mod registry;
+mod report;
 mod render;
 mod roles;
 mod simulate;

@@ -198,9 +198,15 @@ pub(crate) fn password_policy_json(p: &PasswordPolicy) -> Value {
     out
 }
 
-/// Whether a password set at `changed` has expired by `now` (epoch seconds).
+/// When a password set at `changed` expires (epoch seconds), if the policy
+/// sets a maximum age.
+pub(crate) fn next_rotation(policy: Option<&PasswordPolicy>, changed: f64) -> Option<f64> {
+    policy.and_then(|p| p.max_age_days).map(|days| changed + f64::from(days) * 86_400.0)
+}
+
+/// Whether a password set at `changed` has expired by `now`.
 pub(crate) fn expired(policy: Option<&PasswordPolicy>, changed: f64, now: f64) -> bool {
-    policy.and_then(|p| p.max_age_days).is_some_and(|days| now >= changed + f64::from(days) * 86_400.0)
+    next_rotation(policy, changed).is_some_and(|at| now >= at)
 }
 
 /// A new password checked against the policy and the user's earlier ones,

@@ -66,6 +66,8 @@ fn operations() -> Vec<Operation<Iam, O, Rule>> {
         write(O::DeleteAccountAlias, Unscoped, handler!(async delete_account_alias)),
         read(O::ListAccountAliases, Unscoped, handler!(list_account_aliases)),
         read(O::GetAccountSummary, Unscoped, handler!(get_account_summary)),
+        write(O::GenerateCredentialReport, Unscoped, handler!(async generate_credential_report)),
+        read(O::GetCredentialReport, Unscoped, handler!(get_credential_report)),
         write(O::CreateInstanceProfile, NewInstanceProfile, handler!(async create_instance_profile)),
         read(O::GetInstanceProfile, InstanceProfile, handler!(get_instance_profile)),
         write(O::DeleteInstanceProfile, InstanceProfile, handler!(async delete_instance_profile)),
