@@ -167,6 +167,11 @@ def test_account_alias_and_summary(rampart):
     assert after["MFADevices"] == before["MFADevices"] + 1
     assert after["AccountAccessKeysPresent"] == 1
 
+    assert after["GlobalEndpointTokenVersion"] == 1
+    iam.set_security_token_service_preferences(GlobalEndpointTokenVersion="v2Token")
+    assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 2
+    iam.set_security_token_service_preferences(GlobalEndpointTokenVersion="v1Token")
+
     alias = uniq("corp").lower()
     iam.create_account_alias(AccountAlias=alias)
     assert iam.list_account_aliases()["AccountAliases"] == [alias]

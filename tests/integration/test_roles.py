@@ -118,3 +118,16 @@ def test_trust_and_managed_policy_grammar(rampart):
     iam.create_user(UserName=user)
     iam.put_user_policy(UserName=user, PolicyName="old", PolicyDocument=json.dumps(
         {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
+
+
+def test_update_role_description_answers_with_the_role(rampart):
+    iam = rampart.client("iam")
+    name = uniq("described")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    role = iam.update_role_description(RoleName=name, Description="runs the build")["Role"]
+    assert role["RoleName"] == name and role["Description"] == "runs the build"
+    assert iam.get_role(RoleName=name)["Role"]["Description"] == "runs the build"
+    with raises_aws("NoSuchEntity", 404):
+        iam.update_role_description(RoleName=name + "-gone", Description="x")

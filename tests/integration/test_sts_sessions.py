@@ -374,3 +374,18 @@ def test_role_chaining_carries_transitive_tags_and_source_identity(rampart):
     out = assume(rampart, one, second_arn, name="hop")
     assert out["SourceIdentity"] == "alice"
     rampart.client("iam", Creds.from_sts(out["Credentials"], acct)).list_users()
+
+
+def test_get_access_key_info_names_the_keys_account(rampart):
+    user = new_user(rampart, "keyinfo")
+    sts = rampart.client("sts")
+    assert sts.get_access_key_info(AccessKeyId=user["key"])["Account"] == rampart.account_id
+    session = sts.get_session_token()["Credentials"]
+    assert sts.get_access_key_info(AccessKeyId=session["AccessKeyId"])["Account"] == rampart.account_id
+    # Keys of other accounts decode as AWS encodes them (AWS's documented example key).
+    assert sts.get_access_key_info(AccessKeyId="AKIAIOSFODNN7EXAMPLE")["Account"] == "581039954779"
+    with raises_aws("ValidationError", 400):
+        sts.get_access_key_info(AccessKeyId="AKIA0000000000000000")
+    # It is an STS action like any other: policies decide.
+    with raises_aws("AccessDenied", 403):
+        rampart.client("sts", user["creds"]).get_access_key_info(AccessKeyId=user["key"])

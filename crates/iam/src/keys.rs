@@ -113,13 +113,14 @@ impl Iam {
             }
             owner
         };
-        let access_key_id = ids::access_key_id();
+        let access_key_id = ids::access_key_id(&account);
         let secret = Secret::new(ids::secret_access_key());
         let key = AccessKey {
             access_key_id: access_key_id.clone(),
             user_id: owner.user_id.clone(),
             active: true,
             create_date: now_seconds(call),
+            created_ms: call.time_ms,
             sealed_secret: self.sealer.seal(secret.expose().as_bytes(), &access_key_id).map_err(sealing_failed)?,
         };
         let mut access_key = json!({

@@ -22,8 +22,8 @@ mod passwords;
 mod policies;
 mod qr;
 mod registry;
-mod report;
 mod render;
+mod report;
 mod roles;
 mod simulate;
 mod state;
@@ -189,6 +189,7 @@ impl Iam {
                 user_id: None,
                 active: true,
                 create_date: now,
+                created_ms: (now * 1000.0) as i64,
                 sealed_secret: self
                     .sealer
                     .seal(secret.expose().as_bytes(), access_key_id)
@@ -369,6 +370,12 @@ impl Iam {
     pub fn user_principal(&self, account: &AccountId, user_id: &str) -> Option<Principal> {
         let state = self.state.read();
         state.accounts.get(account)?.user_by_id(user_id).map(|u| u.principal(account))
+    }
+
+    /// The account that holds the long-term access key `access_key_id`.
+    pub fn key_account(&self, access_key_id: &str) -> Option<AccountId> {
+        let state = self.state.read();
+        state.accounts.iter().find_map(|(account, a)| a.keys.contains_key(access_key_id).then(|| account.clone()))
     }
 
     /// The role with this unique id, as it is now (a session's role).

@@ -139,7 +139,8 @@ impl Iam {
     fn open_seed(&self, device: &MfaDevice) -> Result<Zeroizing<Vec<u8>>, AwsError> {
         self.sealer.open(&device.sealed_seed, &device.serial).map_err(|error| {
             tracing::error!(%error, serial = %device.serial, "an MFA seed could not be opened");
-            IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
+            IamException::ServiceFailureException
+                .error("The request processing has failed because of an internal error.")
         })
     }
 
@@ -188,7 +189,8 @@ impl Iam {
         };
         let uri = Zeroizing::new(crate::qr::otpauth_uri(&input.name, &account_name, &base32));
         let png = crate::qr::png(&uri).ok_or_else(|| {
-            IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
+            IamException::ServiceFailureException
+                .error("The request processing has failed because of an internal error.")
         })?;
         let device = MfaDevice {
             sealed_seed: self.sealer.seal(&seed, &serial).map_err(sealing_failed)?,
@@ -217,12 +219,7 @@ impl Iam {
     /// EnableMFADevice and ResyncMFADevice: two consecutive codes near
     /// Rampart's clock (only in the past when enabling), later than any code
     /// the device has given. They set the device's drift; enabling assigns it.
-    async fn check_codes(
-        &self,
-        call: &Call,
-        input: DeviceCodesInput,
-        enabling: bool,
-    ) -> Result<Outcome, AwsError> {
+    async fn check_codes(&self, call: &Call, input: DeviceCodesInput, enabling: bool) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
         let (mut device, user_id) = {
@@ -289,11 +286,7 @@ impl Iam {
         }
     }
 
-    pub(crate) async fn deactivate_mfa_device(
-        &self,
-        call: &Call,
-        input: UserDeviceInput,
-    ) -> Result<Outcome, AwsError> {
+    pub(crate) async fn deactivate_mfa_device(&self, call: &Call, input: UserDeviceInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
         let mut device = {
@@ -315,10 +308,12 @@ impl Iam {
         let guard = self.lock().await;
         let serial = {
             let state = self.state.read();
-            let device =
-                device(state.accounts.get(&account), &input.serial_number).ok_or_else(|| no_such_device(&input.serial_number))?;
+            let device = device(state.accounts.get(&account), &input.serial_number)
+                .ok_or_else(|| no_such_device(&input.serial_number))?;
             if device.user_id.is_some() {
-                return Err(IamException::DeleteConflictException.error("MFA VirtualDevice in use. Must deactivate first."));
+                return Err(
+                    IamException::DeleteConflictException.error("MFA VirtualDevice in use. Must deactivate first.")
+                );
             }
             device.serial.clone()
         };

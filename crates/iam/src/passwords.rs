@@ -354,7 +354,11 @@ impl Iam {
         self.store_login_profile(guard, account, &user_name, profile, json!({}))
     }
 
-    pub(crate) async fn delete_login_profile(&self, call: &Call, input: LoginProfileInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn delete_login_profile(
+        &self,
+        call: &Call,
+        input: LoginProfileInput,
+    ) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let (user_id, user_name) = self.login_user(call, input.user_name.as_deref())?;
         let guard = self.lock().await;
@@ -400,7 +404,13 @@ impl Iam {
     /// Checks a sign-in's password in constant time whether or not the user
     /// exists (an unknown user is checked against a hash of nothing), and
     /// throttles a user after repeated failures. For Rampart's web sign-in.
-    pub async fn check_password(&self, account: &AccountId, user_name: &str, password: &str, now_ms: i64) -> PasswordCheck {
+    pub async fn check_password(
+        &self,
+        account: &AccountId,
+        user_name: &str,
+        password: &str,
+        now_ms: i64,
+    ) -> PasswordCheck {
         static DECOY: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| hash_password(""));
         let found = {
             let state = self.state.read();
@@ -503,7 +513,8 @@ impl Iam {
 }
 
 fn no_password_policy(account: &AccountId) -> AwsError {
-    IamException::NoSuchEntityException.error(format!("The Password Policy with domain name {account} cannot be found."))
+    IamException::NoSuchEntityException
+        .error(format!("The Password Policy with domain name {account} cannot be found."))
 }
 
 #[cfg(test)]
@@ -529,13 +540,13 @@ mod tests {
         let p = policy();
         let cases: &[(&str, bool)] = &[
             ("Abcdefgh1!", true),
-            ("Abcdefg1!", false),   // nine characters
-            ("abcdefgh1!", false),  // no uppercase
-            ("ABCDEFGH1!", false),  // no lowercase
-            ("Abcdefghi!", false),  // no number
-            ("Abcdefghi1", false),  // no symbol
-            ("Abcdefgh1'", true),   // ' is one of AWS's symbols
-            ("Abcdefgh1é", true),   // so is any other non-alphanumeric character
+            ("Abcdefg1!", false),  // nine characters
+            ("abcdefgh1!", false), // no uppercase
+            ("ABCDEFGH1!", false), // no lowercase
+            ("Abcdefghi!", false), // no number
+            ("Abcdefghi1", false), // no symbol
+            ("Abcdefgh1'", true),  // ' is one of AWS's symbols
+            ("Abcdefgh1é", true),  // so is any other non-alphanumeric character
         ];
         for (password, ok) in cases {
             assert_eq!(meets_policy(Some(&p), password, &[]), *ok, "{password}");

@@ -102,6 +102,8 @@ fn operations() -> Vec<Operation<Iam, O, Rule>> {
         read(O::ListRoles, List("role/"), handler!(list_roles)),
         write(O::UpdateRole, Role, handler!(async update_role)),
         write(O::UpdateAssumeRolePolicy, Role, handler!(async update_assume_role_policy)),
+        write(O::UpdateRoleDescription, Role, handler!(async update_role_description)),
+        write(O::SetSecurityTokenServicePreferences, Unscoped, handler!(async set_sts_preferences)),
         write(O::DeleteRole, Role, handler!(async delete_role)),
         write(O::AttachRolePolicy, Role, handler!(async attach_role_policy)),
         write(O::DetachRolePolicy, Role, handler!(async detach_role_policy)),

@@ -103,6 +103,13 @@ pub(crate) struct UpdateRoleInput {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub(crate) struct UpdateRoleDescriptionInput {
+    role_name: String,
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct UpdateTrustInput {
     role_name: String,
     policy_document: String,
@@ -228,6 +235,25 @@ impl Iam {
             Ok(())
         })
         .await
+    }
+
+    /// UpdateRoleDescription: UpdateRole's description alone, answering with the role.
+    pub(crate) async fn update_role_description(
+        &self,
+        call: &Call,
+        input: UpdateRoleDescriptionInput,
+    ) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let mut updated = None;
+        let mut outcome = self
+            .edit_role(call, &input.role_name, |_, role| {
+                role.description = Some(input.description);
+                updated = Some(role_json(&account, role, true));
+                Ok(())
+            })
+            .await?;
+        outcome.output = json!({ "Role": updated });
+        Ok(outcome)
     }
 
     pub(crate) async fn update_assume_role_policy(

@@ -61,6 +61,10 @@ pub(crate) struct AccessKey {
     pub user_id: Option<String>,
     pub active: bool,
     pub create_date: f64,
+    /// Creation in milliseconds, which orders keys made in the same second
+    /// (0 for keys stored before it was kept).
+    #[serde(default)]
+    pub created_ms: i64,
     /// The secret, sealed (`Sealer::seal`) with the access key id as context.
     pub sealed_secret: String,
 }
@@ -126,7 +130,10 @@ impl AccountState {
     /// Keys of a user (`Some(id)`) or of the root (`None`), oldest first.
     pub fn keys_of(&self, user_id: Option<&str>) -> Vec<&AccessKey> {
         let mut keys: Vec<&AccessKey> = self.keys.values().filter(|k| k.user_id.as_deref() == user_id).collect();
-        keys.sort_by(|a, b| a.create_date.total_cmp(&b.create_date).then(a.access_key_id.cmp(&b.access_key_id)));
+        keys.sort_by(|a, b| {
+            let by_time = a.create_date.total_cmp(&b.create_date).then(a.created_ms.cmp(&b.created_ms));
+            by_time.then(a.access_key_id.cmp(&b.access_key_id))
+        });
         keys
     }
 }
@@ -311,4 +318,8 @@ pub(crate) struct AccountSettings {
     /// When the last credential report was generated (epoch seconds), and its CSV.
     #[serde(default)]
     pub credential_report: Option<(f64, String)>,
+    /// SetSecurityTokenServicePreferences: session tokens from the global
+    /// endpoint valid in every region (version 2) or only in default ones (1).
+    #[serde(default)]
+    pub global_endpoint_token_version: Option<u8>,
 }

@@ -36,7 +36,6 @@ impl Throttle {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +61,4 @@ mod tests {
         }
         assert!(throttle.allows("e", MAX_LOCKOUT_MS));
     }
-
 }

@@ -209,9 +209,10 @@ impl Node {
 /// Creates root credentials and writes them to `DATA/root-credentials` (mode 0600)
 /// in the aws credentials-file format.
 fn generate_root(config: &Config) -> Result<RootCredentials, StartError> {
+    let account = AccountId::parse(&ids::account_id()).ok_or_else(|| StartError::Load("bad account id".into()))?;
     let root = RootCredentials {
-        account: AccountId::parse(&ids::account_id()).ok_or_else(|| StartError::Load("bad account id".into()))?,
-        access_key_id: ids::access_key_id(),
+        access_key_id: ids::access_key_id(&account),
+        account,
         secret: Secret::new(ids::secret_access_key()),
     };
     let path = config.data_dir.join("root-credentials");

@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
-    ids, is_call_of, Access, AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, Check, CredentialEntry, Operation,
-    OperationMeta, Outcome, OutputMembers, Principal, Registry, RequestKey, Resource, ResourcePolicy, Sealer, Secret,
-    Service, ServiceId, Session, SessionOpener,
+    ids, is_call_of, Access, AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, Check, CredentialEntry,
+    Operation, OperationMeta, Outcome, OutputMembers, Principal, Registry, RequestKey, Resource, ResourcePolicy,
+    Sealer, Secret, Service, ServiceId, Session, SessionOpener,
 };
 use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
@@ -47,6 +47,10 @@ fn registry() -> &'static Registry<Sts, O> {
             })
             .never_denied()
             .secrets(SECRETS),
+            Operation::<Sts, O>::read(O::GetAccessKeyInfo, (), |sts, _, input| {
+                Box::pin(async move { sts.get_access_key_info(parse_input(input)?) })
+            })
+            .session_token_forbidden(),
         ])
     });
     &REGISTRY
@@ -99,6 +103,12 @@ struct AssumeRoleInput {
     source_identity: Option<String>,
     serial_number: Option<String>,
     token_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccessKeyInfoInput {
+    access_key_id: String,
 }
 
 #[derive(Deserialize)]
@@ -199,7 +209,8 @@ impl Sts {
     /// in), as the `Credentials` output member.
     fn issue(&self, mut claims: Claims) -> Result<Value, AwsError> {
         let secret = Zeroizing::new(ids::secret_access_key());
-        claims.access_key_id = ids::temporary_access_key_id();
+        claims.access_key_id =
+            AccountId::parse(&claims.account).map(|account| ids::temporary_access_key_id(&account)).unwrap_or_default();
         claims.secret_access_key.clone_from(&secret);
         let token = token::seal(&self.sealer, &claims);
         claims.secret_access_key.zeroize();
@@ -213,6 +224,18 @@ impl Sts {
             "SessionToken": token,
             "Expiration": (claims.expires_ms / 1000) as f64,
         }))
+    }
+
+    /// The account of any access key id: the owner of a key this node
+    /// knows, else the account AWS's encoding names (`ids::account_of_key_id`),
+    /// as AWS answers for keys of any account.
+    fn get_access_key_info(&self, input: AccessKeyInfoInput) -> Result<Outcome, AwsError> {
+        let id = input.access_key_id;
+        let known = self.iam.key_account(&id);
+        let account = known.or_else(|| ids::account_of_key_id(&id)).ok_or_else(|| {
+            validation("The access key ID is not in the format of an AWS access key ID (AKIA or ASIA and 16 base32 characters).")
+        })?;
+        Ok(Outcome::read(json!({ "Account": account.as_str() })))
     }
 
     fn get_caller_identity(&self, call: &Call) -> Outcome {
