@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use rampart_core::{AccountId, AwsError, Call, Change, Outcome, Principal, Resource};
+use rampart_core::{AccountId, AwsError, Call, Change, Outcome, OutputMembers, Principal, Resource};
 use rampart_wire::{CommonError, ExceptionId, IamException, ServiceId};
 
 use crate::errors::{no_such_user, sealing_failed, user_name_required};
@@ -209,7 +209,7 @@ impl Iam {
             "QRCodePNG": b64.encode(png),
         });
         if !device.tags.is_empty() {
-            created["Tags"] = tags_json(&device.tags);
+            created.set("Tags", tags_json(&device.tags));
         }
         let change = self.store_device(guard, account, device)?;
         let resources = vec![mfa_resource(&serial)];
@@ -340,10 +340,10 @@ impl Iam {
         }
         let mut output = json!({ "SerialNumber": device.serial });
         if let Some(user) = owner {
-            output["UserName"] = json!(user.name);
+            output.set("UserName", json!(user.name));
         }
         if let Some(date) = device.enable_date {
-            output["EnableDate"] = json!(date);
+            output.set("EnableDate", json!(date));
         }
         Ok(Outcome::read(output))
     }
@@ -386,13 +386,13 @@ impl Iam {
             .map(|d| {
                 let mut item = json!({ "SerialNumber": d.serial });
                 if let Some(user) = d.user_id.as_deref().and_then(|id| a.user_by_id(id)) {
-                    item["User"] = user_json(account, user, false);
+                    item.set("User", user_json(account, user, false));
                 }
                 if let Some(date) = d.enable_date {
-                    item["EnableDate"] = json!(date);
+                    item.set("EnableDate", json!(date));
                 }
                 if !d.tags.is_empty() {
-                    item["Tags"] = tags_json(&d.tags);
+                    item.set("Tags", tags_json(&d.tags));
                 }
                 item
             })

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Principal, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Principal, Resource};
 use rampart_wire::{CommonError, ExceptionId, IamException, ServiceId};
 
 use crate::errors::{no_such_user, user_name_required};
@@ -187,13 +187,13 @@ pub(crate) fn password_policy_json(p: &PasswordPolicy) -> Value {
         "ExpirePasswords": p.max_age_days.is_some(),
     });
     if let Some(days) = p.max_age_days {
-        out["MaxPasswordAge"] = json!(days);
+        out.set("MaxPasswordAge", json!(days));
     }
     if let Some(count) = p.reuse_prevention {
-        out["PasswordReusePrevention"] = json!(count);
+        out.set("PasswordReusePrevention", json!(count));
     }
     if let Some(hard) = p.hard_expiry {
-        out["HardExpiry"] = json!(hard);
+        out.set("HardExpiry", json!(hard));
     }
     out
 }

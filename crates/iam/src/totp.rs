@@ -25,8 +25,8 @@ fn hotp(seed: &[u8], counter: u64, digits: u32) -> u32 {
     let mac = tag.as_ref();
     // Dynamic truncation: the low nibble of the last byte picks four bytes.
     let offset = usize::from(mac.last().copied().unwrap_or(0) & 0x0f);
-    let word = mac.get(offset..offset + 4).map_or(0, |b| u32::from_be_bytes([b[0] & 0x7f, b[1], b[2], b[3]]));
-    word % 10u32.pow(digits)
+    let word = mac.get(offset..offset + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map_or(0, u32::from_be_bytes);
+    (word & 0x7fff_ffff) % 10u32.pow(digits)
 }
 
 /// The six-digit code of time step `step`, as a device shows it.
