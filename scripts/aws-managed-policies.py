@@ -3,11 +3,11 @@
 
 moto (Apache-2.0, see crates/iam/data/NOTICE) carries AWS's managed policies as
 scraped from AWS (`moto.iam.aws_managed_policies.aws_managed_policies_data`).
-Rampart carries a curated few of them: those that users attach and security
-tools look for. For each one the output has its name, path, default version id,
-create and update dates (epoch seconds, from the ISO dates given), a policy id
-and the default version's document, minified. The output is a JSON array
-sorted by name, one policy per line, so a refresh reads as a diff.
+Rampart carries all of them. For each one the output has its name, path,
+default version id, create and update dates (epoch seconds, from the ISO
+dates given), a policy id and the default version's document as a minified
+JSON object (which the binary reads in place, without copying). The output is
+a JSON array sorted by name, one policy per line, so a refresh reads as a diff.
 
 Run: python3 scripts/aws-managed-policies.py   (needs `pip install moto`)
 """
@@ -16,54 +16,11 @@ import datetime
 import hashlib
 import json
 import pathlib
-import sys
 
 import moto
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "crates/iam/data/aws-managed-policies.json"
-
-# The policies carried. A name absent from moto's data is skipped with a warning.
-POLICIES = [
-    # Job functions and the broad ones.
-    "AdministratorAccess",
-    "PowerUserAccess",
-    "ReadOnlyAccess",
-    "ViewOnlyAccess",
-    "SecurityAudit",
-    "Billing",
-    "AWSSupportAccess",
-    # IAM.
-    "IAMFullAccess",
-    "IAMReadOnlyAccess",
-    "IAMUserChangePassword",
-    "IAMSelfManageServiceSpecificCredentials",
-    "IAMAccessAnalyzerFullAccess",
-    "IAMAccessAnalyzerReadOnlyAccess",
-    "AccessAnalyzerServiceRolePolicy",
-    # Audit and monitoring.
-    "AWSCloudTrail_FullAccess",
-    "AWSCloudTrail_ReadOnlyAccess",
-    "AWSConfigUserAccess",
-    "AWS_ConfigRole",
-    "CloudWatchFullAccess",
-    "CloudWatchReadOnlyAccess",
-    "CloudWatchLogsFullAccess",
-    "CloudWatchLogsReadOnlyAccess",
-    "AWSSecurityHubFullAccess",
-    "AWSSecurityHubReadOnlyAccess",
-    "AmazonGuardDutyFullAccess",
-    "AmazonGuardDutyFullAccess_v2",
-    "AmazonGuardDutyReadOnlyAccess",
-    # Keys, compute, network, storage.
-    "AWSKeyManagementServicePowerUser",
-    "AmazonEC2FullAccess",
-    "AmazonEC2ReadOnlyAccess",
-    "AmazonVPCFullAccess",
-    "AmazonVPCReadOnlyAccess",
-    "AmazonS3FullAccess",
-    "AmazonS3ReadOnlyAccess",
-]
 
 # Base32 (A-Z, 2-7): the alphabet of AWS's unique ids and of rampart_core::ids.
 ID_LENGTH = 17
@@ -86,11 +43,8 @@ def policy_id(name: str, given: str | None) -> str:
 def main() -> None:
     data = json.loads(aws_managed_policies_data)
     out = []
-    for name in sorted(set(POLICIES)):
-        p = data.get(name)
-        if p is None:
-            print(f"warning: {name} is not in moto's data; skipped", file=sys.stderr)
-            continue
+    for name in sorted(data):
+        p = data[name]
         out.append({
             "name": name,
             "path": p["Path"],
@@ -98,9 +52,9 @@ def main() -> None:
             "default_version": p["DefaultVersionId"],
             "create_date": epoch_seconds(p["CreateDate"]),
             "update_date": epoch_seconds(p["UpdateDate"]),
-            "document": json.dumps(p["Document"], separators=(",", ":"), sort_keys=True),
+            "document": p["Document"],
         })
-    lines = [json.dumps(p, separators=(",", ":")) for p in out]
+    lines = [json.dumps(p, separators=(",", ":"), sort_keys=False) for p in out]
     text = "[\n" + ",\n".join(lines) + "\n]\n"
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text)

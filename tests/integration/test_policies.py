@@ -212,10 +212,14 @@ def test_attach_errors(rampart, user):
 
 def test_aws_managed_policies_are_listed_read_and_enforced(rampart, user):
     iam = rampart.client("iam")
-    page = iam.list_policies(Scope="AWS")
-    assert not page["IsTruncated"]
-    listed = {p["PolicyName"]: p for p in page["Policies"]}
-    assert {"AdministratorAccess", "ReadOnlyAccess", "SecurityAudit"} <= set(listed)
+    first = iam.list_policies(Scope="AWS")
+    assert first["IsTruncated"] and len(first["Policies"]) == 100, "pages of IAM's default 100"
+    pages = list(iam.get_paginator("list_policies").paginate(Scope="AWS"))
+    listed = {p["PolicyName"]: p for page in pages for p in page["Policies"]}
+    assert len(listed) == sum(len(page["Policies"]) for page in pages) >= 1400, "AWS's whole set, once each"
+    assert {"AdministratorAccess", "ReadOnlyAccess", "SecurityAudit", "AWSCloudShellFullAccess"} <= set(listed)
+    shell = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AWSCloudShellFullAccess")["Policy"]
+    assert shell["PolicyName"] == "AWSCloudShellFullAccess"
     assert all(p["Arn"] == f"arn:aws:iam::aws:policy{p['Path']}{p['PolicyName']}" for p in listed.values())
     job_functions = iam.list_policies(Scope="AWS", PathPrefix="/job-function/")["Policies"]
     assert "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess" in {p["Arn"] for p in job_functions}

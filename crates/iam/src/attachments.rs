@@ -19,7 +19,7 @@ pub(crate) const MANAGED_POLICY_CHARS: usize = 6144;
 /// The document of a policy ARN the account may attach: its own, or AWS's.
 pub(crate) fn document_of<'a>(account_state: &'a AccountState, arn: &str) -> Option<&'a str> {
     if let Some(p) = aws_managed_policy(arn) {
-        return Some(p.document.as_str());
+        return Some(p.document());
     }
     account_state.managed.get(arn).map(ManagedPolicy::document)
 }
@@ -106,4 +106,19 @@ pub(crate) fn usage(account_state: &AccountState, arn: &str) -> (usize, usize) {
     let boundary = account_state.users.values().filter(|u| u.permissions_boundary.as_deref() == Some(arn)).count()
         + account_state.roles.values().filter(|r| r.permissions_boundary.as_deref() == Some(arn)).count();
     (attached, boundary)
+}
+
+/// `usage` of every policy that is attached or a boundary somewhere, by ARN.
+pub(crate) fn usage_by_arn(account_state: &AccountState) -> std::collections::HashMap<&str, (usize, usize)> {
+    let mut usage: std::collections::HashMap<&str, (usize, usize)> = std::collections::HashMap::new();
+    let attached = account_state.users.values().flat_map(|u| &u.attached);
+    let attached = attached.chain(account_state.groups.values().flat_map(|g| &g.attached));
+    for arn in attached.chain(account_state.roles.values().flat_map(|r| &r.attached)) {
+        usage.entry(arn.as_str()).or_default().0 += 1;
+    }
+    let users = account_state.users.values().filter_map(|u| u.permissions_boundary.as_deref());
+    for arn in users.chain(account_state.roles.values().filter_map(|r| r.permissions_boundary.as_deref())) {
+        usage.entry(arn).or_default().1 += 1;
+    }
+    usage
 }

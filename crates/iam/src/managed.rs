@@ -9,7 +9,7 @@ use rampart_core::{AwsError, Call, Outcome, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::attachments::{attach, attached_page, check_managed_size, detach, require_attachable, usage};
+use crate::attachments::{attach, attached_page, check_managed_size, detach, require_attachable, usage, usage_by_arn};
 use crate::aws_managed::{aws_managed_policies, aws_managed_policy};
 use crate::errors::{malformed, no_such_user, not_attachable};
 use crate::listing::{multi_page_output, page, page_output};
@@ -150,26 +150,35 @@ impl Iam {
         let account_state = state.accounts.get(account).unwrap_or(&empty);
         let scope = input.scope.as_deref().unwrap_or("All");
         let prefix = input.path_prefix.as_deref().unwrap_or("/");
-        let mut all: Vec<(String, Value)> = Vec::new();
+        // Usage counted once for the whole listing; documents rendered only for the page.
+        let usages = usage_by_arn(account_state);
+        let usage_of = |arn: &str| usages.get(arn).copied().unwrap_or((0, 0));
+        enum Listed<'a> {
+            Aws(&'static crate::aws_managed::AwsManagedPolicy),
+            Customer(&'a crate::state::ManagedPolicy),
+        }
+        let mut all: Vec<(String, Listed<'_>)> = Vec::new();
         if scope != "Local" {
-            for p in aws_managed_policies() {
-                let arn = p.arn();
-                let u = usage(account_state, &arn);
-                all.push((arn, aws_policy_json(p, u)));
-            }
+            all.extend(
+                aws_managed_policies().iter().filter(|p| p.path.starts_with(prefix)).map(|p| (p.arn(), Listed::Aws(p))),
+            );
         }
         if scope != "AWS" {
-            for (arn, p) in &account_state.managed {
-                let u = usage(account_state, arn);
-                all.push((arn.clone(), customer_policy_json(account, p, u, PolicyView::List)));
-            }
+            let local = account_state.managed.iter().filter(|(_, p)| p.path.starts_with(prefix));
+            all.extend(local.map(|(arn, p)| (arn.clone(), Listed::Customer(p))));
         }
-        all.retain(|(_, v)| v["Path"].as_str().is_some_and(|p| p.starts_with(prefix)));
         if input.only_attached == Some(true) {
-            all.retain(|(_, v)| v["AttachmentCount"].as_u64().unwrap_or_default() > 0);
+            all.retain(|(arn, _)| usage_of(arn).0 > 0);
         }
         all.sort_by(|a, b| a.0.cmp(&b.0));
-        let (items, next) = page(all.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.max_items);
+        let (items, next) = page(all.iter().map(|(k, v)| (k, (k, v))), input.marker.as_deref(), input.max_items);
+        let items: Vec<Value> = items
+            .into_iter()
+            .map(|(arn, listed)| match listed {
+                Listed::Aws(p) => aws_policy_json(p, usage_of(arn)),
+                Listed::Customer(p) => customer_policy_json(account, p, usage_of(arn), PolicyView::List),
+            })
+            .collect();
         Ok(Outcome::read(page_output("Policies", items, next)))
     }
 

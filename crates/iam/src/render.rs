@@ -164,16 +164,19 @@ pub(crate) fn policy_json(arn: &str, name: &str, path: &str, id: &str, created: 
 /// An AWS managed policy in the form of a customer one, with its default
 /// version only (what Rampart carries of it).
 pub(crate) fn aws_policy_view(aws: &AwsManagedPolicy) -> ManagedPolicy {
-    let version =
-        PolicyVersion { id: aws.default_version.clone(), document: aws.document.clone(), create_date: aws.update_date };
+    let version = PolicyVersion {
+        id: aws.default_version.to_string(),
+        document: aws.document().to_string(),
+        create_date: aws.update_date,
+    };
     ManagedPolicy {
-        policy_id: aws.policy_id.clone(),
-        name: aws.name.clone(),
-        path: aws.path.clone(),
+        policy_id: aws.policy_id.to_string(),
+        name: aws.name.to_string(),
+        path: aws.path.to_string(),
         description: None,
         create_date: aws.create_date,
         versions: vec![version],
-        default_version: aws.default_version.clone(),
+        default_version: aws.default_version.to_string(),
         // Only read when a version is created, which AWS's policies refuse.
         last_version: 0,
         tags: Vec::new(),
