@@ -140,7 +140,7 @@ pub(crate) fn customer_policy_json(
 
 /// The `Policy` shape of an AWS managed policy.
 pub(crate) fn aws_policy_json(p: &AwsManagedPolicy, usage: (usize, usize)) -> Value {
-    let mut out = policy_json(&p.arn(), &p.name, &p.path, &p.policy_id, p.create_date, usage);
+    let mut out = policy_json(&p.arn(), p.name, p.path, p.policy_id, p.create_date, usage);
     out.set("DefaultVersionId", json!(p.default_version));
     out.set("UpdateDate", json!(p.update_date));
     out
