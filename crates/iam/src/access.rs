@@ -54,6 +54,13 @@ pub(crate) enum Rule {
     NewMfaDevice,
     /// The MFA device `SerialNumber` (a virtual device's serial is its ARN).
     MfaDevice,
+    /// An OIDC provider to create, from `Url`; an existing one by
+    /// `OpenIDConnectProviderArn`.
+    NewOidcProvider,
+    OidcProvider,
+    /// A SAML provider to create, from `Name`; an existing one by `SAMLProviderArn`.
+    NewSamlProvider,
+    SamlProvider,
     /// The user that owns `AccessKeyId`.
     KeyOwner,
     /// The user, group or role `PolicySourceArn` names.
@@ -219,6 +226,21 @@ impl Iam {
                     None if serial.starts_with("arn:") => vec![target(serial.to_string())],
                     None => vec![target(arn("mfa", "/", serial))],
                 }
+            }
+            Rule::NewOidcProvider => {
+                let issuer = crate::providers::oidc_issuer(text("Url").unwrap_or_default()).unwrap_or_default();
+                vec![target(arn("oidc-provider", "/", issuer))]
+            }
+            Rule::OidcProvider => {
+                let provider_arn = text("OpenIDConnectProviderArn").unwrap_or_default();
+                let tags = a.oidc_providers.get(provider_arn).map(|p| tag_pairs(&p.tags)).unwrap_or_default();
+                vec![AccessTarget { arn: Some(provider_arn.to_string()), tags, condition_keys: Vec::new() }]
+            }
+            Rule::NewSamlProvider => vec![target(arn("saml-provider", "/", text("Name").unwrap_or_default()))],
+            Rule::SamlProvider => {
+                let provider_arn = text("SAMLProviderArn").unwrap_or_default();
+                let tags = a.saml_providers.get(provider_arn).map(|p| tag_pairs(&p.tags)).unwrap_or_default();
+                vec![AccessTarget { arn: Some(provider_arn.to_string()), tags, condition_keys: Vec::new() }]
             }
             Rule::List(kind) => vec![target(format!("arn:aws:iam::{account}:{kind}"))],
             Rule::Unscoped => Vec::new(),

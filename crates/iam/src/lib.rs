@@ -20,6 +20,7 @@ mod managed;
 mod mfa;
 mod passwords;
 mod policies;
+mod providers;
 mod qr;
 mod registry;
 mod render;
@@ -53,7 +54,8 @@ pub use passwords::PasswordCheck;
 pub use policies::PrincipalPolicies;
 use state::{
     AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, INSTANCE_PROFILE_KIND, KEY_KIND, LAST_USED_KIND,
-    LOGIN_PROFILE_KIND, MANAGED_KIND, MFA_KIND, POLICY_KIND, ROLE_KIND, SETTINGS_KIND, USER_KIND,
+    LOGIN_PROFILE_KIND, MANAGED_KIND, MFA_KIND, OIDC_PROVIDER_KIND, POLICY_KIND, ROLE_KIND, SAML_PROVIDER_KIND,
+    SETTINGS_KIND, USER_KIND,
 };
 
 /// What STS needs to know about a role.
@@ -303,6 +305,12 @@ impl Iam {
         }
         for (account, _, profile) in self.scan::<state::LoginProfile>(LOGIN_PROFILE_KIND)? {
             state.accounts.entry(account).or_default().login_profiles.insert(profile.user_id.clone(), profile);
+        }
+        for (account, _, provider) in self.scan::<state::OidcProvider>(OIDC_PROVIDER_KIND)? {
+            state.accounts.entry(account).or_default().oidc_providers.insert(provider.arn.clone(), provider);
+        }
+        for (account, _, provider) in self.scan::<state::SamlProvider>(SAML_PROVIDER_KIND)? {
+            state.accounts.entry(account).or_default().saml_providers.insert(provider.arn.clone(), provider);
         }
         for (account, _, settings) in self.scan::<state::AccountSettings>(SETTINGS_KIND)? {
             state.accounts.entry(account).or_default().settings = settings;

@@ -20,6 +20,8 @@ pub(crate) const MFA_KIND: &str = "iam-mfa-device";
 pub(crate) const LOGIN_PROFILE_KIND: &str = "iam-login-profile";
 /// The account's settings: password policy and alias (one record per account).
 pub(crate) const SETTINGS_KIND: &str = "iam-account-settings";
+pub(crate) const OIDC_PROVIDER_KIND: &str = "iam-oidc-provider";
+pub(crate) const SAML_PROVIDER_KIND: &str = "iam-saml-provider";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -95,6 +97,9 @@ pub(crate) struct AccountState {
     /// Login profiles by user id.
     pub login_profiles: HashMap<String, LoginProfile>,
     pub settings: AccountSettings,
+    /// OpenID Connect and SAML providers by ARN.
+    pub oidc_providers: BTreeMap<String, OidcProvider>,
+    pub saml_providers: BTreeMap<String, SamlProvider>,
 }
 
 impl AccountState {
@@ -322,4 +327,34 @@ pub(crate) struct AccountSettings {
     /// endpoint valid in every region (version 2) or only in default ones (1).
     #[serde(default)]
     pub global_endpoint_token_version: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OidcProvider {
+    pub arn: String,
+    /// The issuer URL without `https://`.
+    pub url: String,
+    pub client_ids: Vec<String>,
+    pub thumbprints: Vec<String>,
+    pub create_date: f64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SamlProvider {
+    pub arn: String,
+    pub name: String,
+    /// The metadata document as uploaded, and what was read from it.
+    pub metadata: String,
+    pub entity_id: String,
+    /// The identity provider's signing certificates, base64 DER.
+    pub certificates: Vec<String>,
+    pub valid_until: Option<f64>,
+    pub uuid: String,
+    pub create_date: f64,
+    #[serde(default)]
+    pub assertion_encryption_mode: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }

@@ -11,7 +11,11 @@ use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 use crate::errors::{no_such_instance_profile, no_such_role, no_such_user, not_attachable};
 use crate::listing::{page, page_output};
 use crate::mfa::{mfa_resource, no_such_device};
-use crate::state::{AccountState, State, Tag, INSTANCE_PROFILE_KIND, MANAGED_KIND, MFA_KIND, ROLE_KIND, USER_KIND};
+use crate::providers::{no_such_oidc_provider, no_such_saml_provider, provider_resource};
+use crate::state::{
+    AccountState, State, Tag, INSTANCE_PROFILE_KIND, MANAGED_KIND, MFA_KIND, OIDC_PROVIDER_KIND, ROLE_KIND,
+    SAML_PROVIDER_KIND, USER_KIND,
+};
 use crate::tagging::{pairs, records, tag_error, TagInput};
 use crate::{put, Iam};
 
@@ -24,6 +28,10 @@ pub(crate) struct TaggedName {
     policy_arn: Option<String>,
     instance_profile_name: Option<String>,
     serial_number: Option<String>,
+    #[serde(rename = "OpenIDConnectProviderArn")]
+    oidc_provider_arn: Option<String>,
+    #[serde(rename = "SAMLProviderArn")]
+    saml_provider_arn: Option<String>,
 }
 
 /// The resource a tag request names.
@@ -33,6 +41,8 @@ enum Taggable<'a> {
     Policy(&'a str),
     InstanceProfile(&'a str),
     MfaDevice(&'a str),
+    OidcProvider(&'a str),
+    SamlProvider(&'a str),
 }
 
 #[derive(Deserialize)]
@@ -67,6 +77,8 @@ impl TaggedName {
         let named = named.or_else(|| self.policy_arn.as_deref().map(Taggable::Policy));
         let named = named.or_else(|| self.instance_profile_name.as_deref().map(Taggable::InstanceProfile));
         let named = named.or_else(|| self.serial_number.as_deref().map(Taggable::MfaDevice));
+        let named = named.or_else(|| self.oidc_provider_arn.as_deref().map(Taggable::OidcProvider));
+        let named = named.or_else(|| self.saml_provider_arn.as_deref().map(Taggable::SamlProvider));
         named.ok_or_else(|| crate::errors::validation_error("No resource to tag was named."))
     }
 
@@ -83,6 +95,12 @@ impl TaggedName {
             }
             Taggable::MfaDevice(serial) => {
                 a.and_then(|a| a.mfa_devices.get(serial)).map(|d| &d.tags).ok_or_else(|| no_such_device(serial))
+            }
+            Taggable::OidcProvider(arn) => {
+                a.and_then(|a| a.oidc_providers.get(arn)).map(|p| &p.tags).ok_or_else(|| no_such_oidc_provider(arn))
+            }
+            Taggable::SamlProvider(arn) => {
+                a.and_then(|a| a.saml_providers.get(arn)).map(|p| &p.tags).ok_or_else(|| no_such_saml_provider(arn))
             }
         }
     }
@@ -134,6 +152,20 @@ impl TaggedName {
                 let write = put(MFA_KIND, account, &device.serial, &device)?;
                 let resource = mfa_resource(&device.serial);
                 Ok((write, resource, Box::new(move |a| drop(a.mfa_devices.insert(device.serial.clone(), device)))))
+            }
+            Taggable::OidcProvider(arn) => {
+                let mut provider = a.oidc_providers.get(arn).ok_or_else(|| no_such_oidc_provider(arn))?.clone();
+                edit(&mut provider.tags)?;
+                let write = put(OIDC_PROVIDER_KIND, account, arn, &provider)?;
+                let resource = provider_resource(arn);
+                Ok((write, resource, Box::new(move |a| drop(a.oidc_providers.insert(provider.arn.clone(), provider)))))
+            }
+            Taggable::SamlProvider(arn) => {
+                let mut provider = a.saml_providers.get(arn).ok_or_else(|| no_such_saml_provider(arn))?.clone();
+                edit(&mut provider.tags)?;
+                let write = put(SAML_PROVIDER_KIND, account, arn, &provider)?;
+                let resource = Resource { kind: "AWS::IAM::SAMLProvider".into(), name: arn.to_string() };
+                Ok((write, resource, Box::new(move |a| drop(a.saml_providers.insert(provider.arn.clone(), provider)))))
             }
         }
     }
