@@ -31,7 +31,7 @@ mod state;
 mod tagging;
 mod tags;
 mod throttle;
-mod totp;
+pub mod totp;
 mod trust;
 mod users;
 mod versions;
@@ -50,7 +50,7 @@ use rampart_store::{RecordWrite, Store};
 use rampart_wire::{ExceptionId, IamException};
 
 pub use mfa::MfaRefusal;
-pub use passwords::PasswordCheck;
+pub use passwords::{hash_password, password_matches, PasswordCheck};
 pub use policies::PrincipalPolicies;
 use state::{
     AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, INSTANCE_PROFILE_KIND, KEY_KIND, LAST_USED_KIND,

@@ -10,11 +10,11 @@ use ring::hmac;
 use subtle::ConstantTimeEq;
 
 /// AWS's virtual MFA devices: 30-second steps, six digits.
-pub(crate) const STEP_SECONDS: i64 = 30;
+pub const STEP_SECONDS: i64 = 30;
 const DIGITS: u32 = 6;
 
 /// The time step of an epoch second.
-pub(crate) fn step_of(epoch_seconds: i64) -> i64 {
+pub fn step_of(epoch_seconds: i64) -> i64 {
     epoch_seconds.div_euclid(STEP_SECONDS)
 }
 
@@ -30,18 +30,18 @@ fn hotp(seed: &[u8], counter: u64, digits: u32) -> u32 {
 }
 
 /// The six-digit code of time step `step`, as a device shows it.
-pub(crate) fn code_at(seed: &[u8], step: i64) -> String {
+pub fn code_at(seed: &[u8], step: i64) -> String {
     format!("{:0width$}", hotp(seed, step.max(0) as u64, DIGITS), width = DIGITS as usize)
 }
 
 /// Whether `code` is the code of `step`, compared in constant time.
-pub(crate) fn matches(seed: &[u8], step: i64, code: &str) -> bool {
+pub fn matches(seed: &[u8], step: i64, code: &str) -> bool {
     bool::from(code_at(seed, step).as_bytes().ct_eq(code.as_bytes()))
 }
 
 /// The first step in `steps` whose code is `code`, if any. Every candidate is
 /// computed, so the time taken does not say which one matched.
-pub(crate) fn find_step(seed: &[u8], steps: impl Iterator<Item = i64>, code: &str) -> Option<i64> {
+pub fn find_step(seed: &[u8], steps: impl Iterator<Item = i64>, code: &str) -> Option<i64> {
     let mut found = None;
     for step in steps {
         if matches(seed, step, code) && found.is_none() {
