@@ -131,3 +131,46 @@ def test_update_role_description_answers_with_the_role(rampart):
     assert iam.get_role(RoleName=name)["Role"]["Description"] == "runs the build"
     with raises_aws("NoSuchEntity", 404):
         iam.update_role_description(RoleName=name + "-gone", Description="x")
+
+
+def test_service_linked_roles(rampart):
+    iam = rampart.client("iam")
+    try:
+        iam.delete_service_linked_role(RoleName="AWSServiceRoleForAutoScaling_ci")
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    role = iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com", CustomSuffix="ci",
+                                          Description="scaling")["Role"]
+    assert role["RoleName"] == "AWSServiceRoleForAutoScaling_ci"
+    assert role["Path"] == "/aws-service-role/autoscaling.amazonaws.com/"
+    assert role["Arn"].endswith(":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_ci")
+    trust = role["AssumeRolePolicyDocument"]
+    if isinstance(trust, str):
+        trust = json.loads(trust)
+    assert trust["Statement"][0]["Principal"] == {"Service": "autoscaling.amazonaws.com"}
+    attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [
+        "arn:aws:iam::aws:policy/aws-service-role/AutoScalingServiceRolePolicy"]
+    with raises_aws("InvalidInput", 400) as e:
+        iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com", CustomSuffix="ci")
+    assert "has been taken in this account" in e.message
+    with raises_aws("InvalidInput", 400):
+        iam.create_service_linked_role(AWSServiceName="config.amazonaws.com", CustomSuffix="x")
+    with raises_aws("InvalidInput", 400):
+        iam.create_service_linked_role(AWSServiceName="nothing.example.com")
+    # The account cannot change or delete it directly.
+    for attempt in (
+        lambda: iam.delete_role(RoleName=role["RoleName"]),
+        lambda: iam.detach_role_policy(RoleName=role["RoleName"], PolicyArn=attached[0]["PolicyArn"]),
+        lambda: iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=json.dumps(trust)),
+    ):
+        with raises_aws("UnmodifiableEntity", 400) as e:
+            attempt()
+        assert "protected role" in e.message
+    task = iam.delete_service_linked_role(RoleName=role["RoleName"])["DeletionTaskId"]
+    assert task.startswith("task/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_ci/")
+    assert iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"
+    with raises_aws("NoSuchEntity", 404):
+        iam.get_role(RoleName=role["RoleName"])
+    with raises_aws("NoSuchEntity", 404):
+        iam.get_service_linked_role_deletion_status(DeletionTaskId=task + "x")

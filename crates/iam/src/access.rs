@@ -19,6 +19,7 @@ use crate::Iam;
 pub(crate) const REQUEST_KEYS: &[RequestKey] = &[
     RequestKey::Member { key: "iam:PolicyARN", member: "PolicyArn" },
     RequestKey::Member { key: "iam:PermissionsBoundary", member: "PermissionsBoundary" },
+    RequestKey::Member { key: "iam:AWSServiceName", member: "AWSServiceName" },
 ];
 
 /// How an operation names the resource it acts on.
@@ -61,6 +62,8 @@ pub(crate) enum Rule {
     /// A SAML provider to create, from `Name`; an existing one by `SAMLProviderArn`.
     NewSamlProvider,
     SamlProvider,
+    /// The service-linked role `AWSServiceName` (and `CustomSuffix`) would create.
+    NewServiceLinkedRole,
     /// The user that owns `AccessKeyId`.
     KeyOwner,
     /// The user, group or role `PolicySourceArn` names.
@@ -241,6 +244,12 @@ impl Iam {
                 let provider_arn = text("SAMLProviderArn").unwrap_or_default();
                 let tags = a.saml_providers.get(provider_arn).map(|p| tag_pairs(&p.tags)).unwrap_or_default();
                 vec![AccessTarget { arn: Some(provider_arn.to_string()), tags, condition_keys: Vec::new() }]
+            }
+            Rule::NewServiceLinkedRole => {
+                let service = text("AWSServiceName").unwrap_or_default();
+                let name = crate::service_linked::role_name_for(service, text("CustomSuffix"));
+                let path = format!("{}{service}/", crate::roles::SERVICE_ROLE_PATH);
+                vec![target(arn("role", &path, name.as_deref().unwrap_or("*")))]
             }
             Rule::List(kind) => vec![target(format!("arn:aws:iam::{account}:{kind}"))],
             Rule::Unscoped => Vec::new(),

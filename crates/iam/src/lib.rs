@@ -26,6 +26,7 @@ mod registry;
 mod render;
 mod report;
 mod roles;
+mod service_linked;
 mod simulate;
 mod state;
 mod tagging;

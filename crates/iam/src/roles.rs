@@ -62,7 +62,7 @@ fn principal_exists(arn: &str, state: &State) -> bool {
     true
 }
 
-fn role_resource(name: &str) -> Resource {
+pub(crate) fn role_resource(name: &str) -> Resource {
     Resource { kind: "AWS::IAM::Role".into(), name: name.to_string() }
 }
 
@@ -136,6 +136,21 @@ pub(crate) struct ListAttachedRoleInput {
     path_prefix: Option<String>,
     marker: Option<String>,
     max_items: Option<usize>,
+}
+
+/// Where service-linked roles live: `/aws-service-role/<service>/`.
+pub(crate) const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
+
+/// A service-linked role's trust, permissions and boundary are the
+/// service's: IAM refuses to change them (UnmodifiableEntity).
+pub(crate) fn require_modifiable(role: &Role) -> Result<(), AwsError> {
+    if role.path.starts_with(SERVICE_ROLE_PATH) {
+        return Err(IamException::UnmodifiableEntityException.error(format!(
+            "Cannot perform the operation on the protected role '{}' - this role is only modifiable by AWS",
+            role.name
+        )));
+    }
+    Ok(())
 }
 
 impl Iam {
@@ -265,6 +280,7 @@ impl Iam {
         self.edit_role(call, &input.role_name, move |_, role| {
             // Under the mutation lock, so a principal cannot be deleted in between
             // (and a recursive read: edit_role holds a read guard).
+            require_modifiable(role)?;
             check_trust_policy(&input.policy_document, &state.read_recursive())?;
             role.trust_policy = input.policy_document;
             Ok(())
@@ -275,6 +291,7 @@ impl Iam {
     pub(crate) async fn attach_role_policy(&self, call: &Call, input: RolePolicyArnInput) -> Result<Outcome, AwsError> {
         let arn = input.policy_arn;
         self.edit_role(call, &input.role_name, |a, role| {
+            require_modifiable(role)?;
             attach(a, &mut role.attached, &arn, POLICIES_PER_ROLE, "PoliciesPerRole")
         })
         .await
@@ -282,7 +299,11 @@ impl Iam {
 
     pub(crate) async fn detach_role_policy(&self, call: &Call, input: RolePolicyArnInput) -> Result<Outcome, AwsError> {
         let arn = input.policy_arn;
-        self.edit_role(call, &input.role_name, |_, role| detach(&mut role.attached, &arn)).await
+        self.edit_role(call, &input.role_name, |_, role| {
+            require_modifiable(role)?;
+            detach(&mut role.attached, &arn)
+        })
+        .await
     }
 
     pub(crate) fn list_attached_role_policies(
@@ -308,6 +329,7 @@ impl Iam {
     ) -> Result<Outcome, AwsError> {
         let arn = input.permissions_boundary.unwrap_or_default();
         self.edit_role(call, &input.role_name, |a, role| {
+            require_modifiable(role)?;
             require_attachable(a, &arn)?;
             role.permissions_boundary = Some(arn.clone());
             Ok(())
@@ -321,6 +343,7 @@ impl Iam {
         input: RoleBoundaryInput,
     ) -> Result<Outcome, AwsError> {
         self.edit_role(call, &input.role_name, |_, role| {
+            require_modifiable(role)?;
             role.permissions_boundary = None;
             Ok(())
         })
@@ -335,18 +358,33 @@ impl Iam {
             let empty = AccountState::default();
             let a = state.accounts.get(&account).unwrap_or(&empty);
             let role = a.role(&input.role_name).ok_or_else(|| no_such_role(&input.role_name))?;
+            require_modifiable(role)?;
             require_no_policies(a, &role.role_id, &role.attached)?;
             if a.instance_profiles.values().any(|p| p.roles.contains(&role.role_id)) {
                 return Err(delete_conflict("Cannot delete entity, must remove roles from instance profile first."));
             }
             role.clone()
         };
+        let resources = vec![role_resource(&role.name)];
+        let change = self.role_removal(guard, account, role, Vec::new())?;
+        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+    }
+
+    /// Deletes `role` (with `more` writes): its record, the trust policies
+    /// that name it rewritten as AWS rewrites them, and its sessions ended.
+    pub(crate) fn role_removal(
+        &self,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        account: rampart_core::AccountId,
+        role: Role,
+        more: Vec<rampart_store::RecordWrite>,
+    ) -> Result<rampart_core::Change, AwsError> {
         let arn = rampart_core::iam_arn(&account, "role", &role.path, &role.name);
         let rewrites = forget_trusted_principal(&self.state.read(), &arn, &role.role_id, Some(&role.role_id));
         let mut writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
         writes.extend(trust_rewrite_writes(&rewrites)?);
-        let resources = vec![role_resource(&role.name)];
-        let change = self.change(guard, writes, move |state: &mut State, credentials| {
+        writes.extend(more);
+        Ok(self.change(guard, writes, move |state: &mut State, credentials| {
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.roles.remove(&role.name.to_lowercase());
             }
@@ -354,7 +392,6 @@ impl Iam {
             state.compiled.remove(&role.role_id);
             // Its sessions end with it: their next request is refused.
             credentials.forget_sessions_of(&format!("{}:", role.role_id));
-        });
-        Ok(Outcome { output: json!({}), resources, change: Some(change) })
+        }))
     }
 }

@@ -327,6 +327,9 @@ pub(crate) struct AccountSettings {
     /// endpoint valid in every region (version 2) or only in default ones (1).
     #[serde(default)]
     pub global_endpoint_token_version: Option<u8>,
+    /// DeleteServiceLinkedRole's task ids (all succeeded), oldest first.
+    #[serde(default)]
+    pub deletion_tasks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
