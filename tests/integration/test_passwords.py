@@ -247,3 +247,40 @@ def test_credential_report_tells_the_truth(fresh_rampart):
 def _dt(text: str):
     import datetime
     return datetime.datetime.fromisoformat(text)
+
+
+def test_service_specific_credentials(rampart):
+    iam = rampart.client("iam", user_agent_extra=(marker := ua_marker()))
+    user = new_user(rampart, "git")
+    created = iam.create_service_specific_credential(UserName=user["name"],
+                                                     ServiceName="codecommit.amazonaws.com")["ServiceSpecificCredential"]
+    assert created["ServiceUserName"] == f"{user['name']}-at-{rampart.account_id}"
+    assert created["ServiceSpecificCredentialId"].startswith("ACCA") and created["Status"] == "Active"
+    password = created["ServicePassword"]
+    assert len(password) >= 40
+    listed = iam.list_service_specific_credentials(UserName=user["name"])["ServiceSpecificCredentials"]
+    assert [c["ServiceSpecificCredentialId"] for c in listed] == [created["ServiceSpecificCredentialId"]]
+    assert "ServicePassword" not in listed[0]
+    iam.create_service_specific_credential(UserName=user["name"], ServiceName="codecommit.amazonaws.com")
+    with raises_aws("LimitExceeded", 409):
+        iam.create_service_specific_credential(UserName=user["name"], ServiceName="codecommit.amazonaws.com")
+    with raises_aws("NoSuchEntity", 404) as e:
+        iam.create_service_specific_credential(UserName=user["name"], ServiceName="s3.amazonaws.com")
+    assert e.message == "No such service s3.amazonaws.com is supported for Service Specific Credentials"
+    cid = created["ServiceSpecificCredentialId"]
+    iam.update_service_specific_credential(UserName=user["name"], ServiceSpecificCredentialId=cid, Status="Inactive")
+    reset = iam.reset_service_specific_credential(UserName=user["name"], ServiceSpecificCredentialId=cid)
+    assert reset["ServiceSpecificCredential"]["ServicePassword"] != password
+    assert reset["ServiceSpecificCredential"]["Status"] == "Inactive"
+    iam.delete_access_key(UserName=user["name"], AccessKeyId=user["key"])
+    with raises_aws("DeleteConflict", 409):
+        iam.delete_user(UserName=user["name"])
+    for c in iam.list_service_specific_credentials(UserName=user["name"])["ServiceSpecificCredentials"]:
+        iam.delete_service_specific_credential(UserName=user["name"],
+                                               ServiceSpecificCredentialId=c["ServiceSpecificCredentialId"])
+    with raises_aws("NoSuchEntity", 404):
+        iam.delete_service_specific_credential(UserName=user["name"], ServiceSpecificCredentialId=cid)
+    iam.delete_user(UserName=user["name"])
+    records = [record(e) for e in lookup_all(rampart.client("cloudtrail"))]
+    mine = json.dumps([r for r in records if marker in r.get("userAgent", "")])
+    assert password not in mine and reset["ServiceSpecificCredential"]["ServicePassword"] not in mine

@@ -26,6 +26,7 @@ mod registry;
 mod render;
 mod report;
 mod roles;
+mod service_credentials;
 mod service_linked;
 mod simulate;
 mod state;
@@ -56,7 +57,7 @@ pub use policies::PrincipalPolicies;
 use state::{
     AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, INSTANCE_PROFILE_KIND, KEY_KIND, LAST_USED_KIND,
     LOGIN_PROFILE_KIND, MANAGED_KIND, MFA_KIND, OIDC_PROVIDER_KIND, POLICY_KIND, ROLE_KIND, SAML_PROVIDER_KIND,
-    SETTINGS_KIND, USER_KIND,
+    SERVICE_CREDENTIAL_KIND, SETTINGS_KIND, USER_KIND,
 };
 
 /// What STS needs to know about a role.
@@ -312,6 +313,9 @@ impl Iam {
         }
         for (account, _, provider) in self.scan::<state::SamlProvider>(SAML_PROVIDER_KIND)? {
             state.accounts.entry(account).or_default().saml_providers.insert(provider.arn.clone(), provider);
+        }
+        for (account, _, credential) in self.scan::<state::ServiceCredential>(SERVICE_CREDENTIAL_KIND)? {
+            state.accounts.entry(account).or_default().service_credentials.insert(credential.id.clone(), credential);
         }
         for (account, _, settings) in self.scan::<state::AccountSettings>(SETTINGS_KIND)? {
             state.accounts.entry(account).or_default().settings = settings;

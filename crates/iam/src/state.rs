@@ -22,6 +22,7 @@ pub(crate) const LOGIN_PROFILE_KIND: &str = "iam-login-profile";
 pub(crate) const SETTINGS_KIND: &str = "iam-account-settings";
 pub(crate) const OIDC_PROVIDER_KIND: &str = "iam-oidc-provider";
 pub(crate) const SAML_PROVIDER_KIND: &str = "iam-saml-provider";
+pub(crate) const SERVICE_CREDENTIAL_KIND: &str = "iam-service-credential";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -100,6 +101,8 @@ pub(crate) struct AccountState {
     /// OpenID Connect and SAML providers by ARN.
     pub oidc_providers: BTreeMap<String, OidcProvider>,
     pub saml_providers: BTreeMap<String, SamlProvider>,
+    /// Service-specific credentials by id.
+    pub service_credentials: BTreeMap<String, ServiceCredential>,
 }
 
 impl AccountState {
@@ -360,4 +363,17 @@ pub(crate) struct SamlProvider {
     pub assertion_encryption_mode: Option<String>,
     #[serde(default)]
     pub tags: Vec<Tag>,
+}
+
+/// A service-specific credential; its password only as an argon2id hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ServiceCredential {
+    pub id: String,
+    pub user_id: String,
+    pub service_name: String,
+    pub service_user_name: String,
+    pub password_hash: String,
+    pub create_date: f64,
+    pub expiration_date: Option<f64>,
+    pub active: bool,
 }
