@@ -62,6 +62,9 @@ pub(crate) enum Rule {
     /// A SAML provider to create, from `Name`; an existing one by `SAMLProviderArn`.
     NewSamlProvider,
     SamlProvider,
+    /// A server certificate to upload (`Path`, `ServerCertificateName`); an existing one by name.
+    NewServerCertificate,
+    ServerCertificate,
     /// The service-linked role `AWSServiceName` (and `CustomSuffix`) would create.
     NewServiceLinkedRole,
     /// The user that owns `AccessKeyId`.
@@ -244,6 +247,20 @@ impl Iam {
                 let provider_arn = text("SAMLProviderArn").unwrap_or_default();
                 let tags = a.saml_providers.get(provider_arn).map(|p| tag_pairs(&p.tags)).unwrap_or_default();
                 vec![AccessTarget { arn: Some(provider_arn.to_string()), tags, condition_keys: Vec::new() }]
+            }
+            Rule::NewServerCertificate => {
+                vec![target(arn("server-certificate", new_path(), text("ServerCertificateName").unwrap_or_default()))]
+            }
+            Rule::ServerCertificate => {
+                let name = text("ServerCertificateName").unwrap_or_default();
+                match a.server_certificates.get(&name.to_lowercase()) {
+                    Some(c) => vec![AccessTarget {
+                        arn: Some(arn("server-certificate", &c.path, &c.name)),
+                        tags: tag_pairs(&c.tags),
+                        condition_keys: Vec::new(),
+                    }],
+                    None => vec![target(arn("server-certificate", "/", name))],
+                }
             }
             Rule::NewServiceLinkedRole => {
                 let service = text("AWSServiceName").unwrap_or_default();

@@ -59,7 +59,7 @@ pub(crate) fn summary(a: &AccountState) -> Map<String, Value> {
     map.insert("Roles".into(), count(a.roles.len()));
     map.insert("Policies".into(), count(a.managed.len()));
     map.insert("InstanceProfiles".into(), count(a.instance_profiles.len()));
-    map.insert("ServerCertificates".into(), count(0));
+    map.insert("ServerCertificates".into(), count(a.server_certificates.len()));
     map.insert("Providers".into(), count(a.oidc_providers.len() + a.saml_providers.len()));
     map.insert("MFADevices".into(), count(a.mfa_devices.len()));
     map.insert("MFADevicesInUse".into(), count(a.mfa_devices.values().filter(|d| d.user_id.is_some()).count()));

@@ -10,10 +10,12 @@ mod access;
 mod account;
 mod attachments;
 mod aws_managed;
+mod certificates;
 mod details;
 mod errors;
 mod groups;
 mod instance_profiles;
+mod key_formats;
 mod keys;
 mod listing;
 mod managed;
@@ -316,6 +318,16 @@ impl Iam {
         }
         for (account, _, credential) in self.scan::<state::ServiceCredential>(SERVICE_CREDENTIAL_KIND)? {
             state.accounts.entry(account).or_default().service_credentials.insert(credential.id.clone(), credential);
+        }
+        for (account, _, key) in self.scan::<state::SshKey>(state::SSH_KEY_KIND)? {
+            state.accounts.entry(account).or_default().ssh_keys.insert(key.id.clone(), key);
+        }
+        for (account, _, certificate) in self.scan::<state::SigningCertificate>(state::SIGNING_CERTIFICATE_KIND)? {
+            state.accounts.entry(account).or_default().signing_certificates.insert(certificate.id.clone(), certificate);
+        }
+        for (account, _, certificate) in self.scan::<state::ServerCertificate>(state::SERVER_CERTIFICATE_KIND)? {
+            let a = state.accounts.entry(account).or_default();
+            a.server_certificates.insert(certificate.name.to_lowercase(), certificate);
         }
         for (account, _, settings) in self.scan::<state::AccountSettings>(SETTINGS_KIND)? {
             state.accounts.entry(account).or_default().settings = settings;

@@ -83,6 +83,17 @@ impl Iam {
             columns.extend(key_columns(slot(1)));
             columns
         };
+        // A user's signing certificates, oldest first: active, last rotated.
+        let cert_columns = |user_id: &str| {
+            let mut certs: Vec<&crate::state::SigningCertificate> =
+                a.signing_certificates.values().filter(|c| c.user_id == user_id).collect();
+            certs.sort_by(|x, y| x.upload_date.total_cmp(&y.upload_date));
+            let slot = |i: usize| match certs.get(i) {
+                Some(c) => [c.active.to_string(), report_time(c.upload_date)],
+                None => ["false".to_string(), NOT_APPLICABLE.to_string()],
+            };
+            [slot(0), slot(1)].concat()
+        };
         let certs = ["false", NOT_APPLICABLE, "false", NOT_APPLICABLE].map(str::to_string);
         // The account root first, as AWS lists it.
         let mut root = vec![
@@ -96,7 +107,7 @@ impl Iam {
             "false".to_string(),
         ];
         root.extend(keys_columns(None));
-        root.extend(certs.clone());
+        root.extend(certs);
         csv.push('\n');
         csv.push_str(&root.join(","));
         for user in a.users.values() {
@@ -118,7 +129,7 @@ impl Iam {
             }
             row.push(a.mfa_devices_of(&user.user_id).next().is_some().to_string());
             row.extend(keys_columns(Some(&user.user_id)));
-            row.extend(certs.clone());
+            row.extend(cert_columns(&user.user_id));
             csv.push('\n');
             csv.push_str(&row.join(","));
         }

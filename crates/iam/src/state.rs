@@ -23,6 +23,9 @@ pub(crate) const SETTINGS_KIND: &str = "iam-account-settings";
 pub(crate) const OIDC_PROVIDER_KIND: &str = "iam-oidc-provider";
 pub(crate) const SAML_PROVIDER_KIND: &str = "iam-saml-provider";
 pub(crate) const SERVICE_CREDENTIAL_KIND: &str = "iam-service-credential";
+pub(crate) const SSH_KEY_KIND: &str = "iam-ssh-public-key";
+pub(crate) const SIGNING_CERTIFICATE_KIND: &str = "iam-signing-certificate";
+pub(crate) const SERVER_CERTIFICATE_KIND: &str = "iam-server-certificate";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -103,6 +106,11 @@ pub(crate) struct AccountState {
     pub saml_providers: BTreeMap<String, SamlProvider>,
     /// Service-specific credentials by id.
     pub service_credentials: BTreeMap<String, ServiceCredential>,
+    /// Users' SSH public keys and signing certificates by id.
+    pub ssh_keys: BTreeMap<String, SshKey>,
+    pub signing_certificates: BTreeMap<String, SigningCertificate>,
+    /// Server certificates by lower-cased name.
+    pub server_certificates: BTreeMap<String, ServerCertificate>,
 }
 
 impl AccountState {
@@ -376,4 +384,42 @@ pub(crate) struct ServiceCredential {
     pub create_date: f64,
     pub expiration_date: Option<f64>,
     pub active: bool,
+}
+
+/// An SSH public key (RSA), kept as its OpenSSH blob and SubjectPublicKeyInfo, base64.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SshKey {
+    pub id: String,
+    pub user_id: String,
+    pub blob: String,
+    pub spki: String,
+    pub fingerprint: String,
+    pub active: bool,
+    pub upload_date: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SigningCertificate {
+    pub id: String,
+    pub user_id: String,
+    /// The PEM body as uploaded.
+    pub body: String,
+    pub active: bool,
+    pub upload_date: f64,
+}
+
+/// A server certificate; its private key sealed with the certificate id as context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ServerCertificate {
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    pub body: String,
+    pub chain: Option<String>,
+    pub sealed_private_key: String,
+    pub upload_date: f64,
+    /// The certificate's notAfter, epoch seconds.
+    pub expiration: f64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }

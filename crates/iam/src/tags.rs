@@ -8,13 +8,14 @@ use serde_json::{json, Value};
 use rampart_core::tags::IAM_TAG_RULES;
 use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
 
+use crate::certificates::no_such_server_certificate;
 use crate::errors::{no_such_instance_profile, no_such_role, no_such_user, not_attachable};
 use crate::listing::{page, page_output};
 use crate::mfa::{mfa_resource, no_such_device};
 use crate::providers::{no_such_oidc_provider, no_such_saml_provider, provider_resource};
 use crate::state::{
     AccountState, State, Tag, INSTANCE_PROFILE_KIND, MANAGED_KIND, MFA_KIND, OIDC_PROVIDER_KIND, ROLE_KIND,
-    SAML_PROVIDER_KIND, USER_KIND,
+    SAML_PROVIDER_KIND, SERVER_CERTIFICATE_KIND, USER_KIND,
 };
 use crate::tagging::{pairs, records, tag_error, TagInput};
 use crate::{put, Iam};
@@ -32,6 +33,7 @@ pub(crate) struct TaggedName {
     oidc_provider_arn: Option<String>,
     #[serde(rename = "SAMLProviderArn")]
     saml_provider_arn: Option<String>,
+    server_certificate_name: Option<String>,
 }
 
 /// The resource a tag request names.
@@ -43,6 +45,7 @@ enum Taggable<'a> {
     MfaDevice(&'a str),
     OidcProvider(&'a str),
     SamlProvider(&'a str),
+    ServerCertificate(&'a str),
 }
 
 #[derive(Deserialize)]
@@ -79,6 +82,7 @@ impl TaggedName {
         let named = named.or_else(|| self.serial_number.as_deref().map(Taggable::MfaDevice));
         let named = named.or_else(|| self.oidc_provider_arn.as_deref().map(Taggable::OidcProvider));
         let named = named.or_else(|| self.saml_provider_arn.as_deref().map(Taggable::SamlProvider));
+        let named = named.or_else(|| self.server_certificate_name.as_deref().map(Taggable::ServerCertificate));
         named.ok_or_else(|| crate::errors::validation_error("No resource to tag was named."))
     }
 
@@ -102,6 +106,10 @@ impl TaggedName {
             Taggable::SamlProvider(arn) => {
                 a.and_then(|a| a.saml_providers.get(arn)).map(|p| &p.tags).ok_or_else(|| no_such_saml_provider(arn))
             }
+            Taggable::ServerCertificate(name) => a
+                .and_then(|a| a.server_certificates.get(&name.to_lowercase()))
+                .map(|c| &c.tags)
+                .ok_or_else(|| no_such_server_certificate(name)),
         }
     }
 
@@ -166,6 +174,14 @@ impl TaggedName {
                 let write = put(SAML_PROVIDER_KIND, account, arn, &provider)?;
                 let resource = Resource { kind: "AWS::IAM::SAMLProvider".into(), name: arn.to_string() };
                 Ok((write, resource, Box::new(move |a| drop(a.saml_providers.insert(provider.arn.clone(), provider)))))
+            }
+            Taggable::ServerCertificate(name) => {
+                let key = name.to_lowercase();
+                let mut c = a.server_certificates.get(&key).ok_or_else(|| no_such_server_certificate(name))?.clone();
+                edit(&mut c.tags)?;
+                let write = put(SERVER_CERTIFICATE_KIND, account, &c.id, &c)?;
+                let resource = Resource { kind: "AWS::IAM::ServerCertificate".into(), name: c.name.clone() };
+                Ok((write, resource, Box::new(move |a| drop(a.server_certificates.insert(key, c)))))
             }
         }
     }

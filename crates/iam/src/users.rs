@@ -194,7 +194,14 @@ impl Iam {
             if account_state.is_some_and(|a| a.mfa_devices_of(&user.user_id).next().is_some()) {
                 return Err(delete_conflict("Cannot delete entity, must delete MFA device first."));
             }
-            if account_state.is_some_and(|a| a.service_credentials.values().any(|c| c.user_id == user.user_id)) {
+            let referenced = account_state.is_some_and(|a| {
+                a.service_credentials.values().any(|c| c.user_id == user.user_id)
+                    || a.ssh_keys.values().any(|k| k.user_id == user.user_id)
+            });
+            if account_state.is_some_and(|a| a.signing_certificates.values().any(|c| c.user_id == user.user_id)) {
+                return Err(delete_conflict("Cannot delete entity, must delete signing certificates first."));
+            }
+            if referenced {
                 return Err(delete_conflict("Cannot delete entity, must remove referenced objects first."));
             }
             if account_state.is_some_and(|a| a.login_profiles.contains_key(&user.user_id)) {
