@@ -65,6 +65,8 @@ pub(crate) enum Rule {
     /// A server certificate to upload (`Path`, `ServerCertificateName`); an existing one by name.
     NewServerCertificate,
     ServerCertificate,
+    /// The user, group or role the member `Arn` names.
+    ArnMember,
     /// The service-linked role `AWSServiceName` (and `CustomSuffix`) would create.
     NewServiceLinkedRole,
     /// The user that owns `AccessKeyId`.
@@ -260,6 +262,18 @@ impl Iam {
                         condition_keys: Vec::new(),
                     }],
                     None => vec![target(arn("server-certificate", "/", name))],
+                }
+            }
+            Rule::ArnMember => {
+                // Named as stored, as every other rule names its entity.
+                let given = text("Arn").unwrap_or_default();
+                let resource = rampart_core::Arn::parse(given).map(|a| a.resource).unwrap_or_default();
+                let name = resource.rsplit('/').next().unwrap_or_default();
+                match resource.split_once('/').map(|(kind, _)| kind) {
+                    Some("user") => vec![user(Some(name))],
+                    Some("group") => vec![group(name)],
+                    Some("role") => vec![role(name)],
+                    _ => vec![target(given.to_string())],
                 }
             }
             Rule::NewServiceLinkedRole => {

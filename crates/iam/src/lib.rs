@@ -20,6 +20,7 @@ mod keys;
 mod listing;
 mod managed;
 mod mfa;
+mod organizations;
 mod passwords;
 mod policies;
 mod providers;

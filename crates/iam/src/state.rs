@@ -341,6 +341,9 @@ pub(crate) struct AccountSettings {
     /// DeleteServiceLinkedRole's task ids (all succeeded), oldest first.
     #[serde(default)]
     pub deletion_tasks: Vec<String>,
+    /// EnableOutboundWebIdentityFederation: the account's token issuer.
+    #[serde(default)]
+    pub outbound_issuer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -107,6 +107,30 @@ impl Decision {
     }
 }
 
+impl Policy {
+    /// Whether an Allow statement of the policy names some action of
+    /// `service` (IAM's ListPoliciesGrantingServiceAccess and access
+    /// advisor): the service's actions from the catalog, or for a service the
+    /// catalog lacks, any pattern on its prefix. Conditions and resources are
+    /// not looked at, as AWS's "policies granting access" do not.
+    pub fn grants_service(&self, service: &str) -> bool {
+        let service = service.to_ascii_lowercase();
+        let known: Vec<String> = crate::catalog()
+            .service(&service)
+            .map(|s| s.actions().iter().map(|a| format!("{service}:{}", a.name.to_ascii_lowercase())).collect())
+            .unwrap_or_default();
+        let fallback = [format!("{service}:*")];
+        let actions: &[String] = if known.is_empty() { &fallback } else { &known };
+        self.index.candidates(&service).into_iter().filter_map(|i| self.statements.get(i)).any(|statement| {
+            statement.effect == Effect::Allow
+                && actions.iter().any(|action| match &statement.actions {
+                    Actions::Only(p) => action_matches(p, action),
+                    Actions::AllBut(p) => !action_matches(p, action),
+                })
+        })
+    }
+}
+
 /// `action_lower` is the request's action, lower-cased once per evaluation.
 fn action_matches(patterns: &[String], action_lower: &str) -> bool {
     patterns.iter().any(|p| glob(p, action_lower))
@@ -366,4 +390,23 @@ pub fn missing_context_keys(request: &Request<'_>, policies: &PolicySet<'_>) -> 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod grants_service_tests {
+    use crate::{Policy, PolicyKind};
+
+    #[test]
+    fn grants_service_reads_allow_statements() {
+        let parse = |text: &str| Policy::parse(text, PolicyKind::Identity).expect("a policy");
+        let s3 = parse(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}}"#);
+        assert!(s3.grants_service("s3") && !s3.grants_service("iam"));
+        let all = parse(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#);
+        assert!(all.grants_service("iam") && all.grants_service("kms"));
+        let deny = parse(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"iam:*","Resource":"*"}}"#);
+        assert!(!deny.grants_service("iam"));
+        let not =
+            parse(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#);
+        assert!(!not.grants_service("iam") && not.grants_service("ec2"));
+    }
 }

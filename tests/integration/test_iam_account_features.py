@@ -1,0 +1,77 @@
+"""Account-level IAM features of a standalone account: the organizations
+operations answer as AWS answers an account in no organization, outbound web
+identity federation is a setting, and ListPoliciesGrantingServiceAccess reads
+an entity's own and its groups' policies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rampart_testlib import new_user, raises_aws, uniq
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@pytest.mark.parametrize("operation", [
+    "list_organizations_features",
+    "enable_organizations_root_credentials_management",
+    "disable_organizations_root_credentials_management",
+    "enable_organizations_root_sessions",
+    "disable_organizations_root_sessions",
+])
+def test_organizations_root_operations_say_no_organization(rampart, operation):
+    with raises_aws("OrganizationNotFoundException") as e:
+        getattr(rampart.client("iam"), operation)()
+    assert "not a member of an organization" in e.message
+
+
+def test_organizations_access_report_fails_as_for_an_account_outside_one(rampart):
+    iam = rampart.client("iam")
+    job = iam.generate_organizations_access_report(EntityPath="o-a1b2c3d4e5/r-f6g7h8i9j0example")["JobId"]
+    assert len(job) == 36
+    report = iam.get_organizations_access_report(JobId=job)
+    assert report["JobStatus"] == "FAILED" and report["ErrorDetails"]["Code"] == "OrganizationNotFoundException"
+    with raises_aws("NoSuchEntity", 404):
+        iam.get_organizations_access_report(JobId="00000000-0000-0000-0000-000000000000")
+
+
+def test_outbound_web_identity_federation_setting(fresh_rampart):
+    iam = fresh_rampart.client("iam")
+    with raises_aws("FeatureDisabled", 404):
+        iam.get_outbound_web_identity_federation_info()
+    issuer = iam.enable_outbound_web_identity_federation()["IssuerIdentifier"]
+    assert issuer.startswith("https://") and issuer.endswith(".tokens.sts.global.api.aws")
+    with raises_aws("FeatureEnabled", 409):
+        iam.enable_outbound_web_identity_federation()
+    info = iam.get_outbound_web_identity_federation_info()
+    assert info["IssuerIdentifier"] == issuer and info["JwtVendingEnabled"] is True
+    iam.disable_outbound_web_identity_federation()
+    with raises_aws("FeatureDisabled", 404):
+        iam.disable_outbound_web_identity_federation()
+
+
+def test_list_policies_granting_service_access(rampart):
+    iam = rampart.client("iam")
+    user = new_user(rampart, "granted")
+    group = uniq("readers")
+    iam.create_group(GroupName=group)
+    iam.add_user_to_group(GroupName=group, UserName=user["name"])
+    iam.put_user_policy(UserName=user["name"], PolicyName="s3-read", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}))
+    iam.put_group_policy(GroupName=group, PolicyName="iam-list", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}))
+    iam.attach_user_policy(UserName=user["name"], PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess")
+    out = iam.list_policies_granting_service_access(Arn=user["arn"], ServiceNamespaces=["s3", "iam", "ec2", "kms"])
+    by_service = {e["ServiceNamespace"]: e["Policies"] for e in out["PoliciesGrantingServiceAccess"]}
+    assert [(p["PolicyName"], p["PolicyType"], p.get("EntityType")) for p in by_service["s3"]] == [
+        ("s3-read", "INLINE", "USER")]
+    assert [(p["PolicyName"], p["EntityType"], p["EntityName"]) for p in by_service["iam"]] == [
+        ("iam-list", "GROUP", group)]
+    assert [p["PolicyArn"] for p in by_service["ec2"]] == ["arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess"]
+    assert by_service["kms"] == []
+    with raises_aws("NoSuchEntity", 404):
+        iam.list_policies_granting_service_access(Arn=user["arn"] + "-gone", ServiceNamespaces=["s3"])
