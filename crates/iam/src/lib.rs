@@ -1,5 +1,7 @@
-//! IAM: the identities authentication knows — users and access keys, and each
-//! account's root access keys.
+//! IAM: the identities authentication knows (users, roles, access keys, each
+//! account's root keys), their credentials (MFA devices, passwords,
+//! certificates, SSH keys, service-specific credentials), their policies, and
+//! the identity providers federation trusts.
 //!
 //! State lives in memory (read by handlers without touching the disk) and is
 //! written through the store; mutations are serialized by one lock that is held
