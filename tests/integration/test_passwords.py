@@ -82,7 +82,8 @@ def test_password_policy_update_reverts_omitted_parameters(rampart, no_policy):
     assert iam.get_account_password_policy()["PasswordPolicy"] == {
         "MinimumPasswordLength": 6, "RequireSymbols": False, "RequireNumbers": True,
         "RequireUppercaseCharacters": False, "RequireLowercaseCharacters": False,
-        "AllowUsersToChangePassword": False, "ExpirePasswords": False,
+        "AllowUsersToChangePassword": False, "ExpirePasswords": False, "MaxPasswordAge": 0,
+        "HardExpiry": False,
     }
     unchecked = rampart.client("iam", parameter_validation=False)
     for bad in ({"MinimumPasswordLength": 5}, {"MaxPasswordAge": 1096}, {"PasswordReusePrevention": 25}):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rampart_testlib import Creds, new_user, raises_aws, ua_marker, uniq, wait_for_events
+from rampart_testlib import Creds, new_user, raises_aws, record, ua_marker, uniq, wait_for_events
 
 
 def doc(*statements: dict) -> str:
@@ -389,3 +389,47 @@ def test_get_access_key_info_names_the_keys_account(rampart):
     # It is an STS action like any other: policies decide.
     with raises_aws("AccessDenied", 403):
         rampart.client("sts", user["creds"]).get_access_key_info(AccessKeyId=user["key"])
+
+
+def test_federation_token_limits_the_user_and_calls_no_iam(rampart):
+    user = new_user(rampart, "broker")
+    iam = rampart.client("iam")
+    iam.put_user_policy(UserName=user["name"], PolicyName="broker", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": ["sts:GetFederationToken", "cloudtrail:LookupEvents", "iam:ListUsers"],
+         "Resource": "*"}))
+    sts = rampart.client("sts", user["creds"])
+    lookup_only = doc({"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "*"})
+    out = sts.get_federation_token(Name="alice", Policy=lookup_only, DurationSeconds=900)
+    acct = rampart.account_id
+    assert out["FederatedUser"] == {"FederatedUserId": f"{acct}:alice",
+                                    "Arn": f"arn:aws:sts::{acct}:federated-user/alice"}
+    assert out["Credentials"]["AccessKeyId"].startswith("ASIA")
+    session = Creds.from_sts(out["Credentials"], acct)
+    marker = ua_marker()
+    who = rampart.client("sts", session, user_agent_extra=marker).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:sts::{acct}:federated-user/alice" and who["UserId"] == f"{acct}:alice"
+    rampart.client("cloudtrail", session).lookup_events(MaxResults=1)
+    # No IAM operation at all, whatever the policies say; no STS but GetCallerIdentity.
+    with raises_aws("AccessDenied", 403):
+        rampart.client("iam", session).list_users()
+    with raises_aws("AccessDenied", 403):
+        rampart.client("sts", session).get_session_token()
+    # Without a session policy the federated user may do nothing.
+    bare = Creds.from_sts(sts.get_federation_token(Name="bob")["Credentials"], acct)
+    with raises_aws("AccessDeniedException") as e:
+        rampart.client("cloudtrail", bare).lookup_events(MaxResults=1)
+    assert "because no session policy allows the cloudtrail:LookupEvents action" in e.message
+    # The session policy only limits: it cannot grant what the user lacks.
+    wide = doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    wide_creds = Creds.from_sts(sts.get_federation_token(Name="carol", Policy=wide)["Credentials"], acct)
+    rampart.client("cloudtrail", wide_creds).lookup_events(MaxResults=1)
+    with raises_aws("AccessDenied", 403):
+        rampart.client("sts", wide_creds).get_federation_token(Name="nested")
+    with raises_aws("ValidationError", 400):
+        rampart.client("sts", user["creds"], parameter_validation=False).get_federation_token(
+            Name="long", DurationSeconds=129_601)
+    events = wait_for_events(rampart.client("cloudtrail"), lambda e, r: marker in r.get("userAgent", ""))
+    identity = record(events[0])["userIdentity"]
+    assert identity["type"] == "FederatedUser" and identity["arn"] == who["Arn"]
+    assert identity["sessionContext"]["sessionIssuer"]["type"] == "IAMUser"
+    assert identity["sessionContext"]["sessionIssuer"]["userName"] == user["name"]

@@ -39,14 +39,27 @@ pub enum Principal {
         session_name: String,
         principal_id: String,
     },
+    /// A federated user, from STS GetFederationToken by an IAM user: its
+    /// permissions are the issuing user's, limited by the session policies.
+    /// `principal_id` is `ACCOUNT:NAME`.
+    FederatedUser {
+        account: AccountId,
+        /// The IAM user that called GetFederationToken.
+        user_id: String,
+        user_name: String,
+        user_path: String,
+        name: String,
+        principal_id: String,
+    },
 }
 
 impl Principal {
     pub fn account(&self) -> &AccountId {
         match self {
-            Principal::Root { account } | Principal::User { account, .. } | Principal::AssumedRole { account, .. } => {
-                account
-            }
+            Principal::Root { account }
+            | Principal::User { account, .. }
+            | Principal::AssumedRole { account, .. }
+            | Principal::FederatedUser { account, .. } => account,
         }
     }
 
@@ -57,6 +70,7 @@ impl Principal {
             Principal::AssumedRole { account, role_name, session_name, .. } => {
                 format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}")
             }
+            Principal::FederatedUser { account, name, .. } => format!("arn:aws:sts::{account}:federated-user/{name}"),
         }
     }
 
@@ -75,7 +89,7 @@ impl Principal {
         match self {
             Principal::Root { account } => account.as_str(),
             Principal::User { user_id, .. } => user_id,
-            Principal::AssumedRole { principal_id, .. } => principal_id,
+            Principal::AssumedRole { principal_id, .. } | Principal::FederatedUser { principal_id, .. } => principal_id,
         }
     }
 
@@ -85,6 +99,7 @@ impl Principal {
             Principal::Root { .. } => "Root",
             Principal::User { .. } => "IAMUser",
             Principal::AssumedRole { .. } => "AssumedRole",
+            Principal::FederatedUser { .. } => "FederatedUser",
         }
     }
 
@@ -95,6 +110,16 @@ impl Principal {
             Principal::Root { .. } => "root",
             Principal::User { name, .. } => name,
             Principal::AssumedRole { session_name, .. } => session_name,
+            Principal::FederatedUser { name, .. } => name,
+        }
+    }
+
+    /// The IAM user whose policies apply: the user itself, or the user
+    /// that issued a federated user's token.
+    pub fn policy_user_id(&self) -> Option<&str> {
+        match self {
+            Principal::User { user_id, .. } | Principal::FederatedUser { user_id, .. } => Some(user_id),
+            _ => None,
         }
     }
 

@@ -66,7 +66,9 @@ fn owner(call: &Call, account_state: Option<&AccountState>, user_name: Option<&s
             })
         }
         (None, Principal::Root { .. }) => Ok(Owner { user_id: None, user_name: None, principal: call.caller.clone() }),
-        (None, Principal::AssumedRole { .. }) => Err(crate::errors::user_name_required()),
+        (None, Principal::AssumedRole { .. } | Principal::FederatedUser { .. }) => {
+            Err(crate::errors::user_name_required())
+        }
         (None, Principal::User { user_id, name, .. }) => {
             let user = account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?;
             Ok(Owner {
@@ -146,8 +148,13 @@ impl Iam {
         let account_state = state.accounts.get(call.caller.account());
         let owner = owner(call, account_state, input.user_name.as_deref())?;
         let keys = account_state.map(|a| a.keys_of(owner.user_id.as_deref())).unwrap_or_default();
-        let keyed: Vec<(&String, _)> = keys.iter().map(|k| (&k.access_key_id, *k)).collect();
-        let (items, next) = page(keyed.into_iter(), input.marker.as_deref(), input.max_items);
+        // The marker is a key's place in creation order (`keys_of`'s order).
+        let places: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{:020}/{:020}/{}", k.create_date as i64, k.created_ms, k.access_key_id))
+            .collect();
+        let keyed = places.iter().zip(keys.iter().copied());
+        let (items, next) = page(keyed, input.marker.as_deref(), input.max_items);
         let metadata: Vec<Value> = items
             .into_iter()
             .map(|k| {

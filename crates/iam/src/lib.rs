@@ -352,7 +352,7 @@ impl Iam {
     pub fn policies_of(&self, principal: &Principal) -> Option<Arc<PrincipalPolicies>> {
         let id = match principal {
             Principal::Root { .. } => return None,
-            Principal::User { user_id, .. } => user_id,
+            Principal::User { user_id, .. } | Principal::FederatedUser { user_id, .. } => user_id,
             Principal::AssumedRole { role_id, .. } => role_id,
         };
         Some(self.state.read().compiled.get(id).cloned().unwrap_or_default())
@@ -365,7 +365,9 @@ impl Iam {
         let compiled = &self.state.read().compiled;
         match principal {
             Principal::Root { .. } => true,
-            Principal::User { user_id, .. } => compiled.contains_key(user_id),
+            Principal::User { user_id, .. } | Principal::FederatedUser { user_id, .. } => {
+                compiled.contains_key(user_id)
+            }
             Principal::AssumedRole { role_id, .. } => compiled.contains_key(role_id),
         }
     }
@@ -378,6 +380,8 @@ impl Iam {
             Principal::Root { .. } => None,
             Principal::User { user_id, .. } => a.and_then(|a| a.user_by_id(user_id)).map(|u| &u.tags),
             Principal::AssumedRole { role_id, .. } => a.and_then(|a| a.role_by_id(role_id)).map(|r| &r.tags),
+            // A federated user's tags are its session tags only.
+            Principal::FederatedUser { .. } => None,
         };
         tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
     }

@@ -177,6 +177,8 @@ fn profile_json(user_name: &str, profile: &LoginProfile) -> Value {
 }
 
 pub(crate) fn password_policy_json(p: &PasswordPolicy) -> Value {
+    // As AWS answers: MaxPasswordAge 0 and HardExpiry false when unset;
+    // PasswordReusePrevention only when set.
     let mut out = json!({
         "MinimumPasswordLength": p.minimum_length,
         "RequireSymbols": p.require_symbols,
@@ -185,15 +187,11 @@ pub(crate) fn password_policy_json(p: &PasswordPolicy) -> Value {
         "RequireLowercaseCharacters": p.require_lowercase,
         "AllowUsersToChangePassword": p.allow_users_to_change,
         "ExpirePasswords": p.max_age_days.is_some(),
+        "MaxPasswordAge": p.max_age_days.unwrap_or(0),
+        "HardExpiry": p.hard_expiry.unwrap_or(false),
     });
-    if let Some(days) = p.max_age_days {
-        out.set("MaxPasswordAge", json!(days));
-    }
     if let Some(count) = p.reuse_prevention {
         out.set("PasswordReusePrevention", json!(count));
-    }
-    if let Some(hard) = p.hard_expiry {
-        out.set("HardExpiry", json!(hard));
     }
     out
 }

@@ -103,7 +103,9 @@ impl Iam {
             (None, Principal::User { user_id, name, .. }) => {
                 account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?
             }
-            (None, Principal::AssumedRole { .. }) => return Err(crate::errors::user_name_required()),
+            (None, Principal::AssumedRole { .. } | Principal::FederatedUser { .. }) => {
+                return Err(crate::errors::user_name_required())
+            }
             (None, Principal::Root { .. }) => {
                 let created = account_state.map(|a| a.create_date).unwrap_or_default();
                 return Ok(Outcome::read(json!({

@@ -216,6 +216,13 @@ fn session_context<'a>(principal: &'a Principal, session: &'a Session) -> Sessio
             account_id: account.as_str(),
             user_name: role_name,
         }),
+        Principal::FederatedUser { account, user_id, user_name, user_path, .. } => Some(SessionIssuer {
+            kind: "IAMUser",
+            principal_id: user_id,
+            arn: rampart_core::iam_arn(account, "user", user_path, user_name),
+            account_id: account.as_str(),
+            user_name,
+        }),
         _ => None,
     };
     SessionContext {

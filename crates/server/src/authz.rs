@@ -107,6 +107,7 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
         Principal::Root { .. } => "Account",
         Principal::User { .. } => "User",
         Principal::AssumedRole { .. } => "AssumedRole",
+        Principal::FederatedUser { .. } => "FederatedUser",
     };
     c.set("aws:PrincipalType", || principal_type.to_string());
     if let Principal::User { name, .. } = &call.caller {
@@ -183,8 +184,14 @@ pub(crate) struct Authorization<'t> {
 }
 
 /// Whether the call's credentials come from GetSessionToken (without MFA)
-/// and its operation does not take them (`OperationMeta::session_token_allowed`).
+/// and its operation does not take them (`OperationMeta::session_token_allowed`),
+/// or from GetFederationToken, which AWS allows no IAM operation and no STS
+/// operation but GetCallerIdentity.
 fn session_token_forbids(call: &Call, meta: Option<&OperationMeta>) -> bool {
+    if matches!(call.caller, Principal::FederatedUser { .. }) {
+        return call.service == rampart_core::ServiceId::Iam
+            || (call.service == rampart_core::ServiceId::Sts && call.operation != "GetCallerIdentity");
+    }
     let without_mfa = call.session.as_ref().is_some_and(|s| s.mfa_authenticated_ms.is_none());
     let from_session_token = without_mfa && !matches!(call.caller, Principal::AssumedRole { .. });
     from_session_token && meta.is_some_and(|m| !m.session_token_allowed)

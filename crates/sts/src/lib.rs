@@ -47,6 +47,11 @@ fn registry() -> &'static Registry<Sts, O> {
             })
             .never_denied()
             .secrets(SECRETS),
+            Operation::<Sts, O>::write(O::GetFederationToken, (), |sts, call, input| {
+                Box::pin(async move { sts.get_federation_token(call, parse_input(input)?) })
+            })
+            .secrets(SECRETS)
+            .session_token_forbidden(),
             Operation::<Sts, O>::read(O::GetAccessKeyInfo, (), |sts, _, input| {
                 Box::pin(async move { sts.get_access_key_info(parse_input(input)?) })
             })
@@ -74,6 +79,11 @@ const DEFAULT_SESSION_TOKEN_SECONDS: i64 = 43_200;
 const ROOT_SESSION_TOKEN_MAX_SECONDS: i64 = 3600;
 /// How the inline session policy is named in decisions and audit records.
 const INLINE_SESSION_POLICY: &str = "session-policy";
+/// The empty session policy of a federated user given none.
+const NO_SESSION_POLICY: &str = "no-session-policy";
+/// GetFederationToken's session lengths.
+const FEDERATION_MIN_SECONDS: i64 = 900;
+const FEDERATION_MAX_SECONDS: i64 = 129_600;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -103,6 +113,18 @@ struct AssumeRoleInput {
     source_identity: Option<String>,
     serial_number: Option<String>,
     token_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FederationTokenInput {
+    name: String,
+    policy: Option<String>,
+    #[serde(default)]
+    policy_arns: Vec<PolicyDescriptor>,
+    duration_seconds: Option<i64>,
+    #[serde(default)]
+    tags: Vec<TagInput>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +161,33 @@ fn packed_policy_size(policy: Option<&str>, arns: &[String], tags: &[(String, St
     let arn_chars: usize = arns.iter().map(String::len).sum();
     let tag_chars: usize = tags.iter().map(|(k, v)| k.len() + v.len()).sum();
     (policy_chars + arn_chars + tag_chars) * 100 / SESSION_POLICY_CHARS
+}
+
+/// The session policies and tags of AssumeRole or GetFederationToken,
+/// checked: the inline policy's length and syntax, how many ARNs.
+fn check_session_policies(
+    policy: Option<&str>,
+    policy_arns: Vec<PolicyDescriptor>,
+    tags: Vec<TagInput>,
+) -> Result<(Vec<String>, Tags), AwsError> {
+    if let Some(policy) = policy {
+        if policy.chars().count() > SESSION_POLICY_CHARS {
+            return Err(validation(format!(
+                "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have \
+                 length less than or equal to {SESSION_POLICY_CHARS}"
+            )));
+        }
+        Policy::parse(policy, PolicyKind::Identity)
+            .map_err(|e| StsException::MalformedPolicyDocumentException.error(e.to_string()))?;
+    }
+    if policy_arns.len() > MANAGED_SESSION_POLICIES {
+        return Err(validation(format!(
+            "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have \
+             length less than or equal to {MANAGED_SESSION_POLICIES}"
+        )));
+    }
+    let policy_arns = policy_arns.into_iter().filter_map(|p| p.arn).collect();
+    Ok((policy_arns, tags.into_iter().map(|t| (t.key, t.value)).collect()))
 }
 
 /// The principal of a session of `role`.
@@ -193,7 +242,8 @@ fn chained(
     Ok((all, keys, source))
 }
 
-type TagsAndIdentity = (Vec<(String, String)>, Vec<String>, Option<String>);
+type Tags = Vec<(String, String)>;
+type TagsAndIdentity = (Tags, Vec<String>, Option<String>);
 
 pub struct Sts {
     iam: Arc<Iam>,
@@ -224,6 +274,57 @@ impl Sts {
             "SessionToken": token,
             "Expiration": (claims.expires_ms / 1000) as f64,
         }))
+    }
+
+    /// Temporary credentials for a federated user: the calling IAM user's
+    /// permissions, limited by the session policies passed (none passed:
+    /// no permissions). Only long-term keys of an IAM user may ask.
+    fn get_federation_token(&self, call: &Call, input: FederationTokenInput) -> Result<Outcome, AwsError> {
+        let Principal::User { account, user_id, .. } = &call.caller else {
+            return Err(access_denied(if call.caller.is_root() {
+                "GetFederationToken is not available to the account root in Rampart; call it as an IAM user."
+            } else {
+                "Cannot call GetFederationToken with session credentials"
+            }));
+        };
+        if call.session.is_some() {
+            return Err(access_denied("Cannot call GetFederationToken with session credentials"));
+        }
+        let duration = input.duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS);
+        if !(FEDERATION_MIN_SECONDS..=FEDERATION_MAX_SECONDS).contains(&duration) {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: \
+                 Member must have value between {FEDERATION_MIN_SECONDS} and {FEDERATION_MAX_SECONDS}"
+            )));
+        }
+        let (policy_arns, tags) = check_session_policies(input.policy.as_deref(), input.policy_arns, input.tags)?;
+        let packed = packed_policy_size(input.policy.as_deref(), &policy_arns, &tags);
+        if packed > 100 {
+            return Err(StsException::PackedPolicyTooLargeException
+                .error(format!("Packed policy consumes {packed}% of allotted space, please use smaller policy.")));
+        }
+        let federated_id = format!("{account}:{}", input.name);
+        let arn = format!("arn:aws:sts::{account}:federated-user/{}", input.name);
+        let claims = Claims {
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            account: account.to_string(),
+            holder: Holder::Federated { user_id: user_id.clone(), name: input.name },
+            issued_ms: call.time_ms,
+            expires_ms: call.time_ms + duration * 1000,
+            policy: input.policy,
+            policy_arns,
+            tags,
+            transitive: Vec::new(),
+            source_identity: None,
+            mfa_ms: None,
+        };
+        let output = json!({
+            "Credentials": self.issue(claims)?,
+            "FederatedUser": { "FederatedUserId": federated_id, "Arn": arn },
+            "PackedPolicySize": packed,
+        });
+        Ok(Outcome { output, resources: Vec::new(), change: None })
     }
 
     /// The account of any access key id: the owner of a key this node
@@ -283,24 +384,7 @@ impl Sts {
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
             ));
         }
-        if let Some(policy) = &input.policy {
-            if policy.chars().count() > SESSION_POLICY_CHARS {
-                return Err(validation(format!(
-                    "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have \
-                     length less than or equal to {SESSION_POLICY_CHARS}"
-                )));
-            }
-            Policy::parse(policy, PolicyKind::Identity)
-                .map_err(|e| StsException::MalformedPolicyDocumentException.error(e.to_string()))?;
-        }
-        if input.policy_arns.len() > MANAGED_SESSION_POLICIES {
-            return Err(validation(format!(
-                "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have \
-                 length less than or equal to {MANAGED_SESSION_POLICIES}"
-            )));
-        }
-        let policy_arns: Vec<String> = input.policy_arns.into_iter().filter_map(|p| p.arn).collect();
-        let tags: Vec<(String, String)> = input.tags.into_iter().map(|t| (t.key, t.value)).collect();
+        let (policy_arns, tags) = check_session_policies(input.policy.as_deref(), input.policy_arns, input.tags)?;
         let passed_policies = input.policy.is_some() || !policy_arns.is_empty() || !tags.is_empty();
         let (tags, transitive, source_identity) =
             chained(call.session.as_deref(), tags, input.transitive_tag_keys, input.source_identity)?;
@@ -358,7 +442,7 @@ impl Sts {
                 Holder::User { user_id: user_id.clone() },
                 input.duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS),
             ),
-            Principal::AssumedRole { .. } => {
+            Principal::AssumedRole { .. } | Principal::FederatedUser { .. } => {
                 return Err(access_denied("Cannot call GetSessionToken with session credentials"))
             }
         };
@@ -412,9 +496,24 @@ impl SessionOpener for Sts {
             Holder::Role { role_id, session_name } => session_of(self.iam.role_by_id(&account, role_id)?, session_name),
             Holder::User { user_id } => self.iam.user_principal(&account, user_id)?,
             Holder::Root => Principal::Root { account: account.clone() },
+            Holder::Federated { user_id, name } => match self.iam.user_principal(&account, user_id)? {
+                Principal::User { account, user_id, name: user_name, path, .. } => Principal::FederatedUser {
+                    principal_id: format!("{account}:{name}"),
+                    account,
+                    user_id,
+                    user_name,
+                    user_path: path,
+                    name: name.clone(),
+                },
+                _ => return None,
+            },
         };
         let secret = Secret::new(std::mem::take(&mut claims.secret_access_key));
-        let policies = self.session_policies(&account, &claims);
+        let mut policies = self.session_policies(&account, &claims);
+        // A federated user without session policies has no permissions (AWS).
+        if matches!(claims.holder, Holder::Federated { .. }) && policies.is_empty() {
+            policies.push((NO_SESSION_POLICY.to_string(), Policy::empty()));
+        }
         let session = Session {
             issued_ms: claims.issued_ms,
             expires_ms: claims.expires_ms,
@@ -444,6 +543,18 @@ impl Service for Sts {
     /// need `sts:TagSession` and `sts:SetSourceIdentity` on the role too. The
     /// other operations have no resource.
     fn access(&self, call: &Call, input: &Value) -> Access {
+        if is_call_of(call, O::GetFederationToken) {
+            let name = input.get("Name").and_then(Value::as_str).unwrap_or_default();
+            let arn = format!("arn:aws:sts::{}:federated-user/{name}", call.caller.account());
+            let target = AccessTarget { arn: Some(arn), ..AccessTarget::default() };
+            let mut access = Access::own(call, vec![target]);
+            let tagged = input.get("Tags").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+            if let Some(mut tagging) = access.checks.first().cloned().filter(|_| tagged) {
+                tagging.action = "sts:TagSession".to_string();
+                access.checks.push(tagging);
+            }
+            return access;
+        }
         if !is_call_of(call, O::AssumeRole) {
             return Access::own(call, Vec::new());
         }

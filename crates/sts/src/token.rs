@@ -21,6 +21,8 @@ pub(crate) enum Holder {
     User { user_id: String },
     /// GetSessionToken by the account root.
     Root,
+    /// GetFederationToken by an IAM user: a federated user named `name`.
+    Federated { user_id: String, name: String },
 }
 
 /// What a session token carries. No `Debug`: it holds the secret key.
