@@ -246,3 +246,30 @@ def test_mfa_device_tags(rampart):
     assert iam.list_mfa_device_tags(SerialNumber=serial)["Tags"] == [{"Key": "b", "Value": "2"}]
     with raises_aws("NoSuchEntity", 404):
         iam.list_mfa_device_tags(SerialNumber=serial + "-gone")
+
+
+def test_root_mfa(fresh_rampart):
+    srv = fresh_rampart
+    iam = srv.client("iam")
+    assert iam.get_account_summary()["SummaryMap"]["AccountMFAEnabled"] == 0
+    device, totp = create_device(iam, "root-account-mfa-device")
+    at = time.time()
+    # The root names itself by its account id (it has no user name).
+    enable(iam, srv.account_id, device["SerialNumber"], totp, at)
+    assert iam.get_account_summary()["SummaryMap"]["AccountMFAEnabled"] == 1
+    listed = iam.list_virtual_mfa_devices(AssignmentStatus="Assigned")["VirtualMFADevices"]
+    assert [d["User"]["Arn"] for d in listed] == [f"arn:aws:iam::{srv.account_id}:root"]
+    assert [d["SerialNumber"] for d in iam.list_mfa_devices()["MFADevices"]] == [device["SerialNumber"]]
+    out = srv.client("sts").get_session_token(SerialNumber=device["SerialNumber"], TokenCode=totp.at(at + 30))
+    session = Creds.from_sts(out["Credentials"], srv.account_id)
+    srv.client("iam", session).list_users()  # a session with MFA may call IAM
+    iam.generate_credential_report()
+    report = iam.get_credential_report()["Content"].decode().splitlines()
+    root_row = next(line for line in report if line.startswith("<root_account>"))
+    assert root_row.split(",")[7] == "true"
+    # An IAM user cannot name the root.
+    user = new_user(srv, "notroot")
+    with raises_aws("NoSuchEntity", 404):
+        srv.client("iam").deactivate_mfa_device(UserName=user["name"], SerialNumber=device["SerialNumber"])
+    iam.deactivate_mfa_device(SerialNumber=device["SerialNumber"])
+    assert iam.get_account_summary()["SummaryMap"]["AccountMFAEnabled"] == 0

@@ -63,9 +63,9 @@ pub(crate) fn summary(a: &AccountState) -> Map<String, Value> {
     map.insert("Providers".into(), count(a.oidc_providers.len() + a.saml_providers.len()));
     map.insert("MFADevices".into(), count(a.mfa_devices.len()));
     map.insert("MFADevicesInUse".into(), count(a.mfa_devices.values().filter(|d| d.user_id.is_some()).count()));
-    // The root's own MFA and password are not kept by Rampart (its root
-    // signs in with keys only); its keys are.
-    map.insert("AccountMFAEnabled".into(), json!(0));
+    // The root signs in with keys only: it has no password.
+    let root_mfa = a.mfa_devices_of(crate::mfa::ROOT_OWNER).next().is_some();
+    map.insert("AccountMFAEnabled".into(), json!(u8::from(root_mfa)));
     map.insert("AccountPasswordPresent".into(), json!(0));
     map.insert("AccountAccessKeysPresent".into(), json!(u8::from(!a.keys_of(None).is_empty())));
     map.insert("AccountSigningCertificatesPresent".into(), json!(0));

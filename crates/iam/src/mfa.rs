@@ -38,6 +38,8 @@ const SEED_BYTES: usize = 40;
 /// ResyncMFADevice looks for a clock that drifted.
 const ENABLE_WINDOW_STEPS: i64 = 10;
 const RESYNC_WINDOW_STEPS: i64 = 20;
+/// The owner of the account root's devices (no IAM user id looks like it).
+pub(crate) const ROOT_OWNER: &str = "root";
 /// A code is accepted one step either side of the device's own clock.
 const SIGN_IN_WINDOW_STEPS: i64 = 1;
 
@@ -225,20 +227,20 @@ impl Iam {
         let (mut device, user_id) = {
             let state = self.state.read();
             let a = state.accounts.get(&account);
-            let user = a.and_then(|a| a.user(&input.user_name)).ok_or_else(|| no_such_user(&input.user_name))?;
+            let owner = self.named_user_id(call, a, Some(&input.user_name))?;
             let device = device(a, &input.serial_number).ok_or_else(|| no_such_device(&input.serial_number))?;
             if enabling {
                 if device.user_id.is_some() {
                     return Err(IamException::EntityAlreadyExistsException.error("MFA Device is already in use."));
                 }
-                if a.map_or(0, |a| a.mfa_devices_of(&user.user_id).count()) >= MFA_DEVICES_PER_USER {
+                if a.map_or(0, |a| a.mfa_devices_of(&owner).count()) >= MFA_DEVICES_PER_USER {
                     return Err(IamException::LimitExceededException
                         .error(format!("Cannot exceed quota for MFADevicesPerUser: {MFA_DEVICES_PER_USER}")));
                 }
-            } else if device.user_id.as_deref() != Some(user.user_id.as_str()) {
+            } else if device.user_id.as_deref() != Some(owner.as_str()) {
                 return Err(no_such_device(&input.serial_number));
             }
-            (device.clone(), user.user_id.clone())
+            (device.clone(), owner)
         };
         if !self.mfa_throttle.allows(&device.serial, call.time_ms) {
             return Err(invalid_codes());
@@ -277,11 +279,19 @@ impl Iam {
         self.check_codes(call, input, false).await
     }
 
-    /// The user a request names, or the calling user.
+    /// Who a device request is for: the user it names, or the calling user.
+    /// The account root has no user name: it names itself by its account id
+    /// (or by naming no one), and its devices are assigned to `ROOT_OWNER`.
     fn named_user_id(&self, call: &Call, a: Option<&AccountState>, name: Option<&str>) -> Result<String, AwsError> {
+        let root_named = |name: &str| call.caller.is_root() && name == call.caller.account().as_str();
         match (name, &call.caller) {
-            (Some(name), _) => Ok(a.and_then(|a| a.user(name)).ok_or_else(|| no_such_user(name))?.user_id.clone()),
+            (Some(name), _) => match a.and_then(|a| a.user(name)) {
+                Some(user) => Ok(user.user_id.clone()),
+                None if root_named(name) => Ok(ROOT_OWNER.to_string()),
+                None => Err(no_such_user(name)),
+            },
             (None, Principal::User { user_id, .. }) => Ok(user_id.clone()),
+            (None, Principal::Root { .. }) => Ok(ROOT_OWNER.to_string()),
             (None, _) => Err(user_name_required()),
         }
     }
@@ -355,7 +365,10 @@ impl Iam {
         let user_id = self.named_user_id(call, a, input.user_name.as_deref())?;
         let empty = AccountState::default();
         let a = a.unwrap_or(&empty);
-        let user_name = a.user_by_id(&user_id).map(|u| u.name.clone()).unwrap_or_default();
+        let user_name = match a.user_by_id(&user_id) {
+            Some(user) => user.name.clone(),
+            None => account.to_string(),
+        };
         let listed = a.mfa_devices.iter().filter(|(_, d)| d.user_id.as_deref() == Some(user_id.as_str()));
         let (items, next) = page(listed, input.marker.as_deref(), input.max_items);
         let items: Vec<Value> = items
@@ -385,8 +398,17 @@ impl Iam {
             .into_iter()
             .map(|d| {
                 let mut item = json!({ "SerialNumber": d.serial });
-                if let Some(user) = d.user_id.as_deref().and_then(|id| a.user_by_id(id)) {
-                    item.set("User", user_json(account, user, false));
+                match d.user_id.as_deref() {
+                    Some(ROOT_OWNER) => item.set(
+                        "User",
+                        json!({"UserId": account.as_str(), "Arn": format!("arn:aws:iam::{account}:root"), "CreateDate": a.create_date}),
+                    ),
+                    Some(id) => {
+                        if let Some(user) = a.user_by_id(id) {
+                            item.set("User", user_json(account, user, false));
+                        }
+                    }
+                    None => {}
                 }
                 if let Some(date) = d.enable_date {
                     item.set("EnableDate", json!(date));
@@ -411,8 +433,10 @@ impl Iam {
         code: Option<&str>,
         now_ms: i64,
     ) -> Result<Change, MfaRefusal> {
-        let Principal::User { account, user_id, .. } = caller else {
-            return Err(MfaRefusal::UnknownDevice);
+        let (account, user_id) = match caller {
+            Principal::User { account, user_id, .. } => (account, user_id.as_str()),
+            Principal::Root { account } => (account, ROOT_OWNER),
+            _ => return Err(MfaRefusal::UnknownDevice),
         };
         let guard = self.lock().await;
         let mut device = {

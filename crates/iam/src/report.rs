@@ -104,7 +104,7 @@ impl Iam {
             "no_information".to_string(),
             "not_supported".to_string(),
             "not_supported".to_string(),
-            "false".to_string(),
+            a.mfa_devices_of(crate::mfa::ROOT_OWNER).next().is_some().to_string(),
         ];
         root.extend(keys_columns(None));
         root.extend(certs);
