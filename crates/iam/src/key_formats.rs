@@ -266,3 +266,41 @@ mod tests {
         assert_eq!(mpint(&[0x7f]), vec![0x7f]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use base64::Engine;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever the text, the SSH reader answers without panicking,
+        /// and what it accepts it gives back as the same key.
+        #[test]
+        fn ssh_reader_never_panics(text in ".{0,600}", blob in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = parse_ssh_public_key(&text);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
+            if let Ok(key) = parse_ssh_public_key(&format!("ssh-rsa {b64}")) {
+                prop_assert_eq!(parse_ssh_public_key(&key.ssh_text()), Ok(key.clone()));
+                prop_assert_eq!(parse_ssh_public_key(&key.pem_text()), Ok(key));
+            }
+            let _ = parse_ssh_public_key(&format!(
+                "-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n"
+            ));
+        }
+
+        /// Certificates and private keys: arbitrary DER inside PEM armour.
+        #[test]
+        fn certificate_readers_never_panic(der in proptest::collection::vec(any::<u8>(), 0..800)) {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+            for label in ["CERTIFICATE", "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"] {
+                let pem = format!("-----BEGIN {label}-----\n{b64}\n-----END {label}-----\n");
+                let _ = parse_certificate(&pem);
+                let _ = chain_is_well_formed(&pem);
+                let _ = private_key_public_bits(&pem);
+            }
+        }
+    }
+}

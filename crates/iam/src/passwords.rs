@@ -502,9 +502,11 @@ impl Iam {
     }
 
     pub(crate) async fn delete_password_policy(&self, call: &Call, _: NoInput) -> Result<Outcome, AwsError> {
-        let account = call.caller.account().clone();
         self.edit_settings(call, |_, settings| {
-            settings.password_policy.take().map(drop).ok_or_else(|| no_password_policy(&account))
+            settings.password_policy.take().map(drop).ok_or_else(|| {
+                IamException::NoSuchEntityException
+                    .error("The account policy with name PasswordPolicy cannot be found.")
+            })
         })
         .await
     }

@@ -576,3 +576,38 @@ mod tests {
         assert!(parse_saml_metadata("not xml at all").is_none());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn saml_reader_never_panics(text in ".{0,800}") {
+            let _ = parse_saml_metadata(&text);
+            let _ = parse_saml_metadata(&format!("<md:EntityDescriptor entityID=\"x\">{text}</md:EntityDescriptor>"));
+        }
+
+        #[test]
+        fn issuer_reader_never_panics(text in ".{0,300}") {
+            if let Some(issuer) = oidc_issuer(&text) {
+                prop_assert!(!issuer.is_empty() && !issuer.contains('?'));
+            }
+        }
+    }
+
+    /// Deep nesting costs memory in proportion to the input, never stack.
+    #[test]
+    fn deeply_nested_metadata_is_refused_without_recursion() {
+        let depth = 200_000;
+        let document = format!(
+            "<md:EntityDescriptor entityID=\"x\">{}{}</md:EntityDescriptor>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        assert!(parse_saml_metadata(&document).is_none());
+    }
+}
