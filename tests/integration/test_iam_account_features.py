@@ -75,3 +75,14 @@ def test_list_policies_granting_service_access(rampart):
     assert by_service["kms"] == []
     with raises_aws("NoSuchEntity", 404):
         iam.list_policies_granting_service_access(Arn=user["arn"] + "-gone", ServiceNamespaces=["s3"])
+
+
+def test_groups_per_account_quota(fresh_rampart):
+    iam = fresh_rampart.client("iam")
+    for i in range(300):
+        iam.create_group(GroupName=f"quota-{i}")
+    with raises_aws("LimitExceeded", 409) as e:
+        iam.create_group(GroupName="quota-300")
+    assert e.message == "Cannot exceed quota for GroupsPerAccount: 300"
+    summary = iam.get_account_summary()["SummaryMap"]
+    assert (summary["Groups"], summary["GroupsQuota"]) == (300, 300)

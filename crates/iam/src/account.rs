@@ -30,11 +30,11 @@ pub(crate) struct StsPreferencesInput {
 /// the ones Rampart enforces are the handlers' own constants.
 const QUOTAS: &[(&str, u64)] = &[
     ("UsersQuota", 5000),
-    ("GroupsQuota", 300),
-    ("RolesQuota", 1000),
-    ("PoliciesQuota", 1500),
+    ("GroupsQuota", crate::groups::GROUPS_PER_ACCOUNT as u64),
+    ("RolesQuota", crate::roles::ROLES_PER_ACCOUNT as u64),
+    ("PoliciesQuota", crate::managed::POLICIES_PER_ACCOUNT as u64),
     ("InstanceProfilesQuota", 1000),
-    ("ServerCertificatesQuota", 20),
+    ("ServerCertificatesQuota", crate::certificates::SERVER_CERTIFICATES_PER_ACCOUNT as u64),
     ("AccessKeysPerUserQuota", 2),
     ("SigningCertificatesPerUserQuota", 2),
     ("GroupsPerUserQuota", 10),

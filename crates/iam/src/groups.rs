@@ -20,6 +20,8 @@ use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quotas.
 const GROUPS_PER_USER: usize = 10;
+/// IAM's quota of groups per account.
+pub(crate) const GROUPS_PER_ACCOUNT: usize = 300;
 const POLICIES_PER_GROUP: usize = 10;
 
 fn group_resource(name: &str) -> Resource {
@@ -98,6 +100,10 @@ impl Iam {
         if self.state.read().accounts.get(&account).and_then(|a| a.group(&input.group_name)).is_some() {
             return Err(IamException::EntityAlreadyExistsException
                 .error(format!("Group with name {} already exists.", input.group_name)));
+        }
+        if self.state.read().accounts.get(&account).is_some_and(|a| a.groups.len() >= GROUPS_PER_ACCOUNT) {
+            return Err(IamException::LimitExceededException
+                .error(format!("Cannot exceed quota for GroupsPerAccount: {GROUPS_PER_ACCOUNT}")));
         }
         let group = Group {
             group_id: rampart_core::ids::unique_id("AGPA"),

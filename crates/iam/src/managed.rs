@@ -20,6 +20,8 @@ use crate::tagging::{new_tags, TagInput};
 use crate::{now_seconds, put, Iam};
 
 const POLICIES_PER_USER: usize = 10;
+/// IAM's quota of customer managed policies per account.
+pub(crate) const POLICIES_PER_ACCOUNT: usize = 1500;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -117,6 +119,10 @@ impl Iam {
                     "A policy called {} already exists. Duplicate names are not allowed.",
                     policy.name
                 )));
+            }
+            if state.accounts.get(&account).is_some_and(|a| a.managed.len() >= POLICIES_PER_ACCOUNT) {
+                return Err(IamException::LimitExceededException
+                    .error(format!("Cannot exceed quota for PoliciesPerAccount: {POLICIES_PER_ACCOUNT}")));
             }
         }
         let output = json!({ "Policy": customer_policy_json(&account, &policy, (0, 0), PolicyView::Create) });

@@ -138,6 +138,17 @@ pub(crate) struct ListAttachedRoleInput {
     max_items: Option<usize>,
 }
 
+/// IAM's quota of roles per account.
+pub(crate) const ROLES_PER_ACCOUNT: usize = 1000;
+
+pub(crate) fn require_role_quota(a: Option<&AccountState>) -> Result<(), AwsError> {
+    if a.is_some_and(|a| a.roles.len() >= ROLES_PER_ACCOUNT) {
+        return Err(IamException::LimitExceededException
+            .error(format!("Cannot exceed quota for RolesPerAccount: {ROLES_PER_ACCOUNT}")));
+    }
+    Ok(())
+}
+
 /// Where service-linked roles live: `/aws-service-role/<service>/`.
 pub(crate) const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
 
@@ -166,6 +177,7 @@ impl Iam {
                 return Err(IamException::EntityAlreadyExistsException
                     .error(format!("Role with name {} already exists.", input.role_name)));
             }
+            require_role_quota(a)?;
             if let Some(boundary) = &input.permissions_boundary {
                 require_attachable(a.unwrap_or(&AccountState::default()), boundary)?;
             }

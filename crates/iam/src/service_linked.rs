@@ -118,6 +118,7 @@ impl Iam {
             None => (*base_name).to_string(),
         };
         let guard = self.lock().await;
+        crate::roles::require_role_quota(self.state.read().accounts.get(&account))?;
         if self.state.read().accounts.get(&account).and_then(|a| a.role(&name)).is_some() {
             return Err(invalid_input(format!(
                 "Service role name {name} has been taken in this account, please try a different suffix."
