@@ -114,15 +114,6 @@ impl Principal {
         }
     }
 
-    /// The IAM user whose policies apply: the user itself, or the user
-    /// that issued a federated user's token.
-    pub fn policy_user_id(&self) -> Option<&str> {
-        match self {
-            Principal::User { user_id, .. } | Principal::FederatedUser { user_id, .. } => Some(user_id),
-            _ => None,
-        }
-    }
-
     pub fn is_root(&self) -> bool {
         matches!(self, Principal::Root { .. })
     }
