@@ -163,6 +163,8 @@ def test_service_linked_roles(rampart):
         lambda: iam.delete_role(RoleName=role["RoleName"]),
         lambda: iam.detach_role_policy(RoleName=role["RoleName"], PolicyArn=attached[0]["PolicyArn"]),
         lambda: iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=json.dumps(trust)),
+        lambda: iam.put_role_policy(RoleName=role["RoleName"], PolicyName="extra", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})),
     ):
         with raises_aws("UnmodifiableEntity", 400) as e:
             attempt()

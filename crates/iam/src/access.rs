@@ -279,7 +279,7 @@ impl Iam {
             Rule::NewServiceLinkedRole => {
                 let service = text("AWSServiceName").unwrap_or_default();
                 let name = crate::service_linked::role_name_for(service, text("CustomSuffix"));
-                let path = format!("{}{service}/", crate::roles::SERVICE_ROLE_PATH);
+                let path = format!("{}{service}/", crate::state::SERVICE_ROLE_PATH);
                 vec![target(arn("role", &path, name.as_deref().unwrap_or("*")))]
             }
             Rule::List(kind) => vec![target(format!("arn:aws:iam::{account}:{kind}"))],

@@ -48,3 +48,10 @@ pub(crate) fn not_attachable(arn: &str) -> AwsError {
 pub(crate) fn no_such_instance_profile(name: &str) -> AwsError {
     IamException::NoSuchEntityException.error(format!("Instance Profile {name} cannot be found."))
 }
+
+/// A change to a service-linked role, which only its service may make.
+pub(crate) fn protected_role(name: &str) -> AwsError {
+    IamException::UnmodifiableEntityException.error(format!(
+        "Cannot perform the operation on the protected role '{name}' - this role is only modifiable by AWS"
+    ))
+}

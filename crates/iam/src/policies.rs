@@ -71,6 +71,16 @@ impl OwnerKind {
     }
 }
 
+/// A service-linked role's inline policies are its service's to change.
+fn require_changeable(kind: OwnerKind, a: &AccountState, owner_id: &str) -> Result<(), AwsError> {
+    match a.role_by_id(owner_id) {
+        Some(role) if kind == OwnerKind::Role && role.is_service_linked() => {
+            Err(crate::errors::protected_role(&role.name))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// IAM refuses to delete a user, group or role that still has policies.
 pub(crate) fn require_no_policies(a: &AccountState, owner_id: &str, attached: &[String]) -> Result<(), AwsError> {
     if !attached.is_empty() {
@@ -217,6 +227,7 @@ impl Iam {
             let empty = AccountState::default();
             let account_state = state.accounts.get(&account).unwrap_or(&empty);
             let (owner_id, owner_name) = kind.resolve(account_state, &input.owner_name)?;
+            require_changeable(kind, account_state, &owner_id)?;
             let policy = InlinePolicy { owner_id, name: input.policy_name.clone(), document: input.policy_document };
             let others: usize = account_state
                 .inline_policies
@@ -299,6 +310,11 @@ impl Iam {
         let account = call.caller.account().clone();
         let guard = self.lock().await;
         let (policy, _) = self.find_inline(call, kind, &input.owner_name, &input.policy_name)?;
+        {
+            let state = self.state.read();
+            let empty = AccountState::default();
+            require_changeable(kind, state.accounts.get(&account).unwrap_or(&empty), &policy.owner_id)?;
+        }
         let writes = vec![delete(POLICY_KIND, &account, &policy.key())];
         let resources = vec![policy_resource(&policy.name)];
         let change = self.change(guard, writes, move |state: &mut State, _| {

@@ -149,17 +149,11 @@ pub(crate) fn require_role_quota(a: Option<&AccountState>) -> Result<(), AwsErro
     Ok(())
 }
 
-/// Where service-linked roles live: `/aws-service-role/<service>/`.
-pub(crate) const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
-
 /// A service-linked role's trust, permissions and boundary are the
 /// service's: IAM refuses to change them (UnmodifiableEntity).
 pub(crate) fn require_modifiable(role: &Role) -> Result<(), AwsError> {
-    if role.path.starts_with(SERVICE_ROLE_PATH) {
-        return Err(IamException::UnmodifiableEntityException.error(format!(
-            "Cannot perform the operation on the protected role '{}' - this role is only modifiable by AWS",
-            role.name
-        )));
+    if role.is_service_linked() {
+        return Err(crate::errors::protected_role(&role.name));
     }
     Ok(())
 }

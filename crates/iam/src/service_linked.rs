@@ -13,7 +13,8 @@ use rampart_wire::{ExceptionId, IamException};
 use crate::errors::no_such_role;
 use crate::policies::recompile;
 use crate::render::role_json;
-use crate::roles::{role_resource, SERVICE_ROLE_PATH};
+use crate::roles::role_resource;
+use crate::state::SERVICE_ROLE_PATH;
 use crate::state::{Role, State, ROLE_KIND};
 use crate::{now_seconds, put, Iam};
 
@@ -160,7 +161,7 @@ impl Iam {
             let state = self.state.read();
             let a = state.accounts.get(&account);
             let role = a.and_then(|a| a.role(&input.role_name)).ok_or_else(|| no_such_role(&input.role_name))?;
-            if !role.path.starts_with(SERVICE_ROLE_PATH) {
+            if !role.is_service_linked() {
                 return Err(invalid_input(format!("{} is not a service-linked role.", role.name)));
             }
             (role.clone(), a.map(|a| a.settings.clone()).unwrap_or_default())

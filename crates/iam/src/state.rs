@@ -196,6 +196,16 @@ pub(crate) struct Role {
     pub attached: Vec<String>,
 }
 
+/// Where service-linked roles live: `/aws-service-role/<service>/`.
+pub(crate) const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
+
+impl Role {
+    /// A service-linked role: its trust, permissions and boundary are the service's.
+    pub fn is_service_linked(&self) -> bool {
+        self.path.starts_with(SERVICE_ROLE_PATH)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct InstanceProfile {
     pub instance_profile_id: String,
