@@ -176,3 +176,24 @@ def test_service_linked_roles(rampart):
         iam.get_role(RoleName=role["RoleName"])
     with raises_aws("NoSuchEntity", 404):
         iam.get_service_linked_role_deletion_status(DeletionTaskId=task + "x")
+
+
+def test_role_last_used_is_reported_and_kept(fresh_rampart):
+    from rampart_testlib import Creds, new_user
+    srv = fresh_rampart
+    iam = srv.client("iam")
+    caller = new_user(srv, "assumer")
+    name = uniq("used")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": caller["arn"]}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    assert iam.get_role(RoleName=name)["Role"]["RoleLastUsed"] == {}
+    out = srv.client("sts", caller["creds"]).assume_role(RoleArn=arn, RoleSessionName="s1")
+    session = Creds.from_sts(out["Credentials"], srv.account_id)
+    srv.client("sts", session, region="eu-west-1").get_caller_identity()
+    used = iam.get_role(RoleName=name)["Role"]["RoleLastUsed"]
+    assert used["Region"] == "eu-west-1" and used["LastUsedDate"]
+    details = iam.get_account_authorization_details(Filter=["Role"])["RoleDetailList"]
+    assert [r["RoleLastUsed"]["Region"] for r in details if r["RoleName"] == name] == ["eu-west-1"]
+    srv.restart()
+    assert srv.client("iam").get_role(RoleName=name)["Role"]["RoleLastUsed"]["Region"] == "eu-west-1"

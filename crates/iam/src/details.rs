@@ -85,6 +85,7 @@ impl Iam {
         if wanted("Role") {
             for r in a.roles.values() {
                 let mut detail = role_json(account, r, true);
+                detail.set("RoleLastUsed", self.role_last_used_json(&r.role_id));
                 // `RoleDetail` has no session duration.
                 detail.unset("MaxSessionDuration");
                 let profiles = a.instance_profiles.values().filter(|p| p.roles.contains(&r.role_id));

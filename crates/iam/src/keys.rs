@@ -10,7 +10,7 @@ use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{no_such_user, sealing_failed};
 use crate::listing::{page, page_output};
-use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND};
+use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND, ROLE_LAST_USED_KIND};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quota of access keys per user (and per root user).
@@ -277,6 +277,20 @@ impl Iam {
                     writes.push(put(LAST_USED_KIND, account, akid, &stored).map_err(|e| e.message)?);
                     flushed.push((akid.clone(), used.time_ms));
                 }
+            }
+        }
+        // Roles' last use, by the same rule: what changed since the last
+        // flush. Deleted roles' entries are dropped.
+        {
+            let state = self.state.read();
+            let done = self.last_used_flushed.lock();
+            let owner = |role_id: &str| state.accounts.iter().find_map(|(id, a)| a.role_by_id(role_id).map(|_| id));
+            self.role_last_used.write().retain(|role_id, _| owner(role_id).is_some());
+            for (role_id, used) in self.role_last_used.read().iter() {
+                let key = format!("role/{role_id}");
+                let Some(account) = owner(role_id).filter(|_| done.get(&key) != Some(&used.time_ms)) else { continue };
+                writes.push(put(ROLE_LAST_USED_KIND, account, role_id, used).map_err(|e| e.message)?);
+                flushed.push((key, used.time_ms));
             }
         }
         if writes.is_empty() {

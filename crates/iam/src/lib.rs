@@ -102,6 +102,9 @@ pub struct Iam {
     mutation: Arc<tokio::sync::Mutex<()>>,
     /// The last-used time of each key as last stored (see `flush_last_used`).
     last_used_flushed: Arc<parking_lot::Mutex<std::collections::HashMap<String, i64>>>,
+    /// When each role's sessions were last used (`note_role_use`): in memory,
+    /// stored by the last-used task with the access keys' last use.
+    role_last_used: parking_lot::RwLock<std::collections::HashMap<String, keys::StoredLastUsed>>,
     /// Wrong MFA codes per device and wrong passwords per user, in memory.
     mfa_throttle: throttle::Throttle,
     password_throttle: throttle::Throttle,
@@ -144,6 +147,7 @@ impl Iam {
             state: Arc::new(RwLock::new(State::default())),
             mutation: Arc::new(tokio::sync::Mutex::new(())),
             last_used_flushed: Arc::default(),
+            role_last_used: parking_lot::RwLock::default(),
             mfa_throttle: throttle::Throttle::default(),
             password_throttle: throttle::Throttle::default(),
         }
@@ -295,6 +299,12 @@ impl Iam {
             }
         }
         drop(flushed);
+        let mut role_uses = self.role_last_used.write();
+        role_uses.clear();
+        for (_, role_id, used) in self.scan::<keys::StoredLastUsed>(state::ROLE_LAST_USED_KIND)? {
+            role_uses.insert(role_id, used);
+        }
+        drop(role_uses);
         for (account, _, policy) in self.scan::<state::InlinePolicy>(POLICY_KIND)? {
             state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
         }
@@ -384,6 +394,34 @@ impl Iam {
             Principal::FederatedUser { .. } => None,
         };
         tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
+    }
+
+    /// Notes that a session of the role behind `principal` authenticated a
+    /// call (GetRole's `RoleLastUsed`). AWS reports this to the day; Rampart
+    /// keeps the minute, and takes the write lock at most once a minute a role.
+    pub fn note_role_use(&self, principal: &Principal, time_ms: i64, region: &str) {
+        let Principal::AssumedRole { role_id, .. } = principal else { return };
+        let fresh = |uses: &std::collections::HashMap<String, keys::StoredLastUsed>| {
+            uses.get(role_id).is_some_and(|u| time_ms - u.time_ms < 60_000)
+        };
+        if fresh(&self.role_last_used.read()) {
+            return;
+        }
+        let mut uses = self.role_last_used.write();
+        if !fresh(&uses) {
+            let used = keys::StoredLastUsed { time_ms, service: String::new(), region: region.to_string() };
+            uses.insert(role_id.clone(), used);
+        }
+    }
+
+    /// GetRole's `RoleLastUsed`: `{}` for a role no session has used.
+    pub(crate) fn role_last_used_json(&self, role_id: &str) -> Value {
+        match self.role_last_used.read().get(role_id) {
+            Some(used) => {
+                serde_json::json!({ "LastUsedDate": (used.time_ms / 60_000 * 60) as f64, "Region": used.region })
+            }
+            None => serde_json::json!({}),
+        }
     }
 
     /// The role an ARN names (`arn:aws:iam::ACCOUNT:role/PATH/NAME`), for STS.

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Resource};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
@@ -204,7 +204,9 @@ impl Iam {
         let state = self.state.read();
         let role = state.accounts.get(account).and_then(|a| a.role(&input.role_name));
         let role = role.ok_or_else(|| no_such_role(&input.role_name))?;
-        Ok(Outcome::read(json!({ "Role": role_json(account, role, true) })))
+        let mut output = role_json(account, role, true);
+        output.set("RoleLastUsed", self.role_last_used_json(&role.role_id));
+        Ok(Outcome::read(json!({ "Role": output })))
     }
 
     pub(crate) fn list_roles(&self, call: &Call, input: ListRolesInput) -> Result<Outcome, AwsError> {
@@ -387,7 +389,10 @@ impl Iam {
     ) -> Result<rampart_core::Change, AwsError> {
         let arn = rampart_core::iam_arn(&account, "role", &role.path, &role.name);
         let rewrites = forget_trusted_principal(&self.state.read(), &arn, &role.role_id, Some(&role.role_id));
-        let mut writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
+        let mut writes = vec![
+            delete(ROLE_KIND, &account, &role.role_id),
+            delete(crate::state::ROLE_LAST_USED_KIND, &account, &role.role_id),
+        ];
         writes.extend(trust_rewrite_writes(&rewrites)?);
         writes.extend(more);
         Ok(self.change(guard, writes, move |state: &mut State, credentials| {
