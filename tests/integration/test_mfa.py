@@ -56,7 +56,8 @@ def mfa_user(rampart):
 
 
 def test_create_returns_a_real_seed_and_a_qr_code_of_the_otpauth_uri(rampart):
-    iam = rampart.client("iam")
+    marker = ua_marker()
+    iam = rampart.client("iam", user_agent_extra=marker)
     name = uniq("phone")
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path="/team/",
                                            Tags=[{"Key": "owner", "Value": "ops"}])["VirtualMFADevice"]
@@ -82,6 +83,12 @@ def test_create_returns_a_real_seed_and_a_qr_code_of_the_otpauth_uri(rampart):
     assert mine[0]["Tags"] == [{"Key": "owner", "Value": "ops"}]
     with raises_aws("EntityAlreadyExists", 409):
         iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path="/team/")
+    # The trail names the device but holds neither the seed nor the QR code.
+    created = wait_for_events(rampart.client("cloudtrail"), lambda e, r: marker in r.get("userAgent", "")
+                              and r["eventName"] == "CreateVirtualMFADevice" and "errorCode" not in r)
+    text = json.dumps([record(e) for e in created])
+    assert device["SerialNumber"] in text
+    assert seed not in text and base64.b64encode(device["QRCodePNG"]).decode()[:40] not in text
 
 
 def test_enable_needs_two_consecutive_current_codes(rampart):
