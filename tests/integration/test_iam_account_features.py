@@ -86,3 +86,39 @@ def test_groups_per_account_quota(fresh_rampart):
     assert e.message == "Cannot exceed quota for GroupsPerAccount: 300"
     summary = iam.get_account_summary()["SummaryMap"]
     assert (summary["Groups"], summary["GroupsQuota"]) == (300, 300)
+
+
+def test_service_last_accessed_details(rampart):
+    iam = rampart.client("iam")
+    user = new_user(rampart, "advised")
+    group = uniq("advised")
+    iam.create_group(GroupName=group)
+    iam.add_user_to_group(GroupName=group, UserName=user["name"])
+    iam.put_user_policy(UserName=user["name"], PolicyName="p", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": ["iam:List*", "s3:GetObject"], "Resource": "*"}))
+    iam.put_group_policy(GroupName=group, PolicyName="g", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}))
+    rampart.client("iam", user["creds"]).list_users()
+    rampart.client("sts", user["creds"], region="eu-west-1").get_caller_identity()
+
+    job = iam.generate_service_last_accessed_details(Arn=user["arn"])["JobId"]
+    assert len(job) == 36
+    report = iam.get_service_last_accessed_details(JobId=job)
+    assert report["JobStatus"] == "COMPLETED" and report["JobType"] == "SERVICE_LEVEL"
+    services = {s["ServiceNamespace"]: s for s in report["ServicesLastAccessed"]}
+    assert set(services) == {"iam", "s3", "kms"}, "the services the user's and its groups' policies grant"
+    assert services["iam"]["LastAuthenticatedEntity"] == user["arn"]
+    assert services["iam"]["LastAuthenticatedRegion"] == "us-east-1"
+    assert services["iam"]["TotalAuthenticatedEntities"] == 1
+    assert "LastAuthenticated" not in services["s3"] and services["s3"]["TotalAuthenticatedEntities"] == 0
+
+    group_job = iam.generate_service_last_accessed_details(
+        Arn=f"arn:aws:iam::{rampart.account_id}:group/{group}")["JobId"]
+    entities = iam.get_service_last_accessed_details_with_entities(
+        JobId=group_job, ServiceNamespace="kms")["EntityDetailsList"]
+    assert [(e["EntityInfo"]["Name"], e["EntityInfo"]["Type"]) for e in entities] == [(user["name"], "USER")]
+    assert "LastAuthenticated" not in entities[0]
+    with raises_aws("NoSuchEntity", 404):
+        iam.get_service_last_accessed_details(JobId="00000000-0000-0000-0000-000000000000")
+    with raises_aws("NoSuchEntity", 404):
+        iam.generate_service_last_accessed_details(Arn=user["arn"] + "-gone")

@@ -10,7 +10,7 @@ use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{no_such_user, sealing_failed};
 use crate::listing::{page, page_output};
-use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND, ROLE_LAST_USED_KIND};
+use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND, SERVICE_LAST_USED_KIND};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quota of access keys per user (and per root user).
@@ -279,18 +279,32 @@ impl Iam {
                 }
             }
         }
-        // Roles' last use, by the same rule: what changed since the last
-        // flush. Deleted roles' entries are dropped.
+        // Users' and roles' last use of each service, by the same rule;
+        // the records of entities deleted since are deleted.
         {
             let state = self.state.read();
             let done = self.last_used_flushed.lock();
-            let owner = |role_id: &str| state.accounts.iter().find_map(|(id, a)| a.role_by_id(role_id).map(|_| id));
-            self.role_last_used.write().retain(|role_id, _| owner(role_id).is_some());
-            for (role_id, used) in self.role_last_used.read().iter() {
-                let key = format!("role/{role_id}");
-                let Some(account) = owner(role_id).filter(|_| done.get(&key) != Some(&used.time_ms)) else { continue };
-                writes.push(put(ROLE_LAST_USED_KIND, account, role_id, used).map_err(|e| e.message)?);
-                flushed.push((key, used.time_ms));
+            let owner = |id: &str| {
+                state.accounts.iter().find_map(|(account, a)| {
+                    (a.role_by_id(id).is_some() || a.user_by_id(id).is_some()).then_some(account)
+                })
+            };
+            for (entity, service, used) in self.last_access.entries() {
+                let key = format!("{entity}/{service}");
+                let marker = format!("use/{key}");
+                match owner(&entity) {
+                    Some(account) if done.get(&marker) != Some(&used.time_ms) => {
+                        let stored = StoredLastUsed { time_ms: used.time_ms, service, region: used.region };
+                        writes.push(put(SERVICE_LAST_USED_KIND, account, &key, &stored).map_err(|e| e.message)?);
+                        flushed.push((marker, used.time_ms));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.last_access.forget(&entity);
+                        let account = used.account.clone();
+                        writes.push(rampart_store::RecordWrite::Delete { kind: SERVICE_LAST_USED_KIND, account, key });
+                    }
+                }
             }
         }
         if writes.is_empty() {

@@ -19,6 +19,7 @@ mod groups;
 mod instance_profiles;
 mod key_formats;
 mod keys;
+mod last_accessed;
 mod listing;
 mod managed;
 mod mfa;
@@ -102,9 +103,11 @@ pub struct Iam {
     mutation: Arc<tokio::sync::Mutex<()>>,
     /// The last-used time of each key as last stored (see `flush_last_used`).
     last_used_flushed: Arc<parking_lot::Mutex<std::collections::HashMap<String, i64>>>,
-    /// When each role's sessions were last used (`note_role_use`): in memory,
-    /// stored by the last-used task with the access keys' last use.
-    role_last_used: parking_lot::RwLock<std::collections::HashMap<String, keys::StoredLastUsed>>,
+    /// When each user and role last called each service (`note_use`): in
+    /// memory, stored by the last-used task with the access keys' last use.
+    last_access: last_accessed::LastAccess,
+    /// Service last-accessed reports generated, newest last.
+    access_jobs: parking_lot::Mutex<std::collections::VecDeque<last_accessed::AccessJob>>,
     /// Wrong MFA codes per device and wrong passwords per user, in memory.
     mfa_throttle: throttle::Throttle,
     password_throttle: throttle::Throttle,
@@ -147,7 +150,8 @@ impl Iam {
             state: Arc::new(RwLock::new(State::default())),
             mutation: Arc::new(tokio::sync::Mutex::new(())),
             last_used_flushed: Arc::default(),
-            role_last_used: parking_lot::RwLock::default(),
+            last_access: last_accessed::LastAccess::default(),
+            access_jobs: parking_lot::Mutex::default(),
             mfa_throttle: throttle::Throttle::default(),
             password_throttle: throttle::Throttle::default(),
         }
@@ -299,12 +303,8 @@ impl Iam {
             }
         }
         drop(flushed);
-        let mut role_uses = self.role_last_used.write();
-        role_uses.clear();
-        for (_, role_id, used) in self.scan::<keys::StoredLastUsed>(state::ROLE_LAST_USED_KIND)? {
-            role_uses.insert(role_id, used);
-        }
-        drop(role_uses);
+        self.last_access.load(self.scan::<keys::StoredLastUsed>(state::SERVICE_LAST_USED_KIND)?);
+
         for (account, _, policy) in self.scan::<state::InlinePolicy>(POLICY_KIND)? {
             state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
         }
@@ -396,27 +396,20 @@ impl Iam {
         tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
     }
 
-    /// Notes that a session of the role behind `principal` authenticated a
-    /// call (GetRole's `RoleLastUsed`). AWS reports this to the day; Rampart
-    /// keeps the minute, and takes the write lock at most once a minute a role.
-    pub fn note_role_use(&self, principal: &Principal, time_ms: i64, region: &str) {
-        let Principal::AssumedRole { role_id, .. } = principal else { return };
-        let fresh = |uses: &std::collections::HashMap<String, keys::StoredLastUsed>| {
-            uses.get(role_id).is_some_and(|u| time_ms - u.time_ms < 60_000)
+    /// Notes that `principal` (a user, or a session of a role) authenticated
+    /// a call to `service` (access advisor and GetRole's `RoleLastUsed`).
+    pub fn note_use(&self, principal: &Principal, service: &str, time_ms: i64, region: &str) {
+        let entity = match principal {
+            Principal::User { user_id, .. } => user_id,
+            Principal::AssumedRole { role_id, .. } => role_id,
+            Principal::Root { .. } | Principal::FederatedUser { .. } => return,
         };
-        if fresh(&self.role_last_used.read()) {
-            return;
-        }
-        let mut uses = self.role_last_used.write();
-        if !fresh(&uses) {
-            let used = keys::StoredLastUsed { time_ms, service: String::new(), region: region.to_string() };
-            uses.insert(role_id.clone(), used);
-        }
+        self.last_access.note(entity, service, time_ms, region, principal.account());
     }
 
     /// GetRole's `RoleLastUsed`: `{}` for a role no session has used.
     pub(crate) fn role_last_used_json(&self, role_id: &str) -> Value {
-        match self.role_last_used.read().get(role_id) {
+        match self.last_access.latest(role_id) {
             Some(used) => {
                 serde_json::json!({ "LastUsedDate": (used.time_ms / 60_000 * 60) as f64, "Region": used.region })
             }

@@ -389,10 +389,7 @@ impl Iam {
     ) -> Result<rampart_core::Change, AwsError> {
         let arn = rampart_core::iam_arn(&account, "role", &role.path, &role.name);
         let rewrites = forget_trusted_principal(&self.state.read(), &arn, &role.role_id, Some(&role.role_id));
-        let mut writes = vec![
-            delete(ROLE_KIND, &account, &role.role_id),
-            delete(crate::state::ROLE_LAST_USED_KIND, &account, &role.role_id),
-        ];
+        let mut writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
         writes.extend(trust_rewrite_writes(&rewrites)?);
         writes.extend(more);
         Ok(self.change(guard, writes, move |state: &mut State, credentials| {

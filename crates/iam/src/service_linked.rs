@@ -206,7 +206,7 @@ impl Iam {
 }
 
 /// A random UUID-shaped id (version 4 layout) for a deletion task.
-fn uuid_like() -> String {
+pub(crate) fn uuid_like() -> String {
     let mut bytes = [0u8; 16];
     rand::Rng::fill(&mut rand::rngs::OsRng, &mut bytes);
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -15,7 +15,8 @@ pub(crate) const MANAGED_KIND: &str = "iam-managed-policy";
 pub(crate) const GROUP_KIND: &str = "iam-group";
 pub(crate) const ROLE_KIND: &str = "iam-role";
 pub(crate) const LAST_USED_KIND: &str = "iam-key-last-used";
-pub(crate) const ROLE_LAST_USED_KIND: &str = "iam-role-last-used";
+/// When a user or role last called a service, keyed `ENTITY_ID/SERVICE`.
+pub(crate) const SERVICE_LAST_USED_KIND: &str = "iam-service-last-used";
 pub(crate) const INSTANCE_PROFILE_KIND: &str = "iam-instance-profile";
 pub(crate) const MFA_KIND: &str = "iam-mfa-device";
 pub(crate) const LOGIN_PROFILE_KIND: &str = "iam-login-profile";

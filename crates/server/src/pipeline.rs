@@ -308,7 +308,7 @@ fn authenticate_request(
     // event's region) whatever region the scope names.
     let region = if service == ServiceId::Iam { "us-east-1".to_string() } else { authenticated.region };
     draft.region.clone_from(&region);
-    node.iam.note_role_use(&authenticated.principal, draft.time_ms, &region);
+    node.iam.note_use(&authenticated.principal, service.action_prefix(), draft.time_ms, &region);
     Ok(Authenticated { region, ..authenticated })
 }
 
