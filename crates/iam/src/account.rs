@@ -18,10 +18,6 @@ pub(crate) struct AliasInput {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct ListAliasesInput {}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
 pub(crate) struct StsPreferencesInput {
     global_endpoint_token_version: String,
 }
@@ -123,13 +119,13 @@ impl Iam {
         .await
     }
 
-    pub(crate) fn list_account_aliases(&self, call: &Call, _: ListAliasesInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn list_account_aliases(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
         let alias = state.accounts.get(call.caller.account()).and_then(|a| a.settings.alias.clone());
         Ok(Outcome::read(json!({ "AccountAliases": alias.into_iter().collect::<Vec<_>>(), "IsTruncated": false })))
     }
 
-    pub(crate) fn get_account_summary(&self, call: &Call, _: ListAliasesInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn get_account_summary(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
         let empty = AccountState::default();
         let a = state.accounts.get(call.caller.account()).unwrap_or(&empty);

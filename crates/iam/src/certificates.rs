@@ -15,7 +15,7 @@ use crate::key_formats::{
     chain_is_well_formed, parse_certificate, parse_ssh_public_key, private_key_public_bits, SshKeyProblem, SshPublicKey,
 };
 use crate::listing::{page, page_output};
-use crate::render::tags_json;
+use crate::render::{tags_json, user_resource};
 use crate::state::{
     AccountState, ServerCertificate, SigningCertificate, SshKey, State, SERVER_CERTIFICATE_KIND,
     SIGNING_CERTIFICATE_KIND, SSH_KEY_KIND,
@@ -111,10 +111,6 @@ fn status(active: bool) -> &'static str {
     }
 }
 
-fn user_resource(name: &str) -> Resource {
-    Resource { kind: "AWS::IAM::User".into(), name: name.to_string() }
-}
-
 fn server_resource(name: &str) -> Resource {
     Resource { kind: "AWS::IAM::ServerCertificate".into(), name: name.to_string() }
 }
@@ -164,16 +160,7 @@ pub(crate) fn server_metadata_json(account: &AccountId, c: &ServerCertificate) -
 impl Iam {
     /// The stored user a request names (the caller when it names none).
     fn owner_of(&self, call: &Call, name: Option<&str>) -> Result<(String, String), AwsError> {
-        let state = self.state.read();
-        let a = state.accounts.get(call.caller.account());
-        match (name, &call.caller) {
-            (Some(name), _) => {
-                let user = a.and_then(|a| a.user(name)).ok_or_else(|| crate::errors::no_such_user(name))?;
-                Ok((user.user_id.clone(), user.name.clone()))
-            }
-            (None, rampart_core::Principal::User { user_id, name, .. }) => Ok((user_id.clone(), name.clone())),
-            (None, _) => Err(crate::errors::user_name_required()),
-        }
+        crate::named_user(call, self.state.read().accounts.get(call.caller.account()), name)
     }
 
     /// Writes `writes` and applies `apply` to the caller's account state.

@@ -8,11 +8,15 @@ pub(crate) fn no_such_user(name: &str) -> AwsError {
     IamException::NoSuchEntityException.error(format!("The user with name {name} cannot be found."))
 }
 
-/// The key wrapper could not seal a new secret (an HSM that is down): IAM's
-/// own 500, and nothing is stored.
+/// IAM's own 500: something on Rampart's side failed, and nothing is stored.
+pub(crate) fn service_failure() -> AwsError {
+    IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
+}
+
+/// The key wrapper could not seal a new secret (an HSM that is down).
 pub(crate) fn sealing_failed(error: WrapError) -> AwsError {
     tracing::error!(%error, "a secret could not be sealed");
-    IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
+    service_failure()
 }
 
 /// Input IAM does not accept (its `ValidationError`).

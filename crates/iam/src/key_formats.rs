@@ -156,12 +156,7 @@ pub(crate) fn parse_ssh_public_key(text: &str) -> Result<SshPublicKey, SshKeyPro
         blob.extend((field.len() as u32).to_be_bytes());
         blob.extend(field);
     }
-    let rsa_key = der(0x30, &[der(0x02, &mpint(n)), der(0x02, &mpint(e))].concat());
-    // AlgorithmIdentifier { rsaEncryption, NULL }.
-    let algorithm =
-        der(0x30, &[&[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01][..], &[0x05, 0x00]].concat());
-    let bit_string = der(0x03, &[&[0u8][..], &rsa_key].concat());
-    let spki = der(0x30, &[algorithm, bit_string].concat());
+    let spki = rsa_spki(n, e).ok_or(SshKeyProblem::Invalid)?;
     Ok(SshPublicKey { blob, spki })
 }
 
@@ -210,19 +205,19 @@ fn mpint(magnitude: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One DER TLV (definite length).
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let length = content.len();
-    if length < 0x80 {
-        out.push(length as u8);
-    } else {
-        let bytes: Vec<u8> = length.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend(content);
-    out
+/// The DER SubjectPublicKeyInfo of the RSA key `(n, e)`:
+/// `{ rsaEncryption, NULL }` and the RSAPublicKey `SEQUENCE { n, e }`.
+fn rsa_spki(n: &[u8], e: &[u8]) -> Option<Vec<u8>> {
+    use x509_cert::der::asn1::{Any, BitString, SequenceOf, UintRef};
+    use x509_cert::der::Encode;
+    use x509_cert::spki::{AlgorithmIdentifierOwned, ObjectIdentifier, SubjectPublicKeyInfoOwned};
+    let mut rsa_key = SequenceOf::<UintRef<'_>, 2>::new();
+    rsa_key.add(UintRef::new(n).ok()?).ok()?;
+    rsa_key.add(UintRef::new(e).ok()?).ok()?;
+    let algorithm =
+        AlgorithmIdentifierOwned { oid: ObjectIdentifier::new(RSA_OID).ok()?, parameters: Some(Any::null()) };
+    let subject_public_key = BitString::from_bytes(&rsa_key.to_der().ok()?).ok()?;
+    SubjectPublicKeyInfoOwned { algorithm, subject_public_key }.to_der().ok()
 }
 
 #[cfg(test)]
@@ -239,6 +234,10 @@ mod tests {
         let from_ssh = parse_ssh_public_key(SSH).expect("ssh form");
         let from_pem = parse_ssh_public_key(PEM).expect("pem form");
         assert_eq!(from_ssh, from_pem);
+        // The SubjectPublicKeyInfo is byte for byte the one ssh-keygen wrote.
+        let (item, _) = rustls_pemfile::read_one_from_slice(PEM.as_bytes()).expect("pem").expect("an item");
+        let rustls_pemfile::Item::SubjectPublicKeyInfo(written) = item else { panic!("not a public key") };
+        assert_eq!(from_ssh.spki, written.as_ref());
         assert_eq!(from_ssh.ssh_text(), SSH.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
         assert_eq!(parse_ssh_public_key(&from_ssh.pem_text()).as_ref(), Ok(&from_ssh));
         let fingerprint = from_ssh.fingerprint();
@@ -258,10 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn der_lengths() {
-        assert_eq!(der(0x04, &[1, 2]), vec![0x04, 2, 1, 2]);
-        assert_eq!(der(0x04, &[0; 200]).get(..3), Some(&[0x04, 0x81, 200][..]));
-        assert_eq!(der(0x04, &[0; 300]).get(..4), Some(&[0x04, 0x82, 0x01, 0x2c][..]));
+    fn mpint_signs() {
         assert_eq!(mpint(&[0x80]), vec![0, 0x80]);
         assert_eq!(mpint(&[0x7f]), vec![0x7f]);
     }

@@ -1,6 +1,6 @@
 //! CreateAccessKey, ListAccessKeys, UpdateAccessKey, DeleteAccessKey, GetAccessKeyLastUsed.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use rampart_core::{
@@ -10,7 +10,7 @@ use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{no_such_user, sealing_failed};
 use crate::listing::{page, page_output};
-use crate::state::{AccessKey, AccountState, State, KEY_KIND, LAST_USED_KIND, SERVICE_LAST_USED_KIND};
+use crate::state::{AccessKey, AccountState, State, StoredLastUsed, KEY_KIND, LAST_USED_KIND, SERVICE_LAST_USED_KIND};
 use crate::{delete, now_seconds, put, Iam};
 
 /// IAM's quota of access keys per user (and per root user).
@@ -244,17 +244,6 @@ impl Iam {
         }
         Ok(Outcome::read(output))
     }
-}
-
-/// When each access key was last used, as stored. Authentication notes uses in
-/// memory (it never writes); a background flush stores what changed, so a
-/// restart keeps GetAccessKeyLastUsed's answers (less the last interval's after
-/// a crash; AWS too reports last use with a delay).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct StoredLastUsed {
-    pub time_ms: i64,
-    pub service: String,
-    pub region: String,
 }
 
 impl Iam {

@@ -19,9 +19,8 @@ use rampart_policy::{Policy, PolicyKind};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::attachments::document_of;
-use crate::keys::StoredLastUsed;
 use crate::listing::{page, page_output};
-use crate::state::AccountState;
+use crate::state::{AccountState, StoredLastUsed};
 use crate::Iam;
 
 /// How many generated reports a node keeps.
@@ -240,7 +239,7 @@ impl Iam {
                 entities: entities.iter().map(|e| (e.clone(), self.last_access.of(&e.id, s.prefix))).collect(),
             })
             .collect();
-        let id = crate::service_linked::uuid_like();
+        let id = uuid::Uuid::new_v4().to_string();
         let job = AccessJob {
             id: id.clone(),
             account: account.to_string(),

@@ -16,6 +16,7 @@ mod certificates;
 mod details;
 mod errors;
 mod groups;
+mod hashing;
 mod instance_profiles;
 mod key_formats;
 mod keys;
@@ -55,10 +56,10 @@ use rampart_core::{
     Principal, Sealer, Secret, Service, ServiceEvent, ServiceId, SystemChange, Task, TaskRun,
 };
 use rampart_store::{RecordWrite, Store};
-use rampart_wire::{ExceptionId, IamException};
 
+pub use hashing::{hash_password, password_matches};
 pub use mfa::MfaRefusal;
-pub use passwords::{hash_password, password_matches, PasswordCheck};
+pub use passwords::PasswordCheck;
 pub use policies::PrincipalPolicies;
 use state::{
     AccessKey, Account, State, User, ACCOUNT_KIND, GROUP_KIND, INSTANCE_PROFILE_KIND, KEY_KIND, LAST_USED_KIND,
@@ -118,6 +119,27 @@ pub(crate) fn parse_input<T: DeserializeOwned>(input: Value) -> Result<T, AwsErr
     rampart_core::parse_input(ServiceId::Iam, input)
 }
 
+/// An input with no members that a handler reads (or members it ignores).
+#[derive(serde::Deserialize)]
+pub(crate) struct NoInput {}
+
+/// The user a request names (found ignoring case), or the calling user when
+/// it names none: its id and stored name. Other callers must name a user.
+pub(crate) fn named_user(
+    call: &Call,
+    a: Option<&state::AccountState>,
+    name: Option<&str>,
+) -> Result<(String, String), AwsError> {
+    match (name, &call.caller) {
+        (Some(name), _) => {
+            let user = a.and_then(|a| a.user(name)).ok_or_else(|| errors::no_such_user(name))?;
+            Ok((user.user_id.clone(), user.name.clone()))
+        }
+        (None, Principal::User { user_id, name, .. }) => Ok((user_id.clone(), name.clone())),
+        (None, _) => Err(errors::user_name_required()),
+    }
+}
+
 pub(crate) fn now_seconds(call: &Call) -> f64 {
     (call.time_ms as f64 / 1000.0).floor()
 }
@@ -132,7 +154,7 @@ fn put<T: serde::Serialize>(
 ) -> Result<RecordWrite, AwsError> {
     let value = serde_json::to_string(value).map_err(|error| {
         tracing::error!(%error, kind, "a record could not be serialized");
-        IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
+        errors::service_failure()
     })?;
     Ok(RecordWrite::Put { kind, account: account.to_string(), key: key.to_string(), value })
 }
@@ -296,14 +318,14 @@ impl Iam {
         }
         let mut flushed = self.last_used_flushed.lock();
         flushed.clear();
-        for (_, akid, used) in self.scan::<keys::StoredLastUsed>(LAST_USED_KIND)? {
+        for (_, akid, used) in self.scan::<state::StoredLastUsed>(LAST_USED_KIND)? {
             if let Some(entry) = self.credentials.get(&akid) {
                 entry.record_use(used.time_ms, &used.service, &used.region);
                 flushed.insert(akid, used.time_ms);
             }
         }
         drop(flushed);
-        self.last_access.load(self.scan::<keys::StoredLastUsed>(state::SERVICE_LAST_USED_KIND)?);
+        self.last_access.load(self.scan::<state::StoredLastUsed>(state::SERVICE_LAST_USED_KIND)?);
 
         for (account, _, policy) in self.scan::<state::InlinePolicy>(POLICY_KIND)? {
             state.accounts.entry(account).or_default().inline_policies.insert(policy.key(), policy);
@@ -453,6 +475,27 @@ impl Iam {
         let state = self.state.read();
         let empty = state::AccountState::default();
         attachments::document_of(state.accounts.get(account).unwrap_or(&empty), arn).map(str::to_string)
+    }
+
+    /// Stores the account's settings after `edit` (the password policy, the alias).
+    pub(crate) async fn edit_settings(
+        &self,
+        call: &Call,
+        edit: impl FnOnce(&State, &mut state::AccountSettings) -> Result<(), AwsError>,
+    ) -> Result<Outcome, AwsError> {
+        let account = call.caller.account().clone();
+        let guard = self.lock().await;
+        let settings = {
+            let state = self.state.read();
+            let mut settings = state.accounts.get(&account).map(|a| a.settings.clone()).unwrap_or_default();
+            edit(&state, &mut settings)?;
+            settings
+        };
+        let writes = vec![put(SETTINGS_KIND, &account, account.as_str(), &settings)?];
+        let change = self.change(guard, writes, move |state: &mut State, _| {
+            state.accounts.entry(account).or_default().settings = settings;
+        });
+        Ok(Outcome { output: serde_json::json!({}), resources: Vec::new(), change: Some(change) })
     }
 
     /// A change that writes `writes` and then runs `apply` on the state, holding `guard`.

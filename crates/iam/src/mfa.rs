@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use rampart_core::{AccountId, AwsError, Call, Change, Outcome, OutputMembers, Principal, Resource};
 use rampart_wire::{CommonError, ExceptionId, IamException, ServiceId};
 
-use crate::errors::{no_such_user, sealing_failed, user_name_required};
+use crate::errors::{sealing_failed, service_failure};
 use crate::listing::{page, page_output};
 use crate::render::{tags_json, user_json};
 use crate::state::{AccountState, MfaDevice, State, MFA_KIND};
@@ -141,8 +141,7 @@ impl Iam {
     fn open_seed(&self, device: &MfaDevice) -> Result<Zeroizing<Vec<u8>>, AwsError> {
         self.sealer.open(&device.sealed_seed, &device.serial).map_err(|error| {
             tracing::error!(%error, serial = %device.serial, "an MFA seed could not be opened");
-            IamException::ServiceFailureException
-                .error("The request processing has failed because of an internal error.")
+            service_failure()
         })
     }
 
@@ -190,10 +189,7 @@ impl Iam {
             _ => account.to_string(),
         };
         let uri = Zeroizing::new(crate::qr::otpauth_uri(&input.name, &account_name, &base32));
-        let png = crate::qr::png(&uri).ok_or_else(|| {
-            IamException::ServiceFailureException
-                .error("The request processing has failed because of an internal error.")
-        })?;
+        let png = crate::qr::png(&uri).ok_or_else(service_failure)?;
         let device = MfaDevice {
             sealed_seed: self.sealer.seal(&seed, &serial).map_err(sealing_failed)?,
             serial: serial.clone(),
@@ -283,17 +279,11 @@ impl Iam {
     /// The account root has no user name: it names itself by its account id
     /// (or by naming no one), and its devices are assigned to `ROOT_OWNER`.
     fn named_user_id(&self, call: &Call, a: Option<&AccountState>, name: Option<&str>) -> Result<String, AwsError> {
-        let root_named = |name: &str| call.caller.is_root() && name == call.caller.account().as_str();
-        match (name, &call.caller) {
-            (Some(name), _) => match a.and_then(|a| a.user(name)) {
-                Some(user) => Ok(user.user_id.clone()),
-                None if root_named(name) => Ok(ROOT_OWNER.to_string()),
-                None => Err(no_such_user(name)),
-            },
-            (None, Principal::User { user_id, .. }) => Ok(user_id.clone()),
-            (None, Principal::Root { .. }) => Ok(ROOT_OWNER.to_string()),
-            (None, _) => Err(user_name_required()),
+        let names_root = |n: &str| n == call.caller.account().as_str() && a.and_then(|a| a.user(n)).is_none();
+        if call.caller.is_root() && name.is_none_or(names_root) {
+            return Ok(ROOT_OWNER.to_string());
         }
+        crate::named_user(call, a, name).map(|(id, _)| id)
     }
 
     pub(crate) async fn deactivate_mfa_device(&self, call: &Call, input: UserDeviceInput) -> Result<Outcome, AwsError> {

@@ -17,18 +17,11 @@ use crate::state::AccountState;
 use crate::Iam;
 
 #[derive(Deserialize)]
-pub(crate) struct NoInput {}
-
-#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct GrantingInput {
     arn: String,
     service_namespaces: Vec<String>,
 }
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct OrganizationsReportInput {}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -56,11 +49,11 @@ struct Granting {
 
 impl Iam {
     /// Answers for a standalone account: it is in no organization.
-    pub(crate) fn not_in_organization(&self, _: &Call, _: NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn not_in_organization(&self, _: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         Err(not_in_organization())
     }
 
-    pub(crate) async fn enable_outbound_federation(&self, call: &Call, _: NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn enable_outbound_federation(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let issuer = format!("https://{}.tokens.sts.global.api.aws", uuid_of(call.caller.account().as_str()));
         let issued = issuer.clone();
         let mut outcome = self
@@ -77,12 +70,16 @@ impl Iam {
         Ok(outcome)
     }
 
-    pub(crate) async fn disable_outbound_federation(&self, call: &Call, _: NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn disable_outbound_federation(
+        &self,
+        call: &Call,
+        _: crate::NoInput,
+    ) -> Result<Outcome, AwsError> {
         self.edit_settings(call, |_, settings| settings.outbound_issuer.take().map(drop).ok_or_else(feature_disabled))
             .await
     }
 
-    pub(crate) fn outbound_federation_info(&self, call: &Call, _: NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn outbound_federation_info(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
         let issuer = state.accounts.get(call.caller.account()).and_then(|a| a.settings.outbound_issuer.clone());
         let issuer = issuer.ok_or_else(feature_disabled)?;
@@ -91,11 +88,7 @@ impl Iam {
 
     /// A report of an organization's entities: its job fails, since the
     /// account is in none (as AWS's job does, with its error details).
-    pub(crate) fn generate_organizations_report(
-        &self,
-        call: &Call,
-        _: OrganizationsReportInput,
-    ) -> Result<Outcome, AwsError> {
+    pub(crate) fn generate_organizations_report(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         // 36 characters, the length of AWS's job ids; it carries its own creation time.
         let job = format!("{}-{:013}-orgreport", call.caller.account(), call.time_ms);
         Ok(Outcome::read(json!({ "JobId": job })))
@@ -214,11 +207,10 @@ fn entity_policies(a: &AccountState, arn: &str) -> Option<Vec<Granting>> {
     Some(out)
 }
 
-/// A stable UUID-shaped id derived from the account id (the account's
-/// issuer host stays the same across enable and disable).
+/// A stable UUID derived from the account id (the account's issuer host
+/// stays the same across enable and disable).
 fn uuid_of(account: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, account.as_bytes());
-    let hex: String = digest.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect();
-    let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default().to_string();
-    format!("{}-{}-{}-{}-{}", part(0..8), part(8..12), part(12..16), part(16..20), part(20..32))
+    let bytes: [u8; 16] = digest.as_ref().get(..16).and_then(|b| b.try_into().ok()).unwrap_or_default();
+    uuid::Uuid::from_bytes(bytes).to_string()
 }

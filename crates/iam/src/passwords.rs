@@ -3,29 +3,22 @@
 //! (Update/Get/DeleteAccountPasswordPolicy), and the check a sign-in runs
 //! (`Iam::check_password`).
 //!
-//! A password is kept only as an argon2id hash with OWASP's recommended
-//! parameters (19 MiB, two passes, one lane), and earlier hashes are kept
-//! for reuse prevention. Hashing runs on the blocking pool: it takes tens of
-//! milliseconds by design.
+//! A password is kept only as an argon2id hash (`hashing`), and earlier
+//! hashes are kept for reuse prevention.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Principal, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Principal};
 use rampart_wire::{CommonError, ExceptionId, IamException, ServiceId};
 
-use crate::errors::{no_such_user, user_name_required};
-use crate::state::{AccountSettings, LoginProfile, PasswordPolicy, State, LOGIN_PROFILE_KIND, SETTINGS_KIND};
+use crate::errors::service_failure;
+use crate::hashing::{blocking, hash_password, password_matches};
+use crate::render::user_resource;
+use crate::state::{LoginProfile, PasswordPolicy, State, LOGIN_PROFILE_KIND};
 use crate::{delete, now_seconds, put, Iam};
 
-/// OWASP's Password Storage Cheat Sheet, first argon2id configuration:
-/// m = 19 MiB, t = 2, p = 1.
-const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
-const ARGON2_PASSES: u32 = 2;
-const ARGON2_LANES: u32 = 1;
 /// UpdateAccountPasswordPolicy's default minimum length, and the AWS default
 /// policy that applies while an account has none of its own.
 const DEFAULT_MINIMUM_LENGTH: u32 = 6;
@@ -34,31 +27,6 @@ const AWS_DEFAULT_MINIMUM_LENGTH: usize = 8;
 const MAX_HISTORY: usize = 24;
 /// The symbols AWS counts for RequireSymbols.
 const SYMBOLS: &str = "!@#$%^&*()_+-=[]{}|'";
-
-fn argon2() -> Argon2<'static> {
-    // The parameters are constants inside argon2's bounds.
-    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// The PHC string of `password` under a fresh salt.
-pub fn hash_password(password: &str) -> Option<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2().hash_password(password.as_bytes(), &salt).ok().map(|h| h.to_string())
-}
-
-/// Whether `password` is the one `hash` was made from (argon2 compares in constant time).
-pub fn password_matches(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
-}
-
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AwsError> {
-    tokio::task::spawn_blocking(work).await.map_err(|_| internal())
-}
-
-fn internal() -> AwsError {
-    IamException::ServiceFailureException.error("The request processing has failed because of an internal error.")
-}
 
 fn violation() -> AwsError {
     IamException::PasswordPolicyViolationException.error("Password does not conform to the account password policy.")
@@ -161,13 +129,6 @@ pub(crate) struct UpdatePasswordPolicyInput {
     hard_expiry: Option<bool>,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct NoInput {}
-
-fn login_profile_resource(user: &str) -> Resource {
-    Resource { kind: "AWS::IAM::User".into(), name: user.to_string() }
-}
-
 fn profile_json(user_name: &str, profile: &LoginProfile) -> Value {
     json!({
         "UserName": user_name,
@@ -196,15 +157,9 @@ pub(crate) fn password_policy_json(p: &PasswordPolicy) -> Value {
     out
 }
 
-/// When a password set at `changed` expires (epoch seconds), if the policy
-/// sets a maximum age.
-pub(crate) fn next_rotation(policy: Option<&PasswordPolicy>, changed: f64) -> Option<f64> {
-    policy.and_then(|p| p.max_age_days).map(|days| changed + f64::from(days) * 86_400.0)
-}
-
 /// Whether a password set at `changed` has expired by `now`.
-pub(crate) fn expired(policy: Option<&PasswordPolicy>, changed: f64, now: f64) -> bool {
-    next_rotation(policy, changed).is_some_and(|at| now >= at)
+fn expired(policy: Option<&PasswordPolicy>, changed: f64, now: f64) -> bool {
+    policy.and_then(|p| p.expiry_of(changed)).is_some_and(|at| now >= at)
 }
 
 /// A new password checked against the policy and the user's earlier ones,
@@ -234,7 +189,7 @@ async fn new_password_hash(
     if reused {
         return Err(violation());
     }
-    Ok((hash.ok_or_else(internal)?, history))
+    Ok((hash.ok_or_else(service_failure)?, history))
 }
 
 impl Iam {
@@ -250,16 +205,7 @@ impl Iam {
 
     /// The user a login-profile request names (the caller when it names none).
     fn login_user(&self, call: &Call, name: Option<&str>) -> Result<(String, String), AwsError> {
-        let state = self.state.read();
-        let a = state.accounts.get(call.caller.account());
-        match (name, &call.caller) {
-            (Some(name), _) => {
-                let user = a.and_then(|a| a.user(name)).ok_or_else(|| no_such_user(name))?;
-                Ok((user.user_id.clone(), user.name.clone()))
-            }
-            (None, Principal::User { user_id, name, .. }) => Ok((user_id.clone(), name.clone())),
-            (None, _) => Err(user_name_required()),
-        }
+        crate::named_user(call, self.state.read().accounts.get(call.caller.account()), name)
     }
 
     fn store_login_profile(
@@ -274,7 +220,7 @@ impl Iam {
         let change = self.change(guard, writes, move |state: &mut State, _| {
             state.accounts.entry(account).or_default().login_profiles.insert(profile.user_id.clone(), profile);
         });
-        Ok(Outcome { output, resources: vec![login_profile_resource(user_name)], change: Some(change) })
+        Ok(Outcome { output, resources: vec![user_resource(user_name)], change: Some(change) })
     }
 
     pub(crate) async fn create_login_profile(
@@ -367,7 +313,7 @@ impl Iam {
                 a.login_profiles.remove(&user_id);
             }
         });
-        Ok(Outcome { output: json!({}), resources: vec![login_profile_resource(&user_name)], change: Some(change) })
+        Ok(Outcome { output: json!({}), resources: vec![user_resource(&user_name)], change: Some(change) })
     }
 
     /// An IAM user changes their own password: the old one must be right,
@@ -448,27 +394,6 @@ impl Iam {
         PasswordCheck::Valid
     }
 
-    /// Stores the account's settings after `edit` (the password policy, the alias).
-    pub(crate) async fn edit_settings(
-        &self,
-        call: &Call,
-        edit: impl FnOnce(&State, &mut AccountSettings) -> Result<(), AwsError>,
-    ) -> Result<Outcome, AwsError> {
-        let account = call.caller.account().clone();
-        let guard = self.lock().await;
-        let settings = {
-            let state = self.state.read();
-            let mut settings = state.accounts.get(&account).map(|a| a.settings.clone()).unwrap_or_default();
-            edit(&state, &mut settings)?;
-            settings
-        };
-        let writes = vec![put(SETTINGS_KIND, &account, account.as_str(), &settings)?];
-        let change = self.change(guard, writes, move |state: &mut State, _| {
-            state.accounts.entry(account).or_default().settings = settings;
-        });
-        Ok(Outcome { output: json!({}), resources: Vec::new(), change: Some(change) })
-    }
-
     /// UpdateAccountPasswordPolicy: every parameter left out takes its default.
     pub(crate) async fn update_password_policy(
         &self,
@@ -493,7 +418,7 @@ impl Iam {
         .await
     }
 
-    pub(crate) fn get_password_policy(&self, call: &Call, _: NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn get_password_policy(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account();
         let state = self.state.read();
         let policy = state.accounts.get(account).and_then(|a| a.settings.password_policy.as_ref());
@@ -501,7 +426,7 @@ impl Iam {
         Ok(Outcome::read(json!({ "PasswordPolicy": password_policy_json(policy) })))
     }
 
-    pub(crate) async fn delete_password_policy(&self, call: &Call, _: NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn delete_password_policy(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         self.edit_settings(call, |_, settings| {
             settings.password_policy.take().map(drop).ok_or_else(|| {
                 IamException::NoSuchEntityException
@@ -574,15 +499,5 @@ mod tests {
         assert!(!expired(Some(&p), 0.0, 89.0 * 86_400.0));
         assert!(expired(Some(&p), 0.0, 90.0 * 86_400.0));
         assert!(!expired(None, 0.0, 1e12));
-    }
-
-    #[test]
-    fn hashes_are_argon2id_and_verify() {
-        let hash = hash_password("correct horse").expect("hashed");
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(password_matches(&hash, "correct horse"));
-        assert!(!password_matches(&hash, "correct horsE"));
-        assert!(!password_matches("not a hash", "correct horse"));
-        assert_ne!(hash_password("correct horse"), Some(hash), "a fresh salt each time");
     }
 }

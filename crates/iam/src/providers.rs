@@ -86,9 +86,6 @@ pub(crate) struct UpdateSamlInput {
     assertion_encryption_mode: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct NoInput {}
-
 pub(crate) fn provider_resource(arn: &str) -> Resource {
     Resource { kind: "AWS::IAM::OIDCProvider".into(), name: arn.to_string() }
 }
@@ -322,7 +319,7 @@ impl Iam {
         Ok(Outcome::read(oidc_json(provider)))
     }
 
-    pub(crate) fn list_oidc_providers(&self, call: &Call, _: NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn list_oidc_providers(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
         let empty = AccountState::default();
         let a = state.accounts.get(call.caller.account()).unwrap_or(&empty);
@@ -459,7 +456,7 @@ impl Iam {
         Ok(Outcome::read(output))
     }
 
-    pub(crate) fn list_saml_providers(&self, call: &Call, _: NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn list_saml_providers(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
         let empty = AccountState::default();
         let a = state.accounts.get(call.caller.account()).unwrap_or(&empty);

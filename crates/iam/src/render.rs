@@ -8,6 +8,11 @@ use rampart_core::{AccountId, OutputMembers};
 use crate::aws_managed::AwsManagedPolicy;
 use crate::state::{AccountState, Group, InstanceProfile, ManagedPolicy, PolicyVersion, Role, Tag, User};
 
+/// A user as audit records name it.
+pub(crate) fn user_resource(name: &str) -> rampart_core::Resource {
+    rampart_core::Resource { kind: "AWS::IAM::User".into(), name: name.to_string() }
+}
+
 pub(crate) fn user_arn(account: &AccountId, user: &User) -> String {
     rampart_core::iam_arn(account, "user", &user.path, &user.name)
 }

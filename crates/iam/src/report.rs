@@ -12,7 +12,6 @@ use serde_json::json;
 use rampart_core::{AccountId, AwsError, Call, CredentialEntry, Outcome};
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::passwords::next_rotation;
 use crate::state::{AccountState, PasswordPolicy};
 use crate::Iam;
 
@@ -122,7 +121,7 @@ impl Iam {
                 Some(p) => {
                     row.push(p.last_used.map_or_else(|| "no_information".to_string(), report_time));
                     row.push(report_time(p.password_changed));
-                    let next = next_rotation(policy, p.password_changed);
+                    let next = policy.and_then(|policy| policy.expiry_of(p.password_changed));
                     row.push(next.map_or_else(|| NOT_APPLICABLE.to_string(), report_time));
                 }
                 None => row.extend([NOT_APPLICABLE, NOT_APPLICABLE, NOT_APPLICABLE].map(str::to_string)),
@@ -136,11 +135,7 @@ impl Iam {
         csv
     }
 
-    pub(crate) async fn generate_credential_report(
-        &self,
-        call: &Call,
-        _: crate::passwords::NoInput,
-    ) -> Result<Outcome, AwsError> {
+    pub(crate) async fn generate_credential_report(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().clone();
         let now = crate::now_seconds(call);
         let current = {
@@ -169,7 +164,7 @@ impl Iam {
         Ok(outcome)
     }
 
-    pub(crate) fn get_credential_report(&self, call: &Call, _: crate::passwords::NoInput) -> Result<Outcome, AwsError> {
+    pub(crate) fn get_credential_report(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
         let report = state.accounts.get(call.caller.account()).and_then(|a| a.settings.credential_report.as_ref());
         let Some((generated, csv)) = report else {

@@ -188,6 +188,17 @@ impl Iam {
             tags,
             attached: Vec::new(),
         };
+        self.insert_role(guard, account, role)
+    }
+
+    /// Stores a new role and, once that is durable, compiles its policies:
+    /// CreateRole's and CreateServiceLinkedRole's output.
+    pub(crate) fn insert_role(
+        &self,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        account: AccountId,
+        role: Role,
+    ) -> Result<Outcome, AwsError> {
         let output = json!({ "Role": role_json(&account, &role, true) });
         let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)?];
         let resources = vec![role_resource(&role.name)];
@@ -374,18 +385,20 @@ impl Iam {
             role.clone()
         };
         let resources = vec![role_resource(&role.name)];
-        let change = self.role_removal(guard, account, role, Vec::new())?;
+        let change = self.role_removal(guard, account, role, Vec::new(), |_| ())?;
         Ok(Outcome { output: json!({}), resources, change: Some(change) })
     }
 
-    /// Deletes `role` (with `more` writes): its record, the trust policies
-    /// that name it rewritten as AWS rewrites them, and its sessions ended.
+    /// Deletes `role`: its record, the trust policies that name it rewritten
+    /// as AWS rewrites them, and its sessions ended; `more` writes go with
+    /// it, and `then` is applied to the account's state with it.
     pub(crate) fn role_removal(
         &self,
         guard: tokio::sync::OwnedMutexGuard<()>,
-        account: rampart_core::AccountId,
+        account: AccountId,
         role: Role,
         more: Vec<rampart_store::RecordWrite>,
+        then: impl FnOnce(&mut AccountState) + Send + 'static,
     ) -> Result<rampart_core::Change, AwsError> {
         let arn = rampart_core::iam_arn(&account, "role", &role.path, &role.name);
         let rewrites = forget_trusted_principal(&self.state.read(), &arn, &role.role_id, Some(&role.role_id));
@@ -395,6 +408,7 @@ impl Iam {
         Ok(self.change(guard, writes, move |state: &mut State, credentials| {
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.roles.remove(&role.name.to_lowercase());
+                then(a);
             }
             apply_trust_rewrites(state, rewrites);
             state.compiled.remove(&role.role_id);

@@ -7,12 +7,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers, Principal, Resource};
+use rampart_core::{AccountId, AwsError, Call, Outcome, OutputMembers};
 use rampart_wire::{ExceptionId, IamException};
 
-use crate::errors::{no_such_user, user_name_required};
+use crate::hashing::hash_in_background;
 use crate::listing::{page, page_output};
-use crate::passwords::hash_password;
+use crate::render::user_resource;
 use crate::state::{AccountState, ServiceCredential, State, SERVICE_CREDENTIAL_KIND};
 use crate::{delete, now_seconds, put, Iam};
 
@@ -80,25 +80,7 @@ fn metadata_json(user_name: &str, c: &ServiceCredential) -> Value {
     out
 }
 
-fn resource(user: &str) -> Resource {
-    Resource { kind: "AWS::IAM::User".into(), name: user.to_string() }
-}
-
 impl Iam {
-    /// The user a request names, or the calling user: id and name.
-    fn credential_owner(&self, call: &Call, name: Option<&str>) -> Result<(String, String), AwsError> {
-        let state = self.state.read();
-        let a = state.accounts.get(call.caller.account());
-        match (name, &call.caller) {
-            (Some(name), _) => {
-                let user = a.and_then(|a| a.user(name)).ok_or_else(|| no_such_user(name))?;
-                Ok((user.user_id.clone(), user.name.clone()))
-            }
-            (None, Principal::User { user_id, name, .. }) => Ok((user_id.clone(), name.clone())),
-            (None, _) => Err(user_name_required()),
-        }
-    }
-
     fn store_credential(
         &self,
         guard: tokio::sync::OwnedMutexGuard<()>,
@@ -111,7 +93,7 @@ impl Iam {
         let change = self.change(guard, writes, move |state: &mut State, _| {
             state.accounts.entry(account).or_default().service_credentials.insert(credential.id.clone(), credential);
         });
-        Ok(Outcome { output, resources: vec![resource(user_name)], change: Some(change) })
+        Ok(Outcome { output, resources: vec![user_resource(user_name)], change: Some(change) })
     }
 
     pub(crate) async fn create_service_credential(&self, call: &Call, input: CreateInput) -> Result<Outcome, AwsError> {
@@ -119,14 +101,10 @@ impl Iam {
         if !SERVICES.contains(&input.service_name.as_str()) {
             return Err(unsupported(&input.service_name));
         }
-        let (user_id, user_name) = self.credential_owner(call, Some(&input.user_name))?;
+        let (user_id, user_name) =
+            crate::named_user(call, self.state.read().accounts.get(call.caller.account()), Some(&input.user_name))?;
         let password = new_password();
-        let to_hash = password.clone();
-        let hash =
-            tokio::task::spawn_blocking(move || hash_password(&to_hash)).await.ok().flatten().ok_or_else(|| {
-                IamException::ServiceFailureException
-                    .error("The request processing has failed because of an internal error.")
-            })?;
+        let hash = hash_in_background(password.clone()).await?;
         let guard = self.lock().await;
         let existing = self.state.read().accounts.get(&account).map_or(0, |a| {
             a.service_credentials
@@ -162,8 +140,18 @@ impl Iam {
                 return Err(unsupported(service));
             }
         }
-        let owner =
-            if input.all_users { None } else { Some(self.credential_owner(call, input.user_name.as_deref())?.0) };
+        let owner = if input.all_users {
+            None
+        } else {
+            Some(
+                crate::named_user(
+                    call,
+                    self.state.read().accounts.get(call.caller.account()),
+                    input.user_name.as_deref(),
+                )?
+                .0,
+            )
+        };
         let state = self.state.read();
         let empty = AccountState::default();
         let a = state.accounts.get(call.caller.account()).unwrap_or(&empty);
@@ -179,7 +167,8 @@ impl Iam {
 
     /// The stored credential `id` of the named (or calling) user.
     fn credential_of(&self, call: &Call, input: &CredentialInput) -> Result<(ServiceCredential, String), AwsError> {
-        let (user_id, user_name) = self.credential_owner(call, input.user_name.as_deref())?;
+        let (user_id, user_name) =
+            crate::named_user(call, self.state.read().accounts.get(call.caller.account()), input.user_name.as_deref())?;
         let state = self.state.read();
         let id = &input.service_specific_credential_id;
         let credential = state.accounts.get(call.caller.account()).and_then(|a| a.service_credentials.get(id));
@@ -204,12 +193,7 @@ impl Iam {
         input: CredentialInput,
     ) -> Result<Outcome, AwsError> {
         let password = new_password();
-        let to_hash = password.clone();
-        let hash =
-            tokio::task::spawn_blocking(move || hash_password(&to_hash)).await.ok().flatten().ok_or_else(|| {
-                IamException::ServiceFailureException
-                    .error("The request processing has failed because of an internal error.")
-            })?;
+        let hash = hash_in_background(password.clone()).await?;
         let guard = self.lock().await;
         let (mut credential, user_name) = self.credential_of(call, &input)?;
         credential.password_hash = hash;
@@ -233,6 +217,6 @@ impl Iam {
                 a.service_credentials.remove(&credential.id);
             }
         });
-        Ok(Outcome { output: json!({}), resources: vec![resource(&user_name)], change: Some(change) })
+        Ok(Outcome { output: json!({}), resources: vec![user_resource(&user_name)], change: Some(change) })
     }
 }

@@ -11,11 +11,9 @@ use rampart_core::{AwsError, Call, Outcome};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::no_such_role;
-use crate::policies::recompile;
-use crate::render::role_json;
 use crate::roles::role_resource;
+use crate::state::Role;
 use crate::state::SERVICE_ROLE_PATH;
-use crate::state::{Role, State, ROLE_KIND};
 use crate::{now_seconds, put, Iam};
 
 /// The services Rampart knows service-linked roles of: service principal,
@@ -137,15 +135,7 @@ impl Iam {
             tags: Vec::new(),
             attached: vec![format!("arn:aws:iam::aws:policy{SERVICE_ROLE_PATH}{policy}")],
         };
-        let output = json!({ "Role": role_json(&account, &role, true) });
-        let writes = vec![put(ROLE_KIND, &account, &role.role_id, &role)?];
-        let resources = vec![role_resource(&role.name)];
-        let change = self.change(guard, writes, move |state: &mut State, _| {
-            let role_id = role.role_id.clone();
-            state.accounts.entry(account.clone()).or_default().roles.insert(role.name.to_lowercase(), role);
-            recompile(state, &account, &role_id);
-        });
-        Ok(Outcome { output, resources, change: Some(change) })
+        self.insert_role(guard, account, role)
     }
 
     /// Deletes the role at once (Rampart has no service resources that
@@ -166,7 +156,7 @@ impl Iam {
             }
             (role.clone(), a.map(|a| a.settings.clone()).unwrap_or_default())
         };
-        let task = format!("task{}{}/{}", role.path, role.name, uuid_like());
+        let task = format!("task{}{}/{}", role.path, role.name, uuid::Uuid::new_v4());
         let mut settings = settings;
         settings.deletion_tasks.push(task.clone());
         // AWS keeps a task's status for a while; Rampart keeps the last 100.
@@ -174,16 +164,7 @@ impl Iam {
         settings.deletion_tasks.drain(..excess);
         let more = vec![put(crate::state::SETTINGS_KIND, &account, account.as_str(), &settings)?];
         let resources = vec![role_resource(&role.name)];
-        let removal = self.role_removal(guard, account.clone(), role, more)?;
-        let state = self.state.clone();
-        let apply = removal.apply;
-        let change = rampart_core::Change {
-            writes: removal.writes,
-            apply: Box::new(move || {
-                state.write().accounts.entry(account).or_default().settings = settings;
-                apply();
-            }),
-        };
+        let change = self.role_removal(guard, account, role, more, move |a| a.settings = settings)?;
         Ok(Outcome { output: json!({ "DeletionTaskId": task }), resources, change: Some(change) })
     }
 
@@ -203,19 +184,4 @@ impl Iam {
         }
         Ok(Outcome::read(json!({ "Status": "SUCCEEDED" })))
     }
-}
-
-/// A random UUID-shaped id (version 4 layout) for a deletion task.
-pub(crate) fn uuid_like() -> String {
-    let mut bytes = [0u8; 16];
-    rand::Rng::fill(&mut rand::rngs::OsRng, &mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        hex.get(..8).unwrap_or_default(),
-        hex.get(8..12).unwrap_or_default(),
-        hex.get(13..16).unwrap_or_default(),
-        hex.get(17..20).unwrap_or_default(),
-        hex.get(20..32).unwrap_or_default()
-    )
 }

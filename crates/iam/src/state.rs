@@ -336,6 +336,14 @@ pub(crate) struct PasswordPolicy {
     pub hard_expiry: Option<bool>,
 }
 
+impl PasswordPolicy {
+    /// When a password set at `changed` expires (epoch seconds), if the
+    /// policy sets a maximum age.
+    pub fn expiry_of(&self, changed: f64) -> Option<f64> {
+        self.max_age_days.map(|days| changed + f64::from(days) * 86_400.0)
+    }
+}
+
 /// The account-wide settings IAM keeps, one record per account.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AccountSettings {
@@ -437,4 +445,16 @@ pub(crate) struct ServerCertificate {
     pub expiration: f64,
     #[serde(default)]
     pub tags: Vec<Tag>,
+}
+
+/// When each access key was last used, as stored. Authentication notes uses in
+/// memory (it never writes); a background flush stores what changed, so a
+/// restart keeps GetAccessKeyLastUsed's answers (less the last interval's after
+/// a crash; AWS too reports last use with a delay).
+/// (Also a user's or role's last call to a service: `SERVICE_LAST_USED_KIND`.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredLastUsed {
+    pub time_ms: i64,
+    pub service: String,
+    pub region: String,
 }

@@ -3,12 +3,12 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{AwsError, Call, Outcome, Principal, Resource};
+use rampart_core::{AwsError, Call, Outcome, Principal};
 use rampart_wire::{ExceptionId, IamException};
 
 use crate::errors::{delete_conflict, no_such_user};
 use crate::listing::{page, page_output};
-use crate::render::user_json;
+use crate::render::{user_json, user_resource};
 use crate::state::{State, User, USER_KIND};
 use crate::tagging::{new_tags, TagInput};
 use crate::{delete, now_seconds, put, Iam};
@@ -46,10 +46,6 @@ pub(crate) struct UpdateUserInput {
     user_name: String,
     new_path: Option<String>,
     new_user_name: Option<String>,
-}
-
-fn user_resource(name: &str) -> Resource {
-    Resource { kind: "AWS::IAM::User".into(), name: name.to_string() }
 }
 
 impl Iam {

@@ -189,8 +189,9 @@ pub(crate) struct Authorization<'t> {
 /// operation but GetCallerIdentity.
 fn session_token_forbids(call: &Call, meta: Option<&OperationMeta>) -> bool {
     if matches!(call.caller, Principal::FederatedUser { .. }) {
+        let identity_call = rampart_core::is_call_of(call, rampart_wire::StsOperation::GetCallerIdentity);
         return call.service == rampart_core::ServiceId::Iam
-            || (call.service == rampart_core::ServiceId::Sts && call.operation != "GetCallerIdentity");
+            || (call.service == rampart_core::ServiceId::Sts && !identity_call);
     }
     let without_mfa = call.session.as_ref().is_some_and(|s| s.mfa_authenticated_ms.is_none());
     let from_session_token = without_mfa && !matches!(call.caller, Principal::AssumedRole { .. });
