@@ -82,6 +82,14 @@ def test_server_certificates_are_authorized_as_stored(rampart, limited):
     with raises_aws("AccessDenied", 403):
         iam.upload_server_certificate(ServerCertificateName=uniq("x"), Path="/locked/",
                                       CertificateBody=body, PrivateKey=key)
+    # A move needs the destination allowed too: out of /locked/ and into it.
+    with raises_aws("AccessDenied", 403):
+        iam.update_server_certificate(ServerCertificateName=name, NewPath="/free/")
+    free = uniq("free")
+    rampart.client("iam").upload_server_certificate(ServerCertificateName=free, CertificateBody=body, PrivateKey=key)
+    with raises_aws("AccessDenied", 403):
+        iam.update_server_certificate(ServerCertificateName=free, NewPath="/locked/")
+    iam.update_server_certificate(ServerCertificateName=free, NewServerCertificateName=free + "-2")
 
 
 def test_arn_member_is_authorized_as_the_stored_entity(rampart, limited):

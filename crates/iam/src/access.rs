@@ -65,6 +65,9 @@ pub(crate) enum Rule {
     /// A server certificate to upload (`Path`, `ServerCertificateName`); an existing one by name.
     NewServerCertificate,
     ServerCertificate,
+    /// UpdateServerCertificate: the certificate, and where `NewPath` and
+    /// `NewServerCertificateName` put it.
+    MovedServerCertificate,
     /// The user, group or role the member `Arn` names.
     ArnMember,
     /// The service-linked role `AWSServiceName` (and `CustomSuffix`) would create.
@@ -158,6 +161,18 @@ impl Iam {
         let role = |name: &str| match a.role(name) {
             Some(r) => stored("role", &r.path, &r.name, &r.tags, r.permissions_boundary.as_ref()),
             None => target(arn("role", "/", name)),
+        };
+        // A server certificate as stored (found ignoring case).
+        let server_certificate = || {
+            let name = text("ServerCertificateName").unwrap_or_default();
+            match a.server_certificates.get(&name.to_lowercase()) {
+                Some(c) => AccessTarget {
+                    arn: Some(arn("server-certificate", &c.path, &c.name)),
+                    tags: tag_pairs(&c.tags),
+                    condition_keys: Vec::new(),
+                },
+                None => target(arn("server-certificate", "/", name)),
+            }
         };
         // A move or rename: the entity where it is, and where `NewPath` and
         // the new name put it (the same tags and keys: the same entity).
@@ -253,16 +268,12 @@ impl Iam {
             Rule::NewServerCertificate => {
                 vec![target(arn("server-certificate", new_path(), text("ServerCertificateName").unwrap_or_default()))]
             }
-            Rule::ServerCertificate => {
-                let name = text("ServerCertificateName").unwrap_or_default();
-                match a.server_certificates.get(&name.to_lowercase()) {
-                    Some(c) => vec![AccessTarget {
-                        arn: Some(arn("server-certificate", &c.path, &c.name)),
-                        tags: tag_pairs(&c.tags),
-                        condition_keys: Vec::new(),
-                    }],
-                    None => vec![target(arn("server-certificate", "/", name))],
-                }
+            Rule::ServerCertificate => vec![server_certificate()],
+            Rule::MovedServerCertificate => {
+                let stored =
+                    a.server_certificates.get(&text("ServerCertificateName").unwrap_or_default().to_lowercase());
+                let place = stored.map(|c| (c.path.as_str(), c.name.as_str()));
+                moved(server_certificate(), "server-certificate", place, "NewServerCertificateName")
             }
             Rule::ArnMember => {
                 // Named as stored, as every other rule names its entity.

@@ -147,7 +147,7 @@ fn operations() -> Vec<Operation<Iam, O, Rule>> {
         write(O::UploadServerCertificate, NewServerCertificate, handler!(async upload_server_certificate)),
         read(O::GetServerCertificate, ServerCertificate, handler!(get_server_certificate)),
         read(O::ListServerCertificates, List("server-certificate/"), handler!(list_server_certificates)),
-        write(O::UpdateServerCertificate, ServerCertificate, handler!(async update_server_certificate)),
+        write(O::UpdateServerCertificate, MovedServerCertificate, handler!(async update_server_certificate)),
         write(O::DeleteServerCertificate, ServerCertificate, handler!(async delete_server_certificate)),
         write(O::TagServerCertificate, ServerCertificate, handler!(async tag)),
         write(O::UntagServerCertificate, ServerCertificate, handler!(async untag)),
