@@ -51,6 +51,40 @@ pub enum Principal {
         name: String,
         principal_id: String,
     },
+    /// A caller identified by a token of an identity provider — a web
+    /// identity token or a SAML assertion — that STS verified, in a request
+    /// signed by no AWS credentials (AssumeRoleWithWebIdentity,
+    /// AssumeRoleWithSAML). It has no policies of its own: it may only ask
+    /// to assume a role whose trust policy names its provider.
+    Federated(Box<FederatedIdentity>),
+}
+
+/// Which kind of identity provider vouched for a [`Principal::Federated`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FederationKind {
+    WebIdentity,
+    Saml,
+}
+
+/// What a verified identity-provider token says about its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedIdentity {
+    pub kind: FederationKind,
+    /// The account of the provider (and of the role asked for).
+    pub account: AccountId,
+    /// The IAM identity provider's ARN: what a trust policy's `Federated`
+    /// principal names.
+    pub provider_arn: String,
+    /// CloudTrail's `identityProvider`: the issuer (web identity) or the
+    /// name qualifier (SAML).
+    pub identity_provider: String,
+    /// The token's subject (`sub`, the SAML `NameID`): CloudTrail's `userName`.
+    pub subject: String,
+    /// CloudTrail's `principalId`.
+    pub principal_id: String,
+    /// The condition keys the token sets (`ISSUER:aud`, `saml:sub`, …)
+    /// with their values, for the trust policy.
+    pub condition_keys: Vec<(String, Vec<String>)>,
 }
 
 impl Principal {
@@ -60,6 +94,7 @@ impl Principal {
             | Principal::User { account, .. }
             | Principal::AssumedRole { account, .. }
             | Principal::FederatedUser { account, .. } => account,
+            Principal::Federated(identity) => &identity.account,
         }
     }
 
@@ -71,6 +106,8 @@ impl Principal {
                 format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}")
             }
             Principal::FederatedUser { account, name, .. } => format!("arn:aws:sts::{account}:federated-user/{name}"),
+            // Not an AWS principal: it is known by its provider.
+            Principal::Federated(identity) => identity.provider_arn.clone(),
         }
     }
 
@@ -90,6 +127,7 @@ impl Principal {
             Principal::Root { account } => account.as_str(),
             Principal::User { user_id, .. } => user_id,
             Principal::AssumedRole { principal_id, .. } | Principal::FederatedUser { principal_id, .. } => principal_id,
+            Principal::Federated(identity) => &identity.principal_id,
         }
     }
 
@@ -100,6 +138,10 @@ impl Principal {
             Principal::User { .. } => "IAMUser",
             Principal::AssumedRole { .. } => "AssumedRole",
             Principal::FederatedUser { .. } => "FederatedUser",
+            Principal::Federated(identity) => match identity.kind {
+                FederationKind::WebIdentity => "WebIdentityUser",
+                FederationKind::Saml => "SAMLUser",
+            },
         }
     }
 
@@ -111,6 +153,7 @@ impl Principal {
             Principal::User { name, .. } => name,
             Principal::AssumedRole { session_name, .. } => session_name,
             Principal::FederatedUser { name, .. } => name,
+            Principal::Federated(identity) => &identity.subject,
         }
     }
 

@@ -23,7 +23,7 @@ pub mod wrapping;
 pub use access::{request_keys, request_tags, Access, Check, RequestKey};
 pub use arn::{iam_arn, Arn};
 pub use credentials::{CredentialEntry, CredentialRefusal, Credentials, LastUsed, SessionOpener};
-pub use identity::{AccountId, Principal};
+pub use identity::{AccountId, FederatedIdentity, FederationKind, Principal};
 pub use rampart_wire::{AwsError, ServiceId};
 pub use registry::{is_call_of, parse_input, Handler, Operation, OperationMeta, Registry};
 pub use secret::Secret;

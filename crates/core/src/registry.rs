@@ -27,6 +27,10 @@ pub struct OperationMeta {
     /// model does not mark their shapes `sensitive`, such as STS's
     /// `SessionToken`: never recorded.
     pub secrets: &'static [&'static str],
+    /// Callable without AWS credentials (STS's AssumeRoleWithWebIdentity and
+    /// AssumeRoleWithSAML): an unsigned request is identified by the token
+    /// in its input (`Service::identify`), then authorized as usual.
+    pub unsigned: bool,
 }
 
 /// Runs one operation on a typed input read from the validated input tree.
@@ -50,6 +54,7 @@ impl<S: 'static, O: OperationId, A: 'static> Operation<S, O, A> {
             never_denied: false,
             session_token_allowed: true,
             secrets: &[],
+            unsigned: false,
         };
         Operation { operation, meta, access, handler }
     }
@@ -66,6 +71,12 @@ impl<S: 'static, O: OperationId, A: 'static> Operation<S, O, A> {
 
     pub fn never_denied(mut self) -> Self {
         self.meta.never_denied = true;
+        self
+    }
+
+    /// Callable without AWS credentials (`OperationMeta::unsigned`).
+    pub fn unsigned(mut self) -> Self {
+        self.meta.unsigned = true;
         self
     }
 

@@ -116,6 +116,21 @@ pub trait Service: Send + Sync {
     /// Runs one operation (`Registry::dispatch`). Only called for an
     /// operation that `operation` finds.
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>>;
+    /// The caller of an unsigned request for an operation callable without
+    /// AWS credentials (`OperationMeta::unsigned`): whom the token in its
+    /// input identifies, verified at `time_ms`. Its refusal is the
+    /// request's error. Only called for such an operation.
+    fn identify<'a>(
+        &'a self,
+        operation: &'a str,
+        input: &'a Value,
+        time_ms: i64,
+    ) -> BoxFuture<'a, Result<Principal, AwsError>> {
+        let _ = (input, time_ms);
+        Box::pin(async move {
+            Err(AwsError::new("MissingAuthenticationToken", 403, format!("{operation} must be signed.")))
+        })
+    }
     /// The largest request body the service accepts, from its largest valid
     /// input; a larger one is refused before it is read.
     fn max_body_bytes(&self) -> usize {

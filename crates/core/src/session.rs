@@ -23,6 +23,10 @@ pub struct Session {
     /// When an MFA code was verified for these credentials (epoch
     /// milliseconds): `aws:MultiFactorAuthPresent` and `aws:MultiFactorAuthAge`.
     pub mfa_authenticated_ms: Option<i64>,
+    /// For a role session from AssumeRoleWithWebIdentity or
+    /// AssumeRoleWithSAML: the identity provider's ARN
+    /// (`aws:FederatedProvider`, CloudTrail's `webIdFederationData`).
+    pub federated_provider: Option<String>,
 }
 
 impl Session {

@@ -66,7 +66,7 @@ fn owner(call: &Call, account_state: Option<&AccountState>, user_name: Option<&s
             })
         }
         (None, Principal::Root { .. }) => Ok(Owner { user_id: None, user_name: None, principal: call.caller.clone() }),
-        (None, Principal::AssumedRole { .. } | Principal::FederatedUser { .. }) => {
+        (None, Principal::AssumedRole { .. } | Principal::FederatedUser { .. } | Principal::Federated(_)) => {
             Err(crate::errors::user_name_required())
         }
         (None, Principal::User { user_id, name, .. }) => {

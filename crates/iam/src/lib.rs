@@ -67,6 +67,28 @@ use state::{
     SERVICE_CREDENTIAL_KIND, SETTINGS_KIND, USER_KIND,
 };
 
+/// What web identity federation needs of an OpenID Connect provider.
+#[derive(Debug, Clone)]
+pub struct OidcProviderInfo {
+    pub arn: String,
+    pub client_ids: Vec<String>,
+    /// SHA-1 fingerprints (hex) of certificates that vouch for its server.
+    pub thumbprints: Vec<String>,
+}
+
+/// What SAML federation needs of a SAML provider.
+#[derive(Debug, Clone)]
+pub struct SamlProviderInfo {
+    pub arn: String,
+    pub name: String,
+    /// The identity provider's entity id (the assertions' `Issuer`).
+    pub entity_id: String,
+    /// Its signing certificates, base64 DER.
+    pub certificates: Vec<String>,
+    /// The metadata's `validUntil`, epoch seconds.
+    pub valid_until: Option<f64>,
+}
+
 /// What STS needs to know about a role.
 #[derive(Debug, Clone)]
 pub struct RoleInfo {
@@ -386,6 +408,8 @@ impl Iam {
             Principal::Root { .. } => return None,
             Principal::User { user_id, .. } | Principal::FederatedUser { user_id, .. } => user_id,
             Principal::AssumedRole { role_id, .. } => role_id,
+            // An identity provider's subject has no policies of its own.
+            Principal::Federated(_) => return Some(Arc::default()),
         };
         Some(self.state.read().compiled.get(id).cloned().unwrap_or_default())
     }
@@ -396,7 +420,7 @@ impl Iam {
     pub fn is_current(&self, principal: &Principal) -> bool {
         let compiled = &self.state.read().compiled;
         match principal {
-            Principal::Root { .. } => true,
+            Principal::Root { .. } | Principal::Federated(_) => true,
             Principal::User { user_id, .. } | Principal::FederatedUser { user_id, .. } => {
                 compiled.contains_key(user_id)
             }
@@ -413,7 +437,7 @@ impl Iam {
             Principal::User { user_id, .. } => a.and_then(|a| a.user_by_id(user_id)).map(|u| &u.tags),
             Principal::AssumedRole { role_id, .. } => a.and_then(|a| a.role_by_id(role_id)).map(|r| &r.tags),
             // A federated user's tags are its session tags only.
-            Principal::FederatedUser { .. } => None,
+            Principal::FederatedUser { .. } | Principal::Federated(_) => None,
         };
         tags.map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect()).unwrap_or_default()
     }
@@ -424,7 +448,7 @@ impl Iam {
         let entity = match principal {
             Principal::User { user_id, .. } => user_id,
             Principal::AssumedRole { role_id, .. } => role_id,
-            Principal::Root { .. } | Principal::FederatedUser { .. } => return,
+            Principal::Root { .. } | Principal::FederatedUser { .. } | Principal::Federated(_) => return,
         };
         self.last_access.note(entity, service, time_ms, region, principal.account());
     }
@@ -437,6 +461,33 @@ impl Iam {
             }
             None => serde_json::json!({}),
         }
+    }
+
+    /// The OpenID Connect provider of `account` whose issuer is
+    /// `https://{issuer}`, for web identity federation.
+    pub fn oidc_provider(&self, account: &AccountId, issuer: &str) -> Option<OidcProviderInfo> {
+        let arn = format!("arn:aws:iam::{account}:oidc-provider/{issuer}");
+        let state = self.state.read();
+        let provider = state.accounts.get(account)?.oidc_providers.get(&arn)?;
+        Some(OidcProviderInfo {
+            arn: provider.arn.clone(),
+            client_ids: provider.client_ids.clone(),
+            thumbprints: provider.thumbprints.clone(),
+        })
+    }
+
+    /// The SAML provider an ARN names, for SAML federation.
+    pub fn saml_provider(&self, arn: &str) -> Option<SamlProviderInfo> {
+        let account = rampart_core::Arn::parse(arn)?.account_id()?;
+        let state = self.state.read();
+        let provider = state.accounts.get(&account)?.saml_providers.get(arn)?;
+        Some(SamlProviderInfo {
+            arn: provider.arn.clone(),
+            name: provider.name.clone(),
+            entity_id: provider.entity_id.clone(),
+            certificates: provider.certificates.clone(),
+            valid_until: provider.valid_until,
+        })
     }
 
     /// The role an ARN names (`arn:aws:iam::ACCOUNT:role/PATH/NAME`), for STS.

@@ -99,7 +99,7 @@ impl Iam {
             (None, Principal::User { user_id, name, .. }) => {
                 account_state.and_then(|a| a.user_by_id(user_id)).ok_or_else(|| no_such_user(name))?
             }
-            (None, Principal::AssumedRole { .. } | Principal::FederatedUser { .. }) => {
+            (None, Principal::AssumedRole { .. } | Principal::FederatedUser { .. } | Principal::Federated(_)) => {
                 return Err(crate::errors::user_name_required())
             }
             (None, Principal::Root { .. }) => {

@@ -38,6 +38,11 @@ pub struct Caller<'a> {
     pub role_arn: Option<&'a str>,
     /// For an AWS service principal: e.g. `cloudtrail.amazonaws.com`.
     pub service: Option<&'a str>,
+    /// For a subject of an identity provider (web identity or SAML
+    /// federation): the provider's ARN. Such a caller is named only by a
+    /// `Federated` principal that names its provider — never by `AWS`
+    /// entries, not even `*`: it holds no AWS credentials.
+    pub federated: Option<&'a str>,
 }
 
 /// A policy with the name a decision reports it by (a managed policy's ARN,
@@ -178,6 +183,9 @@ enum Naming {
 }
 
 fn names_caller(kind: &str, value: &str, caller: &Caller<'_>) -> Naming {
+    if let Some(provider) = caller.federated {
+        return if kind == "Federated" && value == provider { Naming::Direct } else { Naming::No };
+    }
     match kind {
         "AWS" if value == "*" => Naming::Direct,
         "AWS" if value == caller.arn => Naming::Direct,
@@ -192,8 +200,8 @@ fn names_caller(kind: &str, value: &str, caller: &Caller<'_>) -> Naming {
                 Naming::No
             }
         }
-        // Federated and canonical-user principals name callers that SigV4
-        // with IAM credentials never is.
+        // Canonical-user principals name callers that Rampart never has;
+        // `Federated` ones only name identity providers' subjects (above).
         _ => Naming::No,
     }
 }
@@ -204,6 +212,9 @@ fn names_caller(kind: &str, value: &str, caller: &Caller<'_>) -> Naming {
 fn not_principal_exempts(list: &[(String, String)], caller: &Caller<'_>) -> bool {
     if let Some(service) = caller.service {
         return list.iter().any(|(k, v)| k == "Service" && v == service);
+    }
+    if let Some(provider) = caller.federated {
+        return list.iter().any(|(k, v)| k == "Federated" && v == provider);
     }
     let root = format!("arn:aws:iam::{}:root", caller.account);
     let listed = |identity: &dyn Fn(&str) -> bool| list.iter().any(|(k, v)| k == "AWS" && (v == "*" || identity(v)));

@@ -853,16 +853,27 @@ fn resource_policy(json: &str) -> Policy {
     Policy::parse(json, PolicyKind::Resource).unwrap_or_else(|e| panic!("{e}: {json}"))
 }
 
-const ALICE: Caller<'static> =
-    Caller { arn: "arn:aws:iam::111122223333:user/alice", account: "111122223333", role_arn: None, service: None };
+const ALICE: Caller<'static> = Caller {
+    arn: "arn:aws:iam::111122223333:user/alice",
+    account: "111122223333",
+    role_arn: None,
+    service: None,
+    federated: None,
+};
 const SESSION: Caller<'static> = Caller {
     arn: "arn:aws:sts::111122223333:assumed-role/Reader/s1",
     account: "111122223333",
     role_arn: Some("arn:aws:iam::111122223333:role/Reader"),
     service: None,
+    federated: None,
 };
-const BOB_ELSEWHERE: Caller<'static> =
-    Caller { arn: "arn:aws:iam::444455556666:user/bob", account: "444455556666", role_arn: None, service: None };
+const BOB_ELSEWHERE: Caller<'static> = Caller {
+    arn: "arn:aws:iam::444455556666:user/bob",
+    account: "444455556666",
+    role_arn: None,
+    service: None,
+    federated: None,
+};
 
 /// (caller, resource account, identity allows, resource policy principal,
 /// resource policy required, expected).
@@ -922,6 +933,98 @@ fn resource_based_policies_within_and_across_accounts() {
             caller.arn
         );
     }
+}
+
+/// A web identity or SAML subject is named only by a `Federated` principal
+/// naming its provider (IAM's "Creating a role for web identity or OpenID
+/// Connect federation"): not by its account, nor by `AWS: *`.
+#[test]
+fn federated_callers_are_named_only_by_their_provider() {
+    const PROVIDER: &str = "arn:aws:iam::111122223333:oidc-provider/issuer.example.com";
+    let web_user =
+        Caller { arn: PROVIDER, account: "111122223333", role_arn: None, service: None, federated: Some(PROVIDER) };
+    let trust = |principal: &str, condition: &str| {
+        let condition = if condition.is_empty() { String::new() } else { format!(r#","Condition":{condition}"#) };
+        Policy::parse(
+            &format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"sts:AssumeRoleWithWebIdentity"{condition}}}]}}"#
+            ),
+            PolicyKind::Trust,
+        )
+        .unwrap_or_else(|e| panic!("{e}: {principal}"))
+    };
+    let sub = |value: &str| context(&[("issuer.example.com:sub", value)]);
+    let cases: &[(&str, &str, Context, Caller<'_>, bool)] = &[
+        (&format!(r#"{{"Federated":"{PROVIDER}"}}"#), "", Context::new(), web_user, true),
+        (
+            r#"{"Federated":"arn:aws:iam::111122223333:oidc-provider/other.example.com"}"#,
+            "",
+            Context::new(),
+            web_user,
+            false,
+        ),
+        (r#"{"Federated":"arn:aws:iam::111122223333:oidc-provider/*"}"#, "", Context::new(), web_user, false),
+        (r#""*""#, "", Context::new(), web_user, false),
+        (r#"{"AWS":"*"}"#, "", Context::new(), web_user, false),
+        (r#"{"AWS":"111122223333"}"#, "", Context::new(), web_user, false),
+        (r#"{"AWS":"arn:aws:iam::111122223333:root"}"#, "", Context::new(), web_user, false),
+        // ...and an IAM caller is never named by a Federated principal.
+        (&format!(r#"{{"Federated":"{PROVIDER}"}}"#), "", Context::new(), ALICE, false),
+        // The token's claims are condition keys.
+        (
+            &format!(r#"{{"Federated":"{PROVIDER}"}}"#),
+            r#"{"StringEquals":{"issuer.example.com:sub":"alice"}}"#,
+            sub("alice"),
+            web_user,
+            true,
+        ),
+        (
+            &format!(r#"{{"Federated":"{PROVIDER}"}}"#),
+            r#"{"StringEquals":{"issuer.example.com:sub":"alice"}}"#,
+            sub("mallory"),
+            web_user,
+            false,
+        ),
+        (
+            &format!(r#"{{"Federated":"{PROVIDER}"}}"#),
+            r#"{"StringEquals":{"issuer.example.com:sub":"alice"}}"#,
+            Context::new(),
+            web_user,
+            false,
+        ),
+    ];
+    for (principal, condition, ctx, caller, want) in cases {
+        let policy = trust(principal, condition);
+        let set = PolicySet {
+            resource: vec![PolicyRef { name: "trust", policy: &policy }],
+            resource_required: true,
+            ..Default::default()
+        };
+        let request = Request {
+            action: "sts:AssumeRoleWithWebIdentity",
+            resource: "arn:aws:iam::111122223333:role/web",
+            context: ctx,
+            caller: Some(*caller),
+            resource_account: Some("111122223333"),
+        };
+        assert_eq!(evaluate(&request, &set).is_allowed(), *want, "{principal} {condition} for {}", caller.arn);
+    }
+    // NotPrincipal exempts a federated caller only by its provider.
+    let deny_others = resource_policy(&format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Principal":{{"Federated":"{PROVIDER}"}},"Action":"sts:AssumeRoleWithWebIdentity"}},
+            {{"Effect":"Deny","NotPrincipal":{{"AWS":"*"}},"Action":"sts:*","Resource":"*"}}]}}"#
+    ));
+    let set = PolicySet { resource: vec![PolicyRef { name: "trust", policy: &deny_others }], ..Default::default() };
+    let ctx = Context::new();
+    let request = Request {
+        action: "sts:AssumeRoleWithWebIdentity",
+        resource: "arn:aws:iam::111122223333:role/web",
+        context: &ctx,
+        caller: Some(web_user),
+        resource_account: Some("111122223333"),
+    };
+    assert!(!evaluate(&request, &set).is_allowed(), "NotPrincipal AWS:* does not exempt a federated caller");
 }
 
 #[test]

@@ -107,6 +107,17 @@ struct ServeArgs {
     /// clients retry.
     #[arg(long, default_value_t = 256)]
     max_body_memory: usize,
+    /// Where to reach an OpenID Connect provider's host instead of its DNS
+    /// address, as NAME=ADDRESS:PORT (repeatable): web identity federation
+    /// fetches the provider's keys from https://NAME/.
+    #[arg(long = "provider-host", value_name = "NAME=ADDRESS:PORT", value_parser = parse_provider_host)]
+    provider_hosts: Vec<(String, std::net::SocketAddr)>,
+}
+
+fn parse_provider_host(text: &str) -> Result<(String, std::net::SocketAddr), String> {
+    let (name, address) = text.split_once('=').ok_or("expected NAME=ADDRESS:PORT")?;
+    let address = address.parse().map_err(|e| format!("{address}: {e}"))?;
+    Ok((name.to_ascii_lowercase(), address))
 }
 
 fn root_from_env(dev: bool) -> Result<Option<RootCredentials>, String> {
@@ -171,6 +182,7 @@ fn main() -> ExitCode {
         root,
         regions: args.regions,
         strict_outputs: args.strict_outputs,
+        provider_hosts: args.provider_hosts.into_iter().collect(),
         limits: Limits {
             max_connections: args.max_connections,
             max_connections_per_peer: args.max_connections_per_peer,

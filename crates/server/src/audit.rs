@@ -95,6 +95,9 @@ struct UserIdentity<'a> {
     access_key_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_name: Option<&'a str>,
+    /// For a `WebIdentityUser` or `SAMLUser`: the issuer or name qualifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity_provider: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     session_context: Option<SessionContext<'a>>,
 }
@@ -108,6 +111,16 @@ struct SessionContext<'a> {
     attributes: SessionAttributes,
     #[serde(skip_serializing_if = "Option::is_none")]
     source_identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_id_federation_data: Option<WebIdFederationData<'a>>,
+}
+
+/// A federated role session's identity provider.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebIdFederationData<'a> {
+    federated_provider: &'a str,
+    attributes: serde_json::Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -232,6 +245,10 @@ fn session_context<'a>(principal: &'a Principal, session: &'a Session) -> Sessio
             mfa_authenticated: if session.mfa_authenticated_ms.is_some() { "true" } else { "false" },
         },
         source_identity: session.source_identity.as_deref(),
+        web_id_federation_data: session
+            .federated_provider
+            .as_deref()
+            .map(|federated_provider| WebIdFederationData { federated_provider, attributes: Default::default() }),
     }
 }
 
@@ -241,17 +258,26 @@ fn user_identity<'a>(
     access_key_id: Option<&'a str>,
     session: Option<&'a Session>,
 ) -> UserIdentity<'a> {
+    let federated = match principal {
+        Some(Principal::Federated(identity)) => Some(identity),
+        _ => None,
+    };
+    // An identity provider's subject is no AWS principal: CloudTrail names
+    // it by provider and subject, with no ARN or account.
+    let aws_principal = principal.filter(|_| federated.is_none());
     UserIdentity {
         session_context: principal.zip(session).map(|(p, s)| session_context(p, s)),
         kind: principal.map_or("Unknown", Principal::identity_type),
         principal_id: principal.map(Principal::principal_id),
-        arn: principal.map(Principal::arn),
-        account_id: principal.map(|p| p.account().as_str()).or(key_owner),
+        arn: aws_principal.map(Principal::arn),
+        account_id: aws_principal.map(|p| p.account().as_str()).or(key_owner),
         access_key_id,
         user_name: match principal {
             Some(Principal::User { name, .. }) => Some(name),
+            Some(Principal::Federated(identity)) => Some(&identity.subject),
             _ => None,
         },
+        identity_provider: federated.map(|identity| identity.identity_provider.as_str()),
     }
 }
 

@@ -63,6 +63,12 @@ impl Regions {
         Regions { served: (!served.is_empty()).then(|| served.to_vec()) }
     }
 
+    /// The region of a request that names none (an unsigned one): the
+    /// first region served, else us-east-1 (STS's global endpoint).
+    pub fn default_region(&self) -> &str {
+        self.served.as_ref().and_then(|s| s.first()).map_or("us-east-1", String::as_str)
+    }
+
     /// Whether a request signed for `region` is served: a region of the
     /// partition, and for a regional service one this node serves. IAM is
     /// global: any region of the partition will do (see `authenticate`).

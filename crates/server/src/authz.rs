@@ -108,10 +108,23 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
         Principal::User { .. } => "User",
         Principal::AssumedRole { .. } => "AssumedRole",
         Principal::FederatedUser { .. } => "FederatedUser",
+        Principal::Federated(identity) => match identity.kind {
+            rampart_core::FederationKind::WebIdentity => "WebIdentityUser",
+            rampart_core::FederationKind::Saml => "SAMLUser",
+        },
     };
     c.set("aws:PrincipalType", || principal_type.to_string());
     if let Principal::User { name, .. } = &call.caller {
         c.set("aws:username", || name.clone());
+    }
+    // What the identity provider's token says: `ISSUER:sub`, `saml:aud`, …
+    if let Principal::Federated(identity) = &call.caller {
+        c.set("aws:FederatedProvider", || identity.provider_arn.clone());
+        for (key, values) in &identity.condition_keys {
+            if c.wanted.key(key) {
+                c.context.set_all(key, values.clone());
+            }
+        }
     }
     if c.wanted.family("aws:PrincipalTag/") {
         for (key, value) in iam.principal_tags(&call.caller) {
@@ -128,6 +141,9 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
         }
         if let Some(source_identity) = &session.source_identity {
             c.set("aws:SourceIdentity", || source_identity.clone());
+        }
+        if let Some(provider) = &session.federated_provider {
+            c.set("aws:FederatedProvider", || provider.clone());
         }
     }
 }
@@ -252,8 +268,17 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Auth
     };
     let arn = call.caller.arn();
     let role_arn = call.caller.role_arn();
-    let caller =
-        Caller { arn: &arn, account: call.caller.account().as_str(), role_arn: role_arn.as_deref(), service: None };
+    let federated = match &call.caller {
+        Principal::Federated(identity) => Some(identity.provider_arn.as_str()),
+        _ => None,
+    };
+    let caller = Caller {
+        arn: &arn,
+        account: call.caller.account().as_str(),
+        role_arn: role_arn.as_deref(),
+        service: None,
+        federated,
+    };
     let mut last = unrestricted;
     for check in checks {
         // The root's checks on resources whose policy does not bind it are not decided.
@@ -337,6 +362,10 @@ fn phrase(source: Source) -> (&'static str, &'static str) {
 /// AWS's AccessDenied text. It names a managed policy's ARN for an explicit
 /// deny, as AWS does, but never a statement.
 pub(crate) fn denial_message(caller: &Principal, action: &str, resource: Option<&str>, verdict: &Verdict) -> String {
+    // An identity provider's subject is told no more than AWS tells it.
+    if let Principal::Federated(_) = caller {
+        return format!("Not authorized to perform {action}");
+    }
     let on = resource.map(|r| format!(" on resource: {r}")).unwrap_or_default();
     let head = format!("User: {} is not authorized to perform: {action}{on}", caller.arn());
     match verdict {

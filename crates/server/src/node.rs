@@ -47,6 +47,9 @@ pub struct Config {
     /// For tests: an output member the model does not define makes the call
     /// fail (`InternalFailure`) instead of being left out of the response.
     pub strict_outputs: bool,
+    /// Identity providers' host names and the addresses to reach them at
+    /// instead of their DNS ones (`--provider-host NAME=ADDRESS:PORT`).
+    pub provider_hosts: HashMap<String, std::net::SocketAddr>,
 }
 
 /// What one client, or all of them, may hold of the node (the defaults are
@@ -134,7 +137,7 @@ impl Node {
         let store: Store = SqliteBackend::open(&config.data_dir)?;
         let credentials = Arc::new(Credentials::default());
         let iam = Arc::new(Iam::new(store.clone(), sealer.clone(), credentials.clone()));
-        let sts = Arc::new(Sts::new(iam.clone(), sealer));
+        let sts = Arc::new(Sts::new(iam.clone(), sealer, config.provider_hosts.clone()));
         credentials.set_session_opener(sts.clone());
         let mut services: HashMap<ServiceId, Arc<dyn Service>> = HashMap::new();
         services.insert(ServiceId::Iam, iam.clone());

@@ -160,6 +160,12 @@ impl Exit {
     fn unauthenticated(service: ServiceId, protocol: Protocol, error: AwsError) -> Exit {
         Exit { service, protocol, error, authenticated: false }
     }
+
+    /// The same refusal of a request whose caller is not yet identified
+    /// (an unsigned request): kept within the refusal budget.
+    fn before_authentication(self) -> Exit {
+        Exit { authenticated: false, ..self }
+    }
 }
 
 /// Stage 1: a routed request with its body.
@@ -214,8 +220,13 @@ pub(crate) async fn run(
     let draft_ref = &mut draft;
     let outcome = async move {
         let received = receive(node, head, routed, body, draft_ref)?;
-        let authenticated = authenticate_request(node, head, &received, claim, now, draft_ref)?;
-        let decoded = decode_request(node, &received, draft_ref)?;
+        let (authenticated, decoded) = if is_unsigned_call(node, &received) {
+            let decoded = decode_request(node, &received, draft_ref).map_err(Exit::before_authentication)?;
+            (identify_caller(node, &received, &decoded, draft_ref).await?, decoded)
+        } else {
+            let authenticated = authenticate_request(node, head, &received, claim, now, draft_ref)?;
+            (authenticated, decode_request(node, &received, draft_ref)?)
+        };
         let authorized = authorize_call(node, peer, &received, authenticated, decoded, draft_ref)?;
         handle_call(node, &received, authorized, draft_ref).await
     };
@@ -310,6 +321,43 @@ fn authenticate_request(
     draft.region.clone_from(&region);
     node.iam.note_use(&authenticated.principal, service.action_prefix(), draft.time_ms, &region);
     Ok(Authenticated { region, ..authenticated })
+}
+
+/// Whether a request is for an operation callable without AWS credentials
+/// (`OperationMeta::unsigned`), named from its body. Its caller is who its
+/// token says, whatever signature it carries (SDKs send these unsigned).
+fn is_unsigned_call(node: &Node, received: &Received<'_>) -> bool {
+    let Received { service, protocol, .. } = *received;
+    let name = operation_name(service, protocol, &WireRequest { body: &received.body, ..received.wire });
+    let meta = name.and_then(|n| node.services.get(&service)?.operation(n).copied());
+    meta.is_some_and(|m| m.unsigned)
+}
+
+/// Stage 2 of an unsigned request: the caller that the token in its input
+/// identifies, verified by the service (`Service::identify`). Its record
+/// names that identity; a refusal is within the refusal budget.
+async fn identify_caller(
+    node: &Node,
+    received: &Received<'_>,
+    decoded: &Decoded<'_>,
+    draft: &mut AuditDraft,
+) -> Result<Authenticated, Exit> {
+    let Received { service, protocol, family, .. } = *received;
+    let refused = |error| Exit::unauthenticated(service, protocol, error);
+    let Some((handler, _)) = decoded.served else {
+        return Err(refused(auth_error(family, &AuthFailure::Missing)));
+    };
+    // The input must be valid before a token is verified (which may fetch
+    // the provider's keys).
+    let input_shape = decoded.operation.input.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
+    if let Some(message) = validate(service.model(), input_shape, &decoded.input) {
+        return Err(refused(validation(family, message)));
+    }
+    let principal = handler.identify(&decoded.operation.name, &decoded.input, draft.time_ms).await.map_err(refused)?;
+    draft.principal = Some(principal.clone());
+    let region = node.regions.default_region().to_string();
+    draft.region.clone_from(&region);
+    Ok(Authenticated { principal, access_key_id: String::new(), region, session: None })
 }
 
 /// Stage 3: the input, decoded by the model, and recorded (without secrets).

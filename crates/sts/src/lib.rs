@@ -7,8 +7,13 @@
 //! role's policies are read at every request, so a change to them applies to
 //! live sessions, and deleting the role ends them.
 
+mod jwt;
+mod oidc_keys;
 mod token;
+mod web_identity;
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
@@ -17,8 +22,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
     ids, is_call_of, Access, AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, Check, CredentialEntry,
-    Operation, OperationMeta, Outcome, OutputMembers, Principal, Registry, RequestKey, Resource, ResourcePolicy,
-    Sealer, Secret, Service, ServiceId, Session, SessionOpener,
+    FederatedIdentity, Operation, OperationMeta, Outcome, OutputMembers, Principal, Registry, RequestKey, Resource,
+    ResourcePolicy, Sealer, Secret, Service, ServiceId, Session, SessionOpener,
 };
 use rampart_iam::{Iam, RoleInfo};
 use rampart_policy::{Policy, PolicyKind};
@@ -52,6 +57,12 @@ fn registry() -> &'static Registry<Sts, O> {
             })
             .secrets(SECRETS)
             .session_token_forbidden(),
+            // Unsigned: the caller is the token's subject (`Service::identify`).
+            Operation::<Sts, O>::write(O::AssumeRoleWithWebIdentity, (), |sts, call, input| {
+                Box::pin(async move { sts.assume_role_with_web_identity(call, parse_input(input)?) })
+            })
+            .unsigned()
+            .secrets(&["SessionToken", "WebIdentityToken"]),
             Operation::<Sts, O>::read(O::GetAccessKeyInfo, (), |sts, _, input| {
                 Box::pin(async move { sts.get_access_key_info(parse_input(input)?) })
             })
@@ -145,7 +156,7 @@ fn validation(message: impl Into<String>) -> AwsError {
     CommonError::Validation.error(ServiceId::Sts, message)
 }
 
-fn access_denied(message: impl Into<String>) -> AwsError {
+pub(crate) fn access_denied(message: impl Into<String>) -> AwsError {
     CommonError::AccessDenied.error(ServiceId::Sts, message)
 }
 
@@ -245,14 +256,79 @@ fn chained(
 type Tags = Vec<(String, String)>;
 type TagsAndIdentity = (Tags, Vec<String>, Option<String>);
 
+/// What every federated AssumeRole* call asks of its role session.
+struct RoleSessionAsk {
+    role_arn: String,
+    session_name: String,
+    duration_seconds: Option<i64>,
+    policy: Option<String>,
+    policy_arns: Vec<PolicyDescriptor>,
+}
+
 pub struct Sts {
     iam: Arc<Iam>,
     sealer: Sealer,
+    keys: oidc_keys::KeyFetcher,
 }
 
 impl Sts {
-    pub fn new(iam: Arc<Iam>, sealer: Sealer) -> Sts {
-        Sts { iam, sealer }
+    /// `provider_hosts` maps host names of identity providers to the
+    /// addresses to reach them at instead of their DNS ones.
+    pub fn new(iam: Arc<Iam>, sealer: Sealer, provider_hosts: HashMap<String, SocketAddr>) -> Sts {
+        Sts { iam, sealer, keys: oidc_keys::KeyFetcher::new(provider_hosts) }
+    }
+
+    /// A role session for a subject of an identity provider (web identity
+    /// or SAML federation): the output's `Credentials`, `AssumedRoleUser`
+    /// and `PackedPolicySize`, and the role as the call's resource.
+    fn federated_role_session(
+        &self,
+        call: &Call,
+        identity: &FederatedIdentity,
+        ask: RoleSessionAsk,
+    ) -> Result<(Value, Vec<Resource>), AwsError> {
+        let action = format!("sts:{}", call.operation);
+        let role = self
+            .iam
+            .role_by_arn(&ask.role_arn)
+            .filter(|role| role.account == identity.account)
+            .ok_or_else(|| access_denied(format!("Not authorized to perform {action}")))?;
+        let duration = ask.duration_seconds.unwrap_or(DEFAULT_ROLE_SESSION_SECONDS);
+        if duration > role.max_session_duration {
+            return Err(validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
+        }
+        let (policy_arns, _) = check_session_policies(ask.policy.as_deref(), ask.policy_arns, Vec::new())?;
+        let passed_policies = ask.policy.is_some() || !policy_arns.is_empty();
+        let packed = packed_policy_size(ask.policy.as_deref(), &policy_arns, &[]);
+        if packed > 100 {
+            return Err(StsException::PackedPolicyTooLargeException
+                .error(format!("Packed policy consumes {packed}% of allotted space, please use smaller policy.")));
+        }
+        let claims = Claims {
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            account: role.account.to_string(),
+            holder: Holder::Role { role_id: role.role_id.clone(), session_name: ask.session_name.clone() },
+            issued_ms: call.time_ms,
+            expires_ms: call.time_ms + duration * 1000,
+            policy: ask.policy,
+            policy_arns,
+            tags: Vec::new(),
+            transitive: Vec::new(),
+            source_identity: None,
+            mfa_ms: None,
+            federated_provider: Some(identity.provider_arn.clone()),
+        };
+        let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn.clone() }];
+        let session = session_of(role, &ask.session_name);
+        let mut output = json!({
+            "Credentials": self.issue(claims)?,
+            "AssumedRoleUser": { "AssumedRoleId": session.principal_id(), "Arn": session.arn() },
+        });
+        if passed_policies {
+            output.set("PackedPolicySize", json!(packed));
+        }
+        Ok((output, resources))
     }
 
     /// New temporary credentials for `claims` (whose key and secret it fills
@@ -318,6 +394,7 @@ impl Sts {
             transitive: Vec::new(),
             source_identity: None,
             mfa_ms: None,
+            federated_provider: None,
         };
         let output = json!({
             "Credentials": self.issue(claims)?,
@@ -410,6 +487,7 @@ impl Sts {
             transitive,
             source_identity: source_identity.clone(),
             mfa_ms,
+            federated_provider: None,
         };
         let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn.clone() }];
         let session = session_of(role, &session_name);
@@ -442,7 +520,7 @@ impl Sts {
                 Holder::User { user_id: user_id.clone() },
                 input.duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS),
             ),
-            Principal::AssumedRole { .. } | Principal::FederatedUser { .. } => {
+            Principal::AssumedRole { .. } | Principal::FederatedUser { .. } | Principal::Federated(_) => {
                 return Err(access_denied("Cannot call GetSessionToken with session credentials"))
             }
         };
@@ -461,6 +539,7 @@ impl Sts {
             transitive: Vec::new(),
             source_identity: None,
             mfa_ms,
+            federated_provider: None,
         };
         let output = json!({ "Credentials": self.issue(claims)? });
         Ok(Outcome { output, resources: Vec::new(), change: mfa_change })
@@ -523,6 +602,7 @@ impl SessionOpener for Sts {
             transitive_tag_keys: std::mem::take(&mut claims.transitive),
             source_identity: claims.source_identity.take(),
             mfa_authenticated_ms: claims.mfa_ms,
+            federated_provider: claims.federated_provider.take(),
         };
         Some(CredentialEntry::temporary(secret, principal, Secret::new(token.to_string()), session))
     }
@@ -555,7 +635,8 @@ impl Service for Sts {
             }
             return access;
         }
-        if !is_call_of(call, O::AssumeRole) {
+        let federated = is_call_of(call, O::AssumeRoleWithWebIdentity) || is_call_of(call, O::AssumeRoleWithSAML);
+        if !is_call_of(call, O::AssumeRole) && !federated {
             return Access::own(call, Vec::new());
         }
         let arn = input.get("RoleArn").and_then(Value::as_str).unwrap_or_default();
@@ -593,6 +674,20 @@ impl Service for Sts {
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
         registry().dispatch(self, call, input)
+    }
+
+    fn identify<'a>(
+        &'a self,
+        operation: &'a str,
+        input: &'a Value,
+        time_ms: i64,
+    ) -> BoxFuture<'a, Result<Principal, AwsError>> {
+        Box::pin(async move {
+            match operation {
+                "AssumeRoleWithWebIdentity" => self.identify_web_identity(input, time_ms).await,
+                _ => Err(access_denied(format!("{operation} must be signed."))),
+            }
+        })
     }
 
     fn load(&self) -> Result<(), String> {

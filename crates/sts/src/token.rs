@@ -51,6 +51,9 @@ pub(crate) struct Claims {
     /// session it came from) was verified, epoch milliseconds.
     #[serde(default)]
     pub mfa_ms: Option<i64>,
+    /// For a session from web identity or SAML federation: the provider's ARN.
+    #[serde(default)]
+    pub federated_provider: Option<String>,
 }
 
 pub(crate) fn seal(key: &Sealer, claims: &Claims) -> Result<String, WrapError> {
@@ -86,6 +89,7 @@ mod tests {
             transitive: vec![],
             source_identity: None,
             mfa_ms: Some(1),
+            federated_provider: Some("arn:aws:iam::123456789012:oidc-provider/issuer.example.com".into()),
         };
         let token = seal(&key, &claims).expect("sealed");
         assert!(!token.contains("ASIAEXAMPLE"));

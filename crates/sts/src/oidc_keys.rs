@@ -1,0 +1,234 @@
+//! The signing keys of OpenID Connect providers, fetched as AWS fetches
+//! them: the issuer's `/.well-known/openid-configuration`, then its
+//! `jwks_uri`, both over HTTPS. The only outbound connections Rampart makes.
+//!
+//! The server's certificate is trusted through the provider's registered
+//! thumbprints (IAM's `ThumbprintList`): some certificate of the chain the
+//! server presents must have one of them as its SHA-1 fingerprint, and the
+//! chain must verify up to that certificate, for the host's name, as
+//! WebPKI verifies any chain. A provider without thumbprints is refused:
+//! Rampart carries no library of public root CAs.
+//!
+//! Keys are cached per issuer and thumbprint list for `CACHE_FOR`; a token
+//! naming a key id the cache lacks refetches, at most once per
+//! `REFETCH_AFTER`, so unsigned requests cannot make Rampart fetch at will.
+//! One fetch runs at a time.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Deserialize;
+
+use crate::jwt::{parse_jwk_set, Jwk};
+
+const CACHE_FOR: Duration = Duration::from_secs(600);
+const REFETCH_AFTER: Duration = Duration::from_secs(30);
+/// Each of the two fetches: connect, TLS, request and body.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+/// Why a provider's keys could not be had (STS's
+/// `IDPCommunicationError`); logged, never told to the unsigned caller.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    #[error("the provider has no thumbprints to trust its certificate by")]
+    NoThumbprints,
+    #[error("{0} is not an https URL without a port")]
+    Url(String),
+    #[error("{0}: no address")]
+    Resolve(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("{url} answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{0}: the document is too large or unreadable")]
+    Body(String),
+    #[error("{0}: not the JSON document expected")]
+    Document(String),
+    #[error("timed out")]
+    Timeout,
+}
+
+struct Cached {
+    keys: Vec<Jwk>,
+    fetched: Instant,
+}
+
+/// Fetches and caches providers' keys.
+pub(crate) struct KeyFetcher {
+    /// Where a host name connects to instead of its DNS address (the test
+    /// harness's local issuer; the operator's split-horizon names).
+    hosts: HashMap<String, SocketAddr>,
+    cache: tokio::sync::Mutex<HashMap<(String, Vec<String>), Cached>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl KeyFetcher {
+    pub fn new(hosts: HashMap<String, SocketAddr>) -> KeyFetcher {
+        KeyFetcher {
+            hosts,
+            cache: tokio::sync::Mutex::new(HashMap::new()),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        }
+    }
+
+    /// The keys of the provider whose issuer is `https://{issuer}`, with a
+    /// key named `key_id` among them if the provider has it.
+    pub async fn keys(
+        &self,
+        issuer: &str,
+        thumbprints: &[String],
+        key_id: Option<&str>,
+    ) -> Result<Vec<Jwk>, FetchError> {
+        let pins: Vec<String> = thumbprints.iter().map(|t| t.to_ascii_lowercase()).collect();
+        let cache_key = (issuer.to_string(), pins.clone());
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.get(&cache_key) {
+            let age = cached.fetched.elapsed();
+            let has_key = key_id.is_none_or(|id| cached.keys.iter().any(|k| k.key_id.as_deref() == Some(id)));
+            if age < CACHE_FOR && (has_key || age < REFETCH_AFTER) {
+                return Ok(cached.keys.clone());
+            }
+        }
+        let keys = self.fetch(issuer, &pins).await?;
+        cache.retain(|_, c| c.fetched.elapsed() < CACHE_FOR);
+        cache.insert(cache_key, Cached { keys: keys.clone(), fetched: Instant::now() });
+        Ok(keys)
+    }
+
+    async fn fetch(&self, issuer: &str, pins: &[String]) -> Result<Vec<Jwk>, FetchError> {
+        if pins.is_empty() {
+            return Err(FetchError::NoThumbprints);
+        }
+        #[derive(Deserialize)]
+        struct Configuration {
+            jwks_uri: String,
+        }
+        let configuration_url = format!("https://{issuer}/.well-known/openid-configuration");
+        let document = self.get(&configuration_url, pins).await?;
+        let configuration: Configuration =
+            serde_json::from_slice(&document).map_err(|_| FetchError::Document(configuration_url))?;
+        let document = self.get(&configuration.jwks_uri, pins).await?;
+        parse_jwk_set(&document).ok_or(FetchError::Document(configuration.jwks_uri))
+    }
+
+    /// GETs an https URL (no port: 443, as IAM's provider URLs are), trusting
+    /// the server by `pins`. No redirects are followed.
+    async fn get(&self, url: &str, pins: &[String]) -> Result<Bytes, FetchError> {
+        let rest = url.strip_prefix("https://").ok_or_else(|| FetchError::Url(url.to_string()))?;
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+        if host.is_empty() || host.contains([':', '@']) {
+            return Err(FetchError::Url(url.to_string()));
+        }
+        let fetch = async {
+            let address = match self.hosts.get(host) {
+                Some(address) => *address,
+                None => tokio::net::lookup_host((host, 443))
+                    .await?
+                    .next()
+                    .ok_or_else(|| FetchError::Resolve(host.to_string()))?,
+            };
+            let verifier = PinnedVerifier { pins: pins.to_vec(), provider: self.provider.clone() };
+            let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(std::io::Error::other)?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth();
+            let name = ServerName::try_from(host.to_string()).map_err(|_| FetchError::Url(url.to_string()))?;
+            let tcp = tokio::net::TcpStream::connect(address).await?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "OIDC key fetch connection");
+                }
+            });
+            let request = http::Request::get(path)
+                .header(http::header::HOST, host)
+                .header(http::header::USER_AGENT, "rampart-sts")
+                .header(http::header::ACCEPT, "application/json")
+                .body(Empty::<Bytes>::new())
+                .map_err(|_| FetchError::Url(url.to_string()))?;
+            let response = sender.send_request(request).await?;
+            if response.status() != http::StatusCode::OK {
+                return Err(FetchError::Status { url: url.to_string(), status: response.status().as_u16() });
+            }
+            let body = Limited::new(response.into_body(), MAX_DOCUMENT_BYTES).collect().await;
+            Ok(body.map_err(|_| FetchError::Body(url.to_string()))?.to_bytes())
+        };
+        tokio::time::timeout(FETCH_TIMEOUT, fetch).await.map_err(|_| FetchError::Timeout)?
+    }
+}
+
+/// The SHA-1 fingerprint of a DER certificate, lower-case hex: IAM's thumbprint.
+pub(crate) fn thumbprint(der: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der))
+}
+
+/// Trusts a server whose chain holds a certificate with a pinned
+/// thumbprint, by verifying the chain with that certificate as its root.
+#[derive(Debug)]
+struct PinnedVerifier {
+    pins: Vec<String>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut roots = RootCertStore::empty();
+        for certificate in std::iter::once(end_entity).chain(intermediates) {
+            if self.pins.contains(&thumbprint(certificate)) {
+                roots.add(certificate.clone().into_owned())?;
+            }
+        }
+        if roots.is_empty() {
+            return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer));
+        }
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
