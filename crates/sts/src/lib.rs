@@ -9,8 +9,10 @@
 
 mod jwt;
 mod oidc_keys;
+mod saml;
 mod token;
 mod web_identity;
+mod xml_dsig;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -63,6 +65,11 @@ fn registry() -> &'static Registry<Sts, O> {
             })
             .unsigned()
             .secrets(&["SessionToken", "WebIdentityToken"]),
+            Operation::<Sts, O>::write(O::AssumeRoleWithSAML, (), |sts, call, input| {
+                Box::pin(async move { sts.assume_role_with_saml(call, parse_input(input)?) })
+            })
+            .unsigned()
+            .secrets(&["SessionToken", "SAMLAssertion"]),
             Operation::<Sts, O>::read(O::GetAccessKeyInfo, (), |sts, _, input| {
                 Box::pin(async move { sts.get_access_key_info(parse_input(input)?) })
             })
@@ -685,6 +692,7 @@ impl Service for Sts {
         Box::pin(async move {
             match operation {
                 "AssumeRoleWithWebIdentity" => self.identify_web_identity(input, time_ms).await,
+                "AssumeRoleWithSAML" => self.identify_saml(input, time_ms).await,
                 _ => Err(access_denied(format!("{operation} must be signed."))),
             }
         })
