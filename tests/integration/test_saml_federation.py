@@ -252,3 +252,13 @@ def test_the_trail_names_the_saml_user_without_the_assertion(rampart, idp, provi
     text = json.dumps(record)
     assert assertion[:200] not in text
     assert out["Credentials"]["SessionToken"] not in text
+
+
+def test_a_large_assertion_is_read_in_full(rampart, idp, provider, role_arn):
+    """Assertions of users in many groups pass 64 KB; the model allows 100,000 characters."""
+    groups = "".join(f"<saml:AttributeValue>group-{i:05d}-{'x' * 40}</saml:AttributeValue>" for i in range(700))
+    extra = f'<saml:Attribute Name="https://example.test/groups">{groups}</saml:Attribute>'
+    assertion = idp.response(role_arn, provider[0], extra_attributes=extra)
+    assert 70_000 < len(assertion) <= 100_000
+    out = assume(rampart, role_arn, provider[0], assertion)
+    assert out["Subject"] == "alice"

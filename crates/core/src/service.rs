@@ -136,6 +136,13 @@ pub trait Service: Send + Sync {
     fn max_body_bytes(&self) -> usize {
         DEFAULT_MAX_BODY_BYTES
     }
+    /// How much of a request body is read when the request cannot
+    /// authenticate: besides naming the operation, enough for the largest
+    /// input of an operation callable without credentials
+    /// (`OperationMeta::unsigned`). Zero for a service with none.
+    fn max_unsigned_body_bytes(&self) -> usize {
+        0
+    }
     /// The service's scheduled work (`Task`), started by the server once the
     /// node serves.
     fn tasks(self: std::sync::Arc<Self>) -> Vec<crate::Task> {

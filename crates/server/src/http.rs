@@ -67,17 +67,18 @@ async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<
 /// of bodies in memory (the returned share is held until the request is
 /// answered; bodies up to `UNAUTHENTICATED_BODY_BYTES` take none: the
 /// connection caps bound them). A request that cannot authenticate gets only
-/// `UNAUTHENTICATED_BODY_BYTES` read; beyond that it is left unread.
+/// `Routed::unauthenticated_limit` read; beyond that it is left unread.
 async fn read_body(
     node: &Node,
     peer: &Peer,
     body: Incoming,
     declared: Option<u64>,
-    max_body_bytes: usize,
+    routed: &Routed,
     authenticable: bool,
 ) -> (Body, Option<Held>) {
-    // A request that cannot authenticate is refused for that, whatever its size.
-    let limit = if authenticable { max_body_bytes } else { UNAUTHENTICATED_BODY_BYTES.min(max_body_bytes) };
+    // A request that cannot authenticate is refused for that, whatever its
+    // size (unless it is for an operation that needs no credentials).
+    let limit = if authenticable { routed.body_limit } else { routed.unauthenticated_limit };
     if declared.is_some_and(|len| len > limit as u64) {
         let refusal = if authenticable { Body::Refused(BodyRefusal::TooLarge) } else { Body::Unread };
         return (refusal, None);
@@ -119,7 +120,7 @@ async fn handle(node: Arc<Node>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
     let head = Head { method: parts.method.as_str(), path, query, headers: &headers };
     let claim = Claim::read(&head, &node.credentials, time::OffsetDateTime::now_utc());
     let routed = Routed::new(&node, &head, &claim);
-    let (body, _share) = read_body(&node, &peer, body, declared, routed.body_limit, claim.can_authenticate()).await;
+    let (body, _share) = read_body(&node, &peer, body, declared, &routed, claim.can_authenticate()).await;
     // A body left (partly) unread ends the connection after this response.
     let close = !matches!(body, Body::Complete(_));
     let encoded = run(&node, &peer, &head, claim, routed, body).await;

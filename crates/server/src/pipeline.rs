@@ -97,16 +97,24 @@ pub(crate) struct Routed {
     service: Result<ServiceId, Unrouted>,
     /// The largest body read for it: its service's (`Service::max_body_bytes`).
     pub body_limit: usize,
+    /// The largest read when it cannot authenticate: enough to name its
+    /// operation, or for the service's unsigned operations
+    /// (`Service::max_unsigned_body_bytes`).
+    pub unauthenticated_limit: usize,
 }
 
 impl Routed {
     pub fn new(node: &Node, head: &Head<'_>, claim: &Claim) -> Routed {
         let service = route(head, &claim.params);
-        let body_limit = match &service {
-            Ok(id) => node.services.get(id).map_or(UNSERVED_SERVICE_BODY_BYTES, |s| s.max_body_bytes()),
-            Err(_) => UNAUTHENTICATED_BODY_BYTES,
+        let served = service.as_ref().ok().and_then(|id| node.services.get(id));
+        let body_limit = match (&service, served) {
+            (Ok(_), Some(s)) => s.max_body_bytes(),
+            (Ok(_), None) => UNSERVED_SERVICE_BODY_BYTES,
+            (Err(_), _) => UNAUTHENTICATED_BODY_BYTES,
         };
-        Routed { service, body_limit }
+        let unsigned = served.map_or(0, |s| s.max_unsigned_body_bytes());
+        let unauthenticated_limit = UNAUTHENTICATED_BODY_BYTES.max(unsigned).min(body_limit);
+        Routed { service, body_limit, unauthenticated_limit }
     }
 }
 

@@ -683,6 +683,13 @@ impl Service for Sts {
         registry().dispatch(self, call, input)
     }
 
+    /// AssumeRoleWithSAML's largest input: a 100,000-character assertion
+    /// whose `+`, `/` and `=` are form-encoded as three characters each, and
+    /// the session policies.
+    fn max_unsigned_body_bytes(&self) -> usize {
+        320 * 1024
+    }
+
     fn identify<'a>(
         &'a self,
         operation: &'a str,
