@@ -7,6 +7,7 @@
 
 mod access;
 mod arn;
+mod authorization_message;
 mod credentials;
 mod identity;
 pub mod ids;
@@ -22,6 +23,7 @@ pub mod wrapping;
 
 pub use access::{request_keys, request_tags, Access, Check, RequestKey};
 pub use arn::{iam_arn, Arn};
+pub use authorization_message::{decode_authorization_message, encode_authorization_message};
 pub use credentials::{CredentialEntry, CredentialRefusal, Credentials, LastUsed, SessionOpener};
 pub use identity::{AccountId, FederatedIdentity, FederationKind, Principal};
 pub use rampart_wire::{AwsError, ServiceId};

@@ -31,6 +31,13 @@ impl Context {
         self.values.insert(key.to_ascii_lowercase(), values);
     }
 
+    /// Every key (lower-cased) with its values, sorted by key.
+    pub fn entries(&self) -> Vec<(&str, &[String])> {
+        let mut entries: Vec<(&str, &[String])> = self.values.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        entries.sort_unstable_by_key(|(k, _)| *k);
+        entries
+    }
+
     pub fn get(&self, key: &str) -> Option<&[String]> {
         if key.bytes().any(|b| b.is_ascii_uppercase()) {
             self.values.get(&key.to_ascii_lowercase()).map(Vec::as_slice)

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use rampart_core::{Access, Call, Check, OperationMeta, Principal};
+use rampart_core::{Access, Call, Check, OperationMeta, OutputMembers, Principal};
 
 use crate::audit::{AuthorizationNote, StatementNote};
 use rampart_iam::Iam;
@@ -197,6 +197,9 @@ pub(crate) struct Authorization<'t> {
     pub verdict: Verdict,
     pub action: &'t str,
     pub resource: Option<&'t str>,
+    /// The condition keys the deciding check was evaluated with (those the
+    /// policies in play refer to).
+    pub context: Context,
 }
 
 /// Whether the call's credentials come from GetSessionToken (without MFA)
@@ -235,6 +238,7 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Auth
         verdict: Verdict::Unrestricted,
         action: first.map_or("", |c| c.action.as_str()),
         resource: first.and_then(|c| c.target.arn.as_deref()),
+        context: Context::new(),
     };
     if target.meta.is_some_and(|m| m.never_denied) {
         return unrestricted;
@@ -311,7 +315,7 @@ pub(crate) fn authorize<'t>(call: &Call, target: &Target<'t>, iam: &Iam) -> Auth
         }
         let verdict = Verdict::Decided(decision);
         let allowed = verdict.is_allowed();
-        last = Authorization { verdict, action: &check.action, resource: check.target.arn.as_deref() };
+        last = Authorization { verdict, action: &check.action, resource: check.target.arn.as_deref(), context };
         if !allowed {
             return last;
         }
@@ -380,6 +384,52 @@ pub(crate) fn denial_message(caller: &Principal, action: &str, resource: Option<
         }
         _ => format!("{head} because no identity-based policy allows the {action} action"),
     }
+}
+
+/// AWS's decoded authorization message of a denial (what
+/// DecodeAuthorizationMessage returns): the decision, the deciding
+/// statement of an explicit deny, and the request's context.
+pub(crate) fn decoded_denial(call: &Call, decided: &Authorization<'_>) -> Value {
+    let explicit = match &decided.verdict {
+        Verdict::Decided(Decision::ExplicitDeny { statement, .. }) => Some(statement),
+        _ => None,
+    };
+    let matched: Vec<Value> = explicit
+        .map(|s| {
+            serde_json::json!({
+                "statementId": s.sid.clone().unwrap_or_default(),
+                "effect": "DENY",
+                "policy": s.policy,
+                "index": s.index,
+            })
+        })
+        .into_iter()
+        .collect();
+    let conditions: Vec<Value> = decided
+        .context
+        .entries()
+        .into_iter()
+        .map(|(key, values)| {
+            let values: Vec<Value> = values.iter().map(|v| serde_json::json!({ "value": v })).collect();
+            serde_json::json!({ "key": key, "values": { "items": values } })
+        })
+        .collect();
+    let mut principal = serde_json::json!({ "id": call.caller.principal_id(), "arn": call.caller.arn() });
+    if let Principal::User { name, .. } = &call.caller {
+        principal.set("name", Value::String(name.clone()));
+    }
+    serde_json::json!({
+        "allowed": false,
+        "explicitDeny": explicit.is_some(),
+        "matchedStatements": { "items": matched },
+        "failures": { "items": [] },
+        "context": {
+            "principal": principal,
+            "action": decided.action,
+            "resource": decided.resource.unwrap_or("*"),
+            "conditions": { "items": conditions },
+        },
+    })
 }
 
 /// The decision as the audit record names it (never sent to the caller).

@@ -92,6 +92,9 @@ pub(crate) struct Node {
     pub store: Store,
     pub credentials: Arc<Credentials>,
     pub iam: Arc<Iam>,
+    /// Seals what the node hands out to be brought back (EC2's encoded
+    /// authorization messages).
+    pub sealer: Sealer,
     pub services: HashMap<ServiceId, Arc<dyn Service>>,
     /// The root credentials to restore on a dev reset; `None` when an existing
     /// data directory has lost its generated credentials file.
@@ -137,7 +140,7 @@ impl Node {
         let store: Store = SqliteBackend::open(&config.data_dir)?;
         let credentials = Arc::new(Credentials::default());
         let iam = Arc::new(Iam::new(store.clone(), sealer.clone(), credentials.clone()));
-        let sts = Arc::new(Sts::new(iam.clone(), sealer, config.provider_hosts.clone()));
+        let sts = Arc::new(Sts::new(iam.clone(), sealer.clone(), config.provider_hosts.clone()));
         credentials.set_session_opener(sts.clone());
         let mut services: HashMap<ServiceId, Arc<dyn Service>> = HashMap::new();
         services.insert(ServiceId::Iam, iam.clone());
@@ -169,6 +172,7 @@ impl Node {
             store,
             credentials,
             iam,
+            sealer,
             services,
             root,
             regions,

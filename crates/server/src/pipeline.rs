@@ -15,7 +15,7 @@ use rampart_wire::{
 
 use crate::audit::AuditDraft;
 use crate::auth::{authenticate, millis, Authenticated, Claim, Head};
-use crate::authz::{audit_note, authorize, denial_message, Target};
+use crate::authz::{audit_note, authorize, decoded_denial, denial_message, Target};
 use crate::errors::{
     access_denied, auth_error, family, not_implemented, request_timeout, too_large, unavailable, validation,
     AuthFailure, Family,
@@ -424,7 +424,16 @@ fn authorize_call<'n>(
     let decided = authorize(&call, &target, &node.iam);
     if !decided.verdict.is_allowed() {
         draft.authorization = audit_note(&decided.verdict);
-        let message = denial_message(&call.caller, decided.action, decided.resource, &decided.verdict);
+        let mut message = denial_message(&call.caller, decided.action, decided.resource, &decided.verdict);
+        // EC2 says why in an encoded message that STS's
+        // DecodeAuthorizationMessage opens for the caller's account.
+        if family == Family::Ec2 {
+            let decoded = decoded_denial(&call, &decided);
+            match rampart_core::encode_authorization_message(&node.sealer, call.caller.account(), &decoded) {
+                Ok(encoded) => message = format!("{message} Encoded authorization failure message: {encoded}"),
+                Err(error) => tracing::error!(%error, "an authorization message could not be sealed"),
+            }
+        }
         return Err(refused(access_denied(family, message)));
     }
     let Some((handler, meta)) = decoded.served else {

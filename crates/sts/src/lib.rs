@@ -70,6 +70,9 @@ fn registry() -> &'static Registry<Sts, O> {
             })
             .unsigned()
             .secrets(&["SessionToken", "SAMLAssertion"]),
+            Operation::<Sts, O>::read(O::DecodeAuthorizationMessage, (), |sts, call, input| {
+                Box::pin(async move { sts.decode_authorization_message(call, parse_input(input)?) })
+            }),
             Operation::<Sts, O>::read(O::GetAccessKeyInfo, (), |sts, _, input| {
                 Box::pin(async move { sts.get_access_key_info(parse_input(input)?) })
             })
@@ -143,6 +146,12 @@ struct FederationTokenInput {
     duration_seconds: Option<i64>,
     #[serde(default)]
     tags: Vec<TagInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecodeMessageInput {
+    encoded_message: String,
 }
 
 #[derive(Deserialize)]
@@ -421,6 +430,18 @@ impl Sts {
             validation("The access key ID is not in the format of an AWS access key ID (AKIA or ASIA and 16 base32 characters).")
         })?;
         Ok(Outcome::read(json!({ "Account": account.as_str() })))
+    }
+
+    /// Why a request of the caller's account was denied, from the encoded
+    /// message its error carried (`rampart_core::encode_authorization_message`).
+    fn decode_authorization_message(&self, call: &Call, input: DecodeMessageInput) -> Result<Outcome, AwsError> {
+        let decoded =
+            rampart_core::decode_authorization_message(&self.sealer, call.caller.account(), &input.encoded_message)
+                .ok_or_else(|| {
+                    StsException::InvalidAuthorizationMessageException
+                        .error("The message is not an encoded authorization message of this account.")
+                })?;
+        Ok(Outcome::read(json!({ "DecodedMessage": decoded })))
     }
 
     fn get_caller_identity(&self, call: &Call) -> Outcome {
