@@ -262,3 +262,26 @@ def test_a_large_assertion_is_read_in_full(rampart, idp, provider, role_arn):
     assert 70_000 < len(assertion) <= 100_000
     out = assume(rampart, role_arn, provider[0], assertion)
     assert out["Subject"] == "alice"
+
+
+def test_principal_tags_and_source_identity_from_the_assertion(rampart, idp, provider):
+    iam = rampart.client("iam")
+    name = uniq("saml-tags")
+    base = {"Effect": "Allow", "Principal": {"Federated": provider[0]}}
+    trust = {"Version": "2012-10-17", "Statement": [dict(base, Action="sts:AssumeRoleWithSAML")]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="abac", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*",
+                                                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}}}]}))
+    extra = ('<saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/PrincipalTag:team">'
+             '<saml:AttributeValue>blue</saml:AttributeValue></saml:Attribute>'
+             '<saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/SourceIdentity">'
+             '<saml:AttributeValue>alice@example.test</saml:AttributeValue></saml:Attribute>')
+    with raises_aws("AccessDenied", 403):
+        assume(rampart, arn, provider[0], idp.response(arn, provider[0], extra_attributes=extra))
+    trust["Statement"].append(dict(base, Action=["sts:TagSession", "sts:SetSourceIdentity"]))
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    out = assume(rampart, arn, provider[0], idp.response(arn, provider[0], extra_attributes=extra))
+    assert out["SourceIdentity"] == "alice@example.test"
+    creds = Creds.from_sts(out["Credentials"], rampart.account_id)
+    rampart.client("iam", creds).list_roles(MaxItems=1)

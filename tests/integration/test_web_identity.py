@@ -335,3 +335,33 @@ def test_refusals_are_recorded_without_the_token(server, issuer, role_arn):
     assert record["errorCode"] == "AccessDenied"
     assert record["userIdentity"]["userName"] == "mallory"
     assert token.split(".")[2] not in json.dumps(record)
+
+
+def test_session_tags_from_the_token_need_tag_session_and_reach_the_session(server, issuer, provider_arn):
+    iam = server.client("iam")
+    name = uniq("web-tags")
+    base = {"Effect": "Allow", "Principal": {"Federated": provider_arn},
+            "Condition": {"StringEquals": {f"{ISSUER_HOST}:aud": AUDIENCE}}}
+    trust = {"Version": "2012-10-17", "Statement": [dict(base, Action="sts:AssumeRoleWithWebIdentity")]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    # Reading roles is allowed only to sessions tagged team=blue.
+    iam.put_role_policy(RoleName=name, PolicyName="abac", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*",
+                                                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}}}]}))
+    tagged = issuer.token(**{"https://aws.amazon.com/tags": {"principal_tags": {"team": ["blue"]},
+                                                            "transitive_tag_keys": ["team"]}})
+    # Without sts:TagSession in the trust policy, tags are refused.
+    with raises_aws("AccessDenied", 403):
+        assume(server, arn, tagged)
+    trust["Statement"].append(dict(base, Action="sts:TagSession"))
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    out = assume(server, arn, tagged)
+    creds = Creds.from_sts(out["Credentials"], server.account_id)
+    server.client("iam", creds).list_roles(MaxItems=1)
+    untagged = Creds.from_sts(assume(server, arn, issuer.token())["Credentials"], server.account_id)
+    with raises_aws("AccessDenied", 403):
+        server.client("iam", untagged).list_roles(MaxItems=1)
+    bad = issuer.token(**{"https://aws.amazon.com/tags": {"principal_tags": {"team": ["blue"]},
+                                                         "transitive_tag_keys": ["nope"]}})
+    with raises_aws("InvalidIdentityToken", 400):
+        assume(server, arn, bad)

@@ -85,6 +85,11 @@ pub struct FederatedIdentity {
     /// The condition keys the token sets (`ISSUER:aud`, `saml:sub`, …)
     /// with their values, for the trust policy.
     pub condition_keys: Vec<(String, Vec<String>)>,
+    /// What the provider passes to the role session: session tags, the
+    /// tag keys that are transitive, and a source identity.
+    pub session_tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
 }
 
 impl Principal {

@@ -125,6 +125,15 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
                 c.context.set_all(key, values.clone());
             }
         }
+        // The session tags the provider passes are the request's tags.
+        if c.wanted.family("aws:RequestTag/") {
+            for (key, value) in &identity.session_tags {
+                c.context.set(&format!("aws:RequestTag/{key}"), value.clone());
+            }
+        }
+        if !identity.session_tags.is_empty() && c.wanted.key("aws:TagKeys") {
+            c.context.set_all("aws:TagKeys", identity.session_tags.iter().map(|(k, _)| k.clone()).collect());
+        }
     }
     if c.wanted.family("aws:PrincipalTag/") {
         for (key, value) in iam.principal_tags(&call.caller) {

@@ -270,6 +270,35 @@ fn chained(
 }
 
 type Tags = Vec<(String, String)>;
+
+/// AWS's limits on session tags (IAM and STS quotas).
+const MAX_SESSION_TAGS: usize = 50;
+const MAX_TAG_KEY_CHARS: usize = 128;
+const MAX_TAG_VALUE_CHARS: usize = 256;
+
+/// Session tags an identity provider passes, checked against AWS's
+/// limits; transitive keys must name some of them (case-insensitively).
+fn provider_tags(
+    tags: Vec<(String, String)>,
+    transitive: Vec<String>,
+    invalid: impl Fn(String) -> AwsError,
+) -> Result<(Tags, Vec<String>), AwsError> {
+    if tags.len() > MAX_SESSION_TAGS {
+        return Err(invalid(format!("The provider passed more than {MAX_SESSION_TAGS} session tags.")));
+    }
+    for (key, value) in &tags {
+        if key.is_empty() || key.chars().count() > MAX_TAG_KEY_CHARS || value.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(invalid(format!("The session tag {key} is longer than AWS allows or empty.")));
+        }
+        if tags.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).count() > 1 {
+            return Err(invalid(format!("The session tag key {key} is passed twice. Tag keys are case insensitive.")));
+        }
+    }
+    if let Some(missing) = transitive.iter().find(|k| !tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k))) {
+        return Err(invalid(format!("Transitive tag key {missing} is not one of the session tags.")));
+    }
+    Ok((tags, transitive))
+}
 type TagsAndIdentity = (Tags, Vec<String>, Option<String>);
 
 /// What every federated AssumeRole* call asks of its role session.
@@ -314,8 +343,9 @@ impl Sts {
             return Err(validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
         }
         let (policy_arns, _) = check_session_policies(ask.policy.as_deref(), ask.policy_arns, Vec::new())?;
-        let passed_policies = ask.policy.is_some() || !policy_arns.is_empty();
-        let packed = packed_policy_size(ask.policy.as_deref(), &policy_arns, &[]);
+        let tags = identity.session_tags.clone();
+        let passed_policies = ask.policy.is_some() || !policy_arns.is_empty() || !tags.is_empty();
+        let packed = packed_policy_size(ask.policy.as_deref(), &policy_arns, &tags);
         if packed > 100 {
             return Err(StsException::PackedPolicyTooLargeException
                 .error(format!("Packed policy consumes {packed}% of allotted space, please use smaller policy.")));
@@ -329,9 +359,9 @@ impl Sts {
             expires_ms: call.time_ms + duration * 1000,
             policy: ask.policy,
             policy_arns,
-            tags: Vec::new(),
-            transitive: Vec::new(),
-            source_identity: None,
+            tags,
+            transitive: identity.transitive_tag_keys.clone(),
+            source_identity: identity.source_identity.clone(),
             mfa_ms: None,
             federated_provider: Some(identity.provider_arn.clone()),
         };
@@ -343,6 +373,9 @@ impl Sts {
         });
         if passed_policies {
             output.set("PackedPolicySize", json!(packed));
+        }
+        if let Some(source_identity) = &identity.source_identity {
+            output.set("SourceIdentity", json!(source_identity));
         }
         Ok((output, resources))
     }
@@ -686,11 +719,20 @@ impl Service for Sts {
         let mut access = Access::own(call, vec![target]).with_request_keys(input, REQUEST_KEYS);
         access.mfa_in_request = input.get("SerialNumber").is_some() && input.get("TokenCode").is_some();
         let non_empty = |member: &str| input.get(member).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        // Tags and a source identity come from the request, or for
+        // federation from the identity provider's token.
+        let from_provider = match &call.caller {
+            Principal::Federated(identity) => Some(identity.as_ref()),
+            _ => None,
+        };
         let mut extra = Vec::new();
-        if non_empty("Tags") || non_empty("TransitiveTagKeys") {
+        if non_empty("Tags")
+            || non_empty("TransitiveTagKeys")
+            || from_provider.is_some_and(|i| !i.session_tags.is_empty())
+        {
             extra.push("sts:TagSession");
         }
-        if input.get("SourceIdentity").is_some() {
+        if input.get("SourceIdentity").is_some() || from_provider.is_some_and(|i| i.source_identity.is_some()) {
             extra.push("sts:SetSourceIdentity");
         }
         let own = access.checks.remove(0);

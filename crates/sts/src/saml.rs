@@ -22,6 +22,9 @@ const ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
 const SESSION_NAME_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/RoleSessionName";
+const PRINCIPAL_TAG_PREFIX: &str = "https://aws.amazon.com/SAML/Attributes/PrincipalTag:";
+const TRANSITIVE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/TransitiveTagKeys";
+const SOURCE_IDENTITY_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/SourceIdentity";
 /// The model's limit on `SAMLAssertion` (base64 characters).
 const MAX_ASSERTION_CHARS: usize = 100_000;
 
@@ -226,8 +229,23 @@ impl Sts {
         ];
         // Other attributes by their friendly key: `saml:` and the name's
         // last path segment (`…/claims/department` → `saml:department`).
+        let mut tags = Vec::new();
         for (name, values) in &attributes {
-            if name == ROLE_ATTRIBUTE || name == SESSION_NAME_ATTRIBUTE {
+            if let Some(key) = name.strip_prefix(PRINCIPAL_TAG_PREFIX) {
+                let [value] = values.as_slice() else {
+                    return Err(invalid(format!("The session tag {key} must have exactly one value.")));
+                };
+                tags.push((key.to_string(), value.clone()));
+            }
+        }
+        let transitive = named(TRANSITIVE_ATTRIBUTE).to_vec();
+        let (session_tags, transitive_tag_keys) = crate::provider_tags(tags, transitive, invalid)?;
+        let source_identity = named(SOURCE_IDENTITY_ATTRIBUTE).first().cloned();
+        for (name, values) in &attributes {
+            if name == ROLE_ATTRIBUTE
+                || name == SESSION_NAME_ATTRIBUTE
+                || name.starts_with("https://aws.amazon.com/SAML/")
+            {
                 continue;
             }
             let short = name.rsplit(['/', ':']).next().unwrap_or(name);
@@ -236,6 +254,9 @@ impl Sts {
             }
         }
         Ok(Principal::Federated(Box::new(FederatedIdentity {
+            session_tags,
+            transitive_tag_keys,
+            source_identity,
             kind: FederationKind::Saml,
             principal_id: format!("{name_qualifier}:{sub}"),
             account,

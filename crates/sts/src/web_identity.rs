@@ -110,7 +110,31 @@ impl Sts {
             };
             condition_keys.push((format!("{issuer}:{claim}"), values));
         }
+        // Session tags: `https://aws.amazon.com/tags` with `principal_tags`
+        // (each a list of one value) and `transitive_tag_keys`.
+        let tags_claim = jwt.claims.get("https://aws.amazon.com/tags");
+        let principal_tags = tags_claim.and_then(|t| t.get("principal_tags")).and_then(Value::as_object);
+        let mut tags = Vec::new();
+        for (key, value) in principal_tags.into_iter().flatten() {
+            let value = match value {
+                Value::Array(values) if values.len() == 1 => values.first().and_then(Value::as_str),
+                Value::String(one) => Some(one.as_str()),
+                _ => None,
+            };
+            let value = value
+                .ok_or_else(|| invalid_token(format!("The session tag {key} must have exactly one string value.")))?;
+            tags.push((key.clone(), value.to_string()));
+        }
+        let transitive: Vec<String> = tags_claim
+            .and_then(|t| t.get("transitive_tag_keys"))
+            .and_then(Value::as_array)
+            .map(|keys| keys.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        let (session_tags, transitive_tag_keys) = crate::provider_tags(tags, transitive, invalid_token)?;
         Ok(Principal::Federated(Box::new(FederatedIdentity {
+            session_tags,
+            transitive_tag_keys,
+            source_identity: None,
             kind: FederationKind::WebIdentity,
             principal_id: format!("{}:{audience}:{subject}", provider.arn),
             account,
