@@ -46,6 +46,7 @@ class Issuer:
         self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.ec = ec.generate_private_key(ec.SECP256R1())
         self.fetches = 0
+        self.broken = False
         now = dt.datetime.now(dt.timezone.utc)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Rampart test CA")])
@@ -120,6 +121,9 @@ def issuer(tmp_path_factory):
                 body = {"issuer": f"https://{ISSUER_HOST}", "jwks_uri": f"https://{ISSUER_HOST}/keys"}
             elif self.path == "/keys":
                 state.fetches += 1
+                if state.broken:
+                    self.send_error(500)
+                    return
                 body = state.jwks()
             else:
                 self.send_error(404)
@@ -365,3 +369,26 @@ def test_session_tags_from_the_token_need_tag_session_and_reach_the_session(serv
                                                          "transitive_tag_keys": ["nope"]}})
     with raises_aws("InvalidIdentityToken", 400):
         assume(server, arn, bad)
+
+
+def test_a_failed_fetch_is_not_retried_at_once(server, issuer, provider_arn, role_arn):
+    """An unsigned caller cannot make Rampart hammer a failing identity provider."""
+    iam = server.client("iam")
+    # Another thumbprint list: keys not yet fetched under it.
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=provider_arn,
+                                                   ThumbprintList=[issuer.thumbprint, "1" * 40])
+    issuer.broken = True
+    try:
+        before = issuer.fetches
+        for _ in range(3):
+            with raises_aws("IDPCommunicationError", 400):
+                assume(server, role_arn, issuer.token())
+        assert issuer.fetches - before == 1
+        issuer.broken = False
+        with raises_aws("IDPCommunicationError", 400):
+            assume(server, role_arn, issuer.token())
+    finally:
+        issuer.broken = False
+        iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=provider_arn,
+                                                       ThumbprintList=[issuer.thumbprint])
+    assume(server, role_arn, issuer.token())

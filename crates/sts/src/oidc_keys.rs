@@ -12,7 +12,8 @@
 //! Keys are cached per issuer and thumbprint list for `CACHE_FOR`; a token
 //! naming a key id the cache lacks refetches, at most once per
 //! `REFETCH_AFTER`, so unsigned requests cannot make Rampart fetch at will.
-//! One fetch runs at a time.
+//! One fetch per provider runs at a time; the others' callers wait for it,
+//! not for each other.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,10 +59,13 @@ pub(crate) enum FetchError {
     Document(String),
     #[error("timed out")]
     Timeout,
+    #[error("the last fetch failed less than 30 s ago")]
+    RecentlyFailed,
 }
 
 struct Cached {
-    keys: Vec<Jwk>,
+    /// `None` when the fetch failed: not retried before `REFETCH_AFTER`.
+    keys: Option<Vec<Jwk>>,
     fetched: Instant,
 }
 
@@ -70,15 +74,22 @@ pub(crate) struct KeyFetcher {
     /// Where a host name connects to instead of its DNS address (the test
     /// harness's local issuer; the operator's split-horizon names).
     hosts: HashMap<String, SocketAddr>,
-    cache: tokio::sync::Mutex<HashMap<(String, Vec<String>), Cached>>,
+    cache: parking_lot::Mutex<HashMap<CacheKey, Cached>>,
+    /// One lock per provider, held while its keys are fetched. Only
+    /// registered providers are fetched, so this stays small.
+    fetching: parking_lot::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
     provider: Arc<CryptoProvider>,
 }
+
+/// An issuer and the thumbprints its keys were fetched under.
+type CacheKey = (String, Vec<String>);
 
 impl KeyFetcher {
     pub fn new(hosts: HashMap<String, SocketAddr>) -> KeyFetcher {
         KeyFetcher {
             hosts,
-            cache: tokio::sync::Mutex::new(HashMap::new()),
+            cache: parking_lot::Mutex::new(HashMap::new()),
+            fetching: parking_lot::Mutex::new(HashMap::new()),
             provider: Arc::new(rustls::crypto::ring::default_provider()),
         }
     }
@@ -93,18 +104,34 @@ impl KeyFetcher {
     ) -> Result<Vec<Jwk>, FetchError> {
         let pins: Vec<String> = thumbprints.iter().map(|t| t.to_ascii_lowercase()).collect();
         let cache_key = (issuer.to_string(), pins.clone());
-        let mut cache = self.cache.lock().await;
-        if let Some(cached) = cache.get(&cache_key) {
-            let age = cached.fetched.elapsed();
-            let has_key = key_id.is_none_or(|id| cached.keys.iter().any(|k| k.key_id.as_deref() == Some(id)));
-            if age < CACHE_FOR && (has_key || age < REFETCH_AFTER) {
-                return Ok(cached.keys.clone());
-            }
+        if let Some(keys) = self.cached(&cache_key, key_id) {
+            return keys;
         }
-        let keys = self.fetch(issuer, &pins).await?;
+        let lock = self.fetching.lock().entry(cache_key.clone()).or_default().clone();
+        let _fetching = lock.lock().await;
+        // Another caller may have fetched while this one waited.
+        if let Some(keys) = self.cached(&cache_key, key_id) {
+            return keys;
+        }
+        let fetched = self.fetch(issuer, &pins).await;
+        let mut cache = self.cache.lock();
         cache.retain(|_, c| c.fetched.elapsed() < CACHE_FOR);
-        cache.insert(cache_key, Cached { keys: keys.clone(), fetched: Instant::now() });
-        Ok(keys)
+        cache.insert(cache_key, Cached { keys: fetched.as_ref().ok().cloned(), fetched: Instant::now() });
+        fetched
+    }
+
+    /// What the cache answers: its keys, unless they are stale or lack
+    /// `key_id` and were fetched long enough ago to fetch again; a recent
+    /// failure. `None` to fetch.
+    fn cached(&self, cache_key: &CacheKey, key_id: Option<&str>) -> Option<Result<Vec<Jwk>, FetchError>> {
+        let cache = self.cache.lock();
+        let cached = cache.get(cache_key)?;
+        let age = cached.fetched.elapsed();
+        let Some(keys) = &cached.keys else {
+            return (age < REFETCH_AFTER).then_some(Err(FetchError::RecentlyFailed));
+        };
+        let has_key = key_id.is_none_or(|id| keys.iter().any(|k| k.key_id.as_deref() == Some(id)));
+        (age < CACHE_FOR && (has_key || age < REFETCH_AFTER)).then(|| Ok(keys.clone()))
     }
 
     async fn fetch(&self, issuer: &str, pins: &[String]) -> Result<Vec<Jwk>, FetchError> {

@@ -558,6 +558,41 @@ mod tests {
         );
     }
 
+    /// A response whose assertion signxml signed (lxml and libxml2's
+    /// canonicalizer, `scripts/saml-test-vectors.py`): the assertion's
+    /// `xsi:type="xs:string"` names a prefix only in a value, which
+    /// exclusive canonicalization leaves undeclared in both.
+    const SIGNED_RESPONSE: &str = include_str!("../tests/data/signed-response.xml");
+    const IDP_CERTIFICATE: &[u8] = include_bytes!("../tests/data/idp-certificate.der");
+
+    fn signature_of(doc: &Document) -> (usize, usize) {
+        let assertion = doc.child_elements(doc.root()).nth(1).unwrap_or_default();
+        let signature = doc.children_named(assertion, DSIG, "Signature").next().unwrap_or_default();
+        (assertion, signature)
+    }
+
+    #[test]
+    fn verifies_a_signature_another_implementation_made() {
+        let doc = Document::parse(SIGNED_RESPONSE).unwrap_or_else(|e| unreachable!("{e}"));
+        let (assertion, signature) = signature_of(&doc);
+        assert!(doc.is(assertion, "urn:oasis:names:tc:SAML:2.0:assertion", "Assertion"));
+        assert_eq!(doc.verify_enveloped(signature, &[IDP_CERTIFICATE.to_vec()]), Ok(assertion));
+        // Without the certificate, or with the document's text changed.
+        assert_eq!(doc.verify_enveloped(signature, &[]), Err(DsigError::Signature));
+        for (from, to) in [("alice &amp; co", "alice &amp; c0"), ("ID=\"_vector1\"", "ID=\"_vector2\"")] {
+            let altered = SIGNED_RESPONSE.replacen(from, to, 1);
+            assert_ne!(altered, SIGNED_RESPONSE);
+            let doc = Document::parse(&altered).unwrap_or_else(|e| unreachable!("{e}"));
+            let (_, signature) = signature_of(&doc);
+            assert!(doc.verify_enveloped(signature, &[IDP_CERTIFICATE.to_vec()]).is_err(), "{to}");
+        }
+        // Whitespace outside the signed element does not matter.
+        let spaced = SIGNED_RESPONSE.replacen("<samlp:Status>", "\n  <samlp:Status>", 1);
+        let doc = Document::parse(&spaced).unwrap_or_else(|e| unreachable!("{e}"));
+        let (assertion, signature) = signature_of(&doc);
+        assert_eq!(doc.verify_enveloped(signature, &[IDP_CERTIFICATE.to_vec()]), Ok(assertion));
+    }
+
     #[test]
     fn refuses_what_it_does_not_read() {
         for xml in [
