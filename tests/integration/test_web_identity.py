@@ -230,6 +230,8 @@ def other_rsa_key():
     ("no expiry", lambda i: i.token(exp=None), "InvalidIdentityToken", "exp"),
     ("not yet valid", lambda i: i.token(nbf=int(time.time()) + 600), "InvalidIdentityToken", "not yet valid"),
     ("not a JWT", lambda i: "not-a-token", "InvalidIdentityToken", "JWT"),
+    ("an issuer that is not an https URL", lambda i: i.token(iss=ISSUER_HOST), "InvalidIdentityToken",
+     f"No OpenIDConnect provider found in your account for {ISSUER_HOST}"),
 ])
 def test_bad_tokens_are_refused(server, issuer, role_arn, case, make, code, message):
     with raises_aws(code, 400) as error:

@@ -1,5 +1,8 @@
 //! STS: who is calling (GetCallerIdentity) and temporary credentials — role
-//! sessions (AssumeRole) and session tokens (GetSessionToken).
+//! sessions (AssumeRole; for an identity provider's subjects
+//! AssumeRoleWithWebIdentity in `web_identity` and AssumeRoleWithSAML in
+//! `saml`, both unsigned), session tokens (GetSessionToken) and federated
+//! users (GetFederationToken).
 //!
 //! Issuing credentials writes nothing: the session token is the session,
 //! sealed by the node key (see `token`). Authentication opens a token on its
@@ -270,6 +273,7 @@ fn chained(
 }
 
 type Tags = Vec<(String, String)>;
+type TagsAndIdentity = (Tags, Vec<String>, Option<String>);
 
 /// AWS's limits on session tags (IAM and STS quotas).
 const MAX_SESSION_TAGS: usize = 50;
@@ -299,7 +303,6 @@ fn provider_tags(
     }
     Ok((tags, transitive))
 }
-type TagsAndIdentity = (Tags, Vec<String>, Option<String>);
 
 /// What every federated AssumeRole* call asks of its role session.
 struct RoleSessionAsk {

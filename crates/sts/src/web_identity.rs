@@ -34,10 +34,10 @@ fn invalid_token(message: impl Into<String>) -> AwsError {
 const CLAIM_KEYS: &[&str] = &["azp", "amr", "email", "oaud"];
 
 /// The issuer as IAM names its provider: `iss` without `https://` and a
-/// trailing slash.
-fn issuer_name(iss: &str) -> &str {
-    let name = iss.strip_prefix("https://").unwrap_or(iss);
-    name.strip_suffix('/').unwrap_or(name)
+/// trailing slash. An issuer that is not an https URL names none.
+fn issuer_name(iss: &str) -> Option<&str> {
+    let name = iss.strip_prefix("https://")?;
+    Some(name.strip_suffix('/').unwrap_or(name))
 }
 
 impl Sts {
@@ -59,10 +59,12 @@ impl Sts {
             }
         })?;
         let iss = jwt.claim("iss").ok_or_else(|| invalid_token("The web identity token has no issuer (iss)."))?;
-        let issuer = issuer_name(iss);
+        // An empty name (not an https issuer) is no provider's.
+        let issuer = issuer_name(iss).unwrap_or_default();
         let provider = self
             .iam
             .oidc_provider(&account, issuer)
+            .filter(|_| !issuer.is_empty())
             .ok_or_else(|| invalid_token(format!("No OpenIDConnect provider found in your account for {iss}")))?;
         let audience = jwt
             .audiences()
