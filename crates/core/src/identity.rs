@@ -92,6 +92,14 @@ pub struct FederatedIdentity {
     pub source_identity: Option<String>,
 }
 
+impl FederatedIdentity {
+    /// The first value of one of `condition_keys`.
+    pub fn condition_value(&self, key: &str) -> Option<&str> {
+        let (_, values) = self.condition_keys.iter().find(|(k, _)| k == key)?;
+        values.first().map(String::as_str)
+    }
+}
+
 impl Principal {
     pub fn account(&self) -> &AccountId {
         match self {

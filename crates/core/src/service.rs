@@ -139,7 +139,8 @@ pub trait Service: Send + Sync {
     /// How much of a request body is read when the request cannot
     /// authenticate: besides naming the operation, enough for the largest
     /// input of an operation callable without credentials
-    /// (`OperationMeta::unsigned`). Zero for a service with none.
+    /// (`OperationMeta::unsigned`). Zero for a service with none, whose
+    /// requests the pipeline then never looks at for one.
     fn max_unsigned_body_bytes(&self) -> usize {
         0
     }

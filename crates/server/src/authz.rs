@@ -108,10 +108,8 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
         Principal::User { .. } => "User",
         Principal::AssumedRole { .. } => "AssumedRole",
         Principal::FederatedUser { .. } => "FederatedUser",
-        Principal::Federated(identity) => match identity.kind {
-            rampart_core::FederationKind::WebIdentity => "WebIdentityUser",
-            rampart_core::FederationKind::Saml => "SAMLUser",
-        },
+        // As CloudTrail names them.
+        Principal::Federated(_) => call.caller.identity_type(),
     };
     c.set("aws:PrincipalType", || principal_type.to_string());
     if let Principal::User { name, .. } = &call.caller {
@@ -124,15 +122,6 @@ fn context(c: &mut ContextBuilder<'_>, call: &Call, iam: &Iam) {
             if c.wanted.key(key) {
                 c.context.set_all(key, values.clone());
             }
-        }
-        // The session tags the provider passes are the request's tags.
-        if c.wanted.family("aws:RequestTag/") {
-            for (key, value) in &identity.session_tags {
-                c.context.set(&format!("aws:RequestTag/{key}"), value.clone());
-            }
-        }
-        if !identity.session_tags.is_empty() && c.wanted.key("aws:TagKeys") {
-            c.context.set_all("aws:TagKeys", identity.session_tags.iter().map(|(k, _)| k.clone()).collect());
         }
     }
     if c.wanted.family("aws:PrincipalTag/") {
@@ -178,12 +167,17 @@ fn mfa_context(c: &mut ContextBuilder<'_>, call: &Call, access: &Access) {
 }
 
 /// The tags of a request (`aws:RequestTag/*`, `aws:TagKeys`), from every
-/// shape the models use (`rampart_core::request_tags`).
-fn request_tags(c: &mut ContextBuilder<'_>, input: &Value) {
+/// shape the models use (`rampart_core::request_tags`), and for an identity
+/// provider's subject the session tags its token passes.
+fn request_tags(c: &mut ContextBuilder<'_>, call: &Call, input: &Value) {
     if !c.wanted.family("aws:RequestTag/") && !c.wanted.key("aws:TagKeys") {
         return;
     }
-    let (tags, keys) = rampart_core::request_tags(input);
+    let (mut tags, mut keys) = rampart_core::request_tags(input);
+    if let Principal::Federated(identity) = &call.caller {
+        tags.extend(identity.session_tags.iter().cloned());
+        keys.extend(identity.session_tags.iter().map(|(key, _)| key.clone()));
+    }
     for (key, value) in tags {
         c.context.set(&format!("aws:RequestTag/{key}"), value);
     }
@@ -339,7 +333,7 @@ fn resource_context(wanted: &Wanted<'_>, call: &Call, target: &Target<'_>, check
     let mut builder = ContextBuilder { context: Context::new(), wanted };
     context(&mut builder, call, iam);
     mfa_context(&mut builder, call, target.access);
-    request_tags(&mut builder, target.input);
+    request_tags(&mut builder, call, target.input);
     service_keys(&mut builder, call, target.access, check);
     let arn = resource.arn.as_deref().unwrap_or("*");
     // The account that owns the resource, from its ARN.

@@ -336,9 +336,13 @@ fn authenticate_request(
 /// token says, whatever signature it carries (SDKs send these unsigned).
 fn is_unsigned_call(node: &Node, received: &Received<'_>) -> bool {
     let Received { service, protocol, .. } = *received;
+    // Only a service with unsigned operations has their body limit: the
+    // others' requests are not read for an operation name here.
+    let Some(handler) = node.services.get(&service).filter(|s| s.max_unsigned_body_bytes() > 0) else {
+        return false;
+    };
     let name = operation_name(service, protocol, &WireRequest { body: &received.body, ..received.wire });
-    let meta = name.and_then(|n| node.services.get(&service)?.operation(n).copied());
-    meta.is_some_and(|m| m.unsigned)
+    name.and_then(|n| handler.operation(n)).is_some_and(|m| m.unsigned)
 }
 
 /// Stage 2 of an unsigned request: the caller that the token in its input

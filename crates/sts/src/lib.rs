@@ -175,6 +175,11 @@ fn validation(message: impl Into<String>) -> AwsError {
     CommonError::Validation.error(ServiceId::Sts, message)
 }
 
+/// A web identity token or SAML response that does not prove who it says.
+fn invalid_token(message: impl Into<String>) -> AwsError {
+    StsException::InvalidIdentityTokenException.error(message.into())
+}
+
 pub(crate) fn access_denied(message: impl Into<String>) -> AwsError {
     CommonError::AccessDenied.error(ServiceId::Sts, message)
 }
@@ -282,11 +287,8 @@ const MAX_TAG_VALUE_CHARS: usize = 256;
 
 /// Session tags an identity provider passes, checked against AWS's
 /// limits; transitive keys must name some of them (case-insensitively).
-fn provider_tags(
-    tags: Vec<(String, String)>,
-    transitive: Vec<String>,
-    invalid: impl Fn(String) -> AwsError,
-) -> Result<(Tags, Vec<String>), AwsError> {
+fn provider_tags(tags: Vec<(String, String)>, transitive: Vec<String>) -> Result<(Tags, Vec<String>), AwsError> {
+    let invalid = invalid_token;
     if tags.len() > MAX_SESSION_TAGS {
         return Err(invalid(format!("The provider passed more than {MAX_SESSION_TAGS} session tags.")));
     }
@@ -304,12 +306,15 @@ fn provider_tags(
     Ok((tags, transitive))
 }
 
-/// What every federated AssumeRole* call asks of its role session.
+/// What every federated AssumeRole* call asks of its role session, as its
+/// input spells it.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct RoleSessionAsk {
     role_arn: String,
-    session_name: String,
     duration_seconds: Option<i64>,
     policy: Option<String>,
+    #[serde(default)]
     policy_arns: Vec<PolicyDescriptor>,
 }
 
@@ -333,6 +338,7 @@ impl Sts {
         &self,
         call: &Call,
         identity: &FederatedIdentity,
+        session_name: &str,
         ask: RoleSessionAsk,
     ) -> Result<(Value, Vec<Resource>), AwsError> {
         let action = format!("sts:{}", call.operation);
@@ -357,7 +363,7 @@ impl Sts {
             access_key_id: String::new(),
             secret_access_key: String::new(),
             account: role.account.to_string(),
-            holder: Holder::Role { role_id: role.role_id.clone(), session_name: ask.session_name.clone() },
+            holder: Holder::Role { role_id: role.role_id.clone(), session_name: session_name.to_string() },
             issued_ms: call.time_ms,
             expires_ms: call.time_ms + duration * 1000,
             policy: ask.policy,
@@ -369,7 +375,7 @@ impl Sts {
             federated_provider: Some(identity.provider_arn.clone()),
         };
         let resources = vec![Resource { kind: "AWS::IAM::Role".into(), name: role.arn.clone() }];
-        let session = session_of(role, &ask.session_name);
+        let session = session_of(role, session_name);
         let mut output = json!({
             "Credentials": self.issue(claims)?,
             "AssumedRoleUser": { "AssumedRoleId": session.principal_id(), "Arn": session.arn() },

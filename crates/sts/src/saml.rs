@@ -15,7 +15,7 @@ use rampart_core::{Arn, AwsError, Call, FederatedIdentity, FederationKind, Outco
 use rampart_wire::{ExceptionId, StsException};
 
 use crate::xml_dsig::{Document, DSIG};
-use crate::{PolicyDescriptor, RoleSessionAsk, Sts};
+use crate::{invalid_token as invalid, RoleSessionAsk, Sts};
 
 const PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 const ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
@@ -25,23 +25,12 @@ const SESSION_NAME_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Rol
 const PRINCIPAL_TAG_PREFIX: &str = "https://aws.amazon.com/SAML/Attributes/PrincipalTag:";
 const TRANSITIVE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/TransitiveTagKeys";
 const SOURCE_IDENTITY_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/SourceIdentity";
-/// The model's limit on `SAMLAssertion` (base64 characters).
-const MAX_ASSERTION_CHARS: usize = 100_000;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct SamlInput {
-    role_arn: String,
-    #[serde(rename = "PrincipalArn")]
-    principal_arn: String,
-    #[serde(default)]
-    policy_arns: Vec<PolicyDescriptor>,
-    policy: Option<String>,
-    duration_seconds: Option<i64>,
-}
-
-fn invalid(message: impl Into<String>) -> AwsError {
-    StsException::InvalidIdentityTokenException.error(message.into())
+    #[serde(flatten)]
+    session: RoleSessionAsk,
 }
 
 fn rejected(message: impl Into<String>) -> AwsError {
@@ -80,9 +69,6 @@ impl Sts {
             .and_then(|a| a.account_id())
             .ok_or_else(|| invalid("Specified provider doesn't exist."))?;
         let encoded = text("SAMLAssertion");
-        if encoded.len() > MAX_ASSERTION_CHARS {
-            return Err(invalid("The SAML assertion is too large."));
-        }
         let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
         let xml = STANDARD
             .decode(compact)
@@ -239,7 +225,7 @@ impl Sts {
             }
         }
         let transitive = named(TRANSITIVE_ATTRIBUTE).to_vec();
-        let (session_tags, transitive_tag_keys) = crate::provider_tags(tags, transitive, invalid)?;
+        let (session_tags, transitive_tag_keys) = crate::provider_tags(tags, transitive)?;
         let source_identity = named(SOURCE_IDENTITY_ATTRIBUTE).first().cloned();
         for (name, values) in &attributes {
             if name == ROLE_ATTRIBUTE
@@ -274,25 +260,10 @@ impl Sts {
         let Principal::Federated(identity) = &call.caller else {
             return Err(access_denied_saml());
         };
-        if identity.provider_arn != input.principal_arn {
-            return Err(access_denied_saml());
-        }
-        let key = |name: &str| {
-            identity
-                .condition_keys
-                .iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.first().cloned())
-                .unwrap_or_default()
-        };
-        let ask = RoleSessionAsk {
-            role_arn: input.role_arn,
-            session_name: key("sts:RoleSessionName"),
-            duration_seconds: input.duration_seconds,
-            policy: input.policy,
-            policy_arns: input.policy_arns,
-        };
-        let (mut output, resources) = self.federated_role_session(call, identity, ask)?;
+        // `identify_saml` read the provider from this input's PrincipalArn.
+        let key = |name: &str| identity.condition_value(name).unwrap_or_default();
+        let (mut output, resources) =
+            self.federated_role_session(call, identity, key("sts:RoleSessionName"), input.session)?;
         output.set("Subject", json!(identity.subject));
         output.set("SubjectType", json!(key("saml:sub_type")));
         output.set("Issuer", json!(key("saml:iss")));

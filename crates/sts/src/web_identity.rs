@@ -12,21 +12,14 @@ use rampart_core::{Arn, AwsError, Call, FederatedIdentity, FederationKind, Outco
 use rampart_wire::{ExceptionId, StsException};
 
 use crate::jwt::{Jwt, JwtError};
-use crate::{PolicyDescriptor, RoleSessionAsk, Sts};
+use crate::{invalid_token, RoleSessionAsk, Sts};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct WebIdentityInput {
-    role_arn: String,
     role_session_name: String,
-    #[serde(default)]
-    policy_arns: Vec<PolicyDescriptor>,
-    policy: Option<String>,
-    duration_seconds: Option<i64>,
-}
-
-fn invalid_token(message: impl Into<String>) -> AwsError {
-    StsException::InvalidIdentityTokenException.error(message.into())
+    #[serde(flatten)]
+    session: RoleSessionAsk,
 }
 
 /// The claims a trust policy may test as `ISSUER:claim`, besides `aud`
@@ -132,7 +125,7 @@ impl Sts {
             .and_then(Value::as_array)
             .map(|keys| keys.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default();
-        let (session_tags, transitive_tag_keys) = crate::provider_tags(tags, transitive, invalid_token)?;
+        let (session_tags, transitive_tag_keys) = crate::provider_tags(tags, transitive)?;
         Ok(Principal::Federated(Box::new(FederatedIdentity {
             session_tags,
             transitive_tag_keys,
@@ -157,21 +150,10 @@ impl Sts {
         let Principal::Federated(identity) = &call.caller else {
             return Err(crate::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity"));
         };
-        let audience = identity
-            .condition_keys
-            .iter()
-            .find(|(key, _)| key.ends_with(":aud"))
-            .and_then(|(_, values)| values.first().cloned())
-            .unwrap_or_default();
         let issuer = identity.provider_arn.split_once(":oidc-provider/").map(|(_, issuer)| issuer).unwrap_or_default();
-        let ask = RoleSessionAsk {
-            role_arn: input.role_arn,
-            session_name: input.role_session_name,
-            duration_seconds: input.duration_seconds,
-            policy: input.policy,
-            policy_arns: input.policy_arns,
-        };
-        let (mut output, resources) = self.federated_role_session(call, identity, ask)?;
+        let audience = identity.condition_value(&format!("{issuer}:aud")).unwrap_or_default().to_string();
+        let (mut output, resources) =
+            self.federated_role_session(call, identity, &input.role_session_name, input.session)?;
         output.set("SubjectFromWebIdentityToken", json!(identity.subject));
         output.set("Provider", json!(issuer));
         output.set("Audience", json!(audience));
