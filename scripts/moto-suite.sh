@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs moto's own tests in moto's "server mode" against a Rampart node, and
 # prints a pass/fail summary. A manual tool, not part of CI: most failures are
-# expected (services and operations Rampart does not implement, and tests that
-# lean on moto-only behaviour); the point is to read the rest.
+# expected (tests that need services other than IAM and STS, and tests that
+# lean on moto-only behaviour). Each failure is classified by a hint on its
+# message or by scripts/moto-suite-judgements.txt, where failures read one by
+# one are judged; the report ends with the pass rate over the tests that
+# depend on neither, and names every open failure.
 #
 #   scripts/moto-suite.sh                        # the default access-control set
 #   scripts/moto-suite.sh tests/test_core/test_auth.py
@@ -154,27 +157,40 @@ for t in "${tests[@]}"; do
     fi
 done
 
-"$py" - "$run" "${tests[@]}" <<'EOF'
+"$py" - "$run" "$repo/scripts/moto-suite-judgements.txt" "${tests[@]}" <<'EOF'
 import collections, glob, os, re, sys
 import xml.etree.ElementTree as ET
 
-run, tests = sys.argv[1], sys.argv[2:]
-# A first guess at why a test failed; read the messages before trusting it.
+run, judgements_path, tests = sys.argv[1], sys.argv[2], sys.argv[3:]
+MOTO_ONLY, OTHER_SERVICE, OPEN = "moto-only", "another service", "open"
+# Failures classified by their message: (reason, pattern, class).
 HINTS = [
-    ("sts:AssumeRole not implemented yet", r"sts:AssumeRole yet"),
-    ("not implemented in Rampart",
-     r"Rampart does not (implement|serve)|unknown target prefix|UnknownOperationException"),
-    ("IAM signed for a region other than us-east-1 (moto accepts any)",
-     r"Credential should be scoped to a valid region"),
+    ("IAM signed for a partition other than aws (moto accepts any region)",
+     r"Credential should be scoped to a valid region", MOTO_ONLY),
     ("signed at a frozen past time (freezegun; moto does not check the date)",
-     r"Signature expired"),
-    ("unsigned STS call (AssumeRoleWithSAML/WebIdentity) refused before the operation",
-     r"MissingAuthenticationToken"),
+     r"Signature expired", MOTO_ONLY),
     ("Path not of the form /.../ in the test (AWS refuses it too)",
-     r"at 'path' failed to satisfy constraint"),
+     r"at 'path' failed to satisfy constraint", MOTO_ONLY),
     ("CreateRole with a trust policy that is not one (moto does not check it; AWS does)",
-     r"CreateRole operation: Syntax errors in policy"),
+     r"CreateRole operation: Syntax errors in policy", MOTO_ONLY),
+    ("needs a service outside IAM and STS (CloudFormation, S3, Config, DynamoDB)",
+     r"Rampart does not serve the (service|target prefix)|Rampart does not implement config:", OTHER_SERVICE),
+    ("an IAM or STS operation Rampart does not implement",
+     r"Rampart does not (implement|serve)|UnknownOperationException", OPEN),
 ]
+
+# The judgements file: "## reason" headings, test ids under them.
+judged, reason = {}, None
+with open(judgements_path) as f:
+    for line in f:
+        line = line.strip()
+        if line.startswith("## "):
+            reason = line[3:]
+        elif line and not line.startswith("#") and reason:
+            if reason.startswith("open: "):
+                judged[line] = (reason[len("open: "):], OPEN)
+            else:
+                judged[line] = (reason, MOTO_ONLY)
 
 def outcome(tc):
     for tag in ("failure", "error"):
@@ -185,19 +201,23 @@ def outcome(tc):
         return "skip", ""
     return "pass", ""
 
-totals = collections.Counter()
-rows, failures = [], collections.defaultdict(list)
+totals, classes = collections.Counter(), collections.Counter()
+rows, failures, stale = [], collections.defaultdict(list), []
 for path in sorted(glob.glob(os.path.join(run, "*.xml"))):
     counts = collections.Counter()
     label = tests[int(os.path.basename(path)[:3]) - 1]
     for tc in ET.parse(path).iter("testcase"):
         state, text = outcome(tc)
         counts[state] += 1
+        test_id = f"{tc.get('classname', '').split('.')[-1]}::{tc.get('name')}"
+        if state == "pass" and test_id in judged:
+            stale.append(test_id)
         if state == "fail":
-            hint = next((h for h, rx in HINTS if re.search(rx, text)), "other")
+            reason, cls = judged.get(test_id) or next(
+                ((h, c) for h, rx, c in HINTS if re.search(rx, text)), ("not classified", OPEN))
+            classes[cls] += 1
             first = (text.strip().splitlines() or [""])[0][:220]
-            test_id = f"{tc.get('classname', '').split('.')[-1]}::{tc.get('name')}"
-            failures[hint].append(f"{test_id}: {first}")
+            failures[(cls, reason)].append(f"{test_id}: {first}")
     rows.append((label, counts))
     totals.update(counts)
 
@@ -207,11 +227,20 @@ print(f"{'file':<{width}}  pass  fail  skip")
 for label, c in rows:
     print(f"{label:<{width}}  {c['pass']:>4}  {c['fail']:>4}  {c['skip']:>4}")
 print(f"{'total':<{width}}  {totals['pass']:>4}  {totals['fail']:>4}  {totals['skip']:>4}")
-for hint in sorted(failures, key=lambda h: (h == "other", h)):
-    items = failures[hint]
-    print(f"\n== failed: {hint} ({len(items)})")
+order = {OPEN: 2, OTHER_SERVICE: 1, MOTO_ONLY: 0}
+for cls, reason in sorted(failures, key=lambda k: (order[k[0]], k[1])):
+    items = failures[(cls, reason)]
+    print(f"\n== failed, {cls}: {reason} ({len(items)})")
     for line in items:
         print("  " + line)
+for test_id in stale:
+    print(f"\njudged a failure in {os.path.basename(judgements_path)} but passed: {test_id}")
+counted = totals["pass"] + classes[OPEN]
+print(f"\nfailures judged moto-only: {classes[MOTO_ONLY]}; needing a service outside IAM and STS: "
+      f"{classes[OTHER_SERVICE]}; open: {classes[OPEN]}")
+if counted:
+    print(f"pass rate over the tests that do not depend on moto-only behaviour or other services: "
+          f"{totals['pass']}/{counted} = {100 * totals['pass'] / counted:.1f}%")
 print(f"\nper-file pytest output and JUnit XML: {run}")
 sys.exit(1 if totals["fail"] and os.environ.get("MOTO_SUITE_STRICT") == "1" else 0)
 EOF

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rampart_testlib import raises_aws, uniq
 
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -176,6 +178,23 @@ def test_service_linked_roles(rampart):
         iam.get_role(RoleName=role["RoleName"])
     with raises_aws("NoSuchEntity", 404):
         iam.get_service_linked_role_deletion_status(DeletionTaskId=task + "x")
+
+
+@pytest.mark.parametrize("service,name,policy", [
+    ("elasticbeanstalk.amazonaws.com", "AWSServiceRoleForElasticBeanstalk", "AWSElasticBeanstalkServiceRolePolicy"),
+    ("custom-resource.application-autoscaling.amazonaws.com",
+     "AWSServiceRoleForApplicationAutoScaling_CustomResource", "AWSApplicationAutoScalingCustomResourcePolicy"),
+    ("eks-nodegroup.amazonaws.com", "AWSServiceRoleForAmazonEKSNodegroup", "AWSServiceRoleForAmazonEKSNodegroup"),
+])
+def test_service_linked_role_names_and_policies(fresh_rampart, service, name, policy):
+    iam = fresh_rampart.client("iam")
+    role = iam.create_service_linked_role(AWSServiceName=service)["Role"]
+    assert role["RoleName"] == name
+    assert role["Path"] == f"/aws-service-role/{service}/"
+    attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    assert attached == [{"PolicyName": policy, "PolicyArn": f"arn:aws:iam::aws:policy/aws-service-role/{policy}"}]
+    # The policy it carries is one IAM serves.
+    assert iam.get_policy(PolicyArn=attached[0]["PolicyArn"])["Policy"]["Path"] == "/aws-service-role/"
 
 
 def test_role_last_used_is_reported_and_kept(fresh_rampart):

@@ -332,12 +332,13 @@ impl Iam {
         let guard = self.lock().await;
         let exists =
             self.state.read().accounts.get(&account).is_some_and(|a| a.oidc_providers.contains_key(&input.arn));
+        let resources = vec![provider_resource(&input.arn)];
         if !exists {
-            return Err(IamException::NoSuchEntityException
-                .error(format!("OpenId connect Provider {} cannot be found.", input.arn)));
+            // AWS documents this operation as idempotent: deleting a provider
+            // that does not exist succeeds and changes nothing.
+            return Ok(Outcome { output: json!({}), resources, change: None });
         }
         let writes = vec![delete(OIDC_PROVIDER_KIND, &account, &input.arn)];
-        let resources = vec![provider_resource(&input.arn)];
         let arn = input.arn;
         let change = self.change(guard, writes, move |state: &mut State, _| {
             if let Some(a) = state.accounts.get_mut(&account) {

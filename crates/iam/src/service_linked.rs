@@ -22,11 +22,35 @@ use crate::{now_seconds, put, Iam};
 const SERVICES: &[(&str, &str, &str)] = &[
     ("access-analyzer.amazonaws.com", "AWSServiceRoleForAccessAnalyzer", "AccessAnalyzerServiceRolePolicy"),
     ("autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling", "AutoScalingServiceRolePolicy"),
+    ("backup.amazonaws.com", "AWSServiceRoleForBackup", "AWSBackupServiceLinkedRolePolicyForBackup"),
+    (
+        "cks.kms.amazonaws.com",
+        "AWSServiceRoleForKeyManagementServiceCustomKeyStores",
+        "AWSKeyManagementServiceCustomKeyStoresServiceRolePolicy",
+    ),
     ("cloudtrail.amazonaws.com", "AWSServiceRoleForCloudTrail", "CloudTrailServiceRolePolicy"),
     ("config.amazonaws.com", "AWSServiceRoleForConfig", "AWSConfigServiceRolePolicy"),
+    (
+        "custom-resource.application-autoscaling.amazonaws.com",
+        "AWSServiceRoleForApplicationAutoScaling_CustomResource",
+        "AWSApplicationAutoScalingCustomResourcePolicy",
+    ),
+    ("detective.amazonaws.com", "AWSServiceRoleForDetective", "AmazonDetectiveServiceLinkedRolePolicy"),
+    (
+        "dynamodb.application-autoscaling.amazonaws.com",
+        "AWSServiceRoleForApplicationAutoScaling_DynamoDBTable",
+        "AWSApplicationAutoscalingDynamoDBTablePolicy",
+    ),
     ("ecs.amazonaws.com", "AWSServiceRoleForECS", "AmazonECSServiceRolePolicy"),
+    (
+        "ecs.application-autoscaling.amazonaws.com",
+        "AWSServiceRoleForApplicationAutoScaling_ECSService",
+        "AWSApplicationAutoscalingECSServicePolicy",
+    ),
+    ("eks-nodegroup.amazonaws.com", "AWSServiceRoleForAmazonEKSNodegroup", "AWSServiceRoleForAmazonEKSNodegroup"),
     ("eks.amazonaws.com", "AWSServiceRoleForAmazonEKS", "AmazonEKSServiceRolePolicy"),
     ("elasticache.amazonaws.com", "AWSServiceRoleForElastiCache", "ElastiCacheServiceRolePolicy"),
+    ("elasticbeanstalk.amazonaws.com", "AWSServiceRoleForElasticBeanstalk", "AWSElasticBeanstalkServiceRolePolicy"),
     (
         "elasticloadbalancing.amazonaws.com",
         "AWSServiceRoleForElasticLoadBalancing",
@@ -34,6 +58,13 @@ const SERVICES: &[(&str, &str, &str)] = &[
     ),
     ("es.amazonaws.com", "AWSServiceRoleForAmazonElasticsearchService", "AmazonElasticsearchServiceRolePolicy"),
     ("guardduty.amazonaws.com", "AWSServiceRoleForAmazonGuardDuty", "AmazonGuardDutyServiceRolePolicy"),
+    ("inspector2.amazonaws.com", "AWSServiceRoleForAmazonInspector2", "AmazonInspector2ServiceRolePolicy"),
+    (
+        "lambda.application-autoscaling.amazonaws.com",
+        "AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency",
+        "AWSApplicationAutoscalingLambdaConcurrencyPolicy",
+    ),
+    ("macie.amazonaws.com", "AWSServiceRoleForAmazonMacie", "AmazonMacieServiceRolePolicy"),
     (
         "opensearchservice.amazonaws.com",
         "AWSServiceRoleForAmazonOpenSearchService",
@@ -41,16 +72,22 @@ const SERVICES: &[(&str, &str, &str)] = &[
     ),
     ("organizations.amazonaws.com", "AWSServiceRoleForOrganizations", "AWSOrganizationsServiceTrustPolicy"),
     ("rds.amazonaws.com", "AWSServiceRoleForRDS", "AmazonRDSServiceRolePolicy"),
+    (
+        "rds.application-autoscaling.amazonaws.com",
+        "AWSServiceRoleForApplicationAutoScaling_RDSCluster",
+        "AWSApplicationAutoscalingRDSClusterPolicy",
+    ),
     ("redshift.amazonaws.com", "AWSServiceRoleForRedshift", "AmazonRedshiftServiceLinkedRolePolicy"),
-    ("replicator.lambda.amazonaws.com", "AWSServiceRoleForLambdaReplicator", "AWSLambdaReplicator"),
     (
         "replication.dynamodb.amazonaws.com",
         "AWSServiceRoleForDynamoDBReplication",
         "DynamoDBReplicationServiceRolePolicy",
     ),
+    ("replicator.lambda.amazonaws.com", "AWSServiceRoleForLambdaReplicator", "AWSLambdaReplicator"),
     ("securityhub.amazonaws.com", "AWSServiceRoleForSecurityHub", "AWSSecurityHubServiceRolePolicy"),
     ("spot.amazonaws.com", "AWSServiceRoleForEC2Spot", "AWSEC2SpotServiceRolePolicy"),
     ("ssm.amazonaws.com", "AWSServiceRoleForAmazonSSM", "AmazonSSMServiceRolePolicy"),
+    ("sso.amazonaws.com", "AWSServiceRoleForSSO", "AWSSSOServiceRolePolicy"),
     ("support.amazonaws.com", "AWSServiceRoleForSupport", "AWSSupportServiceRolePolicy"),
     ("trustedadvisor.amazonaws.com", "AWSServiceRoleForTrustedAdvisor", "AWSTrustedAdvisorServiceRolePolicy"),
 ];
@@ -183,5 +220,23 @@ impl Iam {
                 .error(format!("Deletion task {} cannot be found.", input.deletion_task_id)));
         }
         Ok(Outcome::read(json!({ "Status": "SUCCEEDED" })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws_managed::aws_managed_policy;
+
+    #[test]
+    fn every_service_linked_role_carries_a_known_aws_managed_policy() {
+        for (service, role, policy) in SERVICES {
+            let arn = format!("arn:aws:iam::aws:policy{SERVICE_ROLE_PATH}{policy}");
+            assert!(
+                aws_managed_policy(&arn).is_some(),
+                "{service}: {role} names {arn}, which is not in the policy set"
+            );
+            assert!(role.starts_with("AWSServiceRoleFor"), "{role}");
+        }
     }
 }
