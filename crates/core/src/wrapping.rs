@@ -14,9 +14,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
@@ -315,7 +315,7 @@ mod tests {
     }
 
     /// The formats the node wrote before keys had ids (aes-gcm's AES-256-GCM:
-    /// 12-byte nonce, ciphertext, 16-byte tag), sealed here by hand with ring.
+    /// 12-byte nonce, ciphertext, 16-byte tag), sealed here by hand with aws-lc-rs.
     #[test]
     fn opens_what_node_key_sealed_before_key_ids() {
         let keys = FileKeys::from_bytes(&[3u8; 32]).unwrap();

@@ -47,9 +47,8 @@ pub(crate) fn chain_is_well_formed(pem: &str) -> bool {
 /// The public key bits of a PEM private key (PKCS#8 RSA or P-256/P-384,
 /// or PKCS#1 RSA), as a certificate's SubjectPublicKeyInfo carries them.
 pub(crate) fn private_key_public_bits(pem: &str) -> Option<Vec<u8>> {
-    use ring::signature::{self, KeyPair};
+    use aws_lc_rs::signature::{self, KeyPair};
     let (item, _) = rustls_pemfile::read_one_from_slice(pem.as_bytes()).ok()??;
-    let rng = ring::rand::SystemRandom::new();
     match item {
         rustls_pemfile::Item::Pkcs8Key(key) => {
             let der = key.secret_pkcs8_der();
@@ -57,7 +56,7 @@ pub(crate) fn private_key_public_bits(pem: &str) -> Option<Vec<u8>> {
                 return Some(rsa.public_key().as_ref().to_vec());
             }
             for algorithm in [&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &signature::ECDSA_P384_SHA384_ASN1_SIGNING] {
-                if let Ok(ec) = signature::EcdsaKeyPair::from_pkcs8(algorithm, der, &rng) {
+                if let Ok(ec) = signature::EcdsaKeyPair::from_pkcs8(algorithm, der) {
                     return Some(ec.public_key().as_ref().to_vec());
                 }
             }
@@ -105,7 +104,7 @@ impl SshPublicKey {
     /// The MD5 fingerprint of the key blob as colon-separated hex, the
     /// form `ssh-keygen -l -E md5` prints (MD5 is what AWS reports; it
     /// identifies a key and secures nothing, so it comes from a small
-    /// digest crate rather than from ring, which has no MD5).
+    /// digest crate rather than from aws-lc-rs, whose digest module has no MD5).
     pub fn fingerprint(&self) -> String {
         let digest = Md5::digest(&self.blob);
         digest.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")

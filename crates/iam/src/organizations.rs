@@ -210,7 +210,7 @@ fn entity_policies(a: &AccountState, arn: &str) -> Option<Vec<Granting>> {
 /// A stable UUID derived from the account id (the account's issuer host
 /// stays the same across enable and disable).
 fn uuid_of(account: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, account.as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, account.as_bytes());
     let bytes: [u8; 16] = digest.as_ref().get(..16).and_then(|b| b.try_into().ok()).unwrap_or_default();
     uuid::Uuid::from_bytes(bytes).to_string()
 }

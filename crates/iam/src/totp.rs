@@ -3,10 +3,10 @@
 //! step. Pure: the caller supplies the time and keeps the replay state.
 //!
 //! Written here rather than taken from a TOTP crate because those bring their
-//! own HMAC and SHA-1 implementations; Rampart uses ring for all of its
+//! own HMAC and SHA-1 implementations; Rampart uses aws-lc-rs for all of its
 //! cryptography, and the algorithm is twenty lines.
 
-use ring::hmac;
+use aws_lc_rs::hmac;
 use subtle::ConstantTimeEq;
 
 /// AWS's virtual MFA devices: 30-second steps, six digits.

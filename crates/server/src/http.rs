@@ -151,7 +151,7 @@ fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor
     ))
     .map_err(|e| tls_err(e.to_string()))?
     .ok_or_else(|| tls_err(format!("{}: no private key found", key.display())))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(e.to_string()))?
         .with_no_client_auth()

@@ -1,13 +1,10 @@
 //! Key derivation and HMAC signatures.
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use aws_lc_rs::{digest, hmac};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::{CredentialScope, SigV4Error};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// A derived `kSigning` key. It is as sensitive as the secret for its scope.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -26,13 +23,9 @@ impl SigningKey {
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
-    let mut mac = match HmacSha256::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => return [0; 32],
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    // An HMAC-SHA256 tag is always 32 bytes.
+    <[u8; 32]>::try_from(tag.as_ref()).unwrap_or([0; 32])
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
@@ -60,7 +53,7 @@ pub(crate) fn hex32(digest: &[u8]) -> String {
 
 /// Lower-case hex SHA-256 of `bytes` (a payload hash).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex32(&Sha256::digest(bytes))
+    hex32(digest::digest(&digest::SHA256, bytes).as_ref())
 }
 
 /// Lower-case hex signature of a string to sign.

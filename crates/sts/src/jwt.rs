@@ -1,6 +1,6 @@
 //! JSON Web Tokens as OpenID Connect providers issue them (RFC 7519), and
 //! the JSON Web Keys they are verified with (RFC 7517): parsing and
-//! signature verification only, with ring. Pure: the keys are fetched by
+//! signature verification only, with aws-lc-rs. Pure: the keys are fetched by
 //! `oidc_keys`, the claims judged by `web_identity`.
 //!
 //! Written here rather than taken from a JWT crate: the ones that exist
@@ -8,9 +8,9 @@
 //! timing advisory, and the part STS needs — compact serialization, the
 //! RS/PS/ES algorithms, no `none`, no symmetric keys — is small.
 
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use serde::Deserialize;
 use serde_json::Value;
 

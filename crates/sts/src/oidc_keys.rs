@@ -90,7 +90,7 @@ impl KeyFetcher {
             hosts,
             cache: parking_lot::Mutex::new(HashMap::new()),
             fetching: parking_lot::Mutex::new(HashMap::new()),
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
         }
     }
 
@@ -202,7 +202,7 @@ impl KeyFetcher {
 
 /// The SHA-1 fingerprint of a DER certificate, lower-case hex: IAM's thumbprint.
 pub(crate) fn thumbprint(der: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der))
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der))
 }
 
 /// Trusts a server whose chain holds a certificate with a pinned

@@ -198,8 +198,8 @@ impl Sts {
             ));
         }
         let name_qualifier = {
-            let digest = ring::digest::digest(
-                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            let digest = aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
                 format!("{issuer}{account}/{}", provider.name).as_bytes(),
             );
             STANDARD.encode(digest)

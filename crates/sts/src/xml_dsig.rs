@@ -1,7 +1,7 @@
 //! Enveloped XML signatures (XML-DSig) as SAML identity providers make
 //! them: a small element tree read with quick-xml, Exclusive XML
 //! Canonicalization 1.0 (without comments), SHA-1/SHA-256/SHA-512 digests
-//! and RSA or ECDSA signatures checked with ring against certificates the
+//! and RSA or ECDSA signatures checked with aws-lc-rs against certificates the
 //! caller supplies (never the `KeyInfo` the document carries). Pure.
 //!
 //! Written here: the Rust crates that verify XML signatures bind libxml2
@@ -11,10 +11,10 @@
 //! other transforms), which also closes the signature-wrapping tricks
 //! that depend on them.
 
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use quick_xml::events::{BytesStart, Event};
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 
 pub(crate) const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -390,7 +390,7 @@ impl Document {
         let digest_value = self.only_child(reference, DSIG, "DigestValue").map(|d| self.text(d)).unwrap_or_default();
         let expected = decode_base64(&digest_value).ok_or(DsigError::Digest)?;
         let canonical = self.exclusive_c14n(target, Some(signature), &prefixes);
-        if ring::digest::digest(digest_algorithm, canonical.as_bytes()).as_ref() != expected.as_slice() {
+        if aws_lc_rs::digest::digest(digest_algorithm, canonical.as_bytes()).as_ref() != expected.as_slice() {
             return Err(DsigError::Digest);
         }
         let signature_bytes = decode_base64(&self.text(value)).ok_or(DsigError::Signature)?;
@@ -467,17 +467,17 @@ fn signature_method(uri: &str) -> Result<SignatureMethod, DsigError> {
     })
 }
 
-fn digest_method(uri: &str) -> Result<&'static ring::digest::Algorithm, DsigError> {
+fn digest_method(uri: &str) -> Result<&'static aws_lc_rs::digest::Algorithm, DsigError> {
     Ok(match uri {
-        "http://www.w3.org/2000/09/xmldsig#sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        "http://www.w3.org/2001/04/xmlenc#sha256" => &ring::digest::SHA256,
-        "http://www.w3.org/2001/04/xmlenc#sha512" => &ring::digest::SHA512,
+        "http://www.w3.org/2000/09/xmldsig#sha1" => &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        "http://www.w3.org/2001/04/xmlenc#sha256" => &aws_lc_rs::digest::SHA256,
+        "http://www.w3.org/2001/04/xmlenc#sha512" => &aws_lc_rs::digest::SHA512,
         other => return Err(DsigError::Unsupported(format!("the digest method {other}"))),
     })
 }
 
 /// The certificate's public key, for `method`: the algorithm and the key
-/// bytes ring reads (RSAPublicKey DER, or the uncompressed EC point).
+/// bytes aws-lc-rs reads (RSAPublicKey DER, or the uncompressed EC point).
 fn public_key_of(
     certificate: &[u8],
     method: &SignatureMethod,
