@@ -25,6 +25,7 @@ mod listing;
 mod managed;
 mod mfa;
 mod organizations;
+mod outbound;
 mod passwords;
 mod policies;
 mod providers;
@@ -59,6 +60,7 @@ use rampart_store::{RecordWrite, Store};
 
 pub use hashing::{hash_password, password_matches};
 pub use mfa::MfaRefusal;
+pub use outbound::OUTBOUND_ALGORITHMS;
 pub use passwords::PasswordCheck;
 pub use policies::PrincipalPolicies;
 use state::{

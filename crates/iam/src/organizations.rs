@@ -2,8 +2,8 @@
 //! a standalone account: the organizations-root operations and
 //! ListOrganizationsFeatures answer as AWS answers an account outside any
 //! organization, an Organizations access report fails for the same reason;
-//! outbound web identity federation is an account setting; and
-//! ListPoliciesGrantingServiceAccess reads the entity's policies.
+//! and ListPoliciesGrantingServiceAccess reads the entity's policies.
+//! (Outbound web identity federation is in `outbound`.)
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,10 +34,6 @@ fn not_in_organization() -> AwsError {
         .error("The request failed because your account is not a member of an organization in AWS Organizations.")
 }
 
-fn feature_disabled() -> AwsError {
-    IamException::FeatureDisabledException.error("Outbound web identity federation is not enabled for this account.")
-}
-
 /// One policy that grants access, as ListPoliciesGrantingServiceAccess lists it.
 struct Granting {
     name: String,
@@ -51,39 +47,6 @@ impl Iam {
     /// Answers for a standalone account: it is in no organization.
     pub(crate) fn not_in_organization(&self, _: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         Err(not_in_organization())
-    }
-
-    pub(crate) async fn enable_outbound_federation(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
-        let issuer = format!("https://{}.tokens.sts.global.api.aws", uuid_of(call.caller.account().as_str()));
-        let issued = issuer.clone();
-        let mut outcome = self
-            .edit_settings(call, move |_, settings| {
-                if settings.outbound_issuer.is_some() {
-                    return Err(IamException::FeatureEnabledException
-                        .error("Outbound web identity federation is already enabled for this account."));
-                }
-                settings.outbound_issuer = Some(issued);
-                Ok(())
-            })
-            .await?;
-        outcome.output = json!({ "IssuerIdentifier": issuer });
-        Ok(outcome)
-    }
-
-    pub(crate) async fn disable_outbound_federation(
-        &self,
-        call: &Call,
-        _: crate::NoInput,
-    ) -> Result<Outcome, AwsError> {
-        self.edit_settings(call, |_, settings| settings.outbound_issuer.take().map(drop).ok_or_else(feature_disabled))
-            .await
-    }
-
-    pub(crate) fn outbound_federation_info(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
-        let state = self.state.read();
-        let issuer = state.accounts.get(call.caller.account()).and_then(|a| a.settings.outbound_issuer.clone());
-        let issuer = issuer.ok_or_else(feature_disabled)?;
-        Ok(Outcome::read(json!({ "IssuerIdentifier": issuer, "JwtVendingEnabled": true })))
     }
 
     /// A report of an organization's entities: its job fails, since the
@@ -205,12 +168,4 @@ fn entity_policies(a: &AccountState, arn: &str) -> Option<Vec<Granting>> {
         _ => return None,
     }
     Some(out)
-}
-
-/// A stable UUID derived from the account id (the account's issuer host
-/// stays the same across enable and disable).
-fn uuid_of(account: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, account.as_bytes());
-    let bytes: [u8; 16] = digest.as_ref().get(..16).and_then(|b| b.try_into().ok()).unwrap_or_default();
-    uuid::Uuid::from_bytes(bytes).to_string()
 }

@@ -364,6 +364,9 @@ pub(crate) struct AccountSettings {
     /// EnableOutboundWebIdentityFederation: the account's token issuer.
     #[serde(default)]
     pub outbound_issuer: Option<String>,
+    /// The issuer's signing keys, sealed (`outbound`).
+    #[serde(default)]
+    pub outbound_keys: Vec<crate::outbound::OutboundKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -32,11 +32,40 @@ fn plain(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     response
 }
 
-/// `/_rampart/*` and moto's `/moto-api/*` aliases.
+/// The OpenID discovery documents of an account's outbound token issuer
+/// (`https://UUID.tokens.sts.global.api.aws`, named by the Host header):
+/// public, unauthenticated and unaudited, like the keys of any OIDC issuer.
+fn issuer_document(node: &Node, req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+    let path = req.uri().path();
+    if req.method() != http::Method::GET
+        || !matches!(path, "/.well-known/openid-configuration" | "/.well-known/jwks.json")
+    {
+        return None;
+    }
+    let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok())?;
+    let (issuer, jwks) = node.iam.outbound_jwks(host)?;
+    let body = if path == "/.well-known/jwks.json" {
+        jwks
+    } else {
+        serde_json::json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": rampart_iam::OUTBOUND_ALGORITHMS,
+        })
+    };
+    Some(plain(StatusCode::OK, &body.to_string()))
+}
+
+/// `/_rampart/*` and moto's `/moto-api/*` aliases, and outbound issuers' documents.
 async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let path = req.uri().path();
     if path == "/_rampart/health" {
         return Some(plain(StatusCode::OK, r#"{"status": "ok"}"#));
+    }
+    if let Some(document) = issuer_document(node, req) {
+        return Some(document);
     }
     if !matches!(path, "/_rampart/reset" | "/moto-api/reset" | "/moto-api/reset-auth") {
         return None;

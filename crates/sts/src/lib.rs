@@ -10,6 +10,7 @@
 //! role's policies are read at every request, so a change to them applies to
 //! live sessions, and deleting the role ends them.
 
+mod identity_token;
 mod jwt;
 mod oidc_keys;
 mod saml;
@@ -76,6 +77,11 @@ fn registry() -> &'static Registry<Sts, O> {
             Operation::<Sts, O>::read(O::DecodeAuthorizationMessage, (), |sts, call, input| {
                 Box::pin(async move { sts.decode_authorization_message(call, parse_input(input)?) })
             }),
+            // The token is a bearer credential for the services that trust it.
+            Operation::<Sts, O>::read(O::GetWebIdentityToken, (), |sts, call, input| {
+                Box::pin(async move { sts.get_web_identity_token(call, parse_input(input)?) })
+            })
+            .secrets(&["WebIdentityToken"]),
             Operation::<Sts, O>::read(O::GetAccessKeyInfo, (), |sts, _, input| {
                 Box::pin(async move { sts.get_access_key_info(parse_input(input)?) })
             })
@@ -91,6 +97,13 @@ const REQUEST_KEYS: &[RequestKey] = &[
     RequestKey::Member { key: "sts:RoleSessionName", member: "RoleSessionName" },
     RequestKey::Member { key: "sts:SourceIdentity", member: "SourceIdentity" },
     RequestKey::Member { key: "sts:TransitiveTagKeys", member: "TransitiveTagKeys" },
+];
+
+/// GetWebIdentityToken's condition keys.
+const IDENTITY_TOKEN_KEYS: &[RequestKey] = &[
+    RequestKey::Member { key: "sts:IdentityTokenAudience", member: "Audience" },
+    RequestKey::Member { key: "sts:DurationSeconds", member: "DurationSeconds" },
+    RequestKey::Member { key: "sts:SigningAlgorithm", member: "SigningAlgorithm" },
 ];
 
 /// STS's limits: session policies' plaintext, managed session policies,
@@ -704,6 +717,9 @@ impl Service for Sts {
                 access.checks.push(tagging);
             }
             return access;
+        }
+        if is_call_of(call, O::GetWebIdentityToken) {
+            return Access::own(call, Vec::new()).with_request_keys(input, IDENTITY_TOKEN_KEYS);
         }
         let federated = is_call_of(call, O::AssumeRoleWithWebIdentity) || is_call_of(call, O::AssumeRoleWithSAML);
         if !is_call_of(call, O::AssumeRole) && !federated {

@@ -54,6 +54,11 @@ impl Sts {
         let iss = jwt.claim("iss").ok_or_else(|| invalid_token("The web identity token has no issuer (iss)."))?;
         // An empty name (not an https issuer) is no provider's.
         let issuer = issuer_name(iss).unwrap_or_default();
+        // AWS: tokens from GetWebIdentityToken are for services outside AWS,
+        // never for federation back into it.
+        if issuer.split('/').next().is_some_and(|host| host.ends_with(".tokens.sts.global.api.aws")) {
+            return Err(invalid_token("Tokens issued by AWS STS cannot be used for web identity federation."));
+        }
         let provider = self
             .iam
             .oidc_provider(&account, issuer)
