@@ -122,3 +122,44 @@ def test_service_last_accessed_details(rampart):
         iam.get_service_last_accessed_details(JobId="00000000-0000-0000-0000-000000000000")
     with raises_aws("NoSuchEntity", 404):
         iam.generate_service_last_accessed_details(Arn=user["arn"] + "-gone")
+
+
+DELEGATION_ID = "a1b2c3d4e5f6a7b8c9d0"
+
+
+def test_no_delegation_request_exists_without_an_onboarded_partner(rampart):
+    iam = rampart.client("iam")
+    with raises_aws("AccessDenied", 403) as e:
+        iam.create_delegation_request(
+            Description="audit", Permissions={"PolicyTemplateArn": "arn:aws:iam::aws:policy-template/x"},
+            RequestorWorkflowId="wf-0001", NotificationChannel="arn:aws:sns:us-east-1:111122223333:partner",
+            SessionDuration=3600)
+    assert "onboarded" in e.message
+    for operation in ("get_delegation_request", "accept_delegation_request", "associate_delegation_request",
+                      "reject_delegation_request", "update_delegation_request", "send_delegation_token"):
+        with raises_aws("NoSuchEntity", 404) as e:
+            getattr(iam, operation)(DelegationRequestId=DELEGATION_ID)
+        assert DELEGATION_ID in e.message
+    listing = iam.list_delegation_requests()
+    assert listing["DelegationRequests"] == [] and listing["isTruncated"] is False
+    arn = f"arn:aws:iam::{rampart.account_id}:delegation-request/{DELEGATION_ID}"
+    with raises_aws("NoSuchEntity", 404):
+        iam.get_human_readable_summary(EntityArn=arn)
+    with raises_aws("InvalidInput", 400) as e:
+        iam.get_human_readable_summary(EntityArn=f"arn:aws:iam::{rampart.account_id}:role/some-role")
+    assert "delegation-request" in e.message
+
+
+def test_delegation_requests_are_authorized_on_the_request(rampart):
+    user = new_user(rampart, "delegate")
+    iam = rampart.client("iam", user["creds"])
+    with raises_aws("AccessDenied", 403) as e:
+        iam.get_delegation_request(DelegationRequestId=DELEGATION_ID)
+    assert e.message.endswith(
+        f"iam:GetDelegationRequest on resource: arn:aws:iam::{rampart.account_id}:delegation-request/{DELEGATION_ID}"
+        " because no identity-based policy allows the iam:GetDelegationRequest action")
+    rampart.client("iam").put_user_policy(UserName=user["name"], PolicyName="read", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:GetDelegationRequest",
+         "Resource": f"arn:aws:iam::{rampart.account_id}:delegation-request/*"}))
+    with raises_aws("NoSuchEntity", 404):
+        iam.get_delegation_request(DelegationRequestId=DELEGATION_ID)

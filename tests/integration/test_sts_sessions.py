@@ -433,3 +433,47 @@ def test_federation_token_limits_the_user_and_calls_no_iam(rampart):
     assert identity["type"] == "FederatedUser" and identity["arn"] == who["Arn"]
     assert identity["sessionContext"]["sessionIssuer"]["type"] == "IAMUser"
     assert identity["sessionContext"]["sessionIssuer"]["userName"] == user["name"]
+
+
+ROOT_TASK = "arn:aws:iam::aws:policy/root-task/S3UnlockBucketPolicy"
+MEMBER = "111122223333"
+
+
+def test_assume_root_is_authorized_then_refused_outside_an_organization(rampart):
+    with raises_aws("AccessDenied", 403) as e:
+        rampart.client("sts").assume_root(TargetPrincipal=MEMBER, TaskPolicyArn={"arn": ROOT_TASK})
+    assert "root user credentials" in e.message
+    user = new_user(rampart, "rootops")
+    sts = rampart.client("sts", user["creds"])
+    with raises_aws("AccessDenied", 403) as e:
+        sts.assume_root(TargetPrincipal=MEMBER, TaskPolicyArn={"arn": ROOT_TASK})
+    assert f"sts:AssumeRoot on resource: arn:aws:iam::{MEMBER}:root" in e.message
+    # Allowed only for the bucket-unlock task (sts:TaskPolicyArn).
+    rampart.client("iam").put_user_policy(UserName=user["name"], PolicyName="unlock", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "sts:AssumeRoot", "Resource": f"arn:aws:iam::{MEMBER}:root",
+         "Condition": {"StringEquals": {"sts:TaskPolicyArn": ROOT_TASK}}}))
+    with raises_aws("AccessDenied", 403) as e:
+        sts.assume_root(TargetPrincipal=MEMBER,
+                        TaskPolicyArn={"arn": "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials"})
+    assert "not authorized" in e.message
+    with raises_aws("AccessDenied", 403) as e:
+        sts.assume_root(TargetPrincipal=MEMBER, TaskPolicyArn={"arn": ROOT_TASK}, DurationSeconds=900)
+    assert "not a member of an organization" in e.message
+
+
+def test_assume_root_takes_only_root_task_policies(rampart):
+    user = new_user(rampart, "rootops")
+    rampart.client("iam").put_user_policy(UserName=user["name"], PolicyName="any", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "sts:AssumeRoot", "Resource": "*"}))
+    with raises_aws("ValidationError", 400) as e:
+        rampart.client("sts", user["creds"]).assume_root(
+            TargetPrincipal=MEMBER, TaskPolicyArn={"arn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+    assert "root-task" in e.message
+
+
+def test_no_trade_in_token_is_valid_without_delegation_requests(rampart):
+    token = "tradein-" + uniq("tok") * 4
+    with raises_aws("ExpiredTradeInTokenException", 400):
+        rampart.client("sts").get_delegated_access_token(TradeInToken=token)
+    events = wait_for_events(rampart.client("cloudtrail"), lambda e, r: r.get("eventName") == "GetDelegatedAccessToken")
+    assert token not in json.dumps([json.loads(e["CloudTrailEvent"]) for e in events])

@@ -60,9 +60,10 @@ def enabled(fresh_rampart):
     return fresh_rampart, issuer
 
 
-def token_user(server, condition: dict | None = None) -> dict:
+def token_user(server, condition: dict | None = None, actions: tuple[str, ...] = (
+        "sts:GetWebIdentityToken", "sts:TagGetWebIdentityToken")) -> dict:
     user = new_user(server, "vend")
-    statement = {"Effect": "Allow", "Action": "sts:GetWebIdentityToken", "Resource": "*"}
+    statement = {"Effect": "Allow", "Action": list(actions), "Resource": "*"}
     if condition:
         statement["Condition"] = condition
     server.client("iam").put_user_policy(UserName=user["name"], PolicyName="vend", PolicyDocument=json.dumps(
@@ -153,6 +154,13 @@ def test_policies_decide_on_audience_and_duration(enabled):
                                    DurationSeconds=600)
     with raises_aws("AccessDenied", 403):
         sts.get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="RS256", DurationSeconds=900)
+    # Request tags need sts:TagGetWebIdentityToken as well.
+    untagged = server.client("sts", token_user(server, actions=("sts:GetWebIdentityToken",))["creds"])
+    untagged.get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="RS256")
+    with raises_aws("AccessDenied", 403) as e:
+        untagged.get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="RS256",
+                                        Tags=[{"Key": "job", "Value": "x"}])
+    assert "sts:TagGetWebIdentityToken" in e.message
     nobody = new_user(server, "nobody")
     with raises_aws("AccessDenied", 403):
         server.client("sts", nobody["creds"]).get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="RS256")

@@ -76,6 +76,9 @@ pub(crate) enum Rule {
     KeyOwner,
     /// The user, group or role `PolicySourceArn` names.
     PolicySource,
+    /// A delegation request: by `DelegationRequestId`, or the `EntityArn`
+    /// that names one; one to create is `delegation-request/*`.
+    DelegationRequest,
     /// Lists: the kind's ARN prefix, e.g. `user/`.
     List(&'static str),
     /// No resource (`*`).
@@ -293,6 +296,11 @@ impl Iam {
                 let path = format!("{}{service}/", crate::state::SERVICE_ROLE_PATH);
                 vec![target(arn("role", &path, name.as_deref().unwrap_or("*")))]
             }
+            Rule::DelegationRequest => match (text("DelegationRequestId"), text("EntityArn")) {
+                (Some(id), _) => vec![target(arn("delegation-request", "/", id))],
+                (None, Some(entity)) => vec![target(entity.to_string())],
+                (None, None) => vec![target(arn("delegation-request", "/", "*"))],
+            },
             Rule::List(kind) => vec![target(format!("arn:aws:iam::{account}:{kind}"))],
             Rule::Unscoped => Vec::new(),
         }

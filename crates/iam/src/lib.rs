@@ -13,6 +13,7 @@ mod account;
 mod attachments;
 mod aws_managed;
 mod certificates;
+mod delegation;
 mod details;
 mod errors;
 mod groups;

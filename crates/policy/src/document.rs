@@ -158,7 +158,9 @@ const PARTITIONS: [&str; 8] =
 
 /// What the resource part of an `arn:…:iam:…` resource may start with (IAM
 /// also accepts `*` and `root`, which AWS managed policies such as
-/// IAMAuditRootUserCredentials name, though its message does not say so).
+/// IAMAuditRootUserCredentials name, and `delegation-request/`, the resource
+/// of the temporary-delegation actions, though its message names neither).
+const IAM_UNNAMED_RESOURCE_TYPES: [&str; 1] = ["delegation-request/"];
 const IAM_RESOURCE_TYPES: [&str; 13] = [
     "user/",
     "federated-user/",
@@ -330,7 +332,7 @@ fn resource_format_error(resource: &str) -> Option<String> {
     }
     if service == "iam"
         && !matches!(resource_part, "*" | "root")
-        && !IAM_RESOURCE_TYPES.iter().any(|t| resource_part.starts_with(t))
+        && !IAM_RESOURCE_TYPES.iter().chain(&IAM_UNNAMED_RESOURCE_TYPES).any(|t| resource_part.starts_with(t))
     {
         return Some(format!(
             "IAM resource path must either be \"*\" or start with {}.",

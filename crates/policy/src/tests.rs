@@ -690,6 +690,7 @@ fn documents_get_iams_answer() {
         (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*"}}"#, Identity, Err("Policy statement must contain resources.")),
         (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:iam::*:*"}}"#, Identity, Ok(())),
         (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","NotResource":"arn:aws:iam::*:root"}}"#, Identity, Ok(())),
+        (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:GetDelegationRequest","Resource":"arn:aws:iam::111122223333:delegation-request/*"}}"#, Identity, Ok(())),
         (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:iam::1:rooted"}}"#, Identity, Err("IAM resource path must either be \"*\" or start with user/, federated-user/, role/, group/, instance-profile/, mfa/, server-certificate/, policy/, sms-mfa/, saml-provider/, oidc-provider/, report/, access-report/.")),
         (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:*:*:access-grants/default/grant/*"}}"#, Identity, Ok(())),
         (r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:*:*:bucket"}}"#, Identity, Err("Resource arn:aws:s3:*:*:bucket can not contain region information.")),

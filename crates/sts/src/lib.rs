@@ -1,8 +1,11 @@
 //! STS: who is calling (GetCallerIdentity) and temporary credentials — role
 //! sessions (AssumeRole; for an identity provider's subjects
 //! AssumeRoleWithWebIdentity in `web_identity` and AssumeRoleWithSAML in
-//! `saml`, both unsigned), session tokens (GetSessionToken) and federated
-//! users (GetFederationToken).
+//! `saml`, both unsigned), session tokens (GetSessionToken), federated
+//! users (GetFederationToken), and JWTs for services outside AWS
+//! (GetWebIdentityToken, `identity_token`). AssumeRoot and
+//! GetDelegatedAccessToken answer as AWS answers a standalone account: it has
+//! no member accounts and no onboarded delegation partners.
 //!
 //! Issuing credentials writes nothing: the session token is the session,
 //! sealed by the node key (see `token`). Authentication opens a token on its
@@ -27,7 +30,7 @@ use serde_json::{json, Value};
 use zeroize::{Zeroize, Zeroizing};
 
 use rampart_core::{
-    ids, is_call_of, Access, AccessTarget, AccountId, AwsError, BoxFuture, Call, Change, Check, CredentialEntry,
+    ids, is_call_of, Access, AccessTarget, AccountId, Arn, AwsError, BoxFuture, Call, Change, Check, CredentialEntry,
     FederatedIdentity, Operation, OperationMeta, Outcome, OutputMembers, Principal, Registry, RequestKey, Resource,
     ResourcePolicy, Sealer, Secret, Service, ServiceId, Session, SessionOpener,
 };
@@ -78,10 +81,18 @@ fn registry() -> &'static Registry<Sts, O> {
                 Box::pin(async move { sts.decode_authorization_message(call, parse_input(input)?) })
             }),
             // The token is a bearer credential for the services that trust it.
-            Operation::<Sts, O>::read(O::GetWebIdentityToken, (), |sts, call, input| {
+            Operation::<Sts, O>::write(O::GetWebIdentityToken, (), |sts, call, input| {
                 Box::pin(async move { sts.get_web_identity_token(call, parse_input(input)?) })
             })
             .secrets(&["WebIdentityToken"]),
+            Operation::<Sts, O>::write(O::AssumeRoot, (), |sts, call, input| {
+                Box::pin(async move { sts.assume_root(call, parse_input(input)?) })
+            })
+            .secrets(SECRETS),
+            Operation::<Sts, O>::write(O::GetDelegatedAccessToken, (), |_, _, _| {
+                Box::pin(async move { get_delegated_access_token() })
+            })
+            .secrets(&["SessionToken", "TradeInToken"]),
             Operation::<Sts, O>::read(O::GetAccessKeyInfo, (), |sts, _, input| {
                 Box::pin(async move { sts.get_access_key_info(parse_input(input)?) })
             })
@@ -105,6 +116,18 @@ const IDENTITY_TOKEN_KEYS: &[RequestKey] = &[
     RequestKey::Member { key: "sts:DurationSeconds", member: "DurationSeconds" },
     RequestKey::Member { key: "sts:SigningAlgorithm", member: "SigningAlgorithm" },
 ];
+
+/// A call whose input carries `Tags` needs `action` too, on the same
+/// resources (AWS: `sts:TagSession` for a federated user's session tags,
+/// `sts:TagGetWebIdentityToken` for a token's request tags).
+fn with_tagging(mut access: Access, input: &Value, action: &str) -> Access {
+    let tagged = input.get("Tags").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+    if let Some(mut tagging) = access.checks.first().cloned().filter(|_| tagged) {
+        tagging.action = action.to_string();
+        access.checks.push(tagging);
+    }
+    access
+}
 
 /// STS's limits: session policies' plaintext, managed session policies,
 /// and session lengths.
@@ -182,6 +205,30 @@ struct GetSessionTokenInput {
     duration_seconds: Option<i64>,
     serial_number: Option<String>,
     token_code: Option<String>,
+}
+
+/// The AWS managed policies that scope an AssumeRoot session, one per
+/// privileged task.
+const ROOT_TASK_POLICIES: &[&str] = &[
+    "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials",
+    "arn:aws:iam::aws:policy/root-task/IAMCreateRootUserPassword",
+    "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials",
+    "arn:aws:iam::aws:policy/root-task/S3UnlockBucketPolicy",
+    "arn:aws:iam::aws:policy/root-task/SQSUnlockQueuePolicy",
+];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRootInput {
+    target_principal: String,
+    task_policy_arn: PolicyDescriptor,
+}
+
+/// GetDelegatedAccessToken trades the token that SendDelegationToken sent a
+/// partner for credentials. A standalone node has no onboarded partners, so
+/// no delegation request is ever sent and no trade-in token is valid.
+fn get_delegated_access_token() -> Result<Outcome, AwsError> {
+    Err(StsException::ExpiredTradeInTokenException.error("The trade-in token provided is invalid or has expired."))
 }
 
 fn validation(message: impl Into<String>) -> AwsError {
@@ -478,6 +525,33 @@ impl Sts {
     /// The account of any access key id: the owner of a key this node
     /// knows, else the account AWS's encoding names (`ids::account_of_key_id`),
     /// as AWS answers for keys of any account.
+    /// AssumeRoot: a root session in a member account of the caller's
+    /// organization, for one privileged task. The caller must not be a root
+    /// user and must name a root-task policy; then the target must be a member
+    /// account with centralized root access, which a standalone account never
+    /// has (it is in no organization), so the call is refused there.
+    fn assume_root(&self, call: &Call, input: AssumeRootInput) -> Result<Outcome, AwsError> {
+        if matches!(call.caller, Principal::Root { .. }) {
+            return Err(access_denied("You cannot call AssumeRoot with root user credentials."));
+        }
+        let task = input.task_policy_arn.arn.unwrap_or_default();
+        if !ROOT_TASK_POLICIES.contains(&task.as_str()) {
+            return Err(validation(format!(
+                "TaskPolicyArn {task} is not a root-task policy; use one of {}.",
+                ROOT_TASK_POLICIES.join(", ")
+            )));
+        }
+        let target = Arn::parse(&input.target_principal)
+            .and_then(|arn| arn.account_id())
+            .map(|a| a.to_string())
+            .unwrap_or(input.target_principal);
+        Err(access_denied(format!(
+            "Account {target} is not a member account of an organization with centralized root access: \
+             account {} is not a member of an organization in AWS Organizations.",
+            call.caller.account()
+        )))
+    }
+
     fn get_access_key_info(&self, input: AccessKeyInfoInput) -> Result<Outcome, AwsError> {
         let id = input.access_key_id;
         let known = self.iam.key_account(&id);
@@ -710,16 +784,24 @@ impl Service for Sts {
             let name = input.get("Name").and_then(Value::as_str).unwrap_or_default();
             let arn = format!("arn:aws:sts::{}:federated-user/{name}", call.caller.account());
             let target = AccessTarget { arn: Some(arn), ..AccessTarget::default() };
-            let mut access = Access::own(call, vec![target]);
-            let tagged = input.get("Tags").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
-            if let Some(mut tagging) = access.checks.first().cloned().filter(|_| tagged) {
-                tagging.action = "sts:TagSession".to_string();
-                access.checks.push(tagging);
-            }
-            return access;
+            return with_tagging(Access::own(call, vec![target]), input, "sts:TagSession");
         }
         if is_call_of(call, O::GetWebIdentityToken) {
-            return Access::own(call, Vec::new()).with_request_keys(input, IDENTITY_TOKEN_KEYS);
+            let access = Access::own(call, Vec::new()).with_request_keys(input, IDENTITY_TOKEN_KEYS);
+            return with_tagging(access, input, "sts:TagGetWebIdentityToken");
+        }
+        if is_call_of(call, O::AssumeRoot) {
+            // On the member account's root user.
+            let target = input.get("TargetPrincipal").and_then(Value::as_str).unwrap_or_default();
+            let account = Arn::parse(target).and_then(|arn| arn.account_id()).map(|a| a.to_string());
+            let arn = format!("arn:aws:iam::{}:root", account.as_deref().unwrap_or(target));
+            let target = AccessTarget { arn: Some(arn), ..AccessTarget::default() };
+            let mut access = Access::own(call, vec![target]);
+            // `TaskPolicyArn` is a policy descriptor: the key is its `arn`.
+            if let Some(task) = input.pointer("/TaskPolicyArn/arn").and_then(Value::as_str) {
+                access.request_keys.push(("sts:TaskPolicyArn".to_string(), vec![task.to_string()]));
+            }
+            return access;
         }
         let federated = is_call_of(call, O::AssumeRoleWithWebIdentity) || is_call_of(call, O::AssumeRoleWithSAML);
         if !is_call_of(call, O::AssumeRole) && !federated {
