@@ -60,12 +60,17 @@ class IdentityProvider:
 
     def assertion_xml(self, role_arn, provider_arn, *, subject="alice", issuer=ENTITY_ID, recipient=SIGN_IN,
                       audience=SIGN_IN, lifetime=300, session_name="alice-session", roles=None,
-                      assertion_id=None, extra_attributes="") -> str:
+                      assertion_id=None, extra_attributes="", session_ends_in=None) -> str:
         now = dt.datetime.now(dt.timezone.utc)
         stamp = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
         until = stamp(now + dt.timedelta(seconds=lifetime))
         roles = roles if roles is not None else [f"{role_arn},{provider_arn}"]
         role_values = "".join(f"<saml:AttributeValue>{r}</saml:AttributeValue>" for r in roles)
+        authn = "" if session_ends_in is None else (
+            f'<saml:AuthnStatement AuthnInstant="{stamp(now)}" '
+            f'SessionNotOnOrAfter="{stamp(now + dt.timedelta(seconds=session_ends_in))}"><saml:AuthnContext>'
+            "<saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+            "</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>")
         return f"""<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{assertion_id or '_' + uuid.uuid4().hex}" IssueInstant="{stamp(now)}" Version="2.0">
   <saml:Issuer>{issuer}</saml:Issuer>
   <saml:Subject>
@@ -77,6 +82,7 @@ class IdentityProvider:
   <saml:Conditions NotBefore="{stamp(now - dt.timedelta(seconds=60))}" NotOnOrAfter="{until}">
     <saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction>
   </saml:Conditions>
+  {authn}
   <saml:AttributeStatement>
     <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/Role">{role_values}</saml:Attribute>
     <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/RoleSessionName"><saml:AttributeValue>{session_name}</saml:AttributeValue></saml:Attribute>
@@ -285,3 +291,20 @@ def test_principal_tags_and_source_identity_from_the_assertion(rampart, idp, pro
     assert out["SourceIdentity"] == "alice@example.test"
     creds = Creds.from_sts(out["Credentials"], rampart.account_id)
     rampart.client("iam", creds).list_roles(MaxItems=1)
+
+
+def test_the_idp_session_limit_ends_the_role_session_sooner(rampart, idp, provider, role_arn):
+    # SessionNotOnOrAfter 20 minutes away, DurationSeconds an hour: the session ends with the IdP's.
+    before = dt.datetime.now(dt.timezone.utc)
+    out = assume(rampart, role_arn, provider[0], idp.response(role_arn, provider[0], session_ends_in=1200),
+                 DurationSeconds=3600)
+    left = (out["Credentials"]["Expiration"] - before).total_seconds()
+    assert 1190 <= left <= 1205, left
+    # A later limit leaves DurationSeconds in charge.
+    out = assume(rampart, role_arn, provider[0], idp.response(role_arn, provider[0], session_ends_in=7200),
+                 DurationSeconds=900)
+    left = (out["Credentials"]["Expiration"] - before).total_seconds()
+    assert 890 <= left <= 905, left
+    # A limit already past refuses the response.
+    with raises_aws("ExpiredTokenException", 400):
+        assume(rampart, role_arn, provider[0], idp.response(role_arn, provider[0], session_ends_in=-5))

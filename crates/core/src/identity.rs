@@ -90,6 +90,9 @@ pub struct FederatedIdentity {
     pub session_tags: Vec<(String, String)>,
     pub transitive_tag_keys: Vec<String>,
     pub source_identity: Option<String>,
+    /// When the provider says the session must end at the latest (a SAML
+    /// AuthnStatement's SessionNotOnOrAfter), epoch milliseconds.
+    pub session_ends_ms: Option<i64>,
 }
 
 impl FederatedIdentity {

@@ -425,7 +425,9 @@ impl Sts {
             account: role.account.to_string(),
             holder: Holder::Role { role_id: role.role_id.clone(), session_name: session_name.to_string() },
             issued_ms: call.time_ms,
-            expires_ms: call.time_ms + duration * 1000,
+            expires_ms: identity
+                .session_ends_ms
+                .map_or(call.time_ms + duration * 1000, |ends| ends.min(call.time_ms + duration * 1000)),
             policy: ask.policy,
             policy_arns,
             tags,

@@ -151,6 +151,17 @@ impl Sts {
                 }
             }
         }
+        // The IdP's limit on the session: the earliest AuthnStatement
+        // SessionNotOnOrAfter (AWS: the session ends then, or at
+        // DurationSeconds, whichever is sooner).
+        let session_limit = doc
+            .children_named(assertion, ASSERTION, "AuthnStatement")
+            .filter_map(|statement| time_of(statement, "SessionNotOnOrAfter"))
+            .reduce(f64::min);
+        if session_limit.is_some_and(|until| now >= until) {
+            return Err(StsException::ExpiredTokenException
+                .error("The SAML assertion's session has ended (AuthnStatement SessionNotOnOrAfter)."));
+        }
         let recipient = recipient.ok_or_else(|| {
             rejected("The assertion has no bearer confirmation for https://signin.aws.amazon.com/saml.")
         })?;
@@ -243,6 +254,7 @@ impl Sts {
             session_tags,
             transitive_tag_keys,
             source_identity,
+            session_ends_ms: session_limit.map(|until| (until * 1000.0) as i64),
             kind: FederationKind::Saml,
             principal_id: format!("{name_qualifier}:{sub}"),
             account,

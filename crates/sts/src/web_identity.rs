@@ -135,6 +135,7 @@ impl Sts {
             session_tags,
             transitive_tag_keys,
             source_identity: None,
+            session_ends_ms: None,
             kind: FederationKind::WebIdentity,
             principal_id: format!("{}:{audience}:{subject}", provider.arn),
             account,
