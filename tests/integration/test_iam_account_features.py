@@ -5,6 +5,7 @@ an entity's own and its groups' policies."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -122,6 +123,34 @@ def test_service_last_accessed_details(rampart):
         iam.get_service_last_accessed_details(JobId="00000000-0000-0000-0000-000000000000")
     with raises_aws("NoSuchEntity", 404):
         iam.generate_service_last_accessed_details(Arn=user["arn"] + "-gone")
+
+
+def test_action_level_last_accessed_details(rampart):
+    iam = rampart.client("iam")
+    user = new_user(rampart, "actions")
+    iam.put_user_policy(UserName=user["name"], PolicyName="p", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": ["iam:ListUsers", "iam:GetUser", "s3:GetObject"], "Resource": "*"}))
+    own = rampart.client("iam", user["creds"])
+    own.list_users()
+    own.get_user(UserName=user["name"])
+    with raises_aws("AccessDenied", 403):
+        own.list_roles()  # an attempt counts, allowed or not, as AWS counts it
+
+    service_job = iam.generate_service_last_accessed_details(Arn=user["arn"])["JobId"]
+    plain = {s["ServiceNamespace"]: s for s in
+             iam.get_service_last_accessed_details(JobId=service_job)["ServicesLastAccessed"]}
+    assert "TrackedActionsLastAccessed" not in plain["iam"]
+
+    job = iam.generate_service_last_accessed_details(Arn=user["arn"], Granularity="ACTION_LEVEL")["JobId"]
+    report = iam.get_service_last_accessed_details(JobId=job)
+    assert report["JobType"] == "ACTION_LEVEL"
+    services = {s["ServiceNamespace"]: s for s in report["ServicesLastAccessed"]}
+    tracked = {a["ActionName"]: a for a in services["iam"]["TrackedActionsLastAccessed"]}
+    assert set(tracked) == {"ListUsers", "GetUser", "ListRoles"}
+    assert all(a["LastAccessedEntity"] == user["arn"] and a["LastAccessedRegion"] == "us-east-1"
+               for a in tracked.values())
+    assert tracked["ListRoles"]["LastAccessedTime"] <= services["iam"]["LastAuthenticated"] + dt.timedelta(minutes=1)
+    assert "TrackedActionsLastAccessed" not in services["s3"]
 
 
 DELEGATION_ID = "a1b2c3d4e5f6a7b8c9d0"

@@ -6,8 +6,11 @@
 //!
 //! A report lists every service the entity's policies grant (as
 //! ListPoliciesGrantingServiceAccess reads them), with when it was last
-//! used, by which entity and from which region. Reports are computed when
-//! generated and kept in memory (the last 100).
+//! used, by which entity and from which region; an ACTION_LEVEL report adds
+//! each action of the service that was attempted (the pipeline notes the
+//! operation too, as `service:Action`, allowed or denied, as AWS counts
+//! attempts). Reports are computed when generated and kept in memory (the
+//! last 100).
 
 use std::collections::HashMap;
 
@@ -89,6 +92,14 @@ impl LastAccess {
     fn of(&self, entity: &str, service: &str) -> Option<Use> {
         self.uses.read().get(entity)?.get(service).cloned()
     }
+
+    /// The entity's last attempt at each action of `service` it attempted.
+    fn actions_of(&self, entity: &str, service: &str) -> Vec<(String, Use)> {
+        let prefix = format!("{service}:");
+        let uses = self.uses.read();
+        let Some(all) = uses.get(entity) else { return Vec::new() };
+        all.iter().filter_map(|(key, u)| Some((key.strip_prefix(&prefix)?.to_string(), u.clone()))).collect()
+    }
 }
 
 /// An entity as a report names it.
@@ -108,6 +119,9 @@ struct ServiceReport {
     name: String,
     /// Each entity that counts towards the report, with its last use.
     entities: Vec<(Entity, Option<Use>)>,
+    /// For an ACTION_LEVEL report: each action of the service the entities
+    /// attempted, with the latest attempt and whose it was, by action name.
+    actions: Option<Vec<(String, Entity, Use)>>,
 }
 
 pub(crate) struct AccessJob {
@@ -215,7 +229,35 @@ fn service_json(s: &ServiceReport) -> Value {
         out.set("LastAuthenticatedRegion", json!(u.region));
     }
     out.set("TotalAuthenticatedEntities", json!(used.len()));
+    if let Some(actions) = s.actions.as_ref().filter(|a| !a.is_empty()) {
+        let tracked: Vec<Value> = actions
+            .iter()
+            .map(|(action, entity, u)| {
+                json!({
+                    "ActionName": action,
+                    "LastAccessedEntity": entity.arn,
+                    "LastAccessedRegion": u.region,
+                    "LastAccessedTime": (u.time_ms / 1000) as f64,
+                })
+            })
+            .collect();
+        out.set("TrackedActionsLastAccessed", json!(tracked));
+    }
     out
+}
+
+/// The latest attempt at each action of `service` by any of `entities`.
+fn action_uses(last_access: &LastAccess, entities: &[Entity], service: &str) -> Vec<(String, Entity, Use)> {
+    let mut latest: std::collections::BTreeMap<String, (Entity, Use)> = std::collections::BTreeMap::new();
+    for entity in entities {
+        for (action, u) in last_access.actions_of(&entity.id, service) {
+            let newer = latest.get(&action).is_none_or(|(_, seen)| u.time_ms > seen.time_ms);
+            if newer {
+                latest.insert(action, (entity.clone(), u));
+            }
+        }
+    }
+    latest.into_iter().map(|(action, (entity, u))| (action, entity, u)).collect()
 }
 
 impl Iam {
@@ -229,6 +271,8 @@ impl Iam {
         };
         let policies: Vec<Policy> =
             documents.iter().filter_map(|d| Policy::parse(d, PolicyKind::Identity).ok()).collect();
+        let granularity = input.granularity.unwrap_or_else(|| "SERVICE_LEVEL".to_string());
+        let action_level = granularity == "ACTION_LEVEL";
         let services = rampart_policy::catalog()
             .services()
             .iter()
@@ -237,13 +281,14 @@ impl Iam {
                 prefix: s.prefix.to_string(),
                 name: s.name.to_string(),
                 entities: entities.iter().map(|e| (e.clone(), self.last_access.of(&e.id, s.prefix))).collect(),
+                actions: action_level.then(|| action_uses(&self.last_access, &entities, s.prefix)),
             })
             .collect();
         let id = uuid::Uuid::new_v4().to_string();
         let job = AccessJob {
             id: id.clone(),
             account: account.to_string(),
-            granularity: input.granularity.unwrap_or_else(|| "SERVICE_LEVEL".to_string()),
+            granularity,
             created: crate::now_seconds(call),
             services,
         };

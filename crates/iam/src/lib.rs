@@ -456,6 +456,12 @@ impl Iam {
         self.last_access.note(entity, service, time_ms, region, principal.account());
     }
 
+    /// Notes that `principal` attempted `service:action` (action-level
+    /// access advisor data, kept beside the service's as `service:Action`).
+    pub fn note_action_use(&self, principal: &Principal, service: &str, action: &str, time_ms: i64, region: &str) {
+        self.note_use(principal, &format!("{service}:{action}"), time_ms, region);
+    }
+
     /// GetRole's `RoleLastUsed`: `{}` for a role no session has used.
     pub(crate) fn role_last_used_json(&self, role_id: &str) -> Value {
         match self.last_access.latest(role_id) {
