@@ -46,6 +46,10 @@ fn feature_disabled() -> AwsError {
     IamException::FeatureDisabledException.error("Outbound web identity federation is not enabled for this account.")
 }
 
+fn already_enabled() -> AwsError {
+    IamException::FeatureEnabledException.error("Outbound web identity federation is already enabled for this account.")
+}
+
 fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -109,6 +113,9 @@ impl Iam {
     pub(crate) async fn enable_outbound_federation(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().to_string();
         let issuer = format!("https://{}{ISSUER_HOST_SUFFIX}", uuid_of(&account));
+        if self.outbound_issuer(call.caller.account()).is_some() {
+            return Err(already_enabled());
+        }
         // Keys are made before the settings are locked: RSA generation takes
         // tens of milliseconds of one core, on the blocking pool.
         let keys = tokio::task::spawn_blocking(move || {
@@ -129,9 +136,9 @@ impl Iam {
         let issued = issuer.clone();
         let mut outcome = self
             .edit_settings(call, move |_, settings| {
+                // Checked again under the lock: another call may have enabled it.
                 if settings.outbound_issuer.is_some() {
-                    return Err(IamException::FeatureEnabledException
-                        .error("Outbound web identity federation is already enabled for this account."));
+                    return Err(already_enabled());
                 }
                 settings.outbound_issuer = Some(issued);
                 settings.outbound_keys = sealed;

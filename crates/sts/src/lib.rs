@@ -224,6 +224,13 @@ struct AssumeRootInput {
     task_policy_arn: PolicyDescriptor,
 }
 
+/// AssumeRoot's `TargetPrincipal`: a member account's id, or an ARN in it.
+fn target_account(target_principal: &str) -> String {
+    Arn::parse(target_principal)
+        .and_then(|arn| arn.account_id())
+        .map_or_else(|| target_principal.to_string(), |account| account.to_string())
+}
+
 /// GetDelegatedAccessToken trades the token that SendDelegationToken sent a
 /// partner for credentials. A standalone node has no onboarded partners, so
 /// no delegation request is ever sent and no trade-in token is valid.
@@ -524,9 +531,6 @@ impl Sts {
         Ok(Outcome { output, resources: Vec::new(), change: None })
     }
 
-    /// The account of any access key id: the owner of a key this node
-    /// knows, else the account AWS's encoding names (`ids::account_of_key_id`),
-    /// as AWS answers for keys of any account.
     /// AssumeRoot: a root session in a member account of the caller's
     /// organization, for one privileged task. The caller must not be a root
     /// user and must name a root-task policy; then the target must be a member
@@ -543,10 +547,7 @@ impl Sts {
                 ROOT_TASK_POLICIES.join(", ")
             )));
         }
-        let target = Arn::parse(&input.target_principal)
-            .and_then(|arn| arn.account_id())
-            .map(|a| a.to_string())
-            .unwrap_or(input.target_principal);
+        let target = target_account(&input.target_principal);
         Err(access_denied(format!(
             "Account {target} is not a member account of an organization with centralized root access: \
              account {} is not a member of an organization in AWS Organizations.",
@@ -554,6 +555,9 @@ impl Sts {
         )))
     }
 
+    /// The account of any access key id: the owner of a key this node
+    /// knows, else the account AWS's encoding names (`ids::account_of_key_id`),
+    /// as AWS answers for keys of any account.
     fn get_access_key_info(&self, input: AccessKeyInfoInput) -> Result<Outcome, AwsError> {
         let id = input.access_key_id;
         let known = self.iam.key_account(&id);
@@ -795,8 +799,7 @@ impl Service for Sts {
         if is_call_of(call, O::AssumeRoot) {
             // On the member account's root user.
             let target = input.get("TargetPrincipal").and_then(Value::as_str).unwrap_or_default();
-            let account = Arn::parse(target).and_then(|arn| arn.account_id()).map(|a| a.to_string());
-            let arn = format!("arn:aws:iam::{}:root", account.as_deref().unwrap_or(target));
+            let arn = format!("arn:aws:iam::{}:root", target_account(target));
             let target = AccessTarget { arn: Some(arn), ..AccessTarget::default() };
             let mut access = Access::own(call, vec![target]);
             // `TaskPolicyArn` is a policy descriptor: the key is its `arn`.
