@@ -17,6 +17,7 @@ mod delegation;
 mod details;
 mod errors;
 mod groups;
+mod hardware_mfa;
 mod hashing;
 mod instance_profiles;
 mod key_formats;
@@ -59,6 +60,7 @@ use rampart_core::{
 };
 use rampart_store::{RecordWrite, Store};
 
+pub use hardware_mfa::{parse_hardware_tokens, HardwareToken};
 pub use hashing::{hash_password, password_matches};
 pub use mfa::MfaRefusal;
 pub use outbound::OUTBOUND_ALGORITHMS;

@@ -1,4 +1,4 @@
-//! Virtual MFA devices: CreateVirtualMFADevice, EnableMFADevice,
+//! MFA devices, virtual and hardware: CreateVirtualMFADevice, EnableMFADevice,
 //! ResyncMFADevice, DeactivateMFADevice, DeleteVirtualMFADevice,
 //! GetMFADevice, ListMFADevices, ListVirtualMFADevices — and the code check
 //! STS runs for GetSessionToken and AssumeRole (`Iam::verify_mfa_code`).
@@ -8,6 +8,12 @@
 //! each is accepted once: a device remembers the last time step it accepted
 //! and refuses that step and every earlier one. Repeated wrong codes lock the
 //! device for a while (`Throttle`).
+//!
+//! Hardware TOTP tokens come with their seeds from the vendor, as AWS's do:
+//! the operator lists them (serial number and Base32 seed) in a file that
+//! `rampart serve --hardware-mfa-tokens` registers at start-up, sealed, in the
+//! node's account (`Iam::register_hardware_tokens`). A user then enables one
+//! by its serial number with two consecutive codes, as on AWS.
 
 use base64::Engine;
 use serde::Deserialize;
@@ -175,7 +181,9 @@ impl Iam {
                 return Err(IamException::EntityAlreadyExistsException
                     .error("MFADevice entity at the same path and name already exists."));
             }
-            if a.map_or(0, |a| a.mfa_devices.len()) >= VIRTUAL_MFA_DEVICES_PER_ACCOUNT {
+            if a.map_or(0, |a| a.mfa_devices.values().filter(|d| !d.hardware).count())
+                >= VIRTUAL_MFA_DEVICES_PER_ACCOUNT
+            {
                 return Err(IamException::LimitExceededException.error(format!(
                     "Cannot exceed quota for VirtualMFADevicesPerAccount: {VIRTUAL_MFA_DEVICES_PER_ACCOUNT}"
                 )));
@@ -199,6 +207,7 @@ impl Iam {
             last_step: 0,
             drift: 0,
             tags,
+            hardware: false,
         };
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut created = json!({
@@ -309,6 +318,7 @@ impl Iam {
         let serial = {
             let state = self.state.read();
             let device = device(state.accounts.get(&account), &input.serial_number)
+                .filter(|d| !d.hardware)
                 .ok_or_else(|| no_such_device(&input.serial_number))?;
             if device.user_id.is_some() {
                 return Err(
@@ -377,10 +387,13 @@ impl Iam {
         let state = self.state.read();
         let empty = AccountState::default();
         let a = state.accounts.get(account).unwrap_or(&empty);
-        let wanted = |d: &MfaDevice| match input.assignment_status.as_deref() {
-            Some("Assigned") => d.user_id.is_some(),
-            Some("Unassigned") => d.user_id.is_none(),
-            _ => true,
+        let wanted = |d: &MfaDevice| {
+            !d.hardware
+                && match input.assignment_status.as_deref() {
+                    Some("Assigned") => d.user_id.is_some(),
+                    Some("Unassigned") => d.user_id.is_none(),
+                    _ => true,
+                }
         };
         let listed = a.mfa_devices.iter().filter(|(_, d)| wanted(d));
         let (items, next) = page(listed, input.marker.as_deref(), input.max_items);

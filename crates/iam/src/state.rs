@@ -301,6 +301,11 @@ pub(crate) struct MfaDevice {
     pub drift: i64,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// A hardware TOTP token the operator registered (`rampart serve
+    /// --hardware-mfa-tokens`), named by its vendor serial number, not a
+    /// virtual device: never listed or deleted as one.
+    #[serde(default)]
+    pub hardware: bool,
 }
 
 /// A user's console password: an argon2id hash (PHC string), never the password.

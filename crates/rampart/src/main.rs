@@ -112,6 +112,12 @@ struct ServeArgs {
     /// fetches the provider's keys from https://NAME/.
     #[arg(long = "provider-host", value_name = "NAME=ADDRESS:PORT", value_parser = parse_provider_host)]
     provider_hosts: Vec<(String, std::net::SocketAddr)>,
+    /// A seed file of hardware TOTP tokens (one SERIAL,BASE32SEED per line,
+    /// as their vendor supplies them) to register at start-up as MFA devices
+    /// of the root's account; users enable them by serial number. Serials
+    /// already registered are skipped, so the file can go after the first start.
+    #[arg(long, value_name = "FILE", env = "RAMPART_HARDWARE_MFA_TOKENS")]
+    hardware_mfa_tokens: Option<PathBuf>,
 }
 
 fn parse_provider_host(text: &str) -> Result<(String, std::net::SocketAddr), String> {
@@ -183,6 +189,7 @@ fn main() -> ExitCode {
         regions: args.regions,
         strict_outputs: args.strict_outputs,
         provider_hosts: args.provider_hosts.into_iter().collect(),
+        hardware_mfa_tokens: args.hardware_mfa_tokens,
         limits: Limits {
             max_connections: args.max_connections,
             max_connections_per_peer: args.max_connections_per_peer,

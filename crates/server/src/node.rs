@@ -50,6 +50,9 @@ pub struct Config {
     /// Identity providers' host names and the addresses to reach them at
     /// instead of their DNS ones (`--provider-host NAME=ADDRESS:PORT`).
     pub provider_hosts: HashMap<String, std::net::SocketAddr>,
+    /// A seed file of hardware MFA tokens to register in the root's account
+    /// at start-up (`--hardware-mfa-tokens`).
+    pub hardware_mfa_tokens: Option<PathBuf>,
 }
 
 /// What one client, or all of them, may hold of the node (the defaults are
@@ -159,10 +162,7 @@ impl Node {
             (None, false) => read_root_file(&config),
         };
         if let Some(root) = &root {
-            let change = iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds());
-            if let Some(change) = change.await.map_err(StartError::Load)? {
-                commit_system(&store, change).await.map_err(StartError::Load)?;
-            }
+            bootstrap(&iam, &store, root, config.hardware_mfa_tokens.as_deref()).await.map_err(StartError::Load)?;
         }
         let regions = Regions::new(&config.regions);
         let body_kib = config.limits.body_memory_mib.saturating_mul(1024);
@@ -204,13 +204,36 @@ impl Node {
             service.load()?;
         }
         if let Some(root) = &self.root {
-            let change = self.iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds());
-            if let Some(change) = change.await? {
-                commit_system(&self.store, change).await?;
-            }
+            bootstrap(&self.iam, &self.store, root, self.config.hardware_mfa_tokens.as_deref()).await?;
         }
         Ok(())
     }
+}
+
+/// The root's account and key, then the hardware MFA tokens of the seed
+/// file, each committed with its service events.
+async fn bootstrap(
+    iam: &Iam,
+    store: &Store,
+    root: &RootCredentials,
+    hardware_tokens: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let change = iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds());
+    if let Some(change) = change.await? {
+        commit_system(store, change).await?;
+    }
+    if let Some(path) = hardware_tokens {
+        // The file holds seeds: its text never reaches an error or a log.
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| format!("--hardware-mfa-tokens {}: {e}", path.display()))?,
+        );
+        let tokens = rampart_iam::parse_hardware_tokens(&text)
+            .map_err(|e| format!("--hardware-mfa-tokens {}: {e}", path.display()))?;
+        if let Some(change) = iam.register_hardware_tokens(&root.account, &tokens, now_seconds()).await? {
+            commit_system(store, change).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates root credentials and writes them to `DATA/root-credentials` (mode 0600)
