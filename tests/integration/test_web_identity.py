@@ -394,3 +394,22 @@ def test_a_failed_fetch_is_not_retried_at_once(server, issuer, provider_arn, rol
         iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=provider_arn,
                                                        ThumbprintList=[issuer.thumbprint])
     assume(server, role_arn, issuer.token())
+
+
+def test_a_provider_created_without_thumbprints_gets_its_ca_thumbprint(server_factory, issuer):
+    # As on AWS: IAM reads the top intermediate CA's thumbprint of the chain the issuer presents.
+    srv = server_factory(name="no-thumbprint",
+                         extra_args=["--provider-host", f"{ISSUER_HOST}=127.0.0.1:{issuer.port}"])
+    iam = srv.client("iam")
+    arn = iam.create_open_id_connect_provider(Url=f"https://{ISSUER_HOST}", ClientIDList=[AUDIENCE])[
+        "OpenIDConnectProviderArn"]
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ThumbprintList"] == [issuer.thumbprint]
+    name = uniq("pinned")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithWebIdentity"}]}
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    assert assume(srv, role, issuer.token())["SubjectFromWebIdentityToken"] == "alice"
+    # An unreachable host leaves the list empty, and its tokens cannot be verified.
+    other = iam.create_open_id_connect_provider(Url="https://unreachable.invalid", ClientIDList=[AUDIENCE])[
+        "OpenIDConnectProviderArn"]
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=other)["ThumbprintList"] == []

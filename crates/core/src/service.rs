@@ -9,6 +9,15 @@ use crate::{Access, AccountId, OperationMeta, Principal, Session};
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
+/// How IAM learns an OpenID Connect provider's thumbprint when
+/// CreateOpenIDConnectProvider names none: as AWS does, the SHA-1 of the top
+/// intermediate CA certificate (the last of the chain) that the issuer's
+/// host presents. STS, which holds the one outbound HTTPS client, answers.
+pub trait ThumbprintProbe: Send + Sync {
+    /// Lower-case hex, or `None` when the host cannot be reached.
+    fn thumbprint<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<String>>;
+}
+
 /// An authenticated, authorized call as a handler sees it. No HTTP.
 #[derive(Debug, Clone)]
 pub struct Call {

@@ -123,6 +123,7 @@ impl RoleInfo {
 }
 
 pub struct Iam {
+    thumbprint_probe: std::sync::OnceLock<Arc<dyn rampart_core::ThumbprintProbe>>,
     store: Store,
     sealer: Sealer,
     credentials: Arc<Credentials>,
@@ -203,7 +204,14 @@ impl Iam {
             access_jobs: parking_lot::Mutex::default(),
             mfa_throttle: throttle::Throttle::default(),
             password_throttle: throttle::Throttle::default(),
+            thumbprint_probe: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Where CreateOpenIDConnectProvider learns the thumbprint of a provider
+    /// created without one (STS; set once at start-up).
+    pub fn set_thumbprint_probe(&self, probe: Arc<dyn rampart_core::ThumbprintProbe>) {
+        let _ = self.thumbprint_probe.set(probe);
     }
 
     /// Accounts that exist.

@@ -239,6 +239,16 @@ impl Iam {
         }
         let tags = new_tags(input.tags)?;
         let arn = format!("arn:aws:iam::{account}:oidc-provider/{issuer}");
+        // AWS: without a ThumbprintList, IAM retrieves the thumbprint of the
+        // top intermediate CA of the provider's certificate. Asked before
+        // the lock is taken: it is a network round trip.
+        let mut thumbprints = input.thumbprint_list;
+        if thumbprints.is_empty() {
+            if let Some(probe) = self.thumbprint_probe.get() {
+                let host = issuer.split('/').next().unwrap_or(issuer);
+                thumbprints.extend(probe.thumbprint(host).await);
+            }
+        }
         let guard = self.lock().await;
         {
             let state = self.state.read();
@@ -263,7 +273,7 @@ impl Iam {
             arn: arn.clone(),
             url: issuer.to_string(),
             client_ids,
-            thumbprints: input.thumbprint_list,
+            thumbprints,
             create_date: now_seconds(call),
             tags,
         };

@@ -145,6 +145,7 @@ impl Node {
         let iam = Arc::new(Iam::new(store.clone(), sealer.clone(), credentials.clone()));
         let sts = Arc::new(Sts::new(iam.clone(), sealer.clone(), config.provider_hosts.clone()));
         credentials.set_session_opener(sts.clone());
+        iam.set_thumbprint_probe(sts.clone());
         let mut services: HashMap<ServiceId, Arc<dyn Service>> = HashMap::new();
         services.insert(ServiceId::Iam, iam.clone());
         services.insert(ServiceId::Sts, sts);

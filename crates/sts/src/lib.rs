@@ -727,6 +727,20 @@ impl Sts {
     }
 }
 
+impl rampart_core::ThumbprintProbe for Sts {
+    fn thumbprint<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            match self.keys.top_thumbprint(host).await {
+                Ok(thumbprint) => Some(thumbprint),
+                Err(error) => {
+                    tracing::warn!(%error, host, "the provider's certificate could not be read for its thumbprint");
+                    None
+                }
+            }
+        })
+    }
+}
+
 impl SessionOpener for Sts {
     fn open(&self, access_key_id: &str, token: &str) -> Option<CredentialEntry> {
         let mut claims = token::open(&self.sealer, token)?;

@@ -6,7 +6,9 @@
 //! thumbprints (IAM's `ThumbprintList`): some certificate of the chain the
 //! server presents must have one of them as its SHA-1 fingerprint, and the
 //! chain must verify up to that certificate, for the host's name, as
-//! WebPKI verifies any chain. A provider without thumbprints is refused:
+//! WebPKI verifies any chain. A provider created without thumbprints gets
+//! one as AWS gives it: the top intermediate CA's of the chain its host
+//! presents then (`top_thumbprint`, for IAM through `ThumbprintProbe`).
 //! Rampart carries no library of public root CAs.
 //!
 //! Keys are cached per issuer and thumbprint list for `CACHE_FOR`; a token
@@ -200,9 +202,90 @@ impl KeyFetcher {
     }
 }
 
+impl KeyFetcher {
+    /// The thumbprint of the top intermediate CA (the last certificate of
+    /// the chain) that `host` presents on port 443: what AWS registers for a
+    /// provider created without thumbprints. Trust on first use, as on AWS:
+    /// the chain is not verified here, but every later fetch verifies it up
+    /// to the certificate this names.
+    pub async fn top_thumbprint(&self, host: &str) -> Result<String, FetchError> {
+        if host.is_empty() || host.contains([':', '@', '/']) {
+            return Err(FetchError::Url(host.to_string()));
+        }
+        let probe = async {
+            let address = match self.hosts.get(host) {
+                Some(address) => *address,
+                None => tokio::net::lookup_host((host, 443))
+                    .await?
+                    .next()
+                    .ok_or_else(|| FetchError::Resolve(host.to_string()))?,
+            };
+            let verifier =
+                Arc::new(RecordingVerifier { top: parking_lot::Mutex::new(None), provider: self.provider.clone() });
+            let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(std::io::Error::other)?
+                .dangerous()
+                .with_custom_certificate_verifier(verifier.clone())
+                .with_no_client_auth();
+            let name = ServerName::try_from(host.to_string()).map_err(|_| FetchError::Url(host.to_string()))?;
+            let tcp = tokio::net::TcpStream::connect(address).await?;
+            let _tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+            let top = verifier.top.lock().take();
+            top.ok_or_else(|| FetchError::Url(host.to_string()))
+        };
+        tokio::time::timeout(FETCH_TIMEOUT, probe).await.map_err(|_| FetchError::Timeout)?
+    }
+}
+
 /// The SHA-1 fingerprint of a DER certificate, lower-case hex: IAM's thumbprint.
 pub(crate) fn thumbprint(der: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der))
+}
+
+/// Notes the thumbprint of the last certificate a server presents and trusts
+/// it for this one handshake (`KeyFetcher::top_thumbprint`); the handshake's
+/// signatures are still checked.
+#[derive(Debug)]
+struct RecordingVerifier {
+    top: parking_lot::Mutex<Option<String>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.top.lock() = Some(thumbprint(intermediates.last().unwrap_or(end_entity)));
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Trusts a server whose chain holds a certificate with a pinned
