@@ -155,4 +155,18 @@ mod tests {
         let twice = "GAHT12345678,JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\nGAHT12345678,JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
         assert!(parse_hardware_tokens(twice).unwrap_err().contains("listed twice"));
     }
+
+    proptest::proptest! {
+        /// Any file text is read without panicking, and no error quotes the
+        /// seed column of any line.
+        #[test]
+        fn any_seed_file_is_read_safely(serial in "[A-Z0-9:,.@/-]{0,20}", seed in "[A-Za-z2-7= !]{0,60}",
+                                        junk in "\\PC{0,40}") {
+            let text = format!("{junk}\n{serial},{seed}\n");
+            if let Err(error) = parse_hardware_tokens(&text) {
+                let secret = seed.trim();
+                proptest::prop_assert!(secret.len() < 4 || !error.contains(secret), "{error}");
+            }
+        }
+    }
 }
