@@ -15,6 +15,7 @@ import time
 
 import pyotp
 import pytest
+import requests
 
 from rampart_testlib import Creds, new_user, raises_aws, rampart_bin, wait_for_events
 
@@ -122,3 +123,15 @@ def test_a_bad_seed_file_stops_the_start_without_showing_it(tmp_path, line, mess
     assert out.returncode != 0
     assert message in out.stderr
     assert line.split(",")[-1].split()[-1] not in out.stderr + out.stdout
+
+
+def test_a_dev_reset_after_the_file_is_gone_still_resets(server_factory, tmp_path, seeds):
+    path = tmp_path / "tokens.csv"
+    path.write_text(f"{SERIAL},{seeds[SERIAL]}\n")
+    srv = server_factory(name="hardware-dev", dev=True, extra_args=["--hardware-mfa-tokens", str(path)])
+    assert "UserName" not in srv.client("iam").get_mfa_device(SerialNumber=SERIAL)
+    path.unlink()
+    resp = requests.post(srv.url("/_rampart/reset"), timeout=30)
+    assert resp.status_code == 200, resp.text
+    with raises_aws("NoSuchEntity", 404):
+        srv.client("iam").get_mfa_device(SerialNumber=SERIAL)

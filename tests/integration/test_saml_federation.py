@@ -305,6 +305,13 @@ def test_the_idp_session_limit_ends_the_role_session_sooner(rampart, idp, provid
                  DurationSeconds=900)
     left = (out["Credentials"]["Expiration"] - before).total_seconds()
     assert 890 <= left <= 905, left
-    # A limit already past refuses the response.
+    # A limit already past refuses the response, and so does one that is not a time.
     with raises_aws("ExpiredTokenException", 400):
         assume(rampart, role_arn, provider[0], idp.response(role_arn, provider[0], session_ends_in=-5))
+
+    def unreadable_limit(assertion):
+        for statement in assertion.iter("{urn:oasis:names:tc:SAML:2.0:assertion}AuthnStatement"):
+            statement.set("SessionNotOnOrAfter", "soon")
+    with raises_aws("InvalidIdentityToken", 400):
+        assume(rampart, role_arn, provider[0],
+               idp.response(role_arn, provider[0], sign="response", session_ends_in=600, tamper=unreadable_limit))

@@ -413,3 +413,7 @@ def test_a_provider_created_without_thumbprints_gets_its_ca_thumbprint(server_fa
     other = iam.create_open_id_connect_provider(Url="https://unreachable.invalid", ClientIDList=[AUDIENCE])[
         "OpenIDConnectProviderArn"]
     assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=other)["ThumbprintList"] == []
+    # The node's own network is not probed unless --provider-host names it: the caller reads the answer back.
+    local = iam.create_open_id_connect_provider(Url="https://localhost", ClientIDList=[AUDIENCE])[
+        "OpenIDConnectProviderArn"]
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=local)["ThumbprintList"] == []

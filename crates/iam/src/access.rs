@@ -296,11 +296,16 @@ impl Iam {
                 let path = format!("{}{service}/", crate::state::SERVICE_ROLE_PATH);
                 vec![target(arn("role", &path, name.as_deref().unwrap_or("*")))]
             }
-            Rule::DelegationRequest => match (text("DelegationRequestId"), text("EntityArn")) {
-                (Some(id), _) => vec![target(arn("delegation-request", "/", id))],
-                (None, Some(entity)) => vec![target(entity.to_string())],
-                (None, None) => vec![target(arn("delegation-request", "/", "*"))],
-            },
+            Rule::DelegationRequest => {
+                // An `EntityArn` names a request by its id, in the caller's
+                // account: another account's ARN is not authorized as its.
+                let in_entity = text("EntityArn").and_then(|entity| {
+                    let resource = rampart_core::Arn::parse(entity)?.resource;
+                    resource.strip_prefix("delegation-request/").map(str::to_string)
+                });
+                let id = text("DelegationRequestId").map(str::to_string).or(in_entity);
+                vec![target(arn("delegation-request", "/", id.as_deref().unwrap_or("*")))]
+            }
             Rule::List(kind) => vec![target(format!("arn:aws:iam::{account}:{kind}"))],
             Rule::Unscoped => Vec::new(),
         }

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use rampart_core::{AccountId, Change, ServiceEvent, ServiceId, SystemChange};
 
-use crate::mfa::mfa_resource;
+use crate::mfa::{mfa_resource, seed_context};
 use crate::state::{MfaDevice, State, MFA_KIND};
 use crate::{put, Iam};
 
@@ -85,10 +85,10 @@ impl Iam {
             let state = self.state.read();
             let known = |serial: &str| state.accounts.get(account).is_some_and(|a| a.mfa_devices.contains_key(serial));
             for token in tokens.iter().filter(|t| !known(&t.serial)) {
-                let device = MfaDevice {
+                let mut device = MfaDevice {
                     serial: token.serial.clone(),
                     create_date: now,
-                    sealed_seed: self.sealer.seal(&token.seed, &token.serial).map_err(|e| e.to_string())?,
+                    sealed_seed: String::new(),
                     user_id: None,
                     enable_date: None,
                     last_step: 0,
@@ -96,6 +96,8 @@ impl Iam {
                     tags: Vec::new(),
                     hardware: true,
                 };
+                let context = seed_context(account, &device);
+                device.sealed_seed = self.sealer.seal(&token.seed, &context).map_err(|e| e.to_string())?;
                 writes.push(put(MFA_KIND, account, &device.serial, &device).map_err(|e| e.message)?);
                 events.push(ServiceEvent {
                     source: ServiceId::Iam.event_source(),

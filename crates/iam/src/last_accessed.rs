@@ -12,7 +12,7 @@
 //! attempts). Reports are computed when generated and kept in memory (the
 //! last 100).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -93,12 +93,22 @@ impl LastAccess {
         self.uses.read().get(entity)?.get(service).cloned()
     }
 
-    /// The entity's last attempt at each action of `service` it attempted.
-    fn actions_of(&self, entity: &str, service: &str) -> Vec<(String, Use)> {
-        let prefix = format!("{service}:");
+    /// The latest attempt at each action by any of `entities`, by service
+    /// and then action: one pass over the entities' notes.
+    fn actions_of(&self, entities: &[Entity]) -> HashMap<String, BTreeMap<String, (Entity, Use)>> {
         let uses = self.uses.read();
-        let Some(all) = uses.get(entity) else { return Vec::new() };
-        all.iter().filter_map(|(key, u)| Some((key.strip_prefix(&prefix)?.to_string(), u.clone()))).collect()
+        let mut out: HashMap<String, BTreeMap<String, (Entity, Use)>> = HashMap::new();
+        for entity in entities {
+            let Some(all) = uses.get(&entity.id) else { continue };
+            for (key, u) in all {
+                let Some((service, action)) = key.split_once(':') else { continue };
+                let actions = out.entry(service.to_string()).or_default();
+                if actions.get(action).is_none_or(|(_, seen)| u.time_ms > seen.time_ms) {
+                    actions.insert(action.to_string(), (entity.clone(), u.clone()));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -246,20 +256,6 @@ fn service_json(s: &ServiceReport) -> Value {
     out
 }
 
-/// The latest attempt at each action of `service` by any of `entities`.
-fn action_uses(last_access: &LastAccess, entities: &[Entity], service: &str) -> Vec<(String, Entity, Use)> {
-    let mut latest: std::collections::BTreeMap<String, (Entity, Use)> = std::collections::BTreeMap::new();
-    for entity in entities {
-        for (action, u) in last_access.actions_of(&entity.id, service) {
-            let newer = latest.get(&action).is_none_or(|(_, seen)| u.time_ms > seen.time_ms);
-            if newer {
-                latest.insert(action, (entity.clone(), u));
-            }
-        }
-    }
-    latest.into_iter().map(|(action, (entity, u))| (action, entity, u)).collect()
-}
-
 impl Iam {
     pub(crate) fn generate_last_accessed(&self, call: &Call, input: GenerateInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account();
@@ -272,7 +268,7 @@ impl Iam {
         let policies: Vec<Policy> =
             documents.iter().filter_map(|d| Policy::parse(d, PolicyKind::Identity).ok()).collect();
         let granularity = input.granularity.unwrap_or_else(|| "SERVICE_LEVEL".to_string());
-        let action_level = granularity == "ACTION_LEVEL";
+        let mut actions = (granularity == "ACTION_LEVEL").then(|| self.last_access.actions_of(&entities));
         let services = rampart_policy::catalog()
             .services()
             .iter()
@@ -281,7 +277,10 @@ impl Iam {
                 prefix: s.prefix.to_string(),
                 name: s.name.to_string(),
                 entities: entities.iter().map(|e| (e.clone(), self.last_access.of(&e.id, s.prefix))).collect(),
-                actions: action_level.then(|| action_uses(&self.last_access, &entities, s.prefix)),
+                actions: actions.as_mut().map(|by_service| {
+                    let of_service = by_service.remove(s.prefix).unwrap_or_default();
+                    of_service.into_iter().map(|(action, (entity, u))| (action, entity, u)).collect()
+                }),
             })
             .collect();
         let id = uuid::Uuid::new_v4().to_string();

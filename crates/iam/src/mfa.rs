@@ -137,6 +137,16 @@ fn device<'a>(a: Option<&'a AccountState>, serial: &str) -> Option<&'a MfaDevice
     a?.mfa_devices.get(serial)
 }
 
+/// What a device's seed is sealed to: a virtual device's serial (its ARN,
+/// which names the account); a hardware token's serial with the account.
+pub(crate) fn seed_context(account: &AccountId, device: &MfaDevice) -> String {
+    if device.hardware {
+        format!("hardware-mfa:{account}:{}", device.serial)
+    } else {
+        device.serial.clone()
+    }
+}
+
 /// The first step `s` in `steps` with `code1` at `s` and `code2` at `s + 1`.
 fn consecutive(seed: &[u8], steps: std::ops::RangeInclusive<i64>, code1: &str, code2: &str) -> Option<i64> {
     let first = steps.filter(|s| totp::matches(seed, *s, code1)).collect::<Vec<_>>();
@@ -144,8 +154,8 @@ fn consecutive(seed: &[u8], steps: std::ops::RangeInclusive<i64>, code1: &str, c
 }
 
 impl Iam {
-    fn open_seed(&self, device: &MfaDevice) -> Result<Zeroizing<Vec<u8>>, AwsError> {
-        self.sealer.open(&device.sealed_seed, &device.serial).map_err(|error| {
+    fn open_seed(&self, account: &AccountId, device: &MfaDevice) -> Result<Zeroizing<Vec<u8>>, AwsError> {
+        self.sealer.open(&device.sealed_seed, &seed_context(account, device)).map_err(|error| {
             tracing::error!(%error, serial = %device.serial, "an MFA seed could not be opened");
             service_failure()
         })
@@ -256,7 +266,7 @@ impl Iam {
         } else {
             now - RESYNC_WINDOW_STEPS..=now + RESYNC_WINDOW_STEPS
         };
-        let seed = self.open_seed(&device)?;
+        let seed = self.open_seed(&account, &device)?;
         let code1 = input.authentication_code1.as_str();
         let code2 = input.authentication_code2.as_str();
         let found = consecutive(&seed, steps, code1, code2).filter(|s| *s > device.last_step);
@@ -451,7 +461,7 @@ impl Iam {
         if !self.mfa_throttle.allows(&device.serial, now_ms) {
             return Err(MfaRefusal::InvalidCode);
         }
-        let seed = self.open_seed(&device).map_err(|_| MfaRefusal::InvalidCode)?;
+        let seed = self.open_seed(account, &device).map_err(|_| MfaRefusal::InvalidCode)?;
         let expected = step_of(now_ms.div_euclid(1000)) + device.drift;
         let steps = expected - SIGN_IN_WINDOW_STEPS..=expected + SIGN_IN_WINDOW_STEPS;
         let Some(step) = totp::find_step(&seed, steps, code).filter(|s| *s > device.last_step) else {

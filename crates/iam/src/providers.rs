@@ -239,18 +239,7 @@ impl Iam {
         }
         let tags = new_tags(input.tags)?;
         let arn = format!("arn:aws:iam::{account}:oidc-provider/{issuer}");
-        // AWS: without a ThumbprintList, IAM retrieves the thumbprint of the
-        // top intermediate CA of the provider's certificate. Asked before
-        // the lock is taken: it is a network round trip.
-        let mut thumbprints = input.thumbprint_list;
-        if thumbprints.is_empty() {
-            if let Some(probe) = self.thumbprint_probe.get() {
-                let host = issuer.split('/').next().unwrap_or(issuer);
-                thumbprints.extend(probe.thumbprint(host).await);
-            }
-        }
-        let guard = self.lock().await;
-        {
+        let can_create = || {
             let state = self.state.read();
             let a = state.accounts.get(&account);
             if a.is_some_and(|a| a.oidc_providers.contains_key(&arn)) {
@@ -262,7 +251,23 @@ impl Iam {
                     "Cannot exceed quota for OpenIdConnectProvidersPerAccount: {OIDC_PROVIDERS_PER_ACCOUNT}"
                 )));
             }
+            Ok(())
+        };
+        can_create()?;
+        // AWS: without a ThumbprintList, IAM retrieves the thumbprint of the
+        // top intermediate CA of the provider's certificate. Asked once the
+        // request is known to be creatable, before the lock is taken: it is
+        // a network round trip.
+        let mut thumbprints = input.thumbprint_list;
+        if thumbprints.is_empty() {
+            if let Some(probe) = self.thumbprint_probe.get() {
+                let host = issuer.split('/').next().unwrap_or(issuer);
+                thumbprints.extend(probe.thumbprint(host).await);
+            }
         }
+        let guard = self.lock().await;
+        // Again under the lock: another call may have created it meanwhile.
+        can_create()?;
         let mut client_ids: Vec<String> = Vec::new();
         for id in input.client_ids {
             if !client_ids.contains(&id) {

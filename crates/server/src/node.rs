@@ -163,7 +163,8 @@ impl Node {
             (None, false) => read_root_file(&config),
         };
         if let Some(root) = &root {
-            bootstrap(&iam, &store, root, config.hardware_mfa_tokens.as_deref()).await.map_err(StartError::Load)?;
+            let tokens = config.hardware_mfa_tokens.as_deref();
+            bootstrap(&iam, &store, root, tokens, true).await.map_err(StartError::Load)?;
         }
         let regions = Regions::new(&config.regions);
         let body_kib = config.limits.body_memory_mib.saturating_mul(1024);
@@ -205,19 +206,21 @@ impl Node {
             service.load()?;
         }
         if let Some(root) = &self.root {
-            bootstrap(&self.iam, &self.store, root, self.config.hardware_mfa_tokens.as_deref()).await?;
+            bootstrap(&self.iam, &self.store, root, self.config.hardware_mfa_tokens.as_deref(), false).await?;
         }
         Ok(())
     }
 }
 
 /// The root's account and key, then the hardware MFA tokens of the seed
-/// file, each committed with its service events.
+/// file, each committed with its service events. At start-up the file must
+/// be there; at a dev reset it may have been removed since.
 async fn bootstrap(
     iam: &Iam,
     store: &Store,
     root: &RootCredentials,
     hardware_tokens: Option<&std::path::Path>,
+    at_start: bool,
 ) -> Result<(), String> {
     let change = iam.bootstrap_root(&root.account, &root.access_key_id, &root.secret, now_seconds());
     if let Some(change) = change.await? {
@@ -225,9 +228,16 @@ async fn bootstrap(
     }
     if let Some(path) = hardware_tokens {
         // The file holds seeds: its text never reaches an error or a log.
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| format!("--hardware-mfa-tokens {}: {e}", path.display()))?,
-        );
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => zeroize::Zeroizing::new(text),
+            // Removed after the first start, as the operator may: the tokens
+            // are stored (a dev reset, which forgets them, says so).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !at_start => {
+                tracing::warn!(path = %path.display(), "the hardware MFA seed file is gone: no tokens registered");
+                return Ok(());
+            }
+            Err(e) => return Err(format!("--hardware-mfa-tokens {}: {e}", path.display())),
+        };
         let tokens = rampart_iam::parse_hardware_tokens(&text)
             .map_err(|e| format!("--hardware-mfa-tokens {}: {e}", path.display()))?;
         if let Some(change) = iam.register_hardware_tokens(&root.account, &tokens, now_seconds()).await? {

@@ -380,11 +380,13 @@ fn decode_request<'n>(node: &'n Node, received: &Received<'_>, draft: &mut Audit
     let operation = decoded.operation;
     let input_shape = operation.input.as_ref().map(|r| r.shape.as_str()).unwrap_or_default();
     draft.event_name = Some(operation.name.clone());
-    // Action-level last accessed data: an attempt counts, allowed or not.
-    if let Some(principal) = &draft.principal {
+    let served = node.services.get(&service).and_then(|s| Some((s.as_ref(), *s.operation(&operation.name)?)));
+    // Action-level last accessed data: an attempt counts, allowed or not,
+    // but only of an operation Rampart serves (which bounds what one
+    // principal can make the node keep to the served operations).
+    if let (Some(principal), Some(_)) = (&draft.principal, served) {
         node.iam.note_action_use(principal, service.action_prefix(), &operation.name, draft.time_ms, &draft.region);
     }
-    let served = node.services.get(&service).and_then(|s| Some((s.as_ref(), *s.operation(&operation.name)?)));
     let meta = served.map(|(_, meta)| meta);
     draft.read_only = meta.map(|m| m.read_only);
     let secrets = meta.map(|m| m.secrets).unwrap_or_default();

@@ -63,6 +63,8 @@ pub(crate) enum FetchError {
     Timeout,
     #[error("the last fetch failed less than 30 s ago")]
     RecentlyFailed,
+    #[error("too many thumbprint probes at once")]
+    Busy,
 }
 
 struct Cached {
@@ -80,8 +82,13 @@ pub(crate) struct KeyFetcher {
     /// One lock per provider, held while its keys are fetched. Only
     /// registered providers are fetched, so this stays small.
     fetching: parking_lot::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Thumbprint probes under way (`top_thumbprint`), at most `PROBES`.
+    probes: tokio::sync::Semaphore,
     provider: Arc<CryptoProvider>,
 }
+
+/// Thumbprint probes at once.
+const PROBES: usize = 4;
 
 /// An issuer and the thumbprints its keys were fetched under.
 type CacheKey = (String, Vec<String>);
@@ -92,6 +99,7 @@ impl KeyFetcher {
             hosts,
             cache: parking_lot::Mutex::new(HashMap::new()),
             fetching: parking_lot::Mutex::new(HashMap::new()),
+            probes: tokio::sync::Semaphore::new(PROBES),
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
         }
     }
@@ -212,12 +220,18 @@ impl KeyFetcher {
         if host.is_empty() || host.contains([':', '@', '/']) {
             return Err(FetchError::Url(host.to_string()));
         }
+        // A few at a time: each may take the whole timeout.
+        let _permit = self.probes.try_acquire().map_err(|_| FetchError::Busy)?;
         let probe = async {
             let address = match self.hosts.get(host) {
                 Some(address) => *address,
+                // Not the node's own network: the caller reads the answer
+                // back (the thumbprint), so only public addresses are probed;
+                // an internal provider is named by --provider-host or given
+                // its thumbprints.
                 None => tokio::net::lookup_host((host, 443))
                     .await?
-                    .next()
+                    .find(|address| is_public(address.ip()))
                     .ok_or_else(|| FetchError::Resolve(host.to_string()))?,
             };
             let verifier =
@@ -235,6 +249,34 @@ impl KeyFetcher {
             top.ok_or_else(|| FetchError::Url(host.to_string()))
         };
         tokio::time::timeout(FETCH_TIMEOUT, probe).await.map_err(|_| FetchError::Timeout)?
+    }
+}
+
+/// Whether `ip` is an address of the public internet (not loopback, private,
+/// link-local, shared, documentation, multicast or unspecified).
+fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let [first, ..] = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| !is_public(std::net::IpAddr::V4(v4))))
+        }
     }
 }
 

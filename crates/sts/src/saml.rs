@@ -154,10 +154,16 @@ impl Sts {
         // The IdP's limit on the session: the earliest AuthnStatement
         // SessionNotOnOrAfter (AWS: the session ends then, or at
         // DurationSeconds, whichever is sooner).
-        let session_limit = doc
-            .children_named(assertion, ASSERTION, "AuthnStatement")
-            .filter_map(|statement| time_of(statement, "SessionNotOnOrAfter"))
-            .reduce(f64::min);
+        let mut session_limit: Option<f64> = None;
+        for statement in doc.children_named(assertion, ASSERTION, "AuthnStatement") {
+            if doc.attribute(statement, "SessionNotOnOrAfter").is_none() {
+                continue;
+            }
+            // A limit that does not read is refused, not ignored.
+            let until = time_of(statement, "SessionNotOnOrAfter")
+                .ok_or_else(|| invalid("The AuthnStatement's SessionNotOnOrAfter is not a time."))?;
+            session_limit = Some(session_limit.map_or(until, |limit| limit.min(until)));
+        }
         if session_limit.is_some_and(|until| now >= until) {
             return Err(StsException::ExpiredTokenException
                 .error("The SAML assertion's session has ended (AuthnStatement SessionNotOnOrAfter)."));
