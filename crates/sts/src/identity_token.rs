@@ -45,7 +45,7 @@ fn tag_object(tags: impl IntoIterator<Item = (String, String)>) -> Map<String, V
 }
 
 impl Sts {
-    pub(crate) fn get_web_identity_token(
+    pub(crate) async fn get_web_identity_token(
         &self,
         call: &Call,
         input: WebIdentityTokenInput,
@@ -113,16 +113,22 @@ impl Sts {
             ));
         }
         let algorithm = input.signing_algorithm;
-        let (signing_input, signature) = self
-            .iam
-            .sign_outbound_token(account, &algorithm, |kid| {
+        let (iam, signer) = (self.iam.clone(), account.clone());
+        // An RSA signature takes a millisecond or two of one core: on the
+        // blocking pool, as password hashing is.
+        let signed = tokio::task::spawn_blocking(move || {
+            iam.sign_outbound_token(&signer, &algorithm, |kid| {
                 let header = json!({ "alg": algorithm, "typ": "JWT", "kid": kid }).to_string();
                 format!("{}.{}", b64url(header.as_bytes()), b64url(payload.as_bytes()))
             })
-            .ok_or_else(|| {
-                StsException::OutboundWebIdentityFederationDisabledException
-                    .error("Outbound web identity federation is disabled for this account.")
-            })?;
+        })
+        .await
+        .ok()
+        .flatten();
+        let (signing_input, signature) = signed.ok_or_else(|| {
+            StsException::OutboundWebIdentityFederationDisabledException
+                .error("Outbound web identity federation is disabled for this account.")
+        })?;
         let token = format!("{signing_input}.{}", b64url(&signature));
         Ok(Outcome::read(json!({ "WebIdentityToken": token, "Expiration": (expires_ms / 1000) as f64 })))
     }

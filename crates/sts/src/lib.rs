@@ -82,7 +82,7 @@ fn registry() -> &'static Registry<Sts, O> {
             }),
             // The token is a bearer credential for the services that trust it.
             Operation::<Sts, O>::write(O::GetWebIdentityToken, (), |sts, call, input| {
-                Box::pin(async move { sts.get_web_identity_token(call, parse_input(input)?) })
+                Box::pin(async move { sts.get_web_identity_token(call, parse_input(input)?).await })
             })
             .secrets(&["WebIdentityToken"]),
             Operation::<Sts, O>::write(O::AssumeRoot, (), |sts, call, input| {
