@@ -85,10 +85,11 @@ impl Iam {
             let state = self.state.read();
             let known = |serial: &str| state.accounts.get(account).is_some_and(|a| a.mfa_devices.contains_key(serial));
             for token in tokens.iter().filter(|t| !known(&t.serial)) {
-                let mut device = MfaDevice {
+                let context = seed_context(account, &token.serial, true);
+                let device = MfaDevice {
                     serial: token.serial.clone(),
                     create_date: now,
-                    sealed_seed: String::new(),
+                    sealed_seed: self.sealer.seal(&token.seed, &context).map_err(|e| e.to_string())?,
                     user_id: None,
                     enable_date: None,
                     last_step: 0,
@@ -96,8 +97,6 @@ impl Iam {
                     tags: Vec::new(),
                     hardware: true,
                 };
-                let context = seed_context(account, &device);
-                device.sealed_seed = self.sealer.seal(&token.seed, &context).map_err(|e| e.to_string())?;
                 writes.push(put(MFA_KIND, account, &device.serial, &device).map_err(|e| e.message)?);
                 events.push(ServiceEvent {
                     source: ServiceId::Iam.event_source(),

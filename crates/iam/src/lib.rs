@@ -63,7 +63,7 @@ use rampart_store::{RecordWrite, Store};
 pub use hardware_mfa::{parse_hardware_tokens, HardwareToken};
 pub use hashing::{hash_password, password_matches};
 pub use mfa::MfaRefusal;
-pub use outbound::OUTBOUND_ALGORITHMS;
+pub use outbound::{OUTBOUND_ALGORITHMS, OUTBOUND_ISSUER_HOST_SUFFIX};
 pub use passwords::PasswordCheck;
 pub use policies::PrincipalPolicies;
 use state::{

@@ -139,11 +139,11 @@ fn device<'a>(a: Option<&'a AccountState>, serial: &str) -> Option<&'a MfaDevice
 
 /// What a device's seed is sealed to: a virtual device's serial (its ARN,
 /// which names the account); a hardware token's serial with the account.
-pub(crate) fn seed_context(account: &AccountId, device: &MfaDevice) -> String {
-    if device.hardware {
-        format!("hardware-mfa:{account}:{}", device.serial)
+pub(crate) fn seed_context(account: &AccountId, serial: &str, hardware: bool) -> String {
+    if hardware {
+        format!("hardware-mfa:{account}:{serial}")
     } else {
-        device.serial.clone()
+        serial.to_string()
     }
 }
 
@@ -155,10 +155,12 @@ fn consecutive(seed: &[u8], steps: std::ops::RangeInclusive<i64>, code1: &str, c
 
 impl Iam {
     fn open_seed(&self, account: &AccountId, device: &MfaDevice) -> Result<Zeroizing<Vec<u8>>, AwsError> {
-        self.sealer.open(&device.sealed_seed, &seed_context(account, device)).map_err(|error| {
-            tracing::error!(%error, serial = %device.serial, "an MFA seed could not be opened");
-            service_failure()
-        })
+        self.sealer.open(&device.sealed_seed, &seed_context(account, &device.serial, device.hardware)).map_err(
+            |error| {
+                tracing::error!(%error, serial = %device.serial, "an MFA seed could not be opened");
+                service_failure()
+            },
+        )
     }
 
     /// Stores a new or changed device and, once that is durable, keeps it in memory.

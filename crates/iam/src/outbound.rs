@@ -24,7 +24,7 @@ use crate::Iam;
 pub const OUTBOUND_ALGORITHMS: &[&str] = &["RS256", "ES384"];
 
 /// The host suffix of AWS's outbound issuers.
-const ISSUER_HOST_SUFFIX: &str = ".tokens.sts.global.api.aws";
+pub const OUTBOUND_ISSUER_HOST_SUFFIX: &str = ".tokens.sts.global.api.aws";
 
 /// One of an account's token-signing keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ fn sign_with(alg: &str, pkcs8: &[u8], message: &[u8]) -> Option<Vec<u8>> {
 impl Iam {
     pub(crate) async fn enable_outbound_federation(&self, call: &Call, _: crate::NoInput) -> Result<Outcome, AwsError> {
         let account = call.caller.account().to_string();
-        let issuer = format!("https://{}{ISSUER_HOST_SUFFIX}", uuid_of(&account));
+        let issuer = format!("https://{}{OUTBOUND_ISSUER_HOST_SUFFIX}", uuid_of(&account));
         if self.outbound_issuer(call.caller.account()).is_some() {
             return Err(already_enabled());
         }
@@ -175,24 +175,20 @@ impl Iam {
         self.state.read().accounts.get(account).and_then(|a| a.settings.outbound_issuer.clone())
     }
 
-    /// Signs a JWS with the account's key for `alg`: `signing_input` builds
-    /// `header.payload` from the key's id; the answer is it and the
-    /// signature, or `None` when the account has no such key (outbound
-    /// federation disabled) or the key does not open.
-    pub fn sign_outbound_token(
-        &self,
-        account: &AccountId,
-        alg: &str,
-        signing_input: impl FnOnce(&str) -> String,
-    ) -> Option<(String, Vec<u8>)> {
+    /// A compact JWS of `payload` (the claims' JSON), signed with the
+    /// account's key for `alg` and naming it in its header; `None` when the
+    /// account has no such key (outbound federation disabled) or it does not
+    /// open.
+    pub fn sign_outbound_token(&self, account: &AccountId, alg: &str, payload: &str) -> Option<String> {
         let key = {
             let state = self.state.read();
             state.accounts.get(account)?.settings.outbound_keys.iter().find(|k| k.alg == alg)?.clone()
         };
         let pkcs8 = self.sealer.open(&key.sealed_pkcs8, &outbound_key_context(account.as_str(), &key.kid)).ok()?;
-        let input = signing_input(&key.kid);
+        let header = json!({ "alg": alg, "typ": "JWT", "kid": key.kid }).to_string();
+        let input = format!("{}.{}", b64url(header.as_bytes()), b64url(payload.as_bytes()));
         let signature = sign_with(alg, &pkcs8, input.as_bytes())?;
-        Some((input, signature))
+        Some(format!("{input}.{}", b64url(&signature)))
     }
 
     /// The issuer named by `host` (`UUID.tokens.sts.global.api.aws`) and its
@@ -200,7 +196,7 @@ impl Iam {
     pub fn outbound_jwks(&self, host: &str) -> Option<(String, Value)> {
         let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
         let issuer = format!("https://{host}");
-        host.strip_suffix(ISSUER_HOST_SUFFIX)?;
+        host.strip_suffix(OUTBOUND_ISSUER_HOST_SUFFIX)?;
         let state = self.state.read();
         let settings =
             state.accounts.values().map(|a| &a.settings).find(|s| s.outbound_issuer.as_deref() == Some(&issuer))?;

@@ -8,7 +8,6 @@
 //! `jti`, and under `https://sts.amazonaws.com/` the account, the region, the
 //! caller's principal tags and the request's tags.
 
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -36,8 +35,9 @@ pub(crate) struct WebIdentityTokenInput {
     tags: Vec<TagInput>,
 }
 
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+fn federation_disabled() -> AwsError {
+    StsException::OutboundWebIdentityFederationDisabledException
+        .error("Outbound web identity federation is disabled for this account.")
 }
 
 fn tag_object(tags: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
@@ -59,10 +59,7 @@ impl Sts {
                 OUTBOUND_ALGORITHMS.join(", ")
             )));
         }
-        let issuer = self.iam.outbound_issuer(account).ok_or_else(|| {
-            StsException::OutboundWebIdentityFederationDisabledException
-                .error("Outbound web identity federation is disabled for this account.")
-        })?;
+        let issuer = self.iam.outbound_issuer(account).ok_or_else(federation_disabled)?;
         let duration = input.duration_seconds.unwrap_or(DEFAULT_TOKEN_SECONDS);
         let expires_ms = call.time_ms + duration * 1000;
         if call.session.as_ref().is_some_and(|s| expires_ms > s.expires_ms) {
@@ -112,24 +109,14 @@ impl Sts {
                  tags included in the request.",
             ));
         }
-        let algorithm = input.signing_algorithm;
-        let (iam, signer) = (self.iam.clone(), account.clone());
+        let (iam, signer, algorithm) = (self.iam.clone(), account.clone(), input.signing_algorithm);
         // An RSA signature takes a millisecond or two of one core: on the
         // blocking pool, as password hashing is.
-        let signed = tokio::task::spawn_blocking(move || {
-            iam.sign_outbound_token(&signer, &algorithm, |kid| {
-                let header = json!({ "alg": algorithm, "typ": "JWT", "kid": kid }).to_string();
-                format!("{}.{}", b64url(header.as_bytes()), b64url(payload.as_bytes()))
-            })
-        })
-        .await
-        .ok()
-        .flatten();
-        let (signing_input, signature) = signed.ok_or_else(|| {
-            StsException::OutboundWebIdentityFederationDisabledException
-                .error("Outbound web identity federation is disabled for this account.")
-        })?;
-        let token = format!("{signing_input}.{}", b64url(&signature));
+        let token = tokio::task::spawn_blocking(move || iam.sign_outbound_token(&signer, &algorithm, &payload))
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(federation_disabled)?;
         Ok(Outcome::read(json!({ "WebIdentityToken": token, "Expiration": (expires_ms / 1000) as f64 })))
     }
 }

@@ -426,15 +426,15 @@ impl Sts {
             return Err(StsException::PackedPolicyTooLargeException
                 .error(format!("Packed policy consumes {packed}% of allotted space, please use smaller policy.")));
         }
+        // The session ends as asked, or sooner where the provider says so.
+        let asked_until = call.time_ms + duration * 1000;
         let claims = Claims {
             access_key_id: String::new(),
             secret_access_key: String::new(),
             account: role.account.to_string(),
             holder: Holder::Role { role_id: role.role_id.clone(), session_name: session_name.to_string() },
             issued_ms: call.time_ms,
-            expires_ms: identity
-                .session_ends_ms
-                .map_or(call.time_ms + duration * 1000, |ends| ends.min(call.time_ms + duration * 1000)),
+            expires_ms: identity.session_ends_ms.map_or(asked_until, |ends| ends.min(asked_until)),
             policy: ask.policy,
             policy_arns,
             tags,

@@ -169,23 +169,10 @@ impl KeyFetcher {
             return Err(FetchError::Url(url.to_string()));
         }
         let fetch = async {
-            let address = match self.hosts.get(host) {
-                Some(address) => *address,
-                None => tokio::net::lookup_host((host, 443))
-                    .await?
-                    .next()
-                    .ok_or_else(|| FetchError::Resolve(host.to_string()))?,
-            };
-            let verifier = PinnedVerifier { pins: pins.to_vec(), provider: self.provider.clone() };
-            let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
-                .with_safe_default_protocol_versions()
-                .map_err(std::io::Error::other)?
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth();
-            let name = ServerName::try_from(host.to_string()).map_err(|_| FetchError::Url(url.to_string()))?;
-            let tcp = tokio::net::TcpStream::connect(address).await?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+            let address = self.address_of(host, false).await?;
+            let trust = Trust::Pinned(pins.to_vec());
+            let tls =
+                self.connect(host, address, Arc::new(ChainVerifier { trust, provider: self.provider.clone() })).await?;
             let (mut sender, connection) =
                 hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
             tokio::spawn(async move {
@@ -208,9 +195,7 @@ impl KeyFetcher {
         };
         tokio::time::timeout(FETCH_TIMEOUT, fetch).await.map_err(|_| FetchError::Timeout)?
     }
-}
 
-impl KeyFetcher {
     /// The thumbprint of the top intermediate CA (the last certificate of
     /// the chain) that `host` presents on port 443: what AWS registers for a
     /// provider created without thumbprints. Trust on first use, as on AWS:
@@ -223,32 +208,50 @@ impl KeyFetcher {
         // A few at a time: each may take the whole timeout.
         let _permit = self.probes.try_acquire().map_err(|_| FetchError::Busy)?;
         let probe = async {
-            let address = match self.hosts.get(host) {
-                Some(address) => *address,
-                // Not the node's own network: the caller reads the answer
-                // back (the thumbprint), so only public addresses are probed;
-                // an internal provider is named by --provider-host or given
-                // its thumbprints.
-                None => tokio::net::lookup_host((host, 443))
-                    .await?
-                    .find(|address| is_public(address.ip()))
-                    .ok_or_else(|| FetchError::Resolve(host.to_string()))?,
+            // The caller reads the answer back (the thumbprint), so only
+            // public addresses are probed: an internal provider is named by
+            // --provider-host or given its thumbprints.
+            let address = self.address_of(host, true).await?;
+            let trust = Trust::RecordTop(parking_lot::Mutex::new(None));
+            let verifier = Arc::new(ChainVerifier { trust, provider: self.provider.clone() });
+            self.connect(host, address, verifier.clone()).await?;
+            let top = match &verifier.trust {
+                Trust::RecordTop(top) => top.lock().take(),
+                Trust::Pinned(_) => None,
             };
-            let verifier =
-                Arc::new(RecordingVerifier { top: parking_lot::Mutex::new(None), provider: self.provider.clone() });
-            let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
-                .with_safe_default_protocol_versions()
-                .map_err(std::io::Error::other)?
-                .dangerous()
-                .with_custom_certificate_verifier(verifier.clone())
-                .with_no_client_auth();
-            let name = ServerName::try_from(host.to_string()).map_err(|_| FetchError::Url(host.to_string()))?;
-            let tcp = tokio::net::TcpStream::connect(address).await?;
-            let _tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
-            let top = verifier.top.lock().take();
             top.ok_or_else(|| FetchError::Url(host.to_string()))
         };
         tokio::time::timeout(FETCH_TIMEOUT, probe).await.map_err(|_| FetchError::Timeout)?
+    }
+
+    /// Where `host` is reached on port 443: the address `--provider-host`
+    /// names, else its first DNS address (only a public one if `public_only`).
+    async fn address_of(&self, host: &str, public_only: bool) -> Result<SocketAddr, FetchError> {
+        if let Some(address) = self.hosts.get(host) {
+            return Ok(*address);
+        }
+        tokio::net::lookup_host((host, 443))
+            .await?
+            .find(|address| !public_only || is_public(address.ip()))
+            .ok_or_else(|| FetchError::Resolve(host.to_string()))
+    }
+
+    /// A TLS connection to `host` at `address`, its server checked by `verifier`.
+    async fn connect(
+        &self,
+        host: &str,
+        address: SocketAddr,
+        verifier: Arc<ChainVerifier>,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, FetchError> {
+        let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        let name = ServerName::try_from(host.to_string()).map_err(|_| FetchError::Url(host.to_string()))?;
+        let tcp = tokio::net::TcpStream::connect(address).await?;
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?)
     }
 }
 
@@ -285,60 +288,26 @@ pub(crate) fn thumbprint(der: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der))
 }
 
-/// Notes the thumbprint of the last certificate a server presents and trusts
-/// it for this one handshake (`KeyFetcher::top_thumbprint`); the handshake's
-/// signatures are still checked.
+/// How a `ChainVerifier` trusts a server's certificate chain.
 #[derive(Debug)]
-struct RecordingVerifier {
-    top: parking_lot::Mutex<Option<String>>,
+enum Trust {
+    /// Some certificate of the chain has a pinned thumbprint, and the chain
+    /// verifies with that certificate as its root (key fetches).
+    Pinned(Vec<String>),
+    /// Any chain, for this one handshake, noting the thumbprint of its last
+    /// certificate (`KeyFetcher::top_thumbprint`).
+    RecordTop(parking_lot::Mutex<Option<String>>),
+}
+
+/// A server certificate verifier that trusts by `Trust`; the handshake's
+/// signatures are checked either way.
+#[derive(Debug)]
+struct ChainVerifier {
+    trust: Trust,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for RecordingVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.top.lock() = Some(thumbprint(intermediates.last().unwrap_or(end_entity)));
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Trusts a server whose chain holds a certificate with a pinned
-/// thumbprint, by verifying the chain with that certificate as its root.
-#[derive(Debug)]
-struct PinnedVerifier {
-    pins: Vec<String>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedVerifier {
+impl ServerCertVerifier for ChainVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -347,9 +316,16 @@ impl ServerCertVerifier for PinnedVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let pins = match &self.trust {
+            Trust::RecordTop(top) => {
+                *top.lock() = Some(thumbprint(intermediates.last().unwrap_or(end_entity)));
+                return Ok(ServerCertVerified::assertion());
+            }
+            Trust::Pinned(pins) => pins,
+        };
         let mut roots = RootCertStore::empty();
         for certificate in std::iter::once(end_entity).chain(intermediates) {
-            if self.pins.contains(&thumbprint(certificate)) {
+            if pins.contains(&thumbprint(certificate)) {
                 roots.add(certificate.clone().into_owned())?;
             }
         }

@@ -56,7 +56,7 @@ impl Sts {
         let issuer = issuer_name(iss).unwrap_or_default();
         // AWS: tokens from GetWebIdentityToken are for services outside AWS,
         // never for federation back into it.
-        if issuer.split('/').next().is_some_and(|host| host.ends_with(".tokens.sts.global.api.aws")) {
+        if issuer.split('/').next().is_some_and(|host| host.ends_with(rampart_iam::OUTBOUND_ISSUER_HOST_SUFFIX)) {
             return Err(invalid_token("Tokens issued by AWS STS cannot be used for web identity federation."));
         }
         let provider = self
