@@ -28,7 +28,7 @@ _models = botocore.session.get_session()
 CASES = [(svc, op) for svc in SERVICES for op in _models.get_service_model(svc).operation_names]
 
 # The crate of each served service, whose `unserved.txt` lists what it does not serve yet.
-CRATES = {"iam": "iam", "sts": "sts", "cloudtrail": "trail"}
+CRATES = {"iam": "iam", "sts": "sts", "cloudtrail": "trail", "kms": "kms"}
 _ROOT = Path(__file__).resolve().parents[2]
 
 

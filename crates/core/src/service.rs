@@ -85,7 +85,8 @@ pub struct AccessTarget {
     /// Service condition keys that come from the resource rather than the
     /// request (e.g. `iam:PermissionsBoundary` for AttachUserPolicy: the
     /// user's current boundary). Authorization sets them only for actions
-    /// that carry them.
+    /// that carry them; a key listed more than once has each value
+    /// (`kms:ResourceAliases`).
     pub condition_keys: Vec<(&'static str, String)>,
 }
 
@@ -94,7 +95,8 @@ pub struct AccessTarget {
 #[derive(Debug, Clone)]
 pub struct ResourcePolicy {
     pub name: String,
-    pub policy: rampart_policy::Policy,
+    /// Shared: a key policy is parsed once, when it is stored.
+    pub policy: std::sync::Arc<rampart_policy::Policy>,
     pub account: AccountId,
     /// Whether it must allow even within one account (trust and key policies).
     pub required: bool,

@@ -79,9 +79,16 @@ fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, access: &Access, check:
     for (key, values) in access.request_keys.iter().filter(|(key, _)| carried(key)) {
         found.push((key, values.clone()));
     }
+    // A resource key named more than once has several values (KMS's
+    // `kms:ResourceAliases`); one the request carries is the request's.
+    let requested = found.len();
     for (key, value) in &check.target.condition_keys {
-        if carried(key) && !found.iter().any(|(k, _)| k == key) {
-            found.push((key, vec![value.clone()]));
+        if !carried(key) || found.iter().take(requested).any(|(k, _)| k == key) {
+            continue;
+        }
+        match found.iter_mut().find(|(k, _)| k == key) {
+            Some((_, values)) => values.push(value.clone()),
+            None => found.push((key, vec![value.clone()])),
         }
     }
     for (key, values) in found {
@@ -501,7 +508,7 @@ mod tests {
         let document = json!({"Version": "2012-10-17", "Statement": [statement]}).to_string();
         ResourcePolicy {
             name: "key-policy".into(),
-            policy: Policy::parse(&document, PolicyKind::Resource).unwrap(),
+            policy: std::sync::Arc::new(Policy::parse(&document, PolicyKind::Resource).unwrap()),
             account: AccountId::parse(ACCOUNT).unwrap(),
             required: true,
             binds_root,

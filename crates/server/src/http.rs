@@ -67,6 +67,9 @@ async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<
     if let Some(document) = issuer_document(node, req) {
         return Some(document);
     }
+    if path == "/_rampart/clock" {
+        return Some(advance_clock(node, req));
+    }
     if !matches!(path, "/_rampart/reset" | "/moto-api/reset" | "/moto-api/reset-auth") {
         return None;
     }
@@ -90,6 +93,29 @@ async fn node_endpoint(node: &Node, req: &Request<Incoming>) -> Option<Response<
             plain(StatusCode::INTERNAL_SERVER_ERROR, r#"{"Error": "reset failed"}"#)
         }
     })
+}
+
+/// Dev mode: `POST /_rampart/clock?advance=SECONDS` moves the key lifecycle's
+/// clock forward (KMS deletion windows and rotations), so tests need not
+/// wait days. Request signing and every other time stay real.
+fn advance_clock(node: &Node, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if !node.config.dev {
+        return plain(
+            StatusCode::NOT_FOUND,
+            r#"{"Error": "the clock can only be moved in dev mode (rampart serve --dev)"}"#,
+        );
+    }
+    let seconds = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "advance")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .filter(|s| (0..=100 * 365 * 86_400).contains(s));
+    match (req.method() == http::Method::POST, seconds) {
+        (true, Some(seconds)) => {
+            node.lifecycle_clock.advance(seconds);
+            plain(StatusCode::OK, &serde_json::json!({ "advanced_seconds": seconds }).to_string())
+        }
+        _ => plain(StatusCode::BAD_REQUEST, r#"{"Error": "POST /_rampart/clock?advance=SECONDS (0 to 100 years)"}"#),
+    }
 }
 
 /// Reads the body within the read timeout, the service's limit and the node's budget

@@ -9,6 +9,7 @@ use rampart_core::{
     ids, wrapping::write_private, AccountId, Credentials, FileKeys, Sealer, Secret, Service, ServiceEvent, ServiceId,
 };
 use rampart_iam::Iam;
+use rampart_kms::{Kms, KmsConfig, LifecycleClock};
 use rampart_store::{SqliteBackend, Store};
 use rampart_sts::Sts;
 use rampart_trail::Trail;
@@ -99,6 +100,8 @@ pub(crate) struct Node {
     /// authorization messages).
     pub sealer: Sealer,
     pub services: HashMap<ServiceId, Arc<dyn Service>>,
+    /// The clock of KMS's key lifecycle, which dev mode can move forward.
+    pub lifecycle_clock: LifecycleClock,
     /// The root credentials to restore on a dev reset; `None` when an existing
     /// data directory has lost its generated credentials file.
     pub root: Option<RootCredentials>,
@@ -150,6 +153,11 @@ impl Node {
         services.insert(ServiceId::Iam, iam.clone());
         services.insert(ServiceId::Sts, sts);
         services.insert(ServiceId::CloudTrail, Arc::new(Trail::new(store.clone())));
+        let lifecycle_clock = LifecycleClock::default();
+        // A dev node's tests move the clock and want the effect at once.
+        let lifecycle_period = std::time::Duration::from_secs(if config.dev { 1 } else { 60 });
+        let kms = Kms::new(store.clone(), sealer.clone(), lifecycle_clock.clone(), KmsConfig { lifecycle_period });
+        services.insert(ServiceId::Kms, Arc::new(kms));
         for (id, service) in &services {
             // The served services' models now, not during the first request
             // (the others' when they are first asked for: EC2's alone is 20 MB
@@ -176,6 +184,7 @@ impl Node {
             iam,
             sealer,
             services,
+            lifecycle_clock,
             root,
             regions,
             refusals: RefusalBudget::default(),

@@ -26,6 +26,8 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the store could not be scrubbed: {0}")]
+    Scrub(String),
     #[error("the data directory holds schema version {found}, newer than this binary's {supported}")]
     SchemaTooNew { found: i64, supported: i64 },
 }
@@ -122,6 +124,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// authentication with an unknown key, or none) older than `before_ms`;
     /// returns how many batches went.
     fn expire_unattributed(&self, before_ms: i64) -> BoxFuture<'_, Result<usize, StoreError>>;
+    /// Once what is committed so far is durable, leaves no copy of deleted
+    /// records in the store's files (SQLite: secure delete is always on;
+    /// this truncates the WAL after checkpointing it). KMS calls it after
+    /// destroying key material.
+    fn scrub(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Deletes every record and event (dev mode's reset) and stores `events`
     /// (the reset's own record), in one transaction.
     fn wipe(&self, events: Vec<EventRow>) -> BoxFuture<'_, Result<(), StoreError>>;

@@ -63,6 +63,9 @@ enum Job {
     /// Deletes everything, then stores these events (the reset's record).
     Wipe(Vec<EventRow>, oneshot::Sender<Result<(), StoreError>>),
     ExpireUnattributed(i64, oneshot::Sender<Result<usize, StoreError>>),
+    /// Once this batch is committed: a truncating WAL checkpoint, so pages
+    /// that held deleted rows (zeroed by `secure_delete`) leave no copy.
+    Scrub(oneshot::Sender<Result<(), StoreError>>),
 }
 
 #[derive(Debug)]
@@ -78,6 +81,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted rows are overwritten with zeros: destroyed key material must
+    // not linger in free pages (KMS's crypto-shredding).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // Checkpoint less often than the default 1000 pages: audit events arrive fast.
     conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -229,6 +235,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         }
         let mut replies = Vec::with_capacity(batch.len());
         let mut expiries = Vec::new();
+        let mut scrubs = Vec::new();
         let mut staged = Staged::default();
         let outcome = (|| -> Result<(), rusqlite::Error> {
             let mut tx = conn.transaction()?;
@@ -267,6 +274,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                         let deleted = tx.execute("DELETE FROM unattributed_events WHERE time_ms < ?1", [before_ms]);
                         expiries.push((reply, deleted));
                     }
+                    Job::Scrub(reply) => scrubs.push(reply),
                 }
             }
             for row in &staged.rows {
@@ -289,6 +297,12 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 for (reply, deleted) in expiries {
                     let _ = reply.send(deleted.map_err(StoreError::Database));
                 }
+                if !scrubs.is_empty() {
+                    let result = checkpoint_truncate(&conn);
+                    for reply in scrubs {
+                        let _ = reply.send(result.as_ref().map(|_| ()).map_err(|e| StoreError::Scrub(e.clone())));
+                    }
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "store transaction failed");
@@ -298,8 +312,21 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 for (reply, _) in expiries {
                     let _ = reply.send(Err(StoreError::WriterGone));
                 }
+                for reply in scrubs {
+                    let _ = reply.send(Err(StoreError::WriterGone));
+                }
             }
         }
+    }
+}
+
+/// Copies every WAL frame into the database and truncates the WAL to zero
+/// bytes; fails if a reader kept it from completing.
+fn checkpoint_truncate(conn: &Connection) -> Result<(), String> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).map_err(|e| e.to_string())?;
+    match busy {
+        0 => Ok(()),
+        _ => Err("a reader kept the WAL checkpoint from completing".to_string()),
     }
 }
 
@@ -325,6 +352,10 @@ impl Backend for SqliteBackend {
 
     fn expire_unattributed(&self, before_ms: i64) -> BoxFuture<'_, Result<usize, StoreError>> {
         Box::pin(self.submit(move |reply| Job::ExpireUnattributed(before_ms, reply)))
+    }
+
+    fn scrub(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.submit(Job::Scrub))
     }
 
     fn scan(&self, kind: &str) -> Result<Vec<Record>, StoreError> {

@@ -837,7 +837,7 @@ impl Service for Sts {
         let target = AccessTarget { arn: Some(arn.to_string()), tags, condition_keys: Vec::new() };
         let trust = ResourcePolicy {
             name: "AssumeRolePolicyDocument".into(),
-            policy,
+            policy: Arc::new(policy),
             account,
             required: true,
             binds_root: false,

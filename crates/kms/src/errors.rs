@@ -1,0 +1,70 @@
+//! KMS's errors, with AWS's wording.
+
+use rampart_wire::{AwsError, CommonError, ExceptionId, KmsException as E, ServiceId};
+
+use crate::state::{Key, KeyState};
+
+pub(crate) fn key_not_found(arn: &str) -> AwsError {
+    E::NotFoundException.error(format!("Key '{arn}' does not exist"))
+}
+
+pub(crate) fn alias_not_found(alias_arn: &str) -> AwsError {
+    E::NotFoundException.error(format!("Alias {alias_arn} is not found."))
+}
+
+pub(crate) fn invalid_key_id(text: &str) -> AwsError {
+    E::NotFoundException.error(format!("Invalid keyId '{text}'"))
+}
+
+pub(crate) fn validation(message: impl Into<String>) -> AwsError {
+    CommonError::Validation.error(ServiceId::Kms, message)
+}
+
+pub(crate) fn failure() -> AwsError {
+    E::KMSInternalException.error("The request could not be completed because of an internal error.")
+}
+
+/// The error of a key that is not in a state the operation accepts.
+pub(crate) fn state_error(key: &Key) -> AwsError {
+    let arn = key.arn();
+    match key.record.state {
+        KeyState::Disabled => E::DisabledException.error(format!("{arn} is disabled.")),
+        KeyState::PendingDeletion => E::KMSInvalidStateException.error(format!("{arn} is pending deletion.")),
+        KeyState::PendingImport => E::KMSInvalidStateException.error(format!("{arn} is pending import.")),
+        KeyState::Unavailable => E::KMSInvalidStateException.error(format!("{arn} is unavailable.")),
+        KeyState::Enabled => E::KMSInvalidStateException.error(format!("{arn} is enabled.")),
+    }
+}
+
+pub(crate) fn wrong_usage(key: &Key, operation: &str) -> AwsError {
+    E::InvalidKeyUsageException.error(format!(
+        "{} key usage is {} which is not valid for {operation}.",
+        key.arn(),
+        key.usage.name()
+    ))
+}
+
+pub(crate) fn unsupported_algorithm(key: &Key, algorithm: &str) -> AwsError {
+    E::InvalidKeyUsageException
+        .error(format!("Algorithm {algorithm} is incompatible with key spec {}.", key.spec.name()))
+}
+
+pub(crate) fn invalid_ciphertext() -> AwsError {
+    E::InvalidCiphertextException.error("")
+}
+
+pub(crate) fn limit(message: impl Into<String>) -> AwsError {
+    E::LimitExceededException.error(message)
+}
+
+pub(crate) fn malformed_policy(message: impl Into<String>) -> AwsError {
+    E::MalformedPolicyDocumentException.error(message)
+}
+
+pub(crate) fn tag_error(message: impl Into<String>) -> AwsError {
+    E::TagException.error(message)
+}
+
+pub(crate) fn unsupported(message: impl Into<String>) -> AwsError {
+    E::UnsupportedOperationException.error(message)
+}

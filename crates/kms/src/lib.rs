@@ -1,0 +1,285 @@
+//! KMS: keys that really encrypt, key policies and grants that really
+//! decide, and key material that is really gone when a key is deleted.
+//!
+//! Layers, each importing only those before it: `crypto` (pure: material,
+//! ciphertext format, signatures, MACs, ECDH), `state` (records and
+//! memory), `errors`, `access` (which key a call acts on, its key policy
+//! and the grant that may allow it); then the handlers — `keys` (lifecycle,
+//! policies, tags, rotation), `cipher` (cryptographic operations),
+//! `aliases`, `grants` — and `lifecycle` (the tasks that rotate keys and
+//! destroy them when their waiting period ends).
+//!
+//! Material is stored only sealed through the node's key wrapper, one
+//! record per version; memory holds it opened (zeroized on drop), so a
+//! cryptographic call never touches the disk or the root of trust.
+
+mod access;
+mod aliases;
+mod cipher;
+pub mod crypto;
+mod errors;
+mod grants;
+mod keys;
+mod lifecycle;
+mod state;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use base64::Engine;
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use rampart_core::{
+    Access, AwsError, BoxFuture, Call, Change, Operation, OperationMeta, Outcome, Registry, Resource, Sealer, Service,
+    ServiceId,
+};
+use rampart_store::{RecordWrite, Store};
+use rampart_wire::KmsOperation as O;
+
+use state::State;
+
+/// The members that must never reach an audit record although the model
+/// does not mark them sensitive: ciphertexts (a record would let anyone who
+/// reads the trail decrypt later with the key's permission), private keys,
+/// shared secrets, import tokens and material.
+const SECRETS: &[&str] = &[
+    "CiphertextBlob",
+    "SourceCiphertextBlob",
+    "CiphertextForRecipient",
+    "PrivateKeyCiphertextBlob",
+    "PrivateKeyPlaintext",
+    "SharedSecret",
+    "EncryptedKeyMaterial",
+    "ImportToken",
+    "Message",
+    "Signature",
+    "Mac",
+    "Plaintext",
+];
+
+/// Every KMS operation Rampart serves; `unserved.txt` lists the rest.
+fn registry() -> &'static Registry<Kms, O> {
+    macro_rules! op {
+        ($kind:ident, $op:ident, $method:ident) => {
+            Operation::<Kms, O>::$kind(O::$op, (), |kms, call, input| {
+                Box::pin(async move { kms.$method(call, parse_input(input)?).await })
+            })
+            .secrets(SECRETS)
+        };
+    }
+    static REGISTRY: LazyLock<Registry<Kms, O>> = LazyLock::new(|| {
+        Registry::new(vec![
+            op!(write, CreateKey, create_key),
+            op!(read, DescribeKey, describe_key),
+            op!(read, ListKeys, list_keys),
+            op!(write, EnableKey, enable_key),
+            op!(write, DisableKey, disable_key),
+            op!(write, UpdateKeyDescription, update_key_description),
+            op!(read, GetKeyPolicy, get_key_policy),
+            op!(write, PutKeyPolicy, put_key_policy),
+            op!(read, ListKeyPolicies, list_key_policies),
+            op!(write, TagResource, tag_resource),
+            op!(write, UntagResource, untag_resource),
+            op!(read, ListResourceTags, list_resource_tags),
+            op!(write, ScheduleKeyDeletion, schedule_key_deletion),
+            op!(write, CancelKeyDeletion, cancel_key_deletion),
+            op!(write, EnableKeyRotation, enable_key_rotation),
+            op!(write, DisableKeyRotation, disable_key_rotation),
+            op!(read, GetKeyRotationStatus, get_key_rotation_status),
+            op!(write, RotateKeyOnDemand, rotate_key_on_demand),
+            op!(read, ListKeyRotations, list_key_rotations),
+            // CloudTrail records the cryptographic operations as read-only.
+            op!(read, Encrypt, encrypt),
+            op!(read, Decrypt, decrypt),
+            op!(read, ReEncrypt, re_encrypt),
+            op!(read, GenerateDataKey, generate_data_key),
+            op!(read, GenerateDataKeyWithoutPlaintext, generate_data_key_without_plaintext),
+            op!(read, GenerateDataKeyPair, generate_data_key_pair),
+            op!(read, GenerateDataKeyPairWithoutPlaintext, generate_data_key_pair_without_plaintext),
+            op!(read, GenerateRandom, generate_random),
+            op!(read, GetPublicKey, get_public_key),
+            op!(read, Sign, sign),
+            op!(read, Verify, verify),
+            op!(read, GenerateMac, generate_mac),
+            op!(read, VerifyMac, verify_mac),
+            op!(read, DeriveSharedSecret, derive_shared_secret),
+            op!(write, CreateAlias, create_alias),
+            op!(write, UpdateAlias, update_alias),
+            op!(write, DeleteAlias, delete_alias),
+            op!(read, ListAliases, list_aliases),
+            op!(write, CreateGrant, create_grant),
+            op!(read, ListGrants, list_grants),
+            op!(read, ListRetirableGrants, list_retirable_grants),
+            op!(write, RetireGrant, retire_grant),
+            op!(write, RevokeGrant, revoke_grant),
+        ])
+    });
+    &REGISTRY
+}
+
+fn parse_input<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, AwsError> {
+    rampart_core::parse_input(ServiceId::Kms, input)
+}
+
+/// A clock for the key lifecycle (deletion windows, rotations) that a dev
+/// node's tests can move forward (`POST /_rampart/clock`): request signing
+/// and every other time stay real.
+#[derive(Debug, Default, Clone)]
+pub struct LifecycleClock {
+    offset_seconds: Arc<AtomicI64>,
+}
+
+impl LifecycleClock {
+    pub fn advance(&self, seconds: i64) {
+        self.offset_seconds.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    /// Seconds since the epoch, moved by `advance`.
+    pub fn now(&self) -> f64 {
+        let real = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+        real + self.offset_seconds.load(Ordering::SeqCst) as f64
+    }
+}
+
+/// How the KMS service is configured.
+#[derive(Debug, Clone)]
+pub struct KmsConfig {
+    /// How often the lifecycle task looks for keys to rotate or destroy.
+    pub lifecycle_period: std::time::Duration,
+}
+
+pub struct Kms {
+    store: Store,
+    sealer: Sealer,
+    state: Arc<RwLock<State>>,
+    /// Serializes mutations, held until each is committed and applied.
+    lock: Arc<tokio::sync::Mutex<()>>,
+    clock: LifecycleClock,
+    config: KmsConfig,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kms").finish_non_exhaustive()
+    }
+}
+
+/// The writes of a mutation, what it does to memory once they are durable,
+/// and its output.
+pub(crate) struct Mutation {
+    pub writes: Vec<RecordWrite>,
+    pub apply: Box<dyn FnOnce(&mut State) + Send>,
+    pub output: Value,
+    pub resources: Vec<Resource>,
+}
+
+pub(crate) fn key_resource(arn: &str) -> Resource {
+    Resource { kind: "AWS::KMS::Key".to_string(), name: arn.to_string() }
+}
+
+pub(crate) fn put<T: serde::Serialize>(
+    kind: &'static str,
+    account: &str,
+    key: &str,
+    value: &T,
+) -> Result<RecordWrite, AwsError> {
+    let value = serde_json::to_string(value).map_err(|_| errors::failure())?;
+    Ok(RecordWrite::Put { kind, account: account.to_string(), key: key.to_string(), value })
+}
+
+pub(crate) fn delete(kind: &'static str, account: &str, key: &str) -> RecordWrite {
+    RecordWrite::Delete { kind, account: account.to_string(), key: key.to_string() }
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub(crate) fn unb64(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+impl Kms {
+    pub fn new(store: Store, sealer: Sealer, clock: LifecycleClock, config: KmsConfig) -> Kms {
+        Kms {
+            store,
+            sealer,
+            state: Arc::new(RwLock::new(State::default())),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+            clock,
+            config,
+        }
+    }
+
+    /// Runs a mutation under the service's lock: `build` sees the current
+    /// state and returns the writes; memory changes once they are committed.
+    pub(crate) async fn mutate(
+        &self,
+        build: impl FnOnce(&State) -> Result<Mutation, AwsError>,
+    ) -> Result<Outcome, AwsError> {
+        let guard = self.lock.clone().lock_owned().await;
+        let mutation = build(&self.state.read())?;
+        let state = self.state.clone();
+        let apply = mutation.apply;
+        let change = Change {
+            writes: mutation.writes,
+            apply: Box::new(move || {
+                apply(&mut state.write());
+                drop(guard);
+            }),
+        };
+        Ok(Outcome { output: mutation.output, resources: mutation.resources, change: Some(change) })
+    }
+
+    /// The account of a call's caller, as a record's account column.
+    pub(crate) fn account_of(call: &Call) -> String {
+        call.caller.account().to_string()
+    }
+}
+
+impl Service for Kms {
+    fn id(&self) -> ServiceId {
+        ServiceId::Kms
+    }
+
+    fn operation(&self, name: &str) -> Option<&OperationMeta> {
+        registry().meta(name)
+    }
+
+    fn access(&self, call: &Call, input: &Value) -> Access {
+        access::access(&self.state.read(), call, input)
+    }
+
+    fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
+        registry().dispatch(self, call, input)
+    }
+
+    /// Encrypt takes 4 KiB of plaintext and policies 32 KB; base64 and JSON
+    /// escaping at most double them.
+    fn max_body_bytes(&self) -> usize {
+        256 * 1024
+    }
+
+    fn tasks(self: Arc<Self>) -> Vec<rampart_core::Task> {
+        lifecycle::tasks(self)
+    }
+
+    fn load(&self) -> Result<(), String> {
+        let state = lifecycle::load(&self.store, &self.sealer)?;
+        *self.state.write() = state;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_and_unserved_operations_are_the_model() {
+        if let Err(problems) = registry().coverage(include_str!("../unserved.txt")) {
+            panic!("{problems}");
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Every record KMS stores, and the in-memory state built from them.
+//!
+//! A key's metadata, policy, tags and version list are one `kms-key` record;
+//! each version's material is its own `kms-material` record, sealed through
+//! the node's key wrapper, so that destroying a key erases exactly those
+//! rows (crypto-shredding). Aliases and grants are records of their own.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use rampart_policy::Policy;
+
+use crate::crypto::{KeySpec, KeyUsage, Material};
+
+pub(crate) const KEY_KIND: &str = "kms-key";
+pub(crate) const MATERIAL_KIND: &str = "kms-material";
+pub(crate) const ALIAS_KIND: &str = "kms-alias";
+pub(crate) const GRANT_KIND: &str = "kms-grant";
+
+/// Where a key lives and its id: KMS is regional.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct KeyRef {
+    pub account: String,
+    pub region: String,
+    pub key_id: String,
+}
+
+impl KeyRef {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:kms:{}:{}:key/{}", self.region, self.account, self.key_id)
+    }
+
+    /// The record key of the key's metadata.
+    pub fn record_key(&self) -> String {
+        format!("{}/{}", self.region, self.key_id)
+    }
+
+    pub fn material_key(&self, version: u32) -> String {
+        format!("{}/{}/{version}", self.region, self.key_id)
+    }
+
+    /// What a version's sealed material is bound to.
+    pub fn material_context(&self, version: u32) -> String {
+        format!("kms-material:{}:{}:{}:{version}", self.account, self.region, self.key_id)
+    }
+}
+
+/// A key's lifecycle state (`KeyState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    PendingImport,
+    Unavailable,
+}
+
+impl KeyState {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
+            KeyState::Unavailable => "Unavailable",
+        }
+    }
+}
+
+/// One version of a key's material: the first, then one per rotation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct KeyVersion {
+    pub version: u32,
+    /// `KeyMaterialId`: the SHA-256 of the version's identity, hex.
+    pub material_id: String,
+    pub created: f64,
+    /// `AUTOMATIC` or `ON_DEMAND` for a rotation's version; `None` for the first.
+    pub rotation: Option<String>,
+}
+
+/// A key as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct KeyRecord {
+    pub key_id: String,
+    pub created: f64,
+    pub description: String,
+    pub spec: String,
+    pub usage: String,
+    /// `AWS_KMS` or `EXTERNAL`.
+    pub origin: String,
+    /// `CUSTOMER` or `AWS` (the `alias/aws/*` keys).
+    pub manager: String,
+    pub state: KeyState,
+    pub policy: String,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    pub versions: Vec<KeyVersion>,
+    #[serde(default)]
+    pub rotation_enabled: bool,
+    #[serde(default)]
+    pub rotation_period_days: Option<u32>,
+    #[serde(default)]
+    pub next_rotation: Option<f64>,
+    #[serde(default)]
+    pub deletion_date: Option<f64>,
+    #[serde(default)]
+    pub pending_window_days: Option<u32>,
+    #[serde(default)]
+    pub multi_region: bool,
+    /// Imported material's expiry (`ValidTo`), epoch seconds.
+    #[serde(default)]
+    pub valid_to: Option<f64>,
+    /// The last successful cryptographic use (GetKeyLastUsage), epoch seconds.
+    #[serde(default)]
+    pub last_used: Option<(f64, String)>,
+}
+
+/// A key in memory: its record, its parsed policy and its opened material.
+pub(crate) struct Key {
+    pub at: KeyRef,
+    pub record: KeyRecord,
+    pub spec: KeySpec,
+    pub usage: KeyUsage,
+    pub policy: std::sync::Arc<Policy>,
+    /// Opened material per version; empty for a key pending import.
+    pub materials: BTreeMap<u32, Material>,
+    /// The names of the aliases that point at it (`kms:ResourceAliases`).
+    pub aliases: Vec<String>,
+    pub grants: Vec<Grant>,
+}
+
+impl Key {
+    pub fn arn(&self) -> String {
+        self.at.arn()
+    }
+
+    /// The version new ciphertexts use.
+    pub fn current_version(&self) -> Option<u32> {
+        self.record.versions.last().map(|v| v.version)
+    }
+}
+
+/// An alias as stored: `alias/NAME` in one account and region.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AliasRecord {
+    pub name: String,
+    pub target: String,
+    pub created: f64,
+    pub updated: f64,
+}
+
+/// A grant's encryption-context constraint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Constraints {
+    #[serde(default)]
+    pub equals: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub subset: Option<BTreeMap<String, String>>,
+}
+
+impl Constraints {
+    /// Whether a request's encryption context meets the constraint.
+    pub fn allow(&self, context: &BTreeMap<String, String>) -> bool {
+        if let Some(equals) = &self.equals {
+            if equals != context {
+                return false;
+            }
+        }
+        if let Some(subset) = &self.subset {
+            if !subset.iter().all(|(k, v)| context.get(k) == Some(v)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.equals.is_none() && self.subset.is_none()
+    }
+}
+
+/// A grant as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Grant {
+    pub grant_id: String,
+    pub key_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub grantee: String,
+    #[serde(default)]
+    pub retiring: Option<String>,
+    pub operations: Vec<String>,
+    #[serde(default)]
+    pub constraints: Constraints,
+    pub created: f64,
+    pub issuing_account: String,
+}
+
+/// KMS's memory: keys by where they are, aliases by account, region and name.
+#[derive(Default)]
+pub(crate) struct State {
+    pub keys: HashMap<KeyRef, Key>,
+    /// `(account, region, alias/NAME)` → its record.
+    pub aliases: BTreeMap<(String, String, String), AliasRecord>,
+}
+
+impl State {
+    pub fn alias(&self, account: &str, region: &str, name: &str) -> Option<&AliasRecord> {
+        self.aliases.get(&(account.to_string(), region.to_string(), name.to_string()))
+    }
+
+    /// Keys of one account and region, by key id.
+    pub fn keys_of<'a>(&'a self, account: &'a str, region: &'a str) -> impl Iterator<Item = &'a Key> + 'a {
+        self.keys.values().filter(move |k| k.at.account == account && k.at.region == region)
+    }
+}

@@ -1,0 +1,541 @@
+"""KMS end to end: real cryptography checked with an independent library
+(`cryptography`, OpenSSL underneath), encryption context semantics, key
+states, aliases, grants, key policies enforced against IAM users, and
+crypto-shredding of deleted keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import time
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+
+from rampart_testlib import new_user, uniq
+
+
+def error_of(excinfo) -> tuple[str, str]:
+    err = excinfo.value.response["Error"]
+    return err["Code"], err.get("Message", "")
+
+
+@pytest.fixture
+def kms(rampart):
+    return rampart.client("kms")
+
+
+def user_kms(server, policy: dict | None = None):
+    user = new_user(server, "kms")
+    if policy is not None:
+        server.client("iam").put_user_policy(
+            UserName=user["name"], PolicyName="p", PolicyDocument=json.dumps(policy))
+    return user, server.client("kms", creds=user["creds"])
+
+
+def allow(actions, resource="*", condition=None) -> dict:
+    statement = {"Effect": "Allow", "Action": actions, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+# ---------------------------------------------------------------- symmetric
+
+def test_encrypt_decrypt_round_trip_without_key_id(kms):
+    key = kms.create_key(Description="data")["KeyMetadata"]
+    assert key["KeySpec"] == "SYMMETRIC_DEFAULT" and key["KeyState"] == "Enabled"
+    assert key["EncryptionAlgorithms"] == ["SYMMETRIC_DEFAULT"]
+    assert "SigningAlgorithms" not in key and len(key["CurrentKeyMaterialId"]) == 64
+    out = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"attack at dawn")
+    assert out["KeyId"] == key["Arn"] and out["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
+    assert b"attack at dawn" not in out["CiphertextBlob"]
+    back = kms.decrypt(CiphertextBlob=out["CiphertextBlob"])
+    assert back["Plaintext"] == b"attack at dawn" and back["KeyId"] == key["Arn"]
+    # Two encryptions of one plaintext differ (fresh nonce and derived key).
+    assert kms.encrypt(KeyId=key["KeyId"], Plaintext=b"attack at dawn")["CiphertextBlob"] != out["CiphertextBlob"]
+
+
+def test_encryption_context_must_match_exactly(kms):
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    ctx = {"Department": "10jQK", "purpose": "test"}
+    blob = kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext=ctx)["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=dict(reversed(list(ctx.items()))))["Plaintext"] == b"x"
+    for wrong in [{}, {"Department": "10jQK"}, {"Department": "10jqk", "purpose": "test"},
+                  {**ctx, "extra": "1"}]:
+        with pytest.raises(ClientError) as e:
+            kms.decrypt(CiphertextBlob=blob, EncryptionContext=wrong)
+        assert error_of(e) == ("InvalidCiphertextException", ""), wrong
+
+
+def test_tampered_or_foreign_ciphertexts_are_refused(kms):
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = bytearray(kms.encrypt(KeyId=key, Plaintext=b"secret")["CiphertextBlob"])
+    blob[-1] ^= 1
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=bytes(blob))
+    assert error_of(e)[0] == "InvalidCiphertextException"
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=b"\x00" * 64)
+    assert error_of(e)[0] == "InvalidCiphertextException"
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    good = kms.encrypt(KeyId=key, Plaintext=b"secret")["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=good, KeyId=other)
+    assert error_of(e)[0] == "IncorrectKeyException"
+
+
+def test_plaintext_limits_and_data_keys(kms):
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key, Plaintext=b"a" * 4096)["CiphertextBlob"])["Plaintext"] == b"a" * 4096
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"a" * 4097)
+    assert error_of(e)[0] == "ValidationException"
+    dk = kms.generate_data_key(KeyId=key, KeySpec="AES_256", EncryptionContext={"k": "v"})
+    assert len(dk["Plaintext"]) == 32
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext={"k": "v"})["Plaintext"] == dk["Plaintext"]
+    assert len(kms.generate_data_key(KeyId=key, NumberOfBytes=7)["Plaintext"]) == 7
+    wo = kms.generate_data_key_without_plaintext(KeyId=key, KeySpec="AES_128")
+    assert "Plaintext" not in wo and len(kms.decrypt(CiphertextBlob=wo["CiphertextBlob"])["Plaintext"]) == 16
+    for kw in [{}, {"KeySpec": "AES_256", "NumberOfBytes": 32}, {"NumberOfBytes": 1025}]:
+        with pytest.raises(ClientError) as e:
+            kms.generate_data_key(KeyId=key, **kw)
+        assert error_of(e)[0] == "ValidationException", kw
+    assert len(kms.generate_random(NumberOfBytes=1024)["Plaintext"]) == 1024
+    with pytest.raises(ClientError) as e:
+        kms.generate_random(NumberOfBytes=1025)
+    assert error_of(e)[0] == "ValidationException"
+
+
+def test_re_encrypt_moves_a_ciphertext_between_keys(kms):
+    a = kms.create_key()["KeyMetadata"]
+    b = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=a["KeyId"], Plaintext=b"move me", EncryptionContext={"s": "1"})["CiphertextBlob"]
+    out = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"s": "1"}, DestinationKeyId=b["KeyId"],
+                         DestinationEncryptionContext={"d": "2"})
+    assert out["SourceKeyId"] == a["Arn"] and out["KeyId"] == b["Arn"]
+    assert kms.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"d": "2"})["Plaintext"] == b"move me"
+
+
+def test_data_key_pairs_are_real_key_pairs(kms):
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    pair = kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ECC_NIST_P256")
+    private = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], None)
+    public = serialization.load_der_public_key(pair["PublicKey"])
+    assert private.public_key().public_numbers() == public.public_numbers()
+    assert kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"] == pair["PrivateKeyPlaintext"]
+    wo = kms.generate_data_key_pair_without_plaintext(KeyId=key, KeyPairSpec="RSA_2048")
+    assert "PrivateKeyPlaintext" not in wo
+    rsa_private = serialization.load_der_private_key(kms.decrypt(CiphertextBlob=wo["PrivateKeyCiphertextBlob"])["Plaintext"], None)
+    assert rsa_private.key_size == 2048
+
+
+# --------------------------------------------------------------- asymmetric
+
+RSA_SIGNING = [
+    ("RSASSA_PSS_SHA_256", hashes.SHA256, True), ("RSASSA_PSS_SHA_384", hashes.SHA384, True),
+    ("RSASSA_PSS_SHA_512", hashes.SHA512, True), ("RSASSA_PKCS1_V1_5_SHA_256", hashes.SHA256, False),
+    ("RSASSA_PKCS1_V1_5_SHA_384", hashes.SHA384, False), ("RSASSA_PKCS1_V1_5_SHA_512", hashes.SHA512, False),
+]
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "RSA_3072"])
+def test_rsa_signatures_verify_with_openssl(kms, spec):
+    key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert key["SigningAlgorithms"] == [a for a, _, _ in sorted(RSA_SIGNING, key=lambda t: (t[2], t[0]))]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key["KeyId"])["PublicKey"])
+    for algorithm, digest, pss in RSA_SIGNING:
+        sig = kms.sign(KeyId=key["KeyId"], Message=b"signed message", SigningAlgorithm=algorithm)["Signature"]
+        pad = padding.PSS(mgf=padding.MGF1(digest()), salt_length=digest.digest_size) if pss else padding.PKCS1v15()
+        public.verify(sig, b"signed message", pad, digest())
+        assert kms.verify(KeyId=key["KeyId"], Message=b"signed message", Signature=sig,
+                          SigningAlgorithm=algorithm)["SignatureValid"]
+        with pytest.raises(ClientError) as e:
+            kms.verify(KeyId=key["KeyId"], Message=b"signed messagE", Signature=sig, SigningAlgorithm=algorithm)
+        assert error_of(e)[0] == "KMSInvalidSignatureException"
+        # A DIGEST message is the digest itself.
+        h = hashes.Hash(digest())
+        h.update(b"signed message")
+        assert kms.verify(KeyId=key["KeyId"], Message=h.finalize(), MessageType="DIGEST", Signature=sig,
+                          SigningAlgorithm=algorithm)["SignatureValid"]
+
+
+@pytest.mark.parametrize("spec,algorithm,digest", [
+    ("ECC_NIST_P256", "ECDSA_SHA_256", hashes.SHA256), ("ECC_NIST_P384", "ECDSA_SHA_384", hashes.SHA384),
+    ("ECC_NIST_P521", "ECDSA_SHA_512", hashes.SHA512), ("ECC_SECG_P256K1", "ECDSA_SHA_256", hashes.SHA256)])
+def test_ecdsa_signatures_verify_with_openssl(kms, spec, algorithm, digest):
+    key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert key["SigningAlgorithms"] == [algorithm]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key["KeyId"])["PublicKey"])
+    sig = kms.sign(KeyId=key["KeyId"], Message=b"m", SigningAlgorithm=algorithm)["Signature"]
+    public.verify(sig, b"m", ec.ECDSA(digest()))
+    h = hashes.Hash(digest())
+    h.update(b"m")
+    dsig = kms.sign(KeyId=key["KeyId"], Message=h.finalize(), MessageType="DIGEST", SigningAlgorithm=algorithm)["Signature"]
+    public.verify(dsig, b"m", ec.ECDSA(digest()))
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=key["KeyId"], Message=b"short", MessageType="DIGEST", SigningAlgorithm=algorithm)
+    assert error_of(e) == ("ValidationException", f"Digest is invalid length for algorithm {algorithm}.")
+
+
+def test_rsa_encryption_interoperates_with_openssl(kms):
+    key = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    assert key["EncryptionAlgorithms"] == ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key["KeyId"])["PublicKey"])
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    blob = public.encrypt(b"from outside", oaep)
+    assert kms.decrypt(KeyId=key["KeyId"], CiphertextBlob=blob,
+                       EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"from outside"
+    inside = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x" * 190, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert kms.decrypt(KeyId=key["KeyId"], CiphertextBlob=inside["CiphertextBlob"],
+                       EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"x" * 190
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x" * 191, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert error_of(e)[0] == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    assert error_of(e)[0] == "InvalidKeyUsageException"
+
+
+def test_ecdh_shared_secret_matches_the_peer(kms):
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+    assert key["KeyAgreementAlgorithms"] == ["ECDH"]
+    ours = serialization.load_der_public_key(kms.get_public_key(KeyId=key["KeyId"])["PublicKey"])
+    peer = ec.generate_private_key(ec.SECP256R1())
+    peer_der = peer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    secret = kms.derive_shared_secret(KeyId=key["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=peer_der)["SharedSecret"]
+    assert secret == peer.exchange(ec.ECDH(), ours)
+
+
+@pytest.mark.parametrize("spec,algorithm,length", [
+    ("HMAC_224", "HMAC_SHA_224", 28), ("HMAC_256", "HMAC_SHA_256", 32),
+    ("HMAC_384", "HMAC_SHA_384", 48), ("HMAC_512", "HMAC_SHA_512", 64)])
+def test_hmac_keys(kms, spec, algorithm, length):
+    key = kms.create_key(KeySpec=spec, KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    assert key["MacAlgorithms"] == [algorithm] and "CurrentKeyMaterialId" not in key
+    mac = kms.generate_mac(KeyId=key["KeyId"], Message=b"msg", MacAlgorithm=algorithm)["Mac"]
+    assert len(mac) == length
+    assert kms.verify_mac(KeyId=key["KeyId"], Message=b"msg", Mac=mac, MacAlgorithm=algorithm)["MacValid"]
+    with pytest.raises(ClientError) as e:
+        kms.verify_mac(KeyId=key["KeyId"], Message=b"msG", Mac=mac, MacAlgorithm=algorithm)
+    assert error_of(e) == ("KMSInvalidMacException", "")
+    other = "HMAC_SHA_512" if algorithm != "HMAC_SHA_512" else "HMAC_SHA_256"
+    with pytest.raises(ClientError) as e:
+        kms.generate_mac(KeyId=key["KeyId"], Message=b"msg", MacAlgorithm=other)
+    assert error_of(e) == ("InvalidKeyUsageException", f"Algorithm {other} is incompatible with key spec {spec}.")
+
+
+def test_create_key_validation(kms):
+    cases = [
+        ({"KeySpec": "HMAC_256"}, "ValidationException",
+         "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."),
+        ({"KeySpec": "RSA_2048", "KeyUsage": "KEY_AGREEMENT"}, "ValidationException",
+         "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048"),
+        ({"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "SIGN_VERIFY"}, "ValidationException",
+         "KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT"),
+        ({"Policy": "not a policy"}, "MalformedPolicyDocumentException", None),
+        ({"Tags": [{"TagKey": "aws:x", "TagValue": "1"}]}, "TagException", "Tags beginning with aws: are reserved"),
+    ]
+    for kw, code, message in cases:
+        with pytest.raises(ClientError) as e:
+            kms.create_key(**kw)
+        assert error_of(e)[0] == code, kw
+        if message is not None:
+            assert error_of(e)[1] == message, kw
+
+
+def test_wrong_usage_and_unknown_keys(kms, rampart):
+    signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=signing["KeyId"], Plaintext=b"x")
+    assert error_of(e) == ("InvalidKeyUsageException",
+                           f"{signing['Arn']} key usage is SIGN_VERIFY which is not valid for Encrypt.")
+    missing = "11111111-2222-3333-4444-555555555555"
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId=missing)
+    assert error_of(e) == ("NotFoundException",
+                           f"Key 'arn:aws:kms:{rampart.region}:{rampart.account_id}:key/{missing}' does not exist")
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId="not-a-key")
+    assert error_of(e) == ("NotFoundException", "Invalid keyId 'not-a-key'")
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId="alias/nothing-here")
+    assert error_of(e) == ("NotFoundException",
+                           f"Alias arn:aws:kms:{rampart.region}:{rampart.account_id}:alias/nothing-here is not found.")
+
+
+# -------------------------------------------------------- states and aliases
+
+def test_disabled_and_pending_deletion_keys(kms):
+    key = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    kms.disable_key(KeyId=key["KeyId"])
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error_of(e) == ("DisabledException", f"{key['Arn']} is disabled.")
+    kms.enable_key(KeyId=key["KeyId"])
+    scheduled = kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    assert scheduled["KeyState"] == "PendingDeletion" and scheduled["PendingWindowInDays"] == 7
+    meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion" and not meta["Enabled"] and "DeletionDate" in meta
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    assert error_of(e) == ("KMSInvalidStateException", f"{key['Arn']} is pending deletion.")
+    with pytest.raises(ClientError) as e:
+        kms.enable_key(KeyId=key["KeyId"])
+    assert error_of(e)[0] == "KMSInvalidStateException"
+    kms.cancel_key_deletion(KeyId=key["KeyId"])
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
+    with pytest.raises(ClientError) as e:
+        kms.cancel_key_deletion(KeyId=key["KeyId"])
+    assert error_of(e) == ("KMSInvalidStateException", f"{key['Arn']} is not pending deletion.")
+
+
+def test_aliases(kms, rampart):
+    a = kms.create_key()["KeyMetadata"]
+    b = kms.create_key()["KeyMetadata"]
+    name = f"alias/{uniq('app')}"
+    kms.create_alias(AliasName=name, TargetKeyId=a["KeyId"])
+    with pytest.raises(ClientError) as e:
+        kms.create_alias(AliasName=name, TargetKeyId=b["KeyId"])
+    assert error_of(e)[0] == "AlreadyExistsException"
+    assert kms.encrypt(KeyId=name, Plaintext=b"x")["KeyId"] == a["Arn"]
+    alias_arn = f"arn:aws:kms:{rampart.region}:{rampart.account_id}:{name}"
+    assert kms.describe_key(KeyId=alias_arn)["KeyMetadata"]["Arn"] == a["Arn"]
+    kms.update_alias(AliasName=name, TargetKeyId=b["KeyId"])
+    assert kms.encrypt(KeyId=name, Plaintext=b"x")["KeyId"] == b["Arn"]
+    listed = kms.list_aliases(KeyId=b["KeyId"])["Aliases"]
+    assert [x["AliasName"] for x in listed] == [name] and listed[0]["AliasArn"] == alias_arn
+    for bad, code in [("noprefix", "ValidationException"), ("alias/aws/s3", "NotAuthorizedException")]:
+        with pytest.raises(ClientError) as e:
+            kms.create_alias(AliasName=bad, TargetKeyId=a["KeyId"])
+        assert error_of(e)[0] == code, bad
+    kms.delete_alias(AliasName=name)
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=name, Plaintext=b"x")
+    assert error_of(e)[0] == "NotFoundException"
+
+
+def test_tags_and_listing(kms):
+    key = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "red"}])["KeyMetadata"]["KeyId"]
+    kms.tag_resource(KeyId=key, Tags=[{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "team", "TagValue": "blue"}])
+    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key)["Tags"]}
+    assert tags == {"team": "blue", "env": "prod"}
+    kms.untag_resource(KeyId=key, TagKeys=["env"])
+    assert [t["TagKey"] for t in kms.list_resource_tags(KeyId=key)["Tags"]] == ["team"]
+    with pytest.raises(ClientError) as e:
+        kms.tag_resource(KeyId=key, Tags=[{"TagKey": f"k{i}", "TagValue": "v"} for i in range(50)])
+    assert error_of(e)[0] in ("TagException", "LimitExceededException")
+    ids, marker = [], None
+    while True:
+        page = kms.list_keys(Limit=2, **({"Marker": marker} if marker else {}))
+        ids += [k["KeyId"] for k in page["Keys"]]
+        if not page["Truncated"]:
+            break
+        marker = page["NextMarker"]
+    assert key in ids and len(ids) == len(set(ids))
+
+
+def test_rotation_keeps_old_ciphertexts_decryptable(kms):
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    old = kms.encrypt(KeyId=key, Plaintext=b"before")["CiphertextBlob"]
+    kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
+    status = kms.get_key_rotation_status(KeyId=key)
+    assert status["KeyRotationEnabled"] and status["RotationPeriodInDays"] == 90 and "NextRotationDate" in status
+    kms.rotate_key_on_demand(KeyId=key)
+    rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    new = kms.encrypt(KeyId=key, Plaintext=b"after")
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
+    assert kms.decrypt(CiphertextBlob=new["CiphertextBlob"])["Plaintext"] == b"after"
+    with pytest.raises(ClientError) as e:
+        kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=3000)
+    assert error_of(e)[0] == "ValidationException"
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.enable_key_rotation(KeyId=rsa)
+    assert error_of(e)[0] == "UnsupportedOperationException"
+
+
+# ---------------------------------------------------- policies and grants
+
+def test_default_key_policy_delegates_to_iam(rampart, kms):
+    key = kms.create_key()["KeyMetadata"]
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": rampart.root_arn}
+    _, nobody = user_kms(rampart)
+    with pytest.raises(ClientError) as e:
+        nobody.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    assert error_of(e)[0] == "AccessDeniedException"
+    _, allowed = user_kms(rampart, allow(["kms:Encrypt", "kms:Decrypt"], key["Arn"]))
+    blob = allowed.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    assert allowed.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    # Decrypt without a KeyId is authorized on the key the ciphertext names.
+    other = kms.create_key()["KeyMetadata"]
+    foreign = kms.encrypt(KeyId=other["KeyId"], Plaintext=b"y")["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        allowed.decrypt(CiphertextBlob=foreign)
+    assert error_of(e)[0] == "AccessDeniedException" and other["Arn"] in error_of(e)[1]
+
+
+def test_a_key_policy_without_the_account_binds_even_the_root(rampart, kms):
+    user, client = user_kms(rampart, allow("kms:*"))
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user["arn"]}, "Action": "kms:*", "Resource": "*"}]}
+    # The lockout check: the root may not lock itself out...
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Policy=json.dumps(policy))
+    assert error_of(e) == ("MalformedPolicyDocumentException",
+                           "The new key policy will not allow you to update the key policy in the future.")
+    # ...unless it says so.
+    key = kms.create_key(Policy=json.dumps(policy), BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    assert error_of(e)[0] == "AccessDeniedException"
+    blob = client.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+def test_encryption_context_conditions(rampart, kms):
+    key = kms.create_key()["KeyMetadata"]
+    _, client = user_kms(rampart, allow(["kms:Encrypt", "kms:Decrypt"], key["Arn"],
+                                        {"StringEquals": {"kms:EncryptionContext:project": "apollo"}}))
+    blob = client.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"project": "apollo"})["CiphertextBlob"]
+    assert client.decrypt(CiphertextBlob=blob, EncryptionContext={"project": "apollo"})["Plaintext"] == b"x"
+    with pytest.raises(ClientError) as e:
+        client.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"project": "gemini"})
+    assert error_of(e)[0] == "AccessDeniedException"
+
+
+def test_grants_allow_at_once_and_end_when_retired_or_revoked(rampart, kms):
+    key = kms.create_key()["KeyMetadata"]
+    grantee, client = user_kms(rampart)
+    retiree, retiring_client = user_kms(rampart)
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"granted", EncryptionContext={"case": "7"})["CiphertextBlob"]
+    with pytest.raises(ClientError):
+        client.decrypt(CiphertextBlob=blob, EncryptionContext={"case": "7"})
+    grant = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee["arn"], RetiringPrincipal=retiree["arn"],
+                             Operations=["Decrypt"], Constraints={"EncryptionContextSubset": {"case": "7"}})
+    assert client.decrypt(CiphertextBlob=blob, EncryptionContext={"case": "7"},
+                          GrantTokens=[grant["GrantToken"]])["Plaintext"] == b"granted"
+    # The constraint holds: another context is not covered.
+    other = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"case": "8"})["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        client.decrypt(CiphertextBlob=other, EncryptionContext={"case": "8"})
+    assert error_of(e)[0] == "AccessDeniedException"
+    # Only the granted operation.
+    with pytest.raises(ClientError):
+        client.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"case": "7"})
+    listed = kms.list_grants(KeyId=key["KeyId"])["Grants"]
+    assert [(g["GrantId"], g["KeyId"], g["GranteePrincipal"]) for g in listed] == [
+        (grant["GrantId"], key["Arn"], grantee["arn"])]
+    assert [g["GrantId"] for g in kms.list_retirable_grants(RetiringPrincipal=retiree["arn"])["Grants"]] == [grant["GrantId"]]
+    retiring_client.retire_grant(GrantToken=grant["GrantToken"])
+    with pytest.raises(ClientError):
+        client.decrypt(CiphertextBlob=blob, EncryptionContext={"case": "7"})
+    g2 = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee["arn"], Operations=["Decrypt"])
+    assert client.decrypt(CiphertextBlob=other, EncryptionContext={"case": "8"})["Plaintext"] == b"x"
+    kms.revoke_grant(KeyId=key["KeyId"], GrantId=g2["GrantId"])
+    with pytest.raises(ClientError):
+        client.decrypt(CiphertextBlob=other, EncryptionContext={"case": "8"})
+    with pytest.raises(ClientError) as e:
+        kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee["arn"], Operations=["Sign"])
+    assert error_of(e)[0] == "ValidationException"
+
+
+def test_audit_records_never_hold_plaintexts_or_ciphertexts(rampart, kms):
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    secret = b"do-not-log-this-plaintext"
+    blob = kms.encrypt(KeyId=key, Plaintext=secret, EncryptionContext={"who": "audit"})["CiphertextBlob"]
+    kms.decrypt(CiphertextBlob=blob, EncryptionContext={"who": "audit"})
+    ct = rampart.client("cloudtrail")
+    records = []
+    for name in ("Encrypt", "Decrypt"):
+        events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])["Events"]
+        records += [json.loads(e["CloudTrailEvent"]) for e in events]
+    mine = [r for r in records if (r.get("requestParameters") or {}).get("encryptionContext", {}).get("who") == "audit"
+            or (r.get("requestParameters") or {}).get("EncryptionContext", {}).get("who") == "audit"]
+    assert len(mine) == 2, records[:2]
+    text = json.dumps(mine)
+    for forbidden in (secret.decode(), base64.b64encode(secret).decode(), base64.b64encode(blob).decode()):
+        assert forbidden not in text
+    assert all(r["readOnly"] for r in mine)
+
+
+# ---------------------------------------------------------- crypto-shredding
+
+def test_deleted_keys_are_gone_from_every_file(server_factory):
+    server = server_factory(dev=True)
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    keep = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"shred me")["CiphertextBlob"]
+    kms.rotate_key_on_demand(KeyId=key)
+    db = sqlite3.connect(server.data_dir / "rampart.db")
+    sealed = [v for (v,) in db.execute("SELECT value FROM records WHERE kind = 'kms-material' AND key LIKE ?", (f"%{key}%",))]
+    db.close()
+    assert len(sealed) == 2
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=keep, Plaintext=b"k")["CiphertextBlob"])["Plaintext"] == b"k"
+    # Not yet: six days later the key still exists.
+    requests.post(server.url(f"/_rampart/clock?advance={6 * 86400}"), timeout=10).raise_for_status()
+    time.sleep(2.5)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    requests.post(server.url(f"/_rampart/clock?advance={86400 + 60}"), timeout=10).raise_for_status()
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            kms.describe_key(KeyId=key)
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "NotFoundException"
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail("the key was not destroyed after its window")
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error_of(e)[0] == "NotFoundException"
+    # The scrub runs right after the destruction commits.
+    deadline = time.time() + 10
+    while True:
+        leftovers = []
+        for path in server.data_dir.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                for s in sealed:
+                    for needle in (s.strip('"'), s.strip('"')[8:48]):
+                        if needle.encode() in data:
+                            leftovers.append(path.name)
+        if not leftovers or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert not leftovers, f"wrapped material still in {sorted(set(leftovers))}"
+    # The key that stays still works after a restart; the destroyed one stays gone.
+    server.restart()
+    kms = server.client("kms")
+    assert kms.describe_key(KeyId=keep)["KeyMetadata"]["KeyState"] == "Enabled"
+    with pytest.raises(ClientError):
+        kms.describe_key(KeyId=key)
+    events = server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "DeleteKey"}])["Events"]
+    record = json.loads(events[0]["CloudTrailEvent"])
+    assert record["eventType"] == "AwsServiceEvent" and key in json.dumps(record["resources"])
+
+
+def test_keys_survive_restart(fresh_rampart):
+    kms = fresh_rampart.client("kms")
+    sym = kms.create_key()["KeyMetadata"]["KeyId"]
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=sym, Plaintext=b"persist")["CiphertextBlob"]
+    sig = kms.sign(KeyId=rsa, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+    kms.create_alias(AliasName="alias/persisted", TargetKeyId=sym)
+    fresh_rampart.kill9()
+    fresh_rampart.start()
+    kms = fresh_rampart.client("kms")
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"persist"
+    assert kms.verify(KeyId=rsa, Message=b"m", Signature=sig, SigningAlgorithm="RSASSA_PSS_SHA_256")["SignatureValid"]
+    assert kms.describe_key(KeyId="alias/persisted")["KeyMetadata"]["KeyId"] == sym
