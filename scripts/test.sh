@@ -5,6 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# KMS's root-of-trust tests use SoftHSM2, a PKCS#11 token in software
+# (Debian's package; each test makes its own token in a temporary directory).
+if ! command -v softhsm2-util >/dev/null; then
+    as_root=""
+    [ "$(id -u)" -eq 0 ] || as_root="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $as_root apt-get install -y --no-install-recommends softhsm2 \
+        || { $as_root apt-get update && $as_root apt-get install -y --no-install-recommends softhsm2; }
+fi
+
 venv=.venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"

@@ -262,6 +262,24 @@ def test_wrong_usage_and_unknown_keys(kms, rampart):
     with pytest.raises(ClientError) as e:
         kms.describe_key(KeyId="not-a-key")
     assert error_of(e) == ("NotFoundException", "Invalid keyId 'not-a-key'")
+    # Key management takes key ids and ARNs only; another region's ARN names no key here.
+    alias = f"alias/{uniq('mgmt')}"
+    kms.create_alias(AliasName=alias, TargetKeyId=signing["KeyId"])
+    with pytest.raises(ClientError) as e:
+        kms.disable_key(KeyId=alias)
+    assert error_of(e) == ("NotFoundException", f"Invalid keyId '{alias}'")
+    with pytest.raises(ClientError) as e:
+        kms.put_key_policy(KeyId=f"arn:aws:kms:{rampart.region}:{rampart.account_id}:{alias}", PolicyName="default",
+                           Policy="{}")
+    assert error_of(e) == ("InvalidArnException", "Key Aliases are not supported for this operation.")
+    assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyState"] == "Enabled"
+    elsewhere = signing["Arn"].replace(f":{rampart.region}:", ":eu-west-3:")
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId=elsewhere)
+    assert error_of(e) == ("NotFoundException", "Invalid arn eu-west-3")
+    with pytest.raises(ClientError) as e:
+        kms.put_key_policy(KeyId=missing, PolicyName="default", Policy="not json")
+    assert error_of(e)[0] == "NotFoundException"
     with pytest.raises(ClientError) as e:
         kms.describe_key(KeyId="alias/nothing-here")
     assert error_of(e) == ("NotFoundException",

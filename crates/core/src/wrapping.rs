@@ -124,6 +124,17 @@ impl FileKeys {
         })
     }
 
+    /// Keys by id, the first of which seals new data: the data directory's
+    /// keys after an HSM opened them (`rampart_hsm`), which only unseal.
+    pub fn from_keys(keys: Vec<(String, Zeroizing<Vec<u8>>)>) -> Result<FileKeys, WrapError> {
+        let current = keys.first().map(|(id, _)| id.clone()).ok_or_else(|| WrapError::UnknownKey(String::new()))?;
+        let keys = keys
+            .into_iter()
+            .map(|(id, bytes)| Ok((id, aes_key(&bytes, Path::new("(sealed key file)"))?)))
+            .collect::<Result<Vec<_>, WrapError>>()?;
+        Ok(FileKeys { keys, current, random: SystemRandom::new() })
+    }
+
     /// Creates a new key in `data_dir` and makes it the one that seals new
     /// data (from the next start); every older key stays, so what it sealed
     /// still opens. Returns the new key's id.

@@ -25,7 +25,7 @@ fn check_alias_name(name: &str) -> Result<(), AwsError> {
         // The AWS managed keys' names belong to AWS.
         return Err(AwsError::new("NotAuthorizedException", 400, ""));
     }
-    let rest = &name["alias/".len()..];
+    let rest = name.strip_prefix("alias/").unwrap_or_default();
     if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-')) {
         return Err(E::InvalidAliasNameException.error(format!("{name} contains invalid characters for an alias")));
     }

@@ -63,7 +63,7 @@ fn usable<'s>(
     usage: KeyUsage,
     operation: &str,
 ) -> Result<&'s Key, AwsError> {
-    let key = Kms::find(state, call, key_id)?;
+    let key = Kms::find_any(state, call, key_id)?;
     if key.record.state != KeyState::Enabled {
         return Err(state_error(key));
     }
@@ -409,7 +409,7 @@ impl Kms {
     pub(crate) async fn get_public_key(&self, call: &Call, input: GetPublicKeyInput) -> Result<Outcome, AwsError> {
         check_grant_tokens(&input.grant_tokens)?;
         let state = self.state.read();
-        let key = Kms::find(&state, call, &input.key_id)?;
+        let key = Kms::find_any(&state, call, &input.key_id)?;
         if key.record.state != KeyState::Enabled {
             return Err(state_error(key));
         }

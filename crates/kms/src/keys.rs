@@ -176,13 +176,35 @@ fn material_id() -> Result<String, AwsError> {
 }
 
 impl Kms {
-    /// The key a call's `KeyId` names, or AWS's NotFoundException.
-    pub(crate) fn find<'s>(state: &'s State, call: &Call, key_id: &str) -> Result<&'s Key, AwsError> {
+    /// The key a `KeyId` names by key id, key ARN, alias name or alias ARN
+    /// (DescribeKey, GetPublicKey and the cryptographic operations take
+    /// aliases), or AWS's NotFoundException. A key of another region is
+    /// not reachable from this one.
+    pub(crate) fn find_any<'s>(state: &'s State, call: &Call, key_id: &str) -> Result<&'s Key, AwsError> {
         let named = name_key(call, key_id).ok_or_else(|| errors::invalid_key_id(key_id))?;
+        let region = match &named {
+            Named::Key(at) => &at.region,
+            Named::Alias { region, .. } => region,
+        };
+        if region != &call.region {
+            return Err(E::NotFoundException.error(format!("Invalid arn {region}")));
+        }
         resolve(state, &named).ok_or_else(|| match &named {
             Named::Key(at) => key_not_found(&at.arn()),
             Named::Alias { .. } => errors::alias_not_found(&named.arn()),
         })
+    }
+
+    /// The key a `KeyId` names by key id or key ARN: the key-management
+    /// operations take no aliases.
+    pub(crate) fn find<'s>(state: &'s State, call: &Call, key_id: &str) -> Result<&'s Key, AwsError> {
+        match name_key(call, key_id) {
+            Some(Named::Alias { .. }) if key_id.starts_with("arn:") => {
+                Err(E::InvalidArnException.error("Key Aliases are not supported for this operation."))
+            }
+            Some(Named::Alias { .. }) => Err(errors::invalid_key_id(key_id)),
+            _ => Kms::find_any(state, call, key_id),
+        }
     }
 
     /// Seals a version's material for its record.
@@ -349,7 +371,7 @@ impl Kms {
 
     pub(crate) async fn describe_key(&self, call: &Call, input: KeyIdInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
-        let key = Kms::find(&state, call, &input.key_id)?;
+        let key = Kms::find_any(&state, call, &input.key_id)?;
         Ok(Outcome::read(json!({ "KeyMetadata": metadata(key) })))
     }
 
@@ -416,9 +438,9 @@ impl Kms {
         if name != "default" {
             return Err(validation("PolicyName must be default"));
         }
-        let policy = parse_policy(&input.policy)?;
         let bypass = input.bypass_policy_lockout_safety_check.unwrap_or(false);
         self.edit_key(call, &input.key_id, |key, record| {
+            let policy = parse_policy(&input.policy)?;
             if !bypass {
                 check_lockout(&policy, call, &key.arn(), &key.at.account)?;
             }

@@ -255,10 +255,11 @@ impl Service for Kms {
         registry().dispatch(self, call, input)
     }
 
-    /// Encrypt takes 4 KiB of plaintext and policies 32 KB; base64 and JSON
-    /// escaping at most double them.
+    /// The largest input is a key policy: the model allows 131,072
+    /// characters (the quota, 32 KB, is KMS's answer), at most 786 KB as
+    /// JSON with every character escaped.
     fn max_body_bytes(&self) -> usize {
-        256 * 1024
+        1024 * 1024
     }
 
     fn tasks(self: Arc<Self>) -> Vec<rampart_core::Task> {

@@ -35,7 +35,7 @@ enum Command {
     /// RAMPART_ROOT_ACCESS_KEY_ID and RAMPART_ROOT_SECRET_ACCESS_KEY when set,
     /// otherwise generated and written to DATA/root-credentials (mode 0600, aws
     /// credentials-file format; use it with AWS_SHARED_CREDENTIALS_FILE).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Evaluate and validate IAM policies offline, with the same engine the server uses.
     #[command(subcommand)]
     Policy(policy_cli::PolicyCommand),
@@ -53,6 +53,45 @@ enum WrappingKeyCommand {
         #[arg(long, default_value = "./rampart-data")]
         data: PathBuf,
     },
+    /// Move the root of trust into a PKCS#11 token: seal the data
+    /// directory's key files under the token's wrapping key (generated in
+    /// the token if absent) and delete the plain files. From then on the
+    /// node serves only with `--hsm-module` and the same token.
+    MigrateToHsm {
+        /// Directory holding the node's state (the node must be stopped).
+        #[arg(long, default_value = "./rampart-data")]
+        data: PathBuf,
+        #[command(flatten)]
+        hsm: HsmArgs,
+    },
+}
+
+/// Where the root of trust is when it is a PKCS#11 token (an HSM).
+#[derive(clap::Args, Clone)]
+struct HsmArgs {
+    /// The token's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so):
+    /// the key wrapper's key is then a non-extractable key in the token.
+    #[arg(long, value_name = "PATH", env = "RAMPART_HSM_MODULE")]
+    hsm_module: Option<PathBuf>,
+    /// The token's slot id.
+    #[arg(long, value_name = "N", env = "RAMPART_HSM_SLOT", default_value_t = 0)]
+    hsm_slot: u64,
+    /// The environment variable that holds the token's user PIN (never
+    /// given on the command line).
+    #[arg(long, value_name = "VAR", default_value = "RAMPART_HSM_PIN")]
+    hsm_pin_env: String,
+    /// The label of the wrapping key in the token.
+    #[arg(long, value_name = "LABEL", default_value = "rampart-wrapping-key")]
+    hsm_key_label: String,
+}
+
+impl HsmArgs {
+    fn config(&self) -> Result<Option<rampart_hsm::HsmConfig>, String> {
+        let Some(module) = &self.hsm_module else { return Ok(None) };
+        rampart_hsm::HsmConfig::new(module.clone(), self.hsm_slot, &self.hsm_pin_env, self.hsm_key_label.clone())
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
 }
 
 #[derive(clap::Args)]
@@ -118,6 +157,8 @@ struct ServeArgs {
     /// already registered are skipped, so the file can go after the first start.
     #[arg(long, value_name = "FILE", env = "RAMPART_HARDWARE_MFA_TOKENS")]
     hardware_mfa_tokens: Option<PathBuf>,
+    #[command(flatten)]
+    hsm: HsmArgs,
 }
 
 fn parse_provider_host(text: &str) -> Result<(String, std::net::SocketAddr), String> {
@@ -152,7 +193,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = match cli.command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         Command::Policy(command) => return policy_cli::run(command),
         Command::WrappingKey(WrappingKeyCommand::Rotate { data }) => {
             return match rampart_core::FileKeys::rotate(&data) {
@@ -165,6 +206,30 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             };
+        }
+        Command::WrappingKey(WrappingKeyCommand::MigrateToHsm { data, hsm }) => {
+            let moved = match hsm.config() {
+                Ok(Some(config)) => rampart_hsm::HsmKeys::migrate(&config, &data).map_err(|e| e.to_string()),
+                Ok(None) => Err("--hsm-module is required".to_string()),
+                Err(e) => Err(e),
+            };
+            return match moved {
+                Ok(n) => {
+                    println!("{n} key file(s) sealed under the HSM's key and deleted");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("rampart: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
+    let hsm = match args.hsm.config() {
+        Ok(hsm) => hsm,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            return ExitCode::from(2);
         }
     };
     let root = match root_from_env(args.dev) {
@@ -190,6 +255,7 @@ fn main() -> ExitCode {
         strict_outputs: args.strict_outputs,
         provider_hosts: args.provider_hosts.into_iter().collect(),
         hardware_mfa_tokens: args.hardware_mfa_tokens,
+        hsm,
         limits: Limits {
             max_connections: args.max_connections,
             max_connections_per_peer: args.max_connections_per_peer,

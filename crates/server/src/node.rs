@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rampart_core::{
-    ids, wrapping::write_private, AccountId, Credentials, FileKeys, Sealer, Secret, Service, ServiceEvent, ServiceId,
+    ids, wrapping::write_private, AccountId, Credentials, FileKeys, KeyWrapper, Sealer, Secret, Service, ServiceEvent,
+    ServiceId,
 };
 use rampart_iam::Iam;
 use rampart_kms::{Kms, KmsConfig, LifecycleClock};
@@ -54,6 +55,9 @@ pub struct Config {
     /// A seed file of hardware MFA tokens to register in the root's account
     /// at start-up (`--hardware-mfa-tokens`).
     pub hardware_mfa_tokens: Option<PathBuf>,
+    /// The root of trust in a PKCS#11 token; `None` for the data
+    /// directory's key files.
+    pub hsm: Option<rampart_hsm::HsmConfig>,
 }
 
 /// What one client, or all of them, may hold of the node (the defaults are
@@ -137,7 +141,7 @@ impl Node {
             std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|source| StartError::Write { path: config.data_dir.clone(), source })?;
         }
-        let sealer = Sealer::new(Arc::new(FileKeys::load_or_create(&config.data_dir)?));
+        let sealer = Sealer::new(key_wrapper(&config)?);
         // Parse the action catalog now (~10 ms), not during the first request;
         // without it service condition keys would go unset: refuse to start.
         if rampart_policy::catalog().services().is_empty() {
@@ -219,6 +223,23 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The root of trust: the HSM's key when one is configured, else the data
+/// directory's key files. A data directory whose keys are in an HSM is not
+/// served without it (a fresh `node.key` would open none of its secrets).
+fn key_wrapper(config: &Config) -> Result<Arc<dyn KeyWrapper>, StartError> {
+    if let Some(hsm) = &config.hsm {
+        let keys = rampart_hsm::HsmKeys::open(hsm, &config.data_dir).map_err(|e| StartError::Config(e.to_string()))?;
+        return Ok(Arc::new(keys));
+    }
+    if rampart_hsm::is_marked(&config.data_dir) {
+        return Err(StartError::Config(format!(
+            "the keys of {} are sealed by an HSM: serve it with --hsm-module",
+            config.data_dir.display()
+        )));
+    }
+    Ok(Arc::new(FileKeys::load_or_create(&config.data_dir)?))
 }
 
 /// The root's account and key, then the hardware MFA tokens of the seed

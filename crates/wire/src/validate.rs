@@ -94,19 +94,21 @@ pub fn validate(model: &ServiceModel, shape_name: &str, value: &Value) -> Option
     Some(format!("{count} validation {noun} detected: {}", errors.join("; ")))
 }
 
+/// The value as a message quotes it: `'abc' ` — nothing for a sensitive
+/// member, as AWS writes `Value at 'plaintext' failed …`.
 fn describe(shape: &Shape, value: &Value) -> String {
     if shape.sensitive {
-        return "'***'".to_string();
+        return String::new();
     }
     match value {
-        Value::String(s) => format!("'{s}'"),
-        other => format!("'{other}'"),
+        Value::String(s) => format!("'{s}' "),
+        other => format!("'{other}' "),
     }
 }
 
 fn check(model: &ServiceModel, shape: &Shape, value: &Value, path: &str, errors: &mut Vec<String>) {
     let fail = |errors: &mut Vec<String>, constraint: String| {
-        errors.push(format!("Value {} at '{path}' failed to satisfy constraint: {constraint}", describe(shape, value)));
+        errors.push(format!("Value {}at '{path}' failed to satisfy constraint: {constraint}", describe(shape, value)));
     };
     match (shape.kind, value) {
         (ShapeType::Structure, Value::Object(map)) => {
@@ -203,7 +205,7 @@ fn check_size(shape: &Shape, size: usize, what: &str, value: &Value, path: &str,
     };
     if let Some(bound) = bound {
         errors.push(format!(
-            "Value {} at '{path}' failed to satisfy constraint: Member must have {what} {bound}",
+            "Value {}at '{path}' failed to satisfy constraint: Member must have {what} {bound}",
             describe(shape, value)
         ));
     }
