@@ -4,7 +4,8 @@
 //!
 //! A `KeyWrapper` is what a root of trust provides: authenticated encryption
 //! under a key it names by id and never hands out. [`FileKeys`] is the first
-//! one (keys in the data directory, mode 0600); a PKCS#11 HSM is the next.
+//! one (keys in the data directory, mode 0600); `rampart_hsm::HsmKeys` keeps
+//! the key inside a PKCS#11 token.
 //! [`Sealer`] writes the sealed formats over any wrapper: each blob names the
 //! key that sealed it, so after a rotation old blobs still open with their key
 //! while new ones are sealed with the current one.

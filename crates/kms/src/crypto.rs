@@ -223,7 +223,7 @@ impl KeySpec {
 /// A key's secret material: 32 random bytes for a symmetric key, the HMAC
 /// key's bytes, or an asymmetric key's PKCS#8 private key. Zeroized on drop.
 #[derive(Clone)]
-pub struct Material(Zeroizing<Vec<u8>>);
+pub struct Material(Zeroizing<Vec<u8>>, std::sync::OnceLock<Option<Vec<u8>>>);
 
 impl std::fmt::Debug for Material {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -239,7 +239,7 @@ pub fn random_bytes(len: usize) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
 
 impl Material {
     pub fn from_bytes(bytes: Zeroizing<Vec<u8>>) -> Material {
-        Material(bytes)
+        Material(bytes, std::sync::OnceLock::new())
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -266,11 +266,16 @@ impl Material {
                 (None, None) => return Err(CryptoError::Material),
             },
         };
-        Ok(Material(bytes))
+        Ok(Material::from_bytes(bytes))
     }
 
-    /// The public key of asymmetric material, as DER SubjectPublicKeyInfo.
+    /// The public key of asymmetric material, as DER SubjectPublicKeyInfo
+    /// (derived once: verifying with it is then a public-key operation only).
     pub fn public_key_der(&self, spec: KeySpec) -> Result<Vec<u8>, CryptoError> {
+        self.1.get_or_init(|| self.derive_public_key(spec).ok()).clone().ok_or(CryptoError::Material)
+    }
+
+    fn derive_public_key(&self, spec: KeySpec) -> Result<Vec<u8>, CryptoError> {
         if spec.is_rsa() {
             let pair = RsaKeyPair::from_pkcs8(&self.0).map_err(|_| CryptoError::Material)?;
             let der = pair.public_key().as_der().map_err(|_| CryptoError::Material)?;
