@@ -18,7 +18,7 @@ fn bench(c: &mut Criterion) {
         KeySpec::EccSecgP256k1,
     ] {
         let material = Material::generate(spec).unwrap();
-        let algorithm = spec.signing_algorithms(KeyUsage::SignVerify)[0];
+        let algorithm = spec.signing_algorithms(KeyUsage::SignVerify).first().copied().unwrap();
         let signature = crypto::sign(&material, spec, algorithm, &message, false).unwrap();
         c.bench_function(&format!("sign_{}_{algorithm}", spec.name()), |b| {
             b.iter(|| crypto::sign(&material, spec, algorithm, &message, false).unwrap())
