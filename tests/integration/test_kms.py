@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sqlite3
 import time
 
@@ -486,6 +487,15 @@ def test_audit_records_never_hold_plaintexts_or_ciphertexts(rampart, kms):
 
 # ---------------------------------------------------------- crypto-shredding
 
+def sealed_material(server, key_id: str) -> list[str]:
+    db = sqlite3.connect(server.data_dir / "rampart.db")
+    try:
+        return [v for (v,) in db.execute(
+            "SELECT value FROM records WHERE kind = 'kms-material' AND key LIKE ?", (f"%{key_id}%",))]
+    finally:
+        db.close()
+
+
 def test_deleted_keys_are_gone_from_every_file(server_factory):
     server = server_factory(dev=True)
     kms = server.client("kms")
@@ -493,9 +503,7 @@ def test_deleted_keys_are_gone_from_every_file(server_factory):
     keep = kms.create_key()["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key, Plaintext=b"shred me")["CiphertextBlob"]
     kms.rotate_key_on_demand(KeyId=key)
-    db = sqlite3.connect(server.data_dir / "rampart.db")
-    sealed = [v for (v,) in db.execute("SELECT value FROM records WHERE kind = 'kms-material' AND key LIKE ?", (f"%{key}%",))]
-    db.close()
+    sealed = sealed_material(server, key)
     assert len(sealed) == 2
     kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
     assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=keep, Plaintext=b"k")["CiphertextBlob"])["Plaintext"] == b"k"
@@ -557,3 +565,91 @@ def test_keys_survive_restart(fresh_rampart):
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"persist"
     assert kms.verify(KeyId=rsa, Message=b"m", Signature=sig, SigningAlgorithm="RSASSA_PSS_SHA_256")["SignatureValid"]
     assert kms.describe_key(KeyId="alias/persisted")["KeyMetadata"]["KeyId"] == sym
+
+
+# ------------------------------------------------------- imported material
+
+def wrap_for_import(params: dict, material: bytes, algorithm: str) -> bytes:
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+    public = serialization.load_der_public_key(params["PublicKey"])
+    digest = hashes.SHA256 if algorithm.endswith("SHA_256") else hashes.SHA1
+    oaep = padding.OAEP(mgf=padding.MGF1(digest()), algorithm=digest(), label=None)
+    if algorithm.startswith("RSA_AES_KEY_WRAP"):
+        aes = os.urandom(32)
+        return public.encrypt(aes, oaep) + aes_key_wrap_with_padding(aes, material)
+    return public.encrypt(material, oaep)
+
+
+def import_material(kms, key_id: str, material: bytes, algorithm="RSAES_OAEP_SHA_256", **kw):
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm=algorithm, WrappingKeySpec="RSA_2048")
+    return kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"],
+                                   EncryptedKeyMaterial=wrap_for_import(params, material, algorithm), **kw)
+
+
+@pytest.mark.parametrize("algorithm", ["RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256"])
+def test_imported_material_encrypts_and_can_be_deleted_and_reimported(kms, algorithm):
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    assert key["KeyState"] == "PendingImport" and not key["Enabled"] and "CurrentKeyMaterialId" not in key
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    assert error_of(e) == ("KMSInvalidStateException", f"{key['Arn']} is pending import.")
+    material = os.urandom(32)
+    import_material(kms, key["KeyId"], material, algorithm, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled" and meta["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"imported")["CiphertextBlob"]
+    kms.delete_imported_key_material(KeyId=key["KeyId"])
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error_of(e)[0] == "KMSInvalidStateException"
+    with pytest.raises(ClientError) as e:
+        import_material(kms, key["KeyId"], os.urandom(32))
+    assert error_of(e)[0] == "IncorrectKeyMaterialException"
+    import_material(kms, key["KeyId"], material)
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+
+
+def test_import_is_refused_for_wrong_keys_tokens_and_material(kms):
+    native = kms.create_key()["KeyMetadata"]
+    with pytest.raises(ClientError) as e:
+        kms.get_parameters_for_import(KeyId=native["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                      WrappingKeySpec="RSA_2048")
+    assert error_of(e) == ("UnsupportedOperationException",
+                           f"{native['Arn']} origin is AWS_KMS which is not valid for this operation.")
+    a = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    b = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    params = kms.get_parameters_for_import(KeyId=a, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+    wrapped = wrap_for_import(params, os.urandom(32), "RSAES_OAEP_SHA_256")
+    # A token is bound to its key.
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=b, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error_of(e)[0] == "InvalidImportTokenException"
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"],
+                                EncryptedKeyMaterial=wrap_for_import(params, os.urandom(16), "RSAES_OAEP_SHA_256"),
+                                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error_of(e)[0] == "IncorrectKeyMaterialException"
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ExpirationModel="KEY_MATERIAL_EXPIRES")
+    assert error_of(e) == ("ValidationException",
+                           "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")
+
+
+def test_imported_material_expires(server_factory):
+    server = server_factory(dev=True)
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    import_material(kms, key, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES",
+                    ValidTo=time.time() + 3600)
+    meta = kms.describe_key(KeyId=key)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES" and "ValidTo" in meta
+    kms.encrypt(KeyId=key, Plaintext=b"x")
+    requests.post(server.url("/_rampart/clock?advance=7200"), timeout=10).raise_for_status()
+    deadline = time.time() + 10
+    while kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] != "PendingImport":
+        assert time.time() < deadline, "expired material was not deleted"
+        time.sleep(0.3)
+    assert not [v for v in sealed_material(server, key)]

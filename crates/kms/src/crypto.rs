@@ -503,6 +503,58 @@ pub fn rsa_decrypt(material: &Material, algorithm: &str, ciphertext: &[u8]) -> R
     Ok(out)
 }
 
+/// The key material an importer wrapped for GetParametersForImport's public
+/// key: RSAES-OAEP directly, or (`RSA_AES_KEY_WRAP_*`) an AES-256 key by
+/// RSAES-OAEP followed by the material wrapped with that key (AES key wrap
+/// with padding, RFC 5649), as AWS specifies.
+pub fn unwrap_import(wrapping: &Material, algorithm: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let oaep_of = match algorithm {
+        "RSAES_OAEP_SHA_1" | "RSA_AES_KEY_WRAP_SHA_1" => "RSAES_OAEP_SHA_1",
+        "RSAES_OAEP_SHA_256" | "RSA_AES_KEY_WRAP_SHA_256" => "RSAES_OAEP_SHA_256",
+        _ => return Err(CryptoError::Algorithm),
+    };
+    if !algorithm.starts_with("RSA_AES_KEY_WRAP") {
+        return rsa_decrypt(wrapping, oaep_of, wrapped);
+    }
+    let private = PrivateDecryptingKey::from_pkcs8(wrapping.bytes()).map_err(|_| CryptoError::Material)?;
+    let (sealed_key, sealed_material) =
+        wrapped.split_at_checked(private.key_size_bytes()).ok_or(CryptoError::Ciphertext)?;
+    let aes_key = rsa_decrypt(wrapping, oaep_of, sealed_key)?;
+    let kek = aws_lc_rs::key_wrap::AesKek::new(&aws_lc_rs::key_wrap::AES_256, &aes_key)
+        .map_err(|_| CryptoError::Ciphertext)?;
+    let mut out = Zeroizing::new(vec![0u8; sealed_material.len()]);
+    let len = aws_lc_rs::key_wrap::KeyWrapPadded::unwrap_with_padding(kek, sealed_material, &mut out)
+        .map_err(|_| CryptoError::Ciphertext)?
+        .len();
+    out.truncate(len);
+    Ok(out)
+}
+
+/// Whether imported bytes are material for a key of `spec`: 32 bytes for a
+/// symmetric key, 16 to 64 for HMAC (AWS's bounds per spec), a PKCS#8
+/// private key of the spec for an asymmetric one.
+pub fn valid_import(spec: KeySpec, bytes: &[u8]) -> bool {
+    match spec {
+        KeySpec::SymmetricDefault => bytes.len() == 32,
+        KeySpec::Hmac224 => (28..=64).contains(&bytes.len()),
+        KeySpec::Hmac256 => (32..=64).contains(&bytes.len()),
+        KeySpec::Hmac384 => (48..=128).contains(&bytes.len()),
+        KeySpec::Hmac512 => (64..=128).contains(&bytes.len()),
+        s if s.is_rsa() => RsaKeyPair::from_pkcs8(bytes)
+            .is_ok_and(|k| s.rsa_size().is_some_and(|size| k.public_modulus_len() * 8 == size_bits(size))),
+        s => s.ecdsa().is_some_and(|alg| EcdsaKeyPair::from_pkcs8(alg, bytes).is_ok()),
+    }
+}
+
+fn size_bits(size: KeySize) -> usize {
+    match size {
+        KeySize::Rsa2048 => 2048,
+        KeySize::Rsa3072 => 3072,
+        KeySize::Rsa4096 => 4096,
+        _ => 8192,
+    }
+}
+
 /// A signing algorithm's digest, and for RSA its padding.
 fn digest_of(algorithm: &str) -> Option<&'static digest::Algorithm> {
     match algorithm {

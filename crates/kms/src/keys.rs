@@ -343,6 +343,7 @@ impl Kms {
             pending_window_days: None,
             multi_region,
             valid_to: None,
+            import_digest: None,
             last_used: None,
         };
         let materials: BTreeMap<u32, Material> = material.into_iter().map(|m| (1, m)).collect();

@@ -19,6 +19,7 @@ mod cipher;
 pub mod crypto;
 mod errors;
 mod grants;
+mod import;
 mod keys;
 mod lifecycle;
 mod state;
@@ -113,6 +114,9 @@ fn registry() -> &'static Registry<Kms, O> {
             op!(read, ListRetirableGrants, list_retirable_grants),
             op!(write, RetireGrant, retire_grant),
             op!(write, RevokeGrant, revoke_grant),
+            op!(read, GetParametersForImport, get_parameters_for_import),
+            op!(write, ImportKeyMaterial, import_key_material),
+            op!(write, DeleteImportedKeyMaterial, delete_imported_key_material),
         ])
     });
     &REGISTRY

@@ -135,6 +135,11 @@ impl Kms {
                     writes.extend(destruction(key));
                     events.extend(event(key, "DeleteKey", json!({ "keyId": key.arn() })));
                     destroyed.push(key.at.clone());
+                } else if r.valid_to.is_some_and(|t| t <= now) && !key.materials.is_empty() {
+                    // Imported material whose ValidTo passed is deleted, as AWS deletes it.
+                    let erasure = self.material_erasure(key);
+                    events.extend(event(key, "DeleteExpiredKeyMaterial", json!({ "keyId": key.arn() })));
+                    rotations.push((key.at.clone(), erasure));
                 } else if r.state == KeyState::Enabled
                     && r.rotation_enabled
                     && r.next_rotation.is_some_and(|n| n <= now)

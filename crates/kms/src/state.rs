@@ -111,6 +111,10 @@ pub(crate) struct KeyRecord {
     /// Imported material's expiry (`ValidTo`), epoch seconds.
     #[serde(default)]
     pub valid_to: Option<f64>,
+    /// Imported material's fingerprint (`import::fingerprint`): a
+    /// re-import must bring the same material.
+    #[serde(default)]
+    pub import_digest: Option<String>,
     /// The last successful cryptographic use (GetKeyLastUsage), epoch seconds.
     #[serde(default)]
     pub last_used: Option<(f64, String)>,
