@@ -653,3 +653,19 @@ def test_imported_material_expires(server_factory):
         assert time.time() < deadline, "expired material was not deleted"
         time.sleep(0.3)
     assert not [v for v in sealed_material(server, key)]
+
+
+def test_key_last_usage_is_noted_and_survives_a_restart(fresh_rampart):
+    kms = fresh_rampart.client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    usage = kms.get_key_last_usage(KeyId=key["KeyId"])
+    assert "KeyLastUsage" not in usage and usage["KeyCreationDate"] == key["CreationDate"]
+    out = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    kms.describe_key(KeyId=key["KeyId"])  # not a tracked operation
+    last = kms.get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]
+    assert last["Operation"] == "Encrypt" and last["KmsRequestId"] == out["ResponseMetadata"]["RequestId"]
+    kms.decrypt(CiphertextBlob=out["CiphertextBlob"])
+    assert kms.get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]["Operation"] == "Decrypt"
+    fresh_rampart.restart()  # SIGTERM: the shutdown flush stores it
+    last = fresh_rampart.client("kms").get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]
+    assert last["Operation"] == "Decrypt"

@@ -21,6 +21,7 @@ mod errors;
 mod grants;
 mod import;
 mod keys;
+mod last_used;
 mod lifecycle;
 mod state;
 
@@ -90,6 +91,7 @@ fn registry() -> &'static Registry<Kms, O> {
             op!(read, GetKeyRotationStatus, get_key_rotation_status),
             op!(write, RotateKeyOnDemand, rotate_key_on_demand),
             op!(read, ListKeyRotations, list_key_rotations),
+            op!(read, GetKeyLastUsage, get_key_last_usage),
             // CloudTrail records the cryptographic operations as read-only.
             op!(read, Encrypt, encrypt),
             op!(read, Decrypt, decrypt),
@@ -161,6 +163,9 @@ pub struct Kms {
     lock: Arc<tokio::sync::Mutex<()>>,
     clock: LifecycleClock,
     config: KmsConfig,
+    /// Each key's last cryptographic use since the last flush (noted in
+    /// memory on the request path, stored every minute and at shutdown).
+    last_used: parking_lot::Mutex<std::collections::HashMap<state::KeyRef, state::LastUse>>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -213,6 +218,7 @@ impl Kms {
             lock: Arc::new(tokio::sync::Mutex::new(())),
             clock,
             config,
+            last_used: parking_lot::Mutex::default(),
         }
     }
 
@@ -256,7 +262,11 @@ impl Service for Kms {
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
-        registry().dispatch(self, call, input)
+        Box::pin(async move {
+            let outcome = registry().dispatch(self, call, input).await?;
+            self.note_use(call, &outcome.output);
+            Ok(outcome)
+        })
     }
 
     /// The largest input is a key policy: the model allows 131,072

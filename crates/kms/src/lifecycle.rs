@@ -197,13 +197,25 @@ impl Kms {
 
 pub(crate) fn tasks(kms: Arc<Kms>) -> Vec<Task> {
     let period = kms.config.lifecycle_period;
-    vec![Task {
-        name: "kms-key-lifecycle",
-        period,
-        at_shutdown: false,
-        run: Arc::new(move || {
-            let kms = kms.clone();
-            Box::pin(async move { kms.lifecycle_pass().await })
-        }),
-    }]
+    let flusher = kms.clone();
+    vec![
+        Task {
+            name: "kms-key-lifecycle",
+            period,
+            at_shutdown: false,
+            run: Arc::new(move || {
+                let kms = kms.clone();
+                Box::pin(async move { kms.lifecycle_pass().await })
+            }),
+        },
+        Task {
+            name: "kms-flush-last-used",
+            period: std::time::Duration::from_secs(60),
+            at_shutdown: true,
+            run: Arc::new(move || {
+                let kms = flusher.clone();
+                Box::pin(async move { kms.flush_last_used().await })
+            }),
+        },
+    ]
 }

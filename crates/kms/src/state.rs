@@ -115,9 +115,18 @@ pub(crate) struct KeyRecord {
     /// re-import must bring the same material.
     #[serde(default)]
     pub import_digest: Option<String>,
-    /// The last successful cryptographic use (GetKeyLastUsage), epoch seconds.
+    /// The last successful cryptographic use (GetKeyLastUsage), as last
+    /// stored by the `kms-flush-last-used` task.
     #[serde(default)]
-    pub last_used: Option<(f64, String)>,
+    pub last_used: Option<LastUse>,
+}
+
+/// One cryptographic use of a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LastUse {
+    pub time: f64,
+    pub operation: String,
+    pub request_id: String,
 }
 
 /// A key in memory: its record, its parsed policy and its opened material.
