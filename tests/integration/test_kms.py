@@ -669,3 +669,38 @@ def test_key_last_usage_is_noted_and_survives_a_restart(fresh_rampart):
     fresh_rampart.restart()  # SIGTERM: the shutdown flush stores it
     last = fresh_rampart.client("kms").get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]
     assert last["Operation"] == "Decrypt"
+
+
+def test_aws_managed_keys_are_created_on_first_use(rampart, kms):
+    first = kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+    assert first["KeyManager"] == "AWS" and first["KeyState"] == "Enabled"
+    assert kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["KeyId"] == first["KeyId"]
+    assert kms.get_key_rotation_status(KeyId=first["KeyId"])["KeyRotationEnabled"]
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    assert aliases["alias/aws/ebs"] == first["KeyId"]
+    policy = json.loads(kms.get_key_policy(KeyId=first["KeyId"])["Policy"])
+    assert policy["Statement"][0]["Condition"]["StringEquals"]["kms:ViaService"] == f"ec2.{rampart.region}.amazonaws.com"
+    # Used only through its service: not directly, not even by the root or a user allowed kms:*.
+    _, anyone = user_kms(rampart, allow("kms:*"))
+    for client in (kms, anyone):
+        with pytest.raises(ClientError) as e:
+            client.encrypt(KeyId="alias/aws/ebs", Plaintext=b"x")
+        assert error_of(e)[0] == "AccessDeniedException"
+    # A managed key's first use through a user creates it too, authorized by its key policy.
+    with pytest.raises(ClientError) as e:
+        anyone.encrypt(KeyId="alias/aws/s3", Plaintext=b"x")
+    assert error_of(e)[0] == "AccessDeniedException"
+    for call in (lambda: kms.disable_key(KeyId=first["KeyId"]),
+                 lambda: kms.schedule_key_deletion(KeyId=first["KeyId"]),
+                 lambda: kms.delete_alias(AliasName="alias/aws/ebs")):
+        with pytest.raises(ClientError) as e:
+            call()
+        # The key policy allows the account nothing but reading (AccessDenied), and AWS owns the alias.
+        assert error_of(e)[0] in ("AccessDeniedException", "NotAuthorizedException")
+    events = rampart.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}])["Events"]
+    created = [json.loads(e["CloudTrailEvent"]) for e in events if first["KeyId"] in json.dumps(e.get("Resources"))]
+    assert created and created[0]["eventType"] == "AwsServiceEvent"
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId="alias/aws/nosuchservice")
+    assert error_of(e)[0] == "NotFoundException"

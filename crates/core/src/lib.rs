@@ -34,5 +34,5 @@ pub use service::{
     DEFAULT_MAX_BODY_BYTES,
 };
 pub use session::Session;
-pub use task::{ServiceEvent, SystemChange, Task, TaskRun};
+pub use task::{ServiceEvent, SystemChange, SystemCommitter, Task, TaskRun};
 pub use wrapping::{FileKeys, KeyWrapper, Sealer, WrapError};

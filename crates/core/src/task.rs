@@ -38,6 +38,15 @@ pub struct SystemChange {
     pub events: Vec<ServiceEvent>,
 }
 
+/// Commits a [`SystemChange`] exactly as a task's is committed (its writes
+/// and its events' records in one transaction, then its effect on memory):
+/// for work a service must have done before it can answer a request, and
+/// that is not the request's own change (KMS creating an AWS managed key on
+/// its first use). The server provides it.
+pub trait SystemCommitter: Send + Sync {
+    fn commit(&self, change: SystemChange) -> BoxFuture<'_, Result<(), String>>;
+}
+
 pub type TaskRun = Arc<dyn Fn() -> BoxFuture<'static, Result<Option<SystemChange>, String>> + Send + Sync>;
 
 /// A service's scheduled work.

@@ -148,6 +148,26 @@ fn key_check(state: &State, action: &str, named: Option<&Named>, grant: impl Fn(
         };
     };
     let Some(key) = resolve(state, named) else {
+        // An AWS managed key that this call will create is authorized as it
+        // will be: its ARN, its key policy.
+        if let Some((at, policy)) = crate::managed::pending_managed_key(state, named) {
+            let target = AccessTarget {
+                arn: Some(at.arn()),
+                tags: Vec::new(),
+                condition_keys: vec![
+                    ("kms:KeySpec", "SYMMETRIC_DEFAULT".to_string()),
+                    ("kms:KeyUsage", "ENCRYPT_DECRYPT".to_string()),
+                ],
+            };
+            let resource_policy = rampart_core::AccountId::parse(&at.account).map(|account| ResourcePolicy {
+                name: "key-policy".to_string(),
+                policy: std::sync::Arc::new(policy),
+                account,
+                required: true,
+                binds_root: true,
+            });
+            return Check { action: action.to_string(), target, resource_policy, grant: None };
+        }
         let target = AccessTarget { arn: Some(named.arn()), ..AccessTarget::default() };
         return Check { action: action.to_string(), target, resource_policy: None, grant: None };
     };

@@ -102,6 +102,7 @@ impl Kms {
     }
 
     pub(crate) async fn update_alias(&self, call: &Call, input: AliasInput) -> Result<Outcome, AwsError> {
+        check_alias_name(&input.alias_name)?;
         let target_text = input.target_key_id.ok_or_else(|| validation("TargetKeyId is required."))?;
         let now = self.clock.now();
         let account = Kms::account_of(call);
@@ -149,11 +150,7 @@ impl Kms {
     }
 
     pub(crate) async fn delete_alias(&self, call: &Call, input: AliasInput) -> Result<Outcome, AwsError> {
-        if !input.alias_name.starts_with("alias/") {
-            return Err(validation(
-                "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html",
-            ));
-        }
+        check_alias_name(&input.alias_name)?;
         let account = Kms::account_of(call);
         let region = call.region.clone();
         self.mutate(|state| {

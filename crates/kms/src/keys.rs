@@ -236,6 +236,9 @@ impl Kms {
     ) -> Result<Outcome, AwsError> {
         self.mutate(|state| {
             let key = Kms::find(state, call, key_id)?;
+            if key.record.manager == "AWS" {
+                return Err(errors::unsupported(format!("{} is an AWS managed key: only AWS changes it.", key.arn())));
+            }
             let mut record = key.record.clone();
             let output = edit(key, &mut record)?;
             let at = key.at.clone();

@@ -23,6 +23,7 @@ mod import;
 mod keys;
 mod last_used;
 mod lifecycle;
+mod managed;
 mod state;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -34,7 +35,7 @@ use serde_json::Value;
 
 use rampart_core::{
     Access, AwsError, BoxFuture, Call, Change, Operation, OperationMeta, Outcome, Registry, Resource, Sealer, Service,
-    ServiceId,
+    ServiceId, SystemCommitter,
 };
 use rampart_store::{RecordWrite, Store};
 use rampart_wire::KmsOperation as O;
@@ -156,6 +157,8 @@ pub struct KmsConfig {
 }
 
 pub struct Kms {
+    /// Commits the AWS managed keys created on first use.
+    committer: Arc<dyn SystemCommitter>,
     store: Store,
     sealer: Sealer,
     state: Arc<RwLock<State>>,
@@ -210,8 +213,15 @@ pub(crate) fn unb64(text: &str) -> Option<Vec<u8>> {
 }
 
 impl Kms {
-    pub fn new(store: Store, sealer: Sealer, clock: LifecycleClock, config: KmsConfig) -> Kms {
+    pub fn new(
+        store: Store,
+        sealer: Sealer,
+        clock: LifecycleClock,
+        config: KmsConfig,
+        committer: Arc<dyn SystemCommitter>,
+    ) -> Kms {
         Kms {
+            committer,
             store,
             sealer,
             state: Arc::new(RwLock::new(State::default())),
@@ -263,6 +273,7 @@ impl Service for Kms {
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
         Box::pin(async move {
+            self.create_managed_keys(call, &input).await?;
             let outcome = registry().dispatch(self, call, input).await?;
             self.note_use(call, &outcome.output);
             Ok(outcome)

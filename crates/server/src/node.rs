@@ -160,7 +160,9 @@ impl Node {
         let lifecycle_clock = LifecycleClock::default();
         // A dev node's tests move the clock and want the effect at once.
         let lifecycle_period = std::time::Duration::from_secs(if config.dev { 1 } else { 60 });
-        let kms = Kms::new(store.clone(), sealer.clone(), lifecycle_clock.clone(), KmsConfig { lifecycle_period });
+        let committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
+        let kms_config = KmsConfig { lifecycle_period };
+        let kms = Kms::new(store.clone(), sealer.clone(), lifecycle_clock.clone(), kms_config, committer);
         services.insert(ServiceId::Kms, Arc::new(kms));
         for (id, service) in &services {
             // The served services' models now, not during the first request

@@ -33,6 +33,16 @@ pub(crate) async fn commit_system(store: &Store, system: SystemChange) -> Result
     Ok(())
 }
 
+/// What services commit outside their requests' changes with
+/// (`rampart_core::SystemCommitter`): as a task's change is committed.
+pub(crate) struct StoreCommitter(pub Store);
+
+impl rampart_core::SystemCommitter for StoreCommitter {
+    fn commit(&self, change: SystemChange) -> rampart_core::BoxFuture<'_, Result<(), String>> {
+        Box::pin(commit_system(&self.0, change))
+    }
+}
+
 /// The node's own tasks: expiring records of unattributable requests.
 fn node_tasks(node: &Arc<Node>) -> Vec<Task> {
     let store = node.store.clone();
