@@ -704,3 +704,38 @@ def test_aws_managed_keys_are_created_on_first_use(rampart, kms):
     with pytest.raises(ClientError) as e:
         kms.describe_key(KeyId="alias/aws/nosuchservice")
     assert error_of(e)[0] == "NotFoundException"
+
+
+def test_multi_region_keys_share_material_across_regions(rampart, kms):
+    primary = kms.create_key(MultiRegion=True, Description="global")["KeyMetadata"]
+    assert primary["KeyId"].startswith("mrk-") and primary["MultiRegion"]
+    assert primary["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+    replica_region = "eu-west-1"
+    out = kms.replicate_key(KeyId=primary["KeyId"], ReplicaRegion=replica_region, Description="copy")
+    meta = out["ReplicaKeyMetadata"]
+    assert meta["KeyId"] == primary["KeyId"] and meta["Arn"].split(":")[3] == replica_region
+    assert meta["MultiRegionConfiguration"]["MultiRegionKeyType"] == "REPLICA"
+    assert meta["MultiRegionConfiguration"]["PrimaryKey"]["Region"] == rampart.region
+    with pytest.raises(ClientError) as e:
+        kms.replicate_key(KeyId=primary["KeyId"], ReplicaRegion=replica_region)
+    assert error_of(e)[0] == "AlreadyExistsException"
+    described = kms.describe_key(KeyId=primary["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
+    assert [r["Region"] for r in described["ReplicaKeys"]] == [replica_region]
+    away = rampart.client("kms", region=replica_region)
+    blob = kms.encrypt(KeyId=primary["KeyId"], Plaintext=b"everywhere")["CiphertextBlob"]
+    assert away.decrypt(CiphertextBlob=blob)["Plaintext"] == b"everywhere"
+    # Only the primary rotates, for every copy.
+    with pytest.raises(ClientError) as e:
+        away.rotate_key_on_demand(KeyId=primary["KeyId"])
+    assert error_of(e)[0] == "UnsupportedOperationException"
+    kms.rotate_key_on_demand(KeyId=primary["KeyId"])
+    newer = kms.encrypt(KeyId=primary["KeyId"], Plaintext=b"rotated")["CiphertextBlob"]
+    assert away.decrypt(CiphertextBlob=newer)["Plaintext"] == b"rotated"
+    back = away.encrypt(KeyId=primary["KeyId"], Plaintext=b"from the replica")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=back)["Plaintext"] == b"from the replica"
+    kms.update_primary_region(KeyId=primary["KeyId"], PrimaryRegion=replica_region)
+    assert away.describe_key(KeyId=primary["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+    single = kms.create_key()["KeyMetadata"]
+    with pytest.raises(ClientError) as e:
+        kms.replicate_key(KeyId=single["KeyId"], ReplicaRegion=replica_region)
+    assert error_of(e)[0] == "UnsupportedOperationException"

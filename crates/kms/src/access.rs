@@ -85,11 +85,17 @@ pub(crate) fn resolve<'s>(state: &'s State, named: &Named) -> Option<&'s Key> {
     }
 }
 
-/// The key a symmetric ciphertext names.
-pub(crate) fn blob_key(blob_b64: &str) -> Option<KeyRef> {
+/// The key a symmetric ciphertext names, in the call's region: a
+/// multi-Region key's ciphertext decrypts wherever the key has a copy.
+pub(crate) fn blob_key(call: &Call, blob_b64: &str) -> Option<KeyRef> {
     let bytes = crate::unb64(blob_b64)?;
     let parsed = crypto::parse_blob(&bytes)?;
-    Some(KeyRef { account: parsed.key.account, region: parsed.key.region, key_id: parsed.key.key_id })
+    Some(blob_key_ref(call, parsed.key))
+}
+
+pub(crate) fn blob_key_ref(call: &Call, key: crypto::BlobKey) -> KeyRef {
+    let region = if key.key_id.starts_with("mrk-") { call.region.clone() } else { key.region };
+    KeyRef { account: key.account, region, key_id: key.key_id }
 }
 
 /// An encryption context member of the input, as a sorted map.
@@ -237,12 +243,14 @@ pub(crate) fn access(state: &State, call: &Call, input: &Value) -> Access {
     match operation {
         None | Some(O::CreateKey | O::ListKeys | O::ListAliases | O::GenerateRandom | O::ListRetirableGrants) => {}
         Some(O::Decrypt) => {
-            let target = named("KeyId").or_else(|| text("CiphertextBlob").and_then(blob_key).map(Named::Key));
+            let target =
+                named("KeyId").or_else(|| text("CiphertextBlob").and_then(|b| blob_key(call, b)).map(Named::Key));
             let context = context_of(input, "EncryptionContext");
             checks.push(key_check(state, "kms:Decrypt", target.as_ref(), |k| grant_for(k, call, "Decrypt", &context)));
         }
         Some(O::ReEncrypt) => {
-            let source = named("SourceKeyId").or_else(|| text("CiphertextBlob").and_then(blob_key).map(Named::Key));
+            let source =
+                named("SourceKeyId").or_else(|| text("CiphertextBlob").and_then(|b| blob_key(call, b)).map(Named::Key));
             let from = context_of(input, "SourceEncryptionContext");
             let to = context_of(input, "DestinationEncryptionContext");
             checks.push(key_check(state, "kms:ReEncryptFrom", source.as_ref(), |k| {

@@ -145,11 +145,7 @@ fn decrypt_with(
     let key = match (key_id, &parsed) {
         (Some(id), _) => usable(state, call, id, KeyUsage::EncryptDecrypt, operation)?,
         (None, Some(p)) => {
-            let at = crate::state::KeyRef {
-                account: p.key.account.clone(),
-                region: p.key.region.clone(),
-                key_id: p.key.key_id.clone(),
-            };
+            let at = crate::access::blob_key_ref(call, p.key.clone());
             usable(state, call, &at.arn(), KeyUsage::EncryptDecrypt, operation)?
         }
         (None, None) => return Err(errors::invalid_ciphertext()),

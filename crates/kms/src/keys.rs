@@ -71,7 +71,7 @@ pub(crate) fn parse_policy(text: &str) -> Result<Policy, AwsError> {
 /// AWS's lockout safety check: the new policy must let the caller change
 /// the policy again (directly, or through the account, which delegates to
 /// IAM policies).
-fn check_lockout(policy: &Policy, call: &Call, key_arn: &str, account: &str) -> Result<(), AwsError> {
+pub(crate) fn check_lockout(policy: &Policy, call: &Call, key_arn: &str, account: &str) -> Result<(), AwsError> {
     static IAM_ALLOWS: std::sync::LazyLock<Option<Policy>> = std::sync::LazyLock::new(|| {
         let all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
         Policy::parse(all, PolicyKind::Identity).ok()
@@ -103,8 +103,9 @@ fn check_lockout(policy: &Policy, call: &Call, key_arn: &str, account: &str) -> 
     Err(errors::malformed_policy("The new key policy will not allow you to update the key policy in the future."))
 }
 
-/// KeyMetadata as DescribeKey and CreateKey return it.
-pub(crate) fn metadata(key: &Key) -> Value {
+/// KeyMetadata as DescribeKey and CreateKey return it; `copies` are a
+/// multi-Region key's copies, this one first (`multi_region::copies`).
+pub(crate) fn metadata(key: &Key, copies: &[&Key]) -> Value {
     let r = &key.record;
     let mut m = json!({
         "AWSAccountId": key.at.account,
@@ -158,14 +159,11 @@ pub(crate) fn metadata(key: &Key) -> Value {
         }
     }
     if r.multi_region {
-        m.set(
-            "MultiRegionConfiguration",
-            json!({
-                "MultiRegionKeyType": "PRIMARY",
-                "PrimaryKey": {"Arn": key.arn(), "Region": key.at.region},
-                "ReplicaKeys": [],
-            }),
-        );
+        let alone = [key];
+        let copies = if copies.is_empty() { &alone[..] } else { copies };
+        if let Some(config) = crate::multi_region::configuration(copies) {
+            m.set("MultiRegionConfiguration", config);
+        }
     }
     m
 }
@@ -345,6 +343,7 @@ impl Kms {
             deletion_date: None,
             pending_window_days: None,
             multi_region,
+            primary_region: multi_region.then(|| call.region.clone()),
             valid_to: None,
             import_digest: None,
             last_used: None,
@@ -353,7 +352,7 @@ impl Kms {
         let key =
             Key { at: at.clone(), record, spec, usage, policy, materials, aliases: Vec::new(), grants: Vec::new() };
         let writes = self.key_writes(&key, key.materials.get(&1).map(|m| (1, m)))?;
-        let output = json!({ "KeyMetadata": metadata(&key) });
+        let output = json!({ "KeyMetadata": metadata(&key, &[]) });
         let arn = key.arn();
         self.mutate(move |state| {
             if state.keys_of(&at.account, &at.region).count() >= KEYS_PER_REGION {
@@ -376,7 +375,8 @@ impl Kms {
     pub(crate) async fn describe_key(&self, call: &Call, input: KeyIdInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
         let key = Kms::find_any(&state, call, &input.key_id)?;
-        Ok(Outcome::read(json!({ "KeyMetadata": metadata(key) })))
+        let copies = crate::multi_region::copies(&state, key);
+        Ok(Outcome::read(json!({ "KeyMetadata": metadata(key, &copies) })))
     }
 
     pub(crate) async fn list_keys(&self, call: &Call, input: ListInput) -> Result<Outcome, AwsError> {
@@ -602,14 +602,18 @@ impl Kms {
                 )));
             }
             let output = json!({ "KeyId": key.arn() });
-            self.rotation(key, material, id, now, "ON_DEMAND", output)
+            crate::multi_region::primary_only(key)?;
+            self.rotation(state, key, material, id, now, "ON_DEMAND", output)
         })
         .await
     }
 
-    /// A new version of a symmetric key's material, which new ciphertexts use.
+    /// A new version of a symmetric key's material, which new ciphertexts
+    /// use — in every region of a multi-Region key, which shares its material.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn rotation(
         &self,
+        state: &State,
         key: &Key,
         material: Material,
         material_id: String,
@@ -618,25 +622,35 @@ impl Kms {
         output: Value,
     ) -> Result<Mutation, AwsError> {
         let version = key.current_version().unwrap_or(0) + 1;
-        let mut record = key.record.clone();
-        record.versions.push(KeyVersion { version, material_id, created: now, rotation: Some(kind.to_string()) });
-        if record.rotation_enabled && kind == "AUTOMATIC" {
-            let days = record.rotation_period_days.unwrap_or(DEFAULT_ROTATION_DAYS);
-            record.next_rotation = Some(now + f64::from(days) * DAY_SECONDS);
+        let mut writes = Vec::new();
+        let mut edits = Vec::new();
+        for copy in crate::multi_region::copies(state, key) {
+            let mut record = copy.record.clone();
+            record.versions.push(KeyVersion {
+                version,
+                material_id: material_id.clone(),
+                created: now,
+                rotation: Some(kind.to_string()),
+            });
+            if record.rotation_enabled && kind == "AUTOMATIC" {
+                let days = record.rotation_period_days.unwrap_or(DEFAULT_ROTATION_DAYS);
+                record.next_rotation = Some(now + f64::from(days) * DAY_SECONDS);
+            }
+            let at = copy.at.clone();
+            let sealed = self.seal_material(&at, version, &material)?;
+            writes.push(put(KEY_KIND, &at.account, &at.record_key(), &record)?);
+            writes.push(put(MATERIAL_KIND, &at.account, &at.material_key(version), &sealed)?);
+            edits.push((at, record));
         }
-        let at = key.at.clone();
-        let sealed = self.seal_material(&at, version, &material)?;
-        let writes = vec![
-            put(KEY_KIND, &at.account, &at.record_key(), &record)?,
-            put(MATERIAL_KIND, &at.account, &at.material_key(version), &sealed)?,
-        ];
         let arn = key.arn();
         Ok(Mutation {
             writes,
             apply: Box::new(move |state: &mut State| {
-                if let Some(key) = state.keys.get_mut(&at) {
-                    key.record = record;
-                    key.materials.insert(version, material);
+                for (at, record) in edits {
+                    if let Some(key) = state.keys.get_mut(&at) {
+                        key.record = record;
+                        key.materials.insert(version, material.clone());
+                    }
                 }
             }),
             output,

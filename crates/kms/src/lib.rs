@@ -24,6 +24,7 @@ mod keys;
 mod last_used;
 mod lifecycle;
 mod managed;
+mod multi_region;
 mod state;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -120,6 +121,8 @@ fn registry() -> &'static Registry<Kms, O> {
             op!(read, GetParametersForImport, get_parameters_for_import),
             op!(write, ImportKeyMaterial, import_key_material),
             op!(write, DeleteImportedKeyMaterial, delete_imported_key_material),
+            op!(write, ReplicateKey, replicate_key),
+            op!(write, UpdatePrimaryRegion, update_primary_region),
         ])
     });
     &REGISTRY

@@ -141,13 +141,15 @@ impl Kms {
                     events.extend(event(key, "DeleteExpiredKeyMaterial", json!({ "keyId": key.arn() })));
                     rotations.push((key.at.clone(), erasure));
                 } else if r.state == KeyState::Enabled
+                    && crate::multi_region::is_primary(key)
                     && r.rotation_enabled
                     && r.next_rotation.is_some_and(|n| n <= now)
                 {
                     let material = Material::generate(KeySpec::SymmetricDefault).map_err(|e| e.to_string())?;
                     let id = hex::encode(&crate::crypto::random_bytes(32).map_err(|e| e.to_string())?[..]);
-                    let mutation =
-                        self.rotation(key, material, id, now, "AUTOMATIC", json!({})).map_err(|e| e.message.clone())?;
+                    let mutation = self
+                        .rotation(&state, key, material, id, now, "AUTOMATIC", json!({}))
+                        .map_err(|e| e.message.clone())?;
                     events.extend(event(key, "RotateKey", json!({ "keyId": key.arn(), "rotationType": "AUTOMATIC" })));
                     rotations.push((key.at.clone(), mutation));
                 }

@@ -183,6 +183,7 @@ impl Kms {
             deletion_date: None,
             pending_window_days: None,
             multi_region: false,
+            primary_region: None,
             valid_to: None,
             import_digest: None,
             last_used: None,

@@ -108,6 +108,9 @@ pub(crate) struct KeyRecord {
     pub pending_window_days: Option<u32>,
     #[serde(default)]
     pub multi_region: bool,
+    /// A multi-Region key's primary region (the same in every copy).
+    #[serde(default)]
+    pub primary_region: Option<String>,
     /// Imported material's expiry (`ValidTo`), epoch seconds.
     #[serde(default)]
     pub valid_to: Option<f64>,
