@@ -453,6 +453,10 @@ def test_grants_allow_at_once_and_end_when_retired_or_revoked(rampart, kms):
     assert [(g["GrantId"], g["KeyId"], g["GranteePrincipal"]) for g in listed] == [
         (grant["GrantId"], key["Arn"], grantee["arn"])]
     assert [g["GrantId"] for g in kms.list_retirable_grants(RetiringPrincipal=retiree["arn"])["Grants"]] == [grant["GrantId"]]
+    # Only principals of the caller's own account.
+    with pytest.raises(ClientError) as e:
+        kms.list_retirable_grants(RetiringPrincipal="arn:aws:iam::999999999999:user/elsewhere")
+    assert error_of(e)[0] == "ValidationException"
     retiring_client.retire_grant(GrantToken=grant["GrantToken"])
     with pytest.raises(ClientError):
         client.decrypt(CiphertextBlob=blob, EncryptionContext={"case": "7"})
@@ -483,6 +487,10 @@ def test_audit_records_never_hold_plaintexts_or_ciphertexts(rampart, kms):
     for forbidden in (secret.decode(), base64.b64encode(secret).decode(), base64.b64encode(blob).decode()):
         assert forbidden not in text
     assert all(r["readOnly"] for r in mine)
+    # CloudTrail names the key each call used, as KMS records do.
+    assert all(r["resources"] == [{"accountId": rampart.account_id, "type": "AWS::KMS::Key",
+                                   "ARN": f"arn:aws:kms:{rampart.region}:{rampart.account_id}:key/{key}"}]
+               for r in mine), mine
 
 
 # ---------------------------------------------------------- crypto-shredding

@@ -19,15 +19,6 @@ use crate::{b64, unb64, Kms};
 /// Encrypt's and the MAC and signing operations' largest message.
 const MESSAGE_BYTES: usize = 4096;
 
-fn dry_run(dry: Option<bool>) -> Result<(), AwsError> {
-    match dry {
-        Some(true) => {
-            Err(E::DryRunOperationException.error("The request would have succeeded, but the DryRun option is set."))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Grant tokens must be tokens KMS issued (`grants::read_token`); a grant
 /// is usable as soon as CreateGrant returns, so a valid token adds nothing
 /// more.
@@ -230,7 +221,7 @@ impl Kms {
         check_grant_tokens(&input.grant_tokens)?;
         let state = self.state.read();
         let key = usable(&state, call, &input.key_id, KeyUsage::EncryptDecrypt, "Encrypt")?;
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let (blob, algorithm) =
             encrypt_with(key, &plaintext, &pairs(&input.encryption_context), input.encryption_algorithm.as_deref())?;
         Ok(Outcome::read(json!({ "CiphertextBlob": b64(&blob), "KeyId": key.arn(), "EncryptionAlgorithm": algorithm })))
@@ -250,7 +241,7 @@ impl Kms {
             input.encryption_algorithm.as_deref(),
             "Decrypt",
         )?;
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let mut output = json!({
             "KeyId": opened.key_arn,
             "Plaintext": b64(&opened.plaintext),
@@ -276,7 +267,7 @@ impl Kms {
             "ReEncrypt",
         )?;
         let destination = usable(&state, call, &input.destination_key_id, KeyUsage::EncryptDecrypt, "ReEncrypt")?;
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let (new_blob, algorithm) = encrypt_with(
             destination,
             &opened.plaintext,
@@ -304,7 +295,7 @@ impl Kms {
         let len = data_key_len(input.number_of_bytes, input.key_spec.as_deref())?;
         let state = self.state.read();
         let key = data_key_key(&state, call, &input.key_id, operation)?;
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let data_key = crypto::random_bytes(len).map_err(crypto_failure)?;
         let (blob, _) = encrypt_with(key, &data_key, &pairs(&input.encryption_context), None)?;
         let mut output = json!({ "CiphertextBlob": b64(&blob), "KeyId": key.arn() });
@@ -349,7 +340,7 @@ impl Kms {
             let state = self.state.read();
             data_key_key(&state, call, &input.key_id, operation)?;
         }
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         // RSA generation is tens of milliseconds of one core.
         let generated = tokio::task::spawn_blocking(move || crypto::data_key_pair(spec)).await;
         let (private, public) = generated.map_err(|_| errors::failure())?.map_err(crypto_failure)?;
@@ -461,7 +452,7 @@ impl Kms {
             let (key, material) = Kms::signing(&state, call, &input.key_id, &input.signing_algorithm, "Sign")?;
             (key.spec, material.clone(), key.arn())
         };
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let algorithm = input.signing_algorithm.clone();
         // An RSA-4096 signature is several milliseconds of one core.
         let signed =
@@ -482,7 +473,7 @@ impl Kms {
         check_message(&message, is_digest, &input.signing_algorithm)?;
         let state = self.state.read();
         let (key, material) = Kms::signing(&state, call, &input.key_id, &input.signing_algorithm, "Verify")?;
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let valid = crypto::verify(material, key.spec, &input.signing_algorithm, &message, is_digest, &signature)
             .map_err(crypto_failure)?;
         if !valid {
@@ -515,7 +506,7 @@ impl Kms {
         check_message(&message, false, &input.mac_algorithm)?;
         let state = self.state.read();
         let key = Kms::mac_key(&state, call, &input.key_id, &input.mac_algorithm, "GenerateMac")?;
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
         let tag = crypto::mac(material, key.spec, &input.mac_algorithm, &message).map_err(crypto_failure)?;
         Ok(Outcome::read(json!({ "Mac": b64(&tag), "MacAlgorithm": input.mac_algorithm, "KeyId": key.arn() })))
@@ -528,7 +519,7 @@ impl Kms {
         check_message(&message, false, &input.mac_algorithm)?;
         let state = self.state.read();
         let key = Kms::mac_key(&state, call, &input.key_id, &input.mac_algorithm, "VerifyMac")?;
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
         let valid =
             crypto::verify_mac(material, key.spec, &input.mac_algorithm, &message, &tag).map_err(crypto_failure)?;
@@ -551,7 +542,7 @@ impl Kms {
         let peer = unb64(&input.public_key).ok_or_else(|| validation("PublicKey is not base64."))?;
         let state = self.state.read();
         let key = usable(&state, call, &input.key_id, KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
-        dry_run(input.dry_run)?;
+        errors::dry_run(input.dry_run)?;
         let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
         let secret = crypto::derive_shared_secret(material, key.spec, &peer).map_err(|_| {
             validation(format!(

@@ -68,3 +68,18 @@ pub(crate) fn tag_error(message: impl Into<String>) -> AwsError {
 pub(crate) fn unsupported(message: impl Into<String>) -> AwsError {
     E::UnsupportedOperationException.error(message)
 }
+
+/// `DryRun`: the call would have succeeded; nothing is done.
+pub(crate) fn dry_run(dry: Option<bool>) -> Result<(), AwsError> {
+    match dry {
+        Some(true) => {
+            Err(E::DryRunOperationException.error("The request would have succeeded, but the DryRun option is set."))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A new 256-bit identifier in hex: a version's `KeyMaterialId`, a grant id.
+pub(crate) fn random_id() -> Result<String, AwsError> {
+    Ok(hex::encode(&crate::crypto::random_bytes(32).map_err(|_| failure())?[..]))
+}

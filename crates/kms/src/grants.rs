@@ -137,15 +137,6 @@ fn removal(key: &Key, grant_id: &str) -> Mutation {
     }
 }
 
-fn dry_run(dry: Option<bool>) -> Result<(), AwsError> {
-    match dry {
-        Some(true) => {
-            Err(E::DryRunOperationException.error("The request would have succeeded, but the DryRun option is set."))
-        }
-        _ => Ok(()),
-    }
-}
-
 impl Kms {
     pub(crate) async fn create_grant(&self, call: &Call, input: CreateGrantInput) -> Result<Outcome, AwsError> {
         if !valid_principal(&input.grantee_principal) {
@@ -162,7 +153,7 @@ impl Kms {
             subset: input.constraints.as_ref().and_then(|c| c.encryption_context_subset.clone()),
         };
         let now = self.clock.now();
-        let grant_id = hex::encode(&crate::crypto::random_bytes(32).map_err(|_| errors::failure())?[..]);
+        let grant_id = errors::random_id()?;
         self.mutate(|state| {
             let key = Kms::find(state, call, &input.key_id)?;
             if key.record.state != KeyState::Enabled {
@@ -175,7 +166,7 @@ impl Kms {
             if !constraints.is_empty() && key.spec != KeySpec::SymmetricDefault {
                 return Err(validation("Grant constraints are supported only for symmetric encryption KMS keys."));
             }
-            dry_run(input.dry_run)?;
+            errors::dry_run(input.dry_run)?;
             // A grant of the same name and parameters is the same grant.
             if let Some(existing) = key.grants.iter().find(|g| {
                 input.name.is_some()
@@ -252,9 +243,15 @@ impl Kms {
 
     pub(crate) async fn list_retirable_grants(
         &self,
-        _call: &Call,
+        call: &Call,
         input: ListRetirableGrantsInput,
     ) -> Result<Outcome, AwsError> {
+        // AWS: the principal must be of the caller's account (its grants may
+        // be on any account's keys).
+        let account = input.retiring_principal.split(':').nth(4).unwrap_or_default();
+        if account != call.caller.account().as_str() {
+            return Err(validation("RetiringPrincipal must be a principal in your AWS account."));
+        }
         let state = self.state.read();
         let mut keys: Vec<&Key> = state.keys.values().collect();
         keys.sort_by(|a, b| a.at.cmp(&b.at));
@@ -291,7 +288,7 @@ impl Kms {
             if !key.grants.iter().any(|g| g.grant_id == grant_id) {
                 return Err(E::InvalidGrantIdException.error(""));
             }
-            dry_run(input.dry_run)?;
+            errors::dry_run(input.dry_run)?;
             Ok(removal(key, &grant_id))
         })
         .await
@@ -303,7 +300,7 @@ impl Kms {
             if !key.grants.iter().any(|g| g.grant_id == input.grant_id) {
                 return Err(E::NotFoundException.error(format!("Grant ID {} not found", input.grant_id)));
             }
-            dry_run(input.dry_run)?;
+            errors::dry_run(input.dry_run)?;
             Ok(removal(key, &input.grant_id))
         })
         .await

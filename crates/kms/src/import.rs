@@ -124,7 +124,7 @@ impl Kms {
         let token_text = unb64(&input.import_token).and_then(|b| String::from_utf8(b).ok());
         let wrapped =
             unb64(&input.encrypted_key_material).ok_or_else(|| validation("EncryptedKeyMaterial is not base64."))?;
-        let material_id = hex::encode(&crypto::random_bytes(32).map_err(|_| errors::failure())?[..]);
+        let material_id = errors::random_id()?;
         self.mutate(|state| {
             let key = Kms::find(state, call, &input.key_id)?;
             external(key)?;

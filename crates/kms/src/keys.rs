@@ -168,11 +168,6 @@ pub(crate) fn metadata(key: &Key, copies: &[&Key]) -> Value {
     m
 }
 
-/// A new version's identity (`KeyMaterialId`): 32 random bytes, hex.
-fn material_id() -> Result<String, AwsError> {
-    Ok(hex::encode(&crate::crypto::random_bytes(32).map_err(|_| errors::failure())?[..]))
-}
-
 impl Kms {
     /// The key a `KeyId` names by key id, key ARN, alias name or alias ARN
     /// (DescribeKey, GetPublicKey and the cryptographic operations take
@@ -322,7 +317,7 @@ impl Kms {
         };
         let now = self.clock.now();
         let versions = match material {
-            Some(_) => vec![KeyVersion { version: 1, material_id: material_id()?, created: now, rotation: None }],
+            Some(_) => vec![KeyVersion { version: 1, material_id: errors::random_id()?, created: now, rotation: None }],
             None => Vec::new(),
         };
         let record = KeyRecord {
@@ -590,7 +585,7 @@ impl Kms {
     pub(crate) async fn rotate_key_on_demand(&self, call: &Call, input: KeyIdInput) -> Result<Outcome, AwsError> {
         let material = Material::generate(KeySpec::SymmetricDefault).map_err(|_| errors::failure())?;
         let now = self.clock.now();
-        let id = material_id()?;
+        let id = errors::random_id()?;
         self.mutate(|state| {
             let key = Kms::find(state, call, &input.key_id)?;
             rotatable(key)?;

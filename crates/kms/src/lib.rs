@@ -277,8 +277,13 @@ impl Service for Kms {
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
         Box::pin(async move {
             self.create_managed_keys(call, &input).await?;
-            let outcome = registry().dispatch(self, call, input).await?;
+            let mut outcome = registry().dispatch(self, call, input).await?;
             self.note_use(call, &outcome.output);
+            // CloudTrail lists the key a call used, reads included.
+            if outcome.resources.is_empty() {
+                let arn = outcome.output.get("KeyId").and_then(Value::as_str).filter(|id| id.starts_with("arn:"));
+                outcome.resources.extend(arn.map(key_resource));
+            }
             Ok(outcome)
         })
     }

@@ -126,7 +126,7 @@ impl Kms {
         let mut writes = Vec::new();
         let mut events = Vec::new();
         let mut destroyed: Vec<KeyRef> = Vec::new();
-        let mut rotations: Vec<(KeyRef, crate::Mutation)> = Vec::new();
+        let mut edits: Vec<(KeyRef, crate::Mutation)> = Vec::new();
         {
             let state = self.state.read();
             for key in state.keys.values() {
@@ -139,19 +139,19 @@ impl Kms {
                     // Imported material whose ValidTo passed is deleted, as AWS deletes it.
                     let erasure = self.material_erasure(key);
                     events.extend(event(key, "DeleteExpiredKeyMaterial", json!({ "keyId": key.arn() })));
-                    rotations.push((key.at.clone(), erasure));
+                    edits.push((key.at.clone(), erasure));
                 } else if r.state == KeyState::Enabled
                     && crate::multi_region::is_primary(key)
                     && r.rotation_enabled
                     && r.next_rotation.is_some_and(|n| n <= now)
                 {
                     let material = Material::generate(KeySpec::SymmetricDefault).map_err(|e| e.to_string())?;
-                    let id = hex::encode(&crate::crypto::random_bytes(32).map_err(|e| e.to_string())?[..]);
+                    let id = crate::errors::random_id().map_err(|e| e.message)?;
                     let mutation = self
                         .rotation(&state, key, material, id, now, "AUTOMATIC", json!({}))
                         .map_err(|e| e.message.clone())?;
                     events.extend(event(key, "RotateKey", json!({ "keyId": key.arn(), "rotationType": "AUTOMATIC" })));
-                    rotations.push((key.at.clone(), mutation));
+                    edits.push((key.at.clone(), mutation));
                 }
             }
         }
@@ -159,7 +159,7 @@ impl Kms {
             return Ok(None);
         }
         let mut applies = Vec::new();
-        for (_, mutation) in rotations {
+        for (_, mutation) in edits {
             writes.extend(mutation.writes);
             applies.push(mutation.apply);
         }

@@ -163,7 +163,7 @@ impl Kms {
         };
         let policy_text = managed_policy(account, region, service, via);
         let policy = Policy::parse(&policy_text, PolicyKind::Resource).map_err(|_| errors::failure())?;
-        let material_id = hex::encode(&crate::crypto::random_bytes(32).map_err(|_| errors::failure())?[..]);
+        let material_id = errors::random_id()?;
         let record = KeyRecord {
             key_id: at.key_id.clone(),
             created: now,

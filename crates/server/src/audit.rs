@@ -147,7 +147,24 @@ struct ResourceRecord<'a> {
     account_id: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
-    resource_name: &'a str,
+    /// CloudTrail's `ARN` when the resource is named by one (KMS keys),
+    /// else its `resourceName`.
+    #[serde(rename = "ARN", skip_serializing_if = "Option::is_none")]
+    arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_name: Option<&'a str>,
+}
+
+impl<'a> ResourceRecord<'a> {
+    fn new(account_id: &'a str, resource: &'a rampart_core::Resource) -> ResourceRecord<'a> {
+        let is_arn = resource.name.starts_with("arn:");
+        ResourceRecord {
+            account_id,
+            kind: &resource.kind,
+            arn: is_arn.then_some(resource.name.as_str()),
+            resource_name: (!is_arn).then_some(resource.name.as_str()),
+        }
+    }
 }
 
 /// How a request was decided: `additionalEventData.authorization` (never sent
@@ -365,11 +382,7 @@ impl AuditDraft {
             request_id: &self.request_id,
             event_id: &event_id,
             read_only,
-            resources: self
-                .resources
-                .iter()
-                .map(|r| ResourceRecord { account_id: account, kind: &r.kind, resource_name: &r.name })
-                .collect(),
+            resources: self.resources.iter().map(|r| ResourceRecord::new(account, r)).collect(),
             event_type: "AwsApiCall",
             management_event: true,
             recipient_account_id: account,
@@ -462,11 +475,7 @@ pub(crate) fn service_event_row(event: &ServiceEvent, time_ms: i64) -> Result<Ev
         response_elements: None,
         event_id: &event_id,
         read_only: event.read_only,
-        resources: event
-            .resources
-            .iter()
-            .map(|r| ResourceRecord { account_id: account, kind: &r.kind, resource_name: &r.name })
-            .collect(),
+        resources: event.resources.iter().map(|r| ResourceRecord::new(account, r)).collect(),
         event_type: "AwsServiceEvent",
         management_event: true,
         recipient_account_id: account,
