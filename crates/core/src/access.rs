@@ -18,6 +18,10 @@ pub struct Check {
     /// caller (KMS): a further source of allow, which an explicit deny still
     /// overrides. The service that keeps grants decides whether one applies.
     pub grant: Option<String>,
+    /// Service condition keys of the request that apply to this check
+    /// alone, ahead of `Access::request_keys` (ReEncrypt's source and
+    /// destination encryption contexts: each check sees its own).
+    pub request_keys: Vec<(String, Vec<String>)>,
 }
 
 /// Every check a call needs, and the service condition keys its request
@@ -43,7 +47,13 @@ impl Access {
         let targets = if targets.is_empty() { vec![AccessTarget::default()] } else { targets };
         let checks = targets
             .into_iter()
-            .map(|target| Check { action: action.clone(), target, resource_policy: None, grant: None })
+            .map(|target| Check {
+                action: action.clone(),
+                target,
+                resource_policy: None,
+                grant: None,
+                request_keys: Vec::new(),
+            })
             .collect();
         Access { checks, request_keys: Vec::new(), mfa_in_request: false }
     }

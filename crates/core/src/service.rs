@@ -18,6 +18,22 @@ pub trait ThumbprintProbe: Send + Sync {
     fn thumbprint<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<String>>;
 }
 
+/// What another service keeps that names IAM principals by ARN (KMS key
+/// policies and grants). When a user or role is deleted or renamed, IAM asks
+/// for the change that names it by `to` instead — its unique id, so that a
+/// namesake created later inherits nothing, or its new ARN — and commits it
+/// with its own change. The returned change's `apply` holds the service's
+/// mutation lock, so nothing it rewrites changes in between.
+pub trait PrincipalFollower: Send + Sync {
+    /// `Ok(None)` when nothing names `from`; `Err(Busy)` when the service
+    /// is in the middle of a change (IAM answers ConcurrentModification).
+    fn follow(&self, from: &str, to: &str) -> Result<Option<Change>, Busy>;
+}
+
+/// A service could not take part in a change now: the caller may retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
 /// An authenticated, authorized call as a handler sees it. No HTTP.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -57,6 +73,17 @@ impl std::fmt::Debug for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Change").field("writes", &self.writes.len()).finish()
     }
+}
+
+/// Several changes as one: their writes, and one effect applying each.
+pub fn split_changes(changes: Vec<Change>) -> (Vec<RecordWrite>, impl FnOnce() + Send) {
+    let mut writes = Vec::new();
+    let mut applies = Vec::new();
+    for change in changes {
+        writes.extend(change.writes);
+        applies.push(change.apply);
+    }
+    (writes, move || applies.into_iter().for_each(|apply| apply()))
 }
 
 /// What a handler returns on success.

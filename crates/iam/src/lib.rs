@@ -124,6 +124,8 @@ impl RoleInfo {
 
 pub struct Iam {
     thumbprint_probe: std::sync::OnceLock<Arc<dyn rampart_core::ThumbprintProbe>>,
+    /// Other services' resource policies that follow principals (KMS).
+    principal_followers: std::sync::OnceLock<Vec<Arc<dyn rampart_core::PrincipalFollower>>>,
     store: Store,
     sealer: Sealer,
     credentials: Arc<Credentials>,
@@ -205,7 +207,33 @@ impl Iam {
             mfa_throttle: throttle::Throttle::default(),
             password_throttle: throttle::Throttle::default(),
             thumbprint_probe: std::sync::OnceLock::new(),
+            principal_followers: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The services whose resource policies name principals by ARN (set
+    /// once at start-up): deleting or renaming a user or role rewrites them
+    /// in the same commit.
+    pub fn set_principal_followers(&self, followers: Vec<Arc<dyn rampart_core::PrincipalFollower>>) {
+        let _ = self.principal_followers.set(followers);
+    }
+
+    /// Every follower's change naming `from` by `to`; a follower busy with
+    /// a change of its own makes the call fail with ConcurrentModification.
+    pub(crate) fn follow_principal(&self, from: &str, to: &str) -> Result<Vec<rampart_core::Change>, AwsError> {
+        let mut changes = Vec::new();
+        for follower in self.principal_followers.get().into_iter().flatten() {
+            match follower.follow(from, to) {
+                Ok(Some(change)) => changes.push(change),
+                Ok(None) => {}
+                Err(rampart_core::Busy) => {
+                    use rampart_wire::ExceptionId;
+                    return Err(rampart_wire::IamException::ConcurrentModificationException
+                        .error("A resource policy that names this principal is being changed. Try again."));
+                }
+            }
+        }
+        Ok(changes)
     }
 
     /// Where CreateOpenIDConnectProvider learns the thumbprint of a provider

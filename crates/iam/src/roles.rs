@@ -402,10 +402,14 @@ impl Iam {
     ) -> Result<rampart_core::Change, AwsError> {
         let arn = rampart_core::iam_arn(&account, "role", &role.path, &role.name);
         let rewrites = forget_trusted_principal(&self.state.read(), &arn, &role.role_id, Some(&role.role_id));
+        let followers = self.follow_principal(&arn, &role.role_id)?;
         let mut writes = vec![delete(ROLE_KIND, &account, &role.role_id)];
         writes.extend(trust_rewrite_writes(&rewrites)?);
         writes.extend(more);
+        let (follower_writes, follower_applies) = rampart_core::split_changes(followers);
+        writes.extend(follower_writes);
         Ok(self.change(guard, writes, move |state: &mut State, credentials| {
+            follower_applies();
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.roles.remove(&role.name.to_lowercase());
                 then(a);

@@ -24,7 +24,7 @@ pub(crate) fn forget_trusted_principal(
     for (account, a) in &state.accounts {
         for role in a.roles.values().filter(|r| Some(r.role_id.as_str()) != skip) {
             let Ok(mut document) = serde_json::from_str::<Value>(&role.trust_policy) else { continue };
-            if replace_principal(&mut document, principal_arn, replacement) {
+            if rampart_policy::replace_aws_principal(&mut document, principal_arn, replacement) {
                 let mut role = role.clone();
                 role.trust_policy = document.to_string();
                 out.push((account.clone(), role));
@@ -32,30 +32,6 @@ pub(crate) fn forget_trusted_principal(
         }
     }
     out
-}
-
-/// Replaces `from` by `to` among a policy's `"AWS"` principals; whether it did.
-fn replace_principal(document: &mut Value, from: &str, to: &str) -> bool {
-    let statements = match document.get_mut("Statement") {
-        Some(Value::Array(list)) => list.iter_mut().collect::<Vec<_>>(),
-        Some(single) => vec![single],
-        None => return false,
-    };
-    let mut changed = false;
-    for statement in statements {
-        for element in ["Principal", "NotPrincipal"] {
-            let values = match statement.get_mut(element).and_then(|p| p.get_mut("AWS")) {
-                Some(Value::Array(values)) => values.iter_mut().collect::<Vec<_>>(),
-                Some(value) => vec![value],
-                None => continue,
-            };
-            for value in values.into_iter().filter(|v| v.as_str() == Some(from)) {
-                *value = Value::String(to.to_string());
-                changed = true;
-            }
-        }
-    }
-    changed
 }
 
 /// The store writes of roles whose trust policies were rewritten.

@@ -153,10 +153,14 @@ impl Iam {
         } else {
             crate::trust::forget_trusted_principal(&self.state.read(), &old_arn, &new_arn, None)
         };
+        let followers = if old_arn == new_arn { Vec::new() } else { self.follow_principal(&old_arn, &new_arn)? };
         let mut writes = vec![put(USER_KIND, &account, &user.user_id, &user)?];
         writes.extend(crate::trust::trust_rewrite_writes(&rewrites)?);
+        let (follower_writes, follower_applies) = rampart_core::split_changes(followers);
+        writes.extend(follower_writes);
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
+            follower_applies();
             credentials.update_principal(&user.user_id, &user.principal(&account));
             let users = &mut state.accounts.entry(account).or_default().users;
             users.remove(&old_key);
@@ -209,10 +213,14 @@ impl Iam {
         };
         let arn = user.principal(&account).arn();
         let rewrites = crate::trust::forget_trusted_principal(&self.state.read(), &arn, &user.user_id, None);
+        let followers = self.follow_principal(&arn, &user.user_id)?;
         let mut writes = vec![delete(USER_KIND, &account, &user.user_id)];
         writes.extend(crate::trust::trust_rewrite_writes(&rewrites)?);
+        let (follower_writes, follower_applies) = rampart_core::split_changes(followers);
+        writes.extend(follower_writes);
         let resources = vec![user_resource(&user.name)];
         let change = self.change(guard, writes, move |state: &mut State, credentials| {
+            follower_applies();
             if let Some(a) = state.accounts.get_mut(&account) {
                 a.users.remove(&user.name.to_lowercase());
             }

@@ -74,6 +74,30 @@ pub(crate) fn valid_key_id(id: &str) -> bool {
     }
 }
 
+/// Whether an operation's key members take aliases (AWS: the cryptographic
+/// operations, DescribeKey and GetPublicKey).
+pub(crate) fn takes_aliases(operation: &str) -> bool {
+    matches!(
+        O::from_name(operation),
+        Some(
+            O::DescribeKey
+                | O::GetPublicKey
+                | O::Encrypt
+                | O::Decrypt
+                | O::ReEncrypt
+                | O::GenerateDataKey
+                | O::GenerateDataKeyWithoutPlaintext
+                | O::GenerateDataKeyPair
+                | O::GenerateDataKeyPairWithoutPlaintext
+                | O::Sign
+                | O::Verify
+                | O::GenerateMac
+                | O::VerifyMac
+                | O::DeriveSharedSecret
+        )
+    )
+}
+
 /// The key a name stands for, if it exists.
 pub(crate) fn resolve<'s>(state: &'s State, named: &Named) -> Option<&'s Key> {
     match named {
@@ -146,12 +170,7 @@ fn key_condition_keys(key: &Key) -> Vec<(&'static str, String)> {
 /// decides, and the handler answers NotFoundException.
 fn key_check(state: &State, action: &str, named: Option<&Named>, grant: impl Fn(&Key) -> Option<String>) -> Check {
     let Some(named) = named else {
-        return Check {
-            action: action.to_string(),
-            target: AccessTarget::default(),
-            resource_policy: None,
-            grant: None,
-        };
+        return unscoped_check(action);
     };
     let Some(key) = resolve(state, named) else {
         // An AWS managed key that this call will create is authorized as it
@@ -172,10 +191,22 @@ fn key_check(state: &State, action: &str, named: Option<&Named>, grant: impl Fn(
                 required: true,
                 binds_root: true,
             });
-            return Check { action: action.to_string(), target, resource_policy, grant: None };
+            return Check {
+                action: action.to_string(),
+                target,
+                resource_policy,
+                grant: None,
+                request_keys: Vec::new(),
+            };
         }
         let target = AccessTarget { arn: Some(named.arn()), ..AccessTarget::default() };
-        return Check { action: action.to_string(), target, resource_policy: None, grant: None };
+        return Check {
+            action: action.to_string(),
+            target,
+            resource_policy: None,
+            grant: None,
+            request_keys: Vec::new(),
+        };
     };
     let target =
         AccessTarget { arn: Some(key.arn()), tags: key.record.tags.clone(), condition_keys: key_condition_keys(key) };
@@ -186,7 +217,7 @@ fn key_check(state: &State, action: &str, named: Option<&Named>, grant: impl Fn(
         required: true,
         binds_root: true,
     });
-    Check { action: action.to_string(), target, resource_policy, grant: grant(key) }
+    Check { action: action.to_string(), target, resource_policy, grant: grant(key), request_keys: Vec::new() }
 }
 
 fn alias_check(action: &str, named: Option<&Named>) -> Check {
@@ -196,16 +227,32 @@ fn alias_check(action: &str, named: Option<&Named>) -> Check {
         target: AccessTarget { arn, ..AccessTarget::default() },
         resource_policy: None,
         grant: None,
+        request_keys: Vec::new(),
     }
+}
+
+/// A check of an action with no resource (`*`), such as `kms:CreateKey`.
+fn unscoped_check(action: &str) -> Check {
+    alias_check(action, None)
+}
+
+/// One encryption context's condition keys: each pair
+/// (`kms:EncryptionContext:KEY`) and the keys (`kms:EncryptionContextKeys`).
+fn context_keys(context: &BTreeMap<String, String>) -> Vec<(String, Vec<String>)> {
+    let mut keys: Vec<(String, Vec<String>)> =
+        context.iter().map(|(k, v)| (format!("kms:EncryptionContext:{k}"), vec![v.clone()])).collect();
+    if !context.is_empty() {
+        keys.push(("kms:EncryptionContextKeys".to_string(), context.keys().cloned().collect()));
+    }
+    keys
 }
 
 /// The service condition keys a KMS request carries.
 const REQUEST_KEYS: &[RequestKey] = &[
+    // ReEncrypt's source and destination contexts and algorithms are each
+    // their own check's (`Check::request_keys`).
     RequestKey::Family { prefix: "kms:EncryptionContext:", member: "EncryptionContext" },
-    RequestKey::Family { prefix: "kms:EncryptionContext:", member: "SourceEncryptionContext" },
-    RequestKey::Family { prefix: "kms:EncryptionContext:", member: "DestinationEncryptionContext" },
     RequestKey::Member { key: "kms:EncryptionAlgorithm", member: "EncryptionAlgorithm" },
-    RequestKey::Member { key: "kms:EncryptionAlgorithm", member: "DestinationEncryptionAlgorithm" },
     RequestKey::Member { key: "kms:SigningAlgorithm", member: "SigningAlgorithm" },
     RequestKey::Member { key: "kms:MacAlgorithm", member: "MacAlgorithm" },
     RequestKey::Member { key: "kms:MessageType", member: "MessageType" },
@@ -253,12 +300,40 @@ pub(crate) fn access(state: &State, call: &Call, input: &Value) -> Access {
                 named("SourceKeyId").or_else(|| text("CiphertextBlob").and_then(|b| blob_key(call, b)).map(Named::Key));
             let from = context_of(input, "SourceEncryptionContext");
             let to = context_of(input, "DestinationEncryptionContext");
-            checks.push(key_check(state, "kms:ReEncryptFrom", source.as_ref(), |k| {
-                grant_for(k, call, "ReEncryptFrom", &from)
-            }));
-            checks.push(key_check(state, "kms:ReEncryptTo", named("DestinationKeyId").as_ref(), |k| {
+            let mut from_check =
+                key_check(state, "kms:ReEncryptFrom", source.as_ref(), |k| grant_for(k, call, "ReEncryptFrom", &from));
+            from_check.request_keys = context_keys(&from);
+            from_check.request_keys.extend(
+                text("SourceEncryptionAlgorithm").map(|a| ("kms:EncryptionAlgorithm".to_string(), vec![a.to_string()])),
+            );
+            let mut to_check = key_check(state, "kms:ReEncryptTo", named("DestinationKeyId").as_ref(), |k| {
                 grant_for(k, call, "ReEncryptTo", &to)
-            }));
+            });
+            to_check.request_keys = context_keys(&to);
+            to_check.request_keys.extend(
+                text("DestinationEncryptionAlgorithm")
+                    .map(|a| ("kms:EncryptionAlgorithm".to_string(), vec![a.to_string()])),
+            );
+            checks.push(from_check);
+            checks.push(to_check);
+        }
+        Some(O::ReplicateKey) => {
+            checks.push(key_check(state, "kms:ReplicateKey", named("KeyId").as_ref(), |_| None));
+            // AWS: the replica is a new key in its region — kms:CreateKey
+            // there, and kms:TagResource for its tags.
+            checks.push(unscoped_check("kms:CreateKey"));
+            if has_tags(input) {
+                checks.push(unscoped_check("kms:TagResource"));
+            }
+        }
+        Some(O::UpdatePrimaryRegion) => {
+            // Both the primary that steps down and the replica that becomes primary.
+            let current = named("KeyId");
+            checks.push(key_check(state, "kms:UpdatePrimaryRegion", current.as_ref(), |_| None));
+            if let (Some(Named::Key(at)), Some(region)) = (&current, text("PrimaryRegion")) {
+                let replica = Named::Key(KeyRef { region: region.to_string(), ..at.clone() });
+                checks.push(key_check(state, "kms:UpdatePrimaryRegion", Some(&replica), |_| None));
+            }
         }
         Some(op @ (O::CreateAlias | O::UpdateAlias | O::DeleteAlias)) => {
             let action = own(op.name());
@@ -324,19 +399,32 @@ pub(crate) fn access(state: &State, call: &Call, input: &Value) -> Access {
             request_alias = Some(name);
         }
     }
+    // CreateKey with tags also needs kms:TagResource (AWS).
+    if operation == Some(O::CreateKey) && has_tags(input) {
+        checks.push(unscoped_check("kms:TagResource"));
+    }
     let mut access = if checks.is_empty() { Access::own(call, Vec::new()) } else { own_checks(call, checks) };
     let keys = if operation == Some(O::CreateKey) { CREATE_KEY_KEYS } else { REQUEST_KEYS };
     access = access.with_request_keys(input, keys);
     let mut extra = vec![("kms:CallerAccount".to_string(), vec![call.caller.account().to_string()])];
-    let mut context_keys: Vec<String> =
-        ["EncryptionContext", "SourceEncryptionContext", "DestinationEncryptionContext"]
-            .iter()
-            .flat_map(|m| context_of(input, m).into_keys())
-            .collect();
-    context_keys.dedup();
-    if !context_keys.is_empty() {
-        extra.push(("kms:EncryptionContextKeys".to_string(), context_keys));
+    if operation == Some(O::CreateKey) {
+        // A parameter left out is its default, and conditions see that.
+        let defaults = [
+            ("kms:KeySpec", "SYMMETRIC_DEFAULT"),
+            ("kms:CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"),
+            ("kms:KeyUsage", "ENCRYPT_DECRYPT"),
+            ("kms:CustomerMasterKeyUsage", "ENCRYPT_DECRYPT"),
+            ("kms:KeyOrigin", "AWS_KMS"),
+            ("kms:MultiRegion", "false"),
+        ];
+        for (key, default) in defaults {
+            if !access.request_keys.iter().any(|(k, _)| k == key) {
+                extra.push((key.to_string(), vec![default.to_string()]));
+            }
+        }
     }
+    let keys_of_context = context_keys(&context_of(input, "EncryptionContext"));
+    extra.extend(keys_of_context.into_iter().filter(|(k, _)| k == "kms:EncryptionContextKeys"));
     if let Some(alias) = request_alias {
         extra.push(("kms:RequestAlias".to_string(), vec![alias]));
     }
@@ -362,6 +450,10 @@ pub(crate) fn access(state: &State, call: &Call, input: &Value) -> Access {
     }
     access.request_keys.extend(extra);
     access
+}
+
+fn has_tags(input: &Value) -> bool {
+    input.get("Tags").and_then(Value::as_array).is_some_and(|t| !t.is_empty())
 }
 
 fn own_checks(call: &Call, checks: Vec<Check>) -> Access {

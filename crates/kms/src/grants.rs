@@ -155,7 +155,7 @@ impl Kms {
         let now = self.clock.now();
         let grant_id = errors::random_id()?;
         self.mutate(|state| {
-            let key = Kms::find(state, call, &input.key_id)?;
+            let key = Kms::find_shared(state, call, &input.key_id)?;
             if key.record.state != KeyState::Enabled {
                 return Err(state_error(key));
             }
@@ -218,7 +218,7 @@ impl Kms {
 
     pub(crate) async fn list_grants(&self, call: &Call, input: ListGrantsInput) -> Result<Outcome, AwsError> {
         let state = self.state.read();
-        let key = Kms::find(&state, call, &input.key_id)?;
+        let key = Kms::find_shared(&state, call, &input.key_id)?;
         if let Some(id) = &input.grant_id {
             if !key.grants.iter().any(|g| &g.grant_id == id) {
                 return Err(E::InvalidGrantIdException.error(""));
@@ -284,7 +284,7 @@ impl Kms {
             _ => return Err(validation("Grant token OR (grant ID, key ID) must be specified")),
         };
         self.mutate(|state| {
-            let key = Kms::find(state, call, &key_name)?;
+            let key = Kms::find_shared(state, call, &key_name)?;
             if !key.grants.iter().any(|g| g.grant_id == grant_id) {
                 return Err(E::InvalidGrantIdException.error(""));
             }
@@ -296,7 +296,7 @@ impl Kms {
 
     pub(crate) async fn revoke_grant(&self, call: &Call, input: RevokeGrantInput) -> Result<Outcome, AwsError> {
         self.mutate(|state| {
-            let key = Kms::find(state, call, &input.key_id)?;
+            let key = Kms::find_shared(state, call, &input.key_id)?;
             if !key.grants.iter().any(|g| g.grant_id == input.grant_id) {
                 return Err(E::NotFoundException.error(format!("Grant ID {} not found", input.grant_id)));
             }

@@ -144,7 +144,7 @@ pub(crate) fn metadata(key: &Key, copies: &[&Key]) -> Value {
             m.set("PendingDeletionWindowInDays", json!(days));
         }
     }
-    if r.origin == "EXTERNAL" {
+    if r.origin == "EXTERNAL" && !key.materials.is_empty() {
         m.set(
             "ExpirationModel",
             json!(if r.valid_to.is_some() { "KEY_MATERIAL_EXPIRES" } else { "KEY_MATERIAL_DOES_NOT_EXPIRE" }),
@@ -188,9 +188,9 @@ impl Kms {
         })
     }
 
-    /// The key a `KeyId` names by key id or key ARN: the key-management
-    /// operations take no aliases.
-    pub(crate) fn find<'s>(state: &'s State, call: &Call, key_id: &str) -> Result<&'s Key, AwsError> {
+    /// The key a `KeyId` names by key id or key ARN, of any account: the
+    /// grant operations take no aliases but work across accounts.
+    pub(crate) fn find_shared<'s>(state: &'s State, call: &Call, key_id: &str) -> Result<&'s Key, AwsError> {
         match name_key(call, key_id) {
             Some(Named::Alias { .. }) if key_id.starts_with("arn:") => {
                 Err(E::InvalidArnException.error("Key Aliases are not supported for this operation."))
@@ -198,6 +198,16 @@ impl Kms {
             Some(Named::Alias { .. }) => Err(errors::invalid_key_id(key_id)),
             _ => Kms::find_any(state, call, key_id),
         }
+    }
+
+    /// The caller's own key that a `KeyId` names by key id or key ARN: key
+    /// management takes no aliases and no other account's keys.
+    pub(crate) fn find<'s>(state: &'s State, call: &Call, key_id: &str) -> Result<&'s Key, AwsError> {
+        let key = Kms::find_shared(state, call, key_id)?;
+        if key.at.account != call.caller.account().as_str() {
+            return Err(key_not_found(&key.arn()));
+        }
+        Ok(key)
     }
 
     /// Seals a version's material for its record.
@@ -391,7 +401,7 @@ impl Kms {
     pub(crate) async fn enable_key(&self, call: &Call, input: KeyIdInput) -> Result<Outcome, AwsError> {
         self.edit_key(call, &input.key_id, |key, record| {
             match record.state {
-                KeyState::Enabled | KeyState::Disabled => record.state = KeyState::Enabled,
+                KeyState::Enabled | KeyState::Disabled if !key.materials.is_empty() => record.state = KeyState::Enabled,
                 _ => return Err(state_error(key)),
             }
             Ok(json!({}))
@@ -531,8 +541,9 @@ impl Kms {
             if record.state != KeyState::PendingDeletion {
                 return Err(E::KMSInvalidStateException.error(format!("{} is not pending deletion.", key.arn())));
             }
-            // As in AWS, a key whose deletion is cancelled is disabled.
-            record.state = if record.versions.is_empty() { KeyState::PendingImport } else { KeyState::Disabled };
+            // As in AWS, a key whose deletion is cancelled is disabled (or
+            // waits for material, when it has none).
+            record.state = if key.materials.is_empty() { KeyState::PendingImport } else { KeyState::Disabled };
             record.deletion_date = None;
             record.pending_window_days = None;
             Ok(json!({ "KeyId": key.arn() }))

@@ -25,6 +25,7 @@ mod last_used;
 mod lifecycle;
 mod managed;
 mod multi_region;
+mod principals;
 mod state;
 
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -117,6 +117,11 @@ impl Kms {
     /// yet in the caller's account, created and committed (each with its
     /// `CreateKey` service event) so the call finds them.
     pub(crate) async fn create_managed_keys(&self, call: &Call, input: &Value) -> Result<(), AwsError> {
+        // Only operations that take aliases can name one (a refused call
+        // must not create anything).
+        if !crate::access::takes_aliases(call.operation) {
+            return Ok(());
+        }
         for member in KEY_MEMBERS {
             let Some(named) = input.get(member).and_then(Value::as_str).and_then(|t| name_key(call, t)) else {
                 continue;

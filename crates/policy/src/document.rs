@@ -595,3 +595,30 @@ impl Policy {
         Ok(Policy { version, statements, index })
     }
 }
+
+/// Replaces `from` by `to` among a policy document's `"AWS"` principals
+/// (`Principal` and `NotPrincipal`); whether it did. Resource policies follow
+/// the principals they name: a deleted user or role is named by its unique
+/// id, so a namesake created later is not the one they meant.
+pub fn replace_aws_principal(document: &mut serde_json::Value, from: &str, to: &str) -> bool {
+    let statements = match document.get_mut("Statement") {
+        Some(serde_json::Value::Array(list)) => list.iter_mut().collect::<Vec<_>>(),
+        Some(single) => vec![single],
+        None => return false,
+    };
+    let mut changed = false;
+    for statement in statements {
+        for element in ["Principal", "NotPrincipal"] {
+            let values = match statement.get_mut(element).and_then(|p| p.get_mut("AWS")) {
+                Some(serde_json::Value::Array(values)) => values.iter_mut().collect::<Vec<_>>(),
+                Some(value) => vec![value],
+                None => continue,
+            };
+            for value in values.into_iter().filter(|v| v.as_str() == Some(from)) {
+                *value = serde_json::Value::String(to.to_string());
+                changed = true;
+            }
+        }
+    }
+    changed
+}

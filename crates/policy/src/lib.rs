@@ -23,7 +23,7 @@ pub use catalog::{
     catalog, global_condition_key, AccessLevel, ActionInfo, Catalog, KeyType, ResourceTypeInfo, ServiceInfo, ValueType,
 };
 pub use condition::Context;
-pub use document::{Effect, Policy, PolicyKind, Statement, Version};
+pub use document::{replace_aws_principal, Effect, Policy, PolicyKind, Statement, Version};
 pub use evaluate::{
     evaluate, missing_context_keys, Caller, Decision, PolicyRef, PolicySet, Request, Source, StatementId,
 };

@@ -76,8 +76,13 @@ fn service_keys(c: &mut ContextBuilder<'_>, call: &Call, access: &Access, check:
     };
     let carried = |key: &str| c.wanted.key(key) && service.action_has_key(action, key);
     let mut found: Vec<(&str, Vec<String>)> = Vec::new();
-    for (key, values) in access.request_keys.iter().filter(|(key, _)| carried(key)) {
+    for (key, values) in check.request_keys.iter().filter(|(key, _)| carried(key)) {
         found.push((key, values.clone()));
+    }
+    for (key, values) in access.request_keys.iter().filter(|(key, _)| carried(key)) {
+        if !found.iter().any(|(k, _)| *k == key.as_str()) {
+            found.push((key, values.clone()));
+        }
     }
     // A resource key named more than once has several values (KMS's
     // `kms:ResourceAliases`); one the request carries is the request's.
@@ -517,8 +522,13 @@ mod tests {
 
     fn decrypt(policy: Option<ResourcePolicy>, grant: Option<&str>) -> Access {
         let target = AccessTarget { arn: Some(KEY.into()), ..AccessTarget::default() };
-        let check =
-            Check { action: "kms:Decrypt".into(), target, resource_policy: policy, grant: grant.map(Into::into) };
+        let check = Check {
+            action: "kms:Decrypt".into(),
+            target,
+            resource_policy: policy,
+            grant: grant.map(Into::into),
+            request_keys: Vec::new(),
+        };
         Access { checks: vec![check], request_keys: Vec::new(), mfa_in_request: false }
     }
 

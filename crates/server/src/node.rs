@@ -163,7 +163,9 @@ impl Node {
         let committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
         let kms_config = KmsConfig { lifecycle_period };
         let kms = Kms::new(store.clone(), sealer.clone(), lifecycle_clock.clone(), kms_config, committer);
-        services.insert(ServiceId::Kms, Arc::new(kms));
+        let kms = Arc::new(kms);
+        iam.set_principal_followers(vec![kms.clone()]);
+        services.insert(ServiceId::Kms, kms);
         for (id, service) in &services {
             // The served services' models now, not during the first request
             // (the others' when they are first asked for: EC2's alone is 20 MB
