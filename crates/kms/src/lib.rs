@@ -303,6 +303,7 @@ impl Service for Kms {
     fn load(&self) -> Result<(), String> {
         let state = lifecycle::load(&self.store, &self.sealer)?;
         *self.state.write() = state;
+        self.last_used.lock().clear();
         Ok(())
     }
 }
