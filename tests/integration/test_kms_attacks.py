@@ -16,7 +16,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from rampart_testlib import attr, new_user, uniq, wait_for_events
+from rampart_testlib import Creds, attr, new_user, uniq, wait_for_events
 
 
 def error_of(excinfo) -> tuple[str, str]:
@@ -201,7 +201,6 @@ def test_a_recreated_user_does_not_inherit_a_deleted_users_key_access(rampart, k
     assert [g["GranteePrincipal"] for g in kms.list_grants(KeyId=key["KeyId"])["Grants"]] == [victim["UserId"]]
     iam.create_user(UserName=name)
     access = iam.create_access_key(UserName=name)["AccessKey"]
-    from rampart_testlib import Creds
     impostor = rampart.client("kms", creds=Creds(access["AccessKeyId"], access["SecretAccessKey"], rampart.account_id))
     with pytest.raises(ClientError) as e:
         impostor.decrypt(CiphertextBlob=blob)
