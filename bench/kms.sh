@@ -7,28 +7,13 @@
 #
 # usage: [THREADS=1] bench/kms.sh [DURATION_SECONDS] [CONNECTIONS]
 # Needs: wrk, nginx, softhsm2 (apt), moto_server and the aws CLI (pip);
-# installs what is missing as bench/load.sh does.
+# installs what is missing (bench/common.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 connections=${2:-64}
-for tool in wrk nginx softhsm2-util; do
-    command -v "$tool" >/dev/null || command -v "/usr/sbin/$tool" >/dev/null || {
-        apt-get update -qq && apt-get install -y -qq wrk nginx softhsm2 >/dev/null
-    }
-done
-command -v moto_server >/dev/null || python3 -m pip install --quiet 'moto[server]'
-if [ -z "${RAMPART_BIN:-}" ]; then
-    cargo build --release --bin rampart >/dev/null
-    RAMPART_BIN=target/release/rampart
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+extra_packages=softhsm2
+source bench/common.sh
 export AWS_ACCESS_KEY_ID=AKIAROOTBENCH0000000 AWS_SECRET_ACCESS_KEY=rootbenchsecret AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null
 plaintext=$(head -c 1024 /dev/urandom | base64 -w0)
 
@@ -87,35 +72,12 @@ mkey=$(aws --endpoint-url "http://127.0.0.1:$mp" kms create-key --query KeyMetad
 requests moto "http://127.0.0.1:$mp" "$mkey" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"
 
 np=$(free_port)
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$np; location / { return 200 "ok"; } }
-}
-CONF
-$(command -v nginx || echo /usr/sbin/nginx) -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
-wait_http "http://127.0.0.1:$np/"
+start_nginx "$np"
 for op in encrypt decrypt datakey; do cp "$work/rampart-$op.lua" "$work/nginx-$op.lua"; done
 
-run() { # script port
-    local out
-    out=$(wrk -t"${THREADS:-1}" -c"$connections" -d"${duration}s" -s "$work/$1.lua" "http://127.0.0.1:$2/")
-    if grep -q "Non-2xx" <<<"$out"; then
-        echo "$1: some responses were errors, the measurement is void:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    awk '/Requests\/sec/ {print $2}' <<<"$out"
-}
 for op in encrypt decrypt datakey; do
-    r=$(run "rampart-$op" "$rp"); h=$(run "rampart-hsm-$op" "$hp"); m=$(run "moto-$op" "$mp"); n=$(run "nginx-$op" "$np")
+    r=$(wrk_rate "rampart-$op" "$rp"); h=$(wrk_rate "rampart-hsm-$op" "$hp")
+    m=$(wrk_rate "moto-$op" "$mp"); n=$(wrk_rate "nginx-$op" "$np")
     python3 - "$op" "$r" "$h" "$m" "$n" <<'PY'
 import sys
 op, (r, h, m, n) = sys.argv[1], map(float, sys.argv[2:6])

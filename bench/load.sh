@@ -11,25 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 connections=${2:-64}
-for tool in wrk nginx; do
-    command -v "$tool" >/dev/null || command -v "/usr/sbin/$tool" >/dev/null || {
-        apt-get update -qq && apt-get install -y -qq wrk nginx >/dev/null
-    }
-done
-command -v moto_server >/dev/null || python3 -m pip install --quiet 'moto[server]'
-# RAMPART_BIN: measure that binary instead of building this checkout's.
-if [ -z "${RAMPART_BIN:-}" ]; then
-    cargo build --release --bin rampart >/dev/null
-    RAMPART_BIN=target/release/rampart
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+source bench/common.sh
 
 # Rampart, with an IAM user and its access key.
 rp=$(free_port)
@@ -49,34 +31,13 @@ moto_server -H 127.0.0.1 -p "$mp" >/dev/null 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$mp/"
 python3 bench/sign_request.py "http://127.0.0.1:$mp" "$ak" "$sk" "$work/moto.lua"
 
-# nginx answering 200 to everything: the ceiling of this machine's loopback HTTP.
 np=$(free_port)
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$np; location / { return 200 "ok"; } }
-}
-CONF
-$(command -v nginx || echo /usr/sbin/nginx) -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
-wait_http "http://127.0.0.1:$np/"
+start_nginx "$np"
 cp "$work/rampart.lua" "$work/nginx.lua"
 
 run() { # name port
-    local out rps
-    out=$(wrk -t"${THREADS:-1}" -c"$connections" -d"${duration}s" -s "$work/$1.lua" "http://127.0.0.1:$2/")
-    if grep -q "Non-2xx" <<<"$out"; then
-        echo "$1: some responses were errors, the measurement is void:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    local rps
+    rps=$(wrk_rate "$1" "$2")
     printf '%-8s %12.0f req/s\n' "$1" "$rps" >&2
     echo "$rps"
 }

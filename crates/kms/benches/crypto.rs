@@ -8,15 +8,7 @@ use rampart_kms::crypto::{self, BlobKey, KeySpec, KeyUsage, Material};
 
 fn bench(c: &mut Criterion) {
     let message = [7u8; 1024];
-    for spec in [
-        KeySpec::Rsa2048,
-        KeySpec::Rsa3072,
-        KeySpec::Rsa4096,
-        KeySpec::EccNistP256,
-        KeySpec::EccNistP384,
-        KeySpec::EccNistP521,
-        KeySpec::EccSecgP256k1,
-    ] {
+    for spec in KeySpec::ALL.into_iter().filter(|s| s.is_asymmetric()) {
         let material = Material::generate(spec).unwrap();
         let algorithm = spec.signing_algorithms(KeyUsage::SignVerify).first().copied().unwrap();
         let signature = crypto::sign(&material, spec, algorithm, &message, false).unwrap();

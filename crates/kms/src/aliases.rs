@@ -3,12 +3,12 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{paging, Call, Outcome, OutputMembers};
+use rampart_core::{Call, Outcome};
 use rampart_wire::{AwsError, ExceptionId, KmsException as E};
 
 use crate::access::{alias_arn, name_key, Named};
 use crate::errors::{self, state_error, validation};
-use crate::keys::check_marker;
+use crate::keys::list_page;
 use crate::state::{AliasRecord, Key, KeyRef, KeyState, State, ALIAS_KIND};
 use crate::{delete, key_resource, put, Kms, Mutation};
 
@@ -84,16 +84,10 @@ impl Kms {
                 updated: now,
             };
             let writes = vec![put(ALIAS_KIND, &account, &format!("{region}/{}", record.name), &record)?];
-            let at = key.at.clone();
             let arn = key.arn();
             Ok(Mutation {
                 writes,
-                apply: Box::new(move |state: &mut State| {
-                    if let Some(key) = state.keys.get_mut(&at) {
-                        key.aliases.push(record.name.clone());
-                    }
-                    state.aliases.insert((account, region, record.name.clone()), record);
-                }),
+                apply: Box::new(move |state: &mut State| state.put_alias(&account, &region, record)),
                 output: json!({}),
                 resources: vec![key_resource(&arn)],
             })
@@ -129,19 +123,10 @@ impl Kms {
             record.target = new.at.key_id.clone();
             record.updated = now;
             let writes = vec![put(ALIAS_KIND, &account, &format!("{region}/{}", record.name), &record)?];
-            let new_at = new.at.clone();
             let arn = new.arn();
             Ok(Mutation {
                 writes,
-                apply: Box::new(move |state: &mut State| {
-                    if let Some(old) = state.keys.get_mut(&old_at) {
-                        old.aliases.retain(|a| a != &record.name);
-                    }
-                    if let Some(new) = state.keys.get_mut(&new_at) {
-                        new.aliases.push(record.name.clone());
-                    }
-                    state.aliases.insert((account, region, record.name.clone()), record);
-                }),
+                apply: Box::new(move |state: &mut State| state.put_alias(&account, &region, record)),
                 output: json!({}),
                 resources: vec![key_resource(&arn)],
             })
@@ -163,12 +148,7 @@ impl Kms {
             let resources = vec![key_resource(&at.arn())];
             Ok(Mutation {
                 writes,
-                apply: Box::new(move |state: &mut State| {
-                    if let Some(key) = state.keys.get_mut(&at) {
-                        key.aliases.retain(|a| a != &name);
-                    }
-                    state.aliases.remove(&(account, region, name));
-                }),
+                apply: Box::new(move |state: &mut State| state.remove_alias(&account, &region, &name)),
                 output: json!({}),
                 resources,
             })
@@ -190,17 +170,7 @@ impl Kms {
             .filter(|(_, alias)| key_id.as_ref().is_none_or(|k| &alias.target == k))
             .map(|((a, r, name), alias)| (name.clone(), alias_entry(a, r, alias)))
             .collect();
-        check_marker(input.marker.as_deref(), &aliases)?;
-        let page = paging::page(
-            aliases.iter().map(|(k, v)| (k, v.clone())),
-            input.marker.as_deref(),
-            input.limit.unwrap_or(100),
-        );
-        let mut output = page.output("Aliases", paging::PageSpelling::Kms);
-        if output.get("Aliases").is_none() {
-            output.set("Aliases", json!([]));
-        }
-        Ok(Outcome::read(output))
+        list_page(&aliases, input.marker.as_deref(), input.limit.unwrap_or(100), "Aliases")
     }
 }
 

@@ -64,6 +64,16 @@ fn usable<'s>(
     Ok(key)
 }
 
+/// An asymmetric or HMAC key's material (it has one version).
+fn latest_material(key: &Key) -> Result<&Material, AwsError> {
+    key.materials.values().next_back().ok_or_else(|| state_error(key))
+}
+
+/// A `Message` member's bytes, zeroized when dropped.
+fn message_bytes(text: &str) -> Result<Zeroizing<Vec<u8>>, AwsError> {
+    Ok(Zeroizing::new(unb64(text).ok_or_else(|| validation("Message is not base64."))?))
+}
+
 fn crypto_failure(e: CryptoError) -> AwsError {
     match e {
         CryptoError::Ciphertext => errors::invalid_ciphertext(),
@@ -109,7 +119,7 @@ fn encrypt_with(
     if !context.is_empty() {
         return Err(validation("EncryptionContext is not supported with asymmetric KMS keys."));
     }
-    let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
+    let material = latest_material(key)?;
     let max = crypto::rsa_max_plaintext(key.spec, algorithm).unwrap_or(0);
     if plaintext.len() > max {
         return Err(validation(format!(
@@ -157,7 +167,7 @@ fn decrypt_with(
             key.record.versions.iter().find(|v| v.version == parsed.key.version).map(|v| v.material_id.clone());
         return Ok(Opened { plaintext, key_arn: key.arn(), algorithm: algorithm.to_string(), material_id });
     }
-    let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
+    let material = latest_material(key)?;
     let plaintext = crypto::rsa_decrypt(material, algorithm, blob).map_err(crypto_failure)?;
     Ok(Opened { plaintext, key_arn: key.arn(), algorithm: algorithm.to_string(), material_id: None })
 }
@@ -406,7 +416,7 @@ impl Kms {
                 key.arn()
             )));
         }
-        let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
+        let material = latest_material(key)?;
         let public = material.public_key_der(key.spec).map_err(crypto_failure)?;
         let mut output = json!({
             "KeyId": key.arn(),
@@ -438,13 +448,13 @@ impl Kms {
         if !key.spec.signing_algorithms(key.usage).contains(&algorithm) {
             return Err(errors::unsupported_algorithm(key, algorithm));
         }
-        let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
+        let material = latest_material(key)?;
         Ok((key, material))
     }
 
     pub(crate) async fn sign(&self, call: &Call, input: SignInput) -> Result<Outcome, AwsError> {
         check_grant_tokens(&input.grant_tokens)?;
-        let message = Zeroizing::new(unb64(&input.message).ok_or_else(|| validation("Message is not base64."))?);
+        let message = message_bytes(&input.message)?;
         let is_digest = message_type(input.message_type.as_deref())?;
         check_message(&message, is_digest, &input.signing_algorithm)?;
         let (spec, material, arn) = {
@@ -467,7 +477,7 @@ impl Kms {
 
     pub(crate) async fn verify(&self, call: &Call, input: VerifyInput) -> Result<Outcome, AwsError> {
         check_grant_tokens(&input.grant_tokens)?;
-        let message = Zeroizing::new(unb64(&input.message).ok_or_else(|| validation("Message is not base64."))?);
+        let message = message_bytes(&input.message)?;
         let signature = unb64(&input.signature).ok_or_else(|| validation("Signature is not base64."))?;
         let is_digest = message_type(input.message_type.as_deref())?;
         check_message(&message, is_digest, &input.signing_algorithm)?;
@@ -502,25 +512,25 @@ impl Kms {
 
     pub(crate) async fn generate_mac(&self, call: &Call, input: MacInput) -> Result<Outcome, AwsError> {
         check_grant_tokens(&input.grant_tokens)?;
-        let message = Zeroizing::new(unb64(&input.message).ok_or_else(|| validation("Message is not base64."))?);
+        let message = message_bytes(&input.message)?;
         check_message(&message, false, &input.mac_algorithm)?;
         let state = self.state.read();
         let key = Kms::mac_key(&state, call, &input.key_id, &input.mac_algorithm, "GenerateMac")?;
         errors::dry_run(input.dry_run)?;
-        let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
+        let material = latest_material(key)?;
         let tag = crypto::mac(material, key.spec, &input.mac_algorithm, &message).map_err(crypto_failure)?;
         Ok(Outcome::read(json!({ "Mac": b64(&tag), "MacAlgorithm": input.mac_algorithm, "KeyId": key.arn() })))
     }
 
     pub(crate) async fn verify_mac(&self, call: &Call, input: MacInput) -> Result<Outcome, AwsError> {
         check_grant_tokens(&input.grant_tokens)?;
-        let message = Zeroizing::new(unb64(&input.message).ok_or_else(|| validation("Message is not base64."))?);
+        let message = message_bytes(&input.message)?;
         let tag = input.mac.as_deref().and_then(unb64).ok_or_else(|| validation("Mac is required."))?;
         check_message(&message, false, &input.mac_algorithm)?;
         let state = self.state.read();
         let key = Kms::mac_key(&state, call, &input.key_id, &input.mac_algorithm, "VerifyMac")?;
         errors::dry_run(input.dry_run)?;
-        let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
+        let material = latest_material(key)?;
         let valid =
             crypto::verify_mac(material, key.spec, &input.mac_algorithm, &message, &tag).map_err(crypto_failure)?;
         if !valid {
@@ -543,7 +553,7 @@ impl Kms {
         let state = self.state.read();
         let key = usable(&state, call, &input.key_id, KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
         errors::dry_run(input.dry_run)?;
-        let material = key.materials.values().next_back().ok_or_else(|| state_error(key))?;
+        let material = latest_material(key)?;
         let secret = crypto::derive_shared_secret(material, key.spec, &peer).map_err(|_| {
             validation(format!(
                 "The public key is not a valid {} public key (DER SubjectPublicKeyInfo).",

@@ -36,6 +36,12 @@ pub(crate) fn state_error(key: &Key) -> AwsError {
     }
 }
 
+/// An operation for keys of another origin (rotation of imported
+/// material, import into a KMS-made key).
+pub(crate) fn wrong_origin(key: &Key) -> AwsError {
+    unsupported(format!("{} origin is {} which is not valid for this operation.", key.arn(), key.record.origin))
+}
+
 pub(crate) fn wrong_usage(key: &Key, operation: &str) -> AwsError {
     E::InvalidKeyUsageException.error(format!(
         "{} key usage is {} which is not valid for {operation}.",

@@ -9,12 +9,12 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use rampart_core::{paging, Call, Outcome, OutputMembers};
+use rampart_core::{Call, Outcome, OutputMembers};
 use rampart_wire::{AwsError, ExceptionId, KmsException as E};
 
 use crate::crypto::{KeySpec, KeyUsage};
 use crate::errors::{self, state_error, validation};
-use crate::keys::check_marker;
+use crate::keys::list_page;
 use crate::state::{Constraints, Grant, Key, KeyRef, KeyState, State, GRANT_KIND};
 use crate::{delete, key_resource, put, Kms, Mutation};
 
@@ -232,13 +232,7 @@ impl Kms {
             .filter(|(_, g)| input.grantee_principal.as_ref().is_none_or(|p| &g.grantee == p))
             .map(|(i, g)| (format!("{i:06}"), grant_entry(key, g)))
             .collect();
-        check_marker(input.marker.as_deref(), &grants)?;
-        let page = paging::page(
-            grants.iter().map(|(k, v)| (k, v.clone())),
-            input.marker.as_deref(),
-            input.limit.unwrap_or(50),
-        );
-        Ok(Outcome::read(page.output("Grants", paging::PageSpelling::Kms)))
+        list_page(&grants, input.marker.as_deref(), input.limit.unwrap_or(50), "Grants")
     }
 
     pub(crate) async fn list_retirable_grants(
@@ -264,13 +258,7 @@ impl Kms {
                     .map(move |g| (format!("{}/{}", key.arn(), g.grant_id), grant_entry(key, g)))
             })
             .collect();
-        check_marker(input.marker.as_deref(), &grants)?;
-        let page = paging::page(
-            grants.iter().map(|(k, v)| (k, v.clone())),
-            input.marker.as_deref(),
-            input.limit.unwrap_or(50),
-        );
-        Ok(Outcome::read(page.output("Grants", paging::PageSpelling::Kms)))
+        list_page(&grants, input.marker.as_deref(), input.limit.unwrap_or(50), "Grants")
     }
 
     pub(crate) async fn retire_grant(&self, call: &Call, input: RetireGrantInput) -> Result<Outcome, AwsError> {

@@ -47,11 +47,7 @@ fn token_context(key_arn: &str) -> String {
 /// A key that takes imported material.
 fn external(key: &Key) -> Result<(), AwsError> {
     if key.record.origin != "EXTERNAL" {
-        return Err(errors::unsupported(format!(
-            "{} origin is {} which is not valid for this operation.",
-            key.arn(),
-            key.record.origin
-        )));
+        return Err(errors::wrong_origin(key));
     }
     if key.record.state == KeyState::PendingDeletion {
         return Err(state_error(key));

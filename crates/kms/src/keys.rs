@@ -385,7 +385,6 @@ impl Kms {
     }
 
     pub(crate) async fn list_keys(&self, call: &Call, input: ListInput) -> Result<Outcome, AwsError> {
-        let limit = input.limit.unwrap_or(100);
         let state = self.state.read();
         let account = call.caller.account().to_string();
         let mut keys: Vec<(String, Value)> = state
@@ -393,9 +392,7 @@ impl Kms {
             .map(|k| (k.at.key_id.clone(), json!({"KeyId": k.at.key_id, "KeyArn": k.arn()})))
             .collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
-        let page = paging::page(keys.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), limit);
-        check_marker(input.marker.as_deref(), &keys)?;
-        Ok(Outcome::read(page.output("Keys", paging::PageSpelling::Kms)))
+        list_page(&keys, input.marker.as_deref(), input.limit.unwrap_or(100), "Keys")
     }
 
     pub(crate) async fn enable_key(&self, call: &Call, input: KeyIdInput) -> Result<Outcome, AwsError> {
@@ -498,10 +495,7 @@ impl Kms {
             .enumerate()
             .map(|(i, (k, v))| (format!("{i:04}"), json!({"TagKey": k, "TagValue": v})))
             .collect();
-        let page =
-            paging::page(tags.iter().map(|(k, v)| (k, v.clone())), input.marker.as_deref(), input.limit.unwrap_or(50));
-        check_marker(input.marker.as_deref(), &tags)?;
-        Ok(Outcome::read(page.output("Tags", paging::PageSpelling::Kms)))
+        list_page(&tags, input.marker.as_deref(), input.limit.unwrap_or(50), "Tags")
     }
 
     pub(crate) async fn schedule_key_deletion(
@@ -682,24 +676,14 @@ impl Kms {
                 (format!("{:010}", v.version), entry)
             })
             .collect();
-        let page = paging::page(
-            rotations.iter().map(|(k, v)| (k, v.clone())),
-            input.marker.as_deref(),
-            input.limit.unwrap_or(100),
-        );
-        check_marker(input.marker.as_deref(), &rotations)?;
-        Ok(Outcome::read(page.output("Rotations", paging::PageSpelling::Kms)))
+        list_page(&rotations, input.marker.as_deref(), input.limit.unwrap_or(100), "Rotations")
     }
 }
 
 /// Only symmetric keys with KMS-made material rotate.
 fn rotatable(key: &Key) -> Result<(), AwsError> {
     if key.record.origin != "AWS_KMS" {
-        return Err(errors::unsupported(format!(
-            "{} origin is {} which is not valid for this operation.",
-            key.arn(),
-            key.record.origin
-        )));
+        return Err(errors::wrong_origin(key));
     }
     if key.spec != KeySpec::SymmetricDefault {
         return Err(errors::unsupported(""));
@@ -710,12 +694,19 @@ fn rotatable(key: &Key) -> Result<(), AwsError> {
     }
 }
 
-/// A marker must be one this listing gave out.
-pub(crate) fn check_marker(marker: Option<&str>, items: &[(String, Value)]) -> Result<(), AwsError> {
-    match marker {
-        Some(m) if !items.iter().any(|(k, _)| k == m) => Err(E::InvalidMarkerException.error("Invalid marker")),
-        _ => Ok(()),
+/// A page of a listing sorted by key, in KMS's spelling (`Truncated`,
+/// `NextMarker`); a marker must be one this listing gave out.
+pub(crate) fn list_page(
+    items: &[(String, Value)],
+    marker: Option<&str>,
+    limit: usize,
+    member: &str,
+) -> Result<Outcome, AwsError> {
+    if marker.is_some_and(|m| !items.iter().any(|(k, _)| k == m)) {
+        return Err(E::InvalidMarkerException.error("Invalid marker"));
     }
+    let page = paging::page(items.iter().map(|(k, v)| (k, v.clone())), marker, limit);
+    Ok(Outcome::read(page.output(member, paging::PageSpelling::Kms)))
 }
 
 #[derive(Deserialize)]

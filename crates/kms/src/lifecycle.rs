@@ -67,11 +67,7 @@ pub(crate) fn load(store: &Store, sealer: &Sealer) -> Result<State, String> {
     for record in store.scan(ALIAS_KIND).map_err(|e| e.to_string())? {
         let alias: AliasRecord = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
         let Some((region, _, _)) = split_key(&record.key) else { continue };
-        let at = KeyRef { account: record.account.clone(), region: region.to_string(), key_id: alias.target.clone() };
-        if let Some(key) = state.keys.get_mut(&at) {
-            key.aliases.push(alias.name.clone());
-        }
-        state.aliases.insert((record.account, region.to_string(), alias.name.clone()), alias);
+        state.put_alias(&record.account, region, alias);
     }
     for record in store.scan(GRANT_KIND).map_err(|e| e.to_string())? {
         let grant: Grant = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
@@ -174,7 +170,7 @@ impl Kms {
                     for at in &destroyed {
                         if let Some(key) = state.keys.remove(at) {
                             for alias in &key.aliases {
-                                state.aliases.remove(&(at.account.clone(), at.region.clone(), alias.clone()));
+                                state.remove_alias(&at.account, &at.region, alias);
                             }
                         }
                     }

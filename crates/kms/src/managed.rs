@@ -202,7 +202,7 @@ impl Kms {
             usage: KeyUsage::EncryptDecrypt,
             policy: Arc::new(policy),
             materials: BTreeMap::from([(1, material)]),
-            aliases: vec![alias.to_string()],
+            aliases: Vec::new(),
             grants: Vec::new(),
         };
         let mut writes = self.key_writes(&key, key.materials.get(&1).map(|m| (1, m)))?;
@@ -222,8 +222,8 @@ impl Kms {
             writes,
             apply: Box::new(move || {
                 let mut state = state.write();
-                state.aliases.insert((account, region, alias_record.name.clone()), alias_record);
                 state.keys.insert(key.at.clone(), key);
+                state.put_alias(&account, &region, alias_record);
                 drop(guard);
             }),
         };

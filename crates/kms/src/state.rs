@@ -226,6 +226,27 @@ impl State {
         self.aliases.get(&(account.to_string(), region.to_string(), name.to_string()))
     }
 
+    /// Puts an alias — new, or pointing at another key — keeping each key's
+    /// list of its aliases (`Key::aliases`) in step.
+    pub fn put_alias(&mut self, account: &str, region: &str, record: AliasRecord) {
+        self.remove_alias(account, region, &record.name);
+        let at = KeyRef { account: account.to_string(), region: region.to_string(), key_id: record.target.clone() };
+        if let Some(key) = self.keys.get_mut(&at) {
+            key.aliases.push(record.name.clone());
+        }
+        self.aliases.insert((account.to_string(), region.to_string(), record.name.clone()), record);
+    }
+
+    pub fn remove_alias(&mut self, account: &str, region: &str, name: &str) {
+        let Some(old) = self.aliases.remove(&(account.to_string(), region.to_string(), name.to_string())) else {
+            return;
+        };
+        let at = KeyRef { account: account.to_string(), region: region.to_string(), key_id: old.target };
+        if let Some(key) = self.keys.get_mut(&at) {
+            key.aliases.retain(|a| a != name);
+        }
+    }
+
     /// Keys of one account and region, by key id.
     pub fn keys_of<'a>(&'a self, account: &'a str, region: &'a str) -> impl Iterator<Item = &'a Key> + 'a {
         self.keys.values().filter(move |k| k.at.account == account && k.at.region == region)
