@@ -1,13 +1,15 @@
 //! What every service and the server share: who is calling ([`Principal`]),
 //! the secrets they hold ([`Secret`]), the sealer that wraps stored secrets
 //! ([`Sealer`] over a [`KeyWrapper`]), the in-memory credential table authentication reads
-//! ([`Credentials`]), and the interface a service implements ([`Service`]).
+//! ([`Credentials`]), the interface a service implements ([`Service`]), and
+//! the HSM clusters behind KMS's custom key stores ([`clusters`]).
 //!
 //! No HTTP and no SQL here.
 
 mod access;
 mod arn;
 mod authorization_message;
+pub mod clusters;
 mod credentials;
 mod identity;
 pub mod ids;

@@ -7,9 +7,18 @@
 //! still open what they sealed: `migrate` encrypts them under the token's
 //! key (`*.key.hsm`) and deletes the plain files, so from then on nothing in
 //! the data directory opens without the token.
+//!
+//! The library's other tokens can be the clusters of KMS's custom key
+//! stores (`clusters`).
 
+mod clusters;
+
+pub use clusters::TokenClusters;
+
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use cryptoki::context::{CInitializeArgs, Pkcs11};
@@ -26,7 +35,7 @@ use rampart_core::wrapping::{write_private, KeyWrapper, WrapError, NODE_KEY_ID};
 use rampart_core::FileKeys;
 
 const NONCE_LEN: usize = 12;
-const TAG_BITS: u64 = 128;
+pub(crate) const TAG_BITS: u64 = 128;
 /// What an HSM-sealed legacy key file is bound to.
 const LEGACY_CONTEXT: &[u8] = b"rampart legacy wrapping key";
 
@@ -46,6 +55,22 @@ pub enum HsmError {
     NoPin(String),
     #[error("{0}")]
     Wrap(#[from] WrapError),
+}
+
+/// The library's one context in this process: PKCS#11 is initialized once
+/// per process (a second `C_Initialize` fails), and the root of trust and
+/// the key stores' clusters may be tokens of the same library.
+pub(crate) fn context(module: &Path) -> Result<Pkcs11, cryptoki::error::Error> {
+    static CONTEXTS: LazyLock<Mutex<HashMap<PathBuf, Pkcs11>>> = LazyLock::new(Mutex::default);
+    let path = fs::canonicalize(module).unwrap_or_else(|_| module.to_path_buf());
+    let mut contexts = CONTEXTS.lock();
+    if let Some(context) = contexts.get(&path) {
+        return Ok(context.clone());
+    }
+    let context = Pkcs11::new(&path)?;
+    context.initialize(CInitializeArgs::OsThreads)?;
+    contexts.insert(path, context.clone());
+    Ok(context)
 }
 
 /// Where the token is and how to log in.
@@ -97,8 +122,7 @@ impl TokenKey {
     /// generating it inside the token when there is none.
     pub fn open(config: &HsmConfig) -> Result<TokenKey, HsmError> {
         let module = |source| HsmError::Module { module: config.module.clone(), source };
-        let context = Pkcs11::new(&config.module).map_err(module)?;
-        context.initialize(CInitializeArgs::OsThreads).map_err(module)?;
+        let context = context(&config.module).map_err(module)?;
         let slot_error = |source| HsmError::Slot { slot: config.slot, source };
         let slot = Slot::try_from(config.slot).map_err(slot_error)?;
         let session = context.open_rw_session(slot).map_err(slot_error)?;

@@ -288,7 +288,21 @@ pub(crate) fn access(state: &State, call: &Call, input: &Value) -> Access {
     let mut checks = Vec::new();
     let mut request_alias: Option<String> = None;
     match operation {
-        None | Some(O::CreateKey | O::ListKeys | O::ListAliases | O::GenerateRandom | O::ListRetirableGrants) => {}
+        // No resource (`*`), as the Service Authorization Reference lists them.
+        None
+        | Some(
+            O::CreateKey
+            | O::ListKeys
+            | O::ListAliases
+            | O::GenerateRandom
+            | O::ListRetirableGrants
+            | O::CreateCustomKeyStore
+            | O::ConnectCustomKeyStore
+            | O::DisconnectCustomKeyStore
+            | O::DescribeCustomKeyStores
+            | O::UpdateCustomKeyStore
+            | O::DeleteCustomKeyStore,
+        ) => {}
         Some(O::Decrypt) => {
             let target =
                 named("KeyId").or_else(|| text("CiphertextBlob").and_then(|b| blob_key(call, b)).map(Named::Key));

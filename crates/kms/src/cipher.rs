@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+use rampart_core::clusters::ClusterError;
 use rampart_core::{Call, Outcome, OutputMembers};
 use rampart_wire::{AwsError, ExceptionId, KmsException as E};
 
@@ -55,7 +56,7 @@ fn usable<'s>(
     operation: &str,
 ) -> Result<&'s Key, AwsError> {
     let key = Kms::find_any(state, call, key_id)?;
-    if key.record.state != KeyState::Enabled {
+    if key.state() != KeyState::Enabled {
         return Err(state_error(key));
     }
     if key.usage != usage {
@@ -84,6 +85,16 @@ fn crypto_failure(e: CryptoError) -> AwsError {
     }
 }
 
+fn cluster_failure(e: ClusterError) -> CryptoError {
+    match e {
+        ClusterError::Ciphertext => CryptoError::Ciphertext,
+        other => {
+            tracing::error!(error = %other, "a custom key store's cluster failed");
+            CryptoError::Material
+        }
+    }
+}
+
 /// What a ciphertext opened to, and with what.
 struct Opened {
     plaintext: Zeroizing<Vec<u8>>,
@@ -106,15 +117,22 @@ fn encrypt_with(
     }
     if key.spec == KeySpec::SymmetricDefault {
         let version = key.current_version().ok_or_else(|| state_error(key))?;
-        let material = key.materials.get(&version).ok_or_else(errors::failure)?;
         let blob_key = BlobKey {
             account: key.at.account.clone(),
             region: key.at.region.clone(),
             key_id: key.at.key_id.clone(),
             version,
         };
-        let blob = crypto::seal_symmetric(material, &blob_key, plaintext, context).map_err(crypto_failure)?;
-        return Ok((blob, algorithm.to_string()));
+        let blob = match &key.cluster {
+            Some(cluster) => crypto::seal_in_cluster(&blob_key, plaintext, context, |nonce, aad, plaintext| {
+                cluster.encrypt(&key.at.key_id, nonce, aad, plaintext).map_err(cluster_failure)
+            }),
+            None => {
+                let material = key.materials.get(&version).ok_or_else(errors::failure)?;
+                crypto::seal_symmetric(material, &blob_key, plaintext, context)
+            }
+        };
+        return Ok((blob.map_err(crypto_failure)?, algorithm.to_string()));
     }
     if !context.is_empty() {
         return Err(validation("EncryptionContext is not supported with asymmetric KMS keys."));
@@ -161,8 +179,19 @@ fn decrypt_with(
             return Err(E::IncorrectKeyException
                 .error("The key ID in the request does not identify a CMK that can perform this operation."));
         }
-        let material = key.materials.get(&parsed.key.version).ok_or_else(errors::invalid_ciphertext)?;
-        let plaintext = crypto::open_symmetric(material, &parsed, context).map_err(crypto_failure)?;
+        let plaintext = match &key.cluster {
+            Some(cluster) if key.current_version() == Some(parsed.key.version) => {
+                crypto::open_in_cluster(&parsed, context, |nonce, aad, body| {
+                    cluster.decrypt(&key.at.key_id, nonce, aad, body).map_err(cluster_failure)
+                })
+            }
+            Some(_) => return Err(errors::invalid_ciphertext()),
+            None => {
+                let material = key.materials.get(&parsed.key.version).ok_or_else(errors::invalid_ciphertext)?;
+                crypto::open_symmetric(material, &parsed, context)
+            }
+        };
+        let plaintext = plaintext.map_err(crypto_failure)?;
         let material_id =
             key.record.versions.iter().find(|v| v.version == parsed.key.version).map(|v| v.material_id.clone());
         return Ok(Opened { plaintext, key_arn: key.arn(), algorithm: algorithm.to_string(), material_id });
@@ -388,18 +417,24 @@ impl Kms {
         self.data_key_pair(call, input, "GenerateDataKeyPairWithoutPlaintext", false).await
     }
 
-    pub(crate) async fn generate_random(&self, _call: &Call, input: GenerateRandomInput) -> Result<Outcome, AwsError> {
+    pub(crate) async fn generate_random(&self, call: &Call, input: GenerateRandomInput) -> Result<Outcome, AwsError> {
         no_recipient(&input.recipient)?;
-        if let Some(id) = input.custom_key_store_id {
-            return Err(E::CustomKeyStoreNotFoundException.error(format!("Custom key store {id} does not exist.")));
-        }
         let n = input.number_of_bytes.ok_or_else(|| validation("NumberOfBytes is required."))?;
         if !(1..=1024).contains(&n) {
             return Err(validation(format!(
                 "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"
             )));
         }
-        let bytes = crypto::random_bytes(n).map_err(crypto_failure)?;
+        let bytes = match input.custom_key_store_id {
+            // Random bytes from the store's cluster, as AWS draws them from its CloudHSM cluster.
+            Some(id) => {
+                let (_, session) = Kms::store_session(&self.state.read(), call, &id)?;
+                let drawn =
+                    tokio::task::spawn_blocking(move || session.random(n)).await.map_err(|_| errors::failure())?;
+                Zeroizing::new(drawn.map_err(|e| crypto_failure(cluster_failure(e)))?)
+            }
+            None => crypto::random_bytes(n).map_err(crypto_failure)?,
+        };
         Ok(Outcome::read(json!({ "Plaintext": b64(&bytes) })))
     }
 
@@ -407,7 +442,7 @@ impl Kms {
         check_grant_tokens(&input.grant_tokens)?;
         let state = self.state.read();
         let key = Kms::find_any(&state, call, &input.key_id)?;
-        if key.record.state != KeyState::Enabled {
+        if key.state() != KeyState::Enabled {
             return Err(state_error(key));
         }
         if !key.spec.is_asymmetric() {

@@ -370,18 +370,48 @@ pub fn seal_symmetric(
     plaintext: &[u8],
     context: &[(String, String)],
 ) -> Result<Vec<u8>, CryptoError> {
+    seal_blob(key, plaintext, context, |salt, header, nonce, aad, plaintext| {
+        let cipher = derived_key(material.bytes(), salt, header)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Material)?;
+        let mut body = plaintext.to_vec();
+        cipher.seal_in_place_append_tag(nonce, Aad::from(aad), &mut body).map_err(|_| CryptoError::Material)?;
+        Ok(body)
+    })
+}
+
+/// Encrypts `plaintext` into a blob naming `key` with a key held in a
+/// cluster (a custom key store's): `encrypt(nonce, aad, plaintext)` is
+/// AES-256-GCM under the cluster's key, which cannot be used to derive a
+/// key per ciphertext here, so the header's salt is only authenticated.
+pub fn seal_in_cluster(
+    key: &BlobKey,
+    plaintext: &[u8],
+    context: &[(String, String)],
+    encrypt: impl FnOnce(&[u8], &[u8], &[u8]) -> Result<Vec<u8>, CryptoError>,
+) -> Result<Vec<u8>, CryptoError> {
+    seal_blob(key, plaintext, context, |_salt, _header, nonce, aad, plaintext| encrypt(nonce, aad, plaintext))
+}
+
+/// The blob around a body: a header with a fresh salt and nonce, the body
+/// sealed with the header and the context as additional data.
+fn seal_blob(
+    key: &BlobKey,
+    plaintext: &[u8],
+    context: &[(String, String)],
+    seal: impl FnOnce(&[u8], &[u8], &[u8], &[u8], &[u8]) -> Result<Vec<u8>, CryptoError>,
+) -> Result<Vec<u8>, CryptoError> {
     if key.account.len() != 12 {
         return Err(CryptoError::Material);
     }
     let salt = random_bytes(SALT_LEN)?;
-    let nonce_bytes = random_bytes(NONCE_LEN)?;
-    let header = blob_header(key, &salt, &nonce_bytes).ok_or(CryptoError::Material)?;
-    let cipher = derived_key(material.bytes(), &salt, &header)?;
-    let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes).map_err(|_| CryptoError::Material)?;
+    let nonce = random_bytes(NONCE_LEN)?;
+    let header = blob_header(key, &salt, &nonce).ok_or(CryptoError::Material)?;
     let mut aad = header.clone();
     aad.extend_from_slice(&context_aad(context));
-    let mut body = plaintext.to_vec();
-    cipher.seal_in_place_append_tag(nonce, Aad::from(&aad), &mut body).map_err(|_| CryptoError::Material)?;
+    let body = seal(&salt, &header, &nonce, &aad, plaintext)?;
+    if body.len() != plaintext.len() + TAG_LEN {
+        return Err(CryptoError::Material);
+    }
     let mut blob = header;
     blob.extend_from_slice(&body);
     Ok(blob)
@@ -434,12 +464,26 @@ pub fn open_symmetric(
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let cipher = derived_key(material.bytes(), blob.salt, blob.header)?;
     let nonce = Nonce::try_assume_unique_for_key(blob.nonce).map_err(|_| CryptoError::Ciphertext)?;
-    let mut aad = blob.header.to_vec();
-    aad.extend_from_slice(&context_aad(context));
+    let aad = blob_aad(blob, context);
     let mut body = Zeroizing::new(blob.body.to_vec());
     let plaintext = cipher.open_in_place(nonce, Aad::from(&aad), &mut body).map_err(|_| CryptoError::Ciphertext)?.len();
     body.truncate(plaintext);
     Ok(body)
+}
+
+/// Decrypts a blob `seal_in_cluster` made: `decrypt(nonce, aad, body)` in the cluster.
+pub fn open_in_cluster(
+    blob: &ParsedBlob<'_>,
+    context: &[(String, String)],
+    decrypt: impl FnOnce(&[u8], &[u8], &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError>,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    decrypt(blob.nonce, &blob_aad(blob, context), blob.body)
+}
+
+fn blob_aad(blob: &ParsedBlob<'_>, context: &[(String, String)]) -> Vec<u8> {
+    let mut aad = blob.header.to_vec();
+    aad.extend_from_slice(&context_aad(context));
+    aad
 }
 
 fn oaep(algorithm: &str) -> Option<&'static OaepAlgorithm> {

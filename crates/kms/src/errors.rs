@@ -27,7 +27,7 @@ pub(crate) fn failure() -> AwsError {
 /// The error of a key that is not in a state the operation accepts.
 pub(crate) fn state_error(key: &Key) -> AwsError {
     let arn = key.arn();
-    match key.record.state {
+    match key.state() {
         KeyState::Disabled => E::DisabledException.error(format!("{arn} is disabled.")),
         KeyState::PendingDeletion => E::KMSInvalidStateException.error(format!("{arn} is pending deletion.")),
         KeyState::PendingImport => E::KMSInvalidStateException.error(format!("{arn} is pending import.")),

@@ -156,7 +156,7 @@ impl Kms {
         let grant_id = errors::random_id()?;
         self.mutate(|state| {
             let key = Kms::find_shared(state, call, &input.key_id)?;
-            if key.record.state != KeyState::Enabled {
+            if key.state() != KeyState::Enabled {
                 return Err(state_error(key));
             }
             let supported = supported_operations(key);

@@ -112,10 +112,10 @@ pub(crate) fn metadata(key: &Key, copies: &[&Key]) -> Value {
         "KeyId": key.at.key_id,
         "Arn": key.arn(),
         "CreationDate": r.created,
-        "Enabled": r.state == KeyState::Enabled,
+        "Enabled": key.state() == KeyState::Enabled,
         "Description": r.description,
         "KeyUsage": key.usage.name(),
-        "KeyState": r.state.name(),
+        "KeyState": key.state().name(),
         "Origin": r.origin,
         "KeyManager": r.manager,
         "CustomerMasterKeySpec": key.spec.name(),
@@ -154,9 +154,15 @@ pub(crate) fn metadata(key: &Key, copies: &[&Key]) -> Value {
         }
     }
     if key.spec == KeySpec::SymmetricDefault {
-        if let Some(v) = r.versions.last().filter(|_| !key.materials.is_empty()) {
+        if let Some(v) = r.versions.last().filter(|_| key.has_material()) {
             m.set("CurrentKeyMaterialId", json!(v.material_id));
         }
+    }
+    if let Some(store) = &r.custom_key_store_id {
+        m.set("CustomKeyStoreId", json!(store));
+    }
+    if let Some(cluster) = &r.cloud_hsm_cluster_id {
+        m.set("CloudHsmClusterId", json!(cluster));
     }
     if r.multi_region {
         let alone = [key];
@@ -285,20 +291,41 @@ impl Kms {
         if !spec.usages().contains(&usage) {
             return Err(validation(format!("KeyUsage {} is not compatible with KeySpec {spec_name}", usage.name())));
         }
-        if input.custom_key_store_id.is_some() || input.xks_key_id.is_some() {
-            let id = input.custom_key_store_id.unwrap_or_default();
-            return Err(E::CustomKeyStoreNotFoundException.error(format!("Custom key store {id} does not exist.")));
-        }
         let origin = input.origin.unwrap_or_else(|| "AWS_KMS".into());
-        match origin.as_str() {
-            "AWS_KMS" => {}
-            "EXTERNAL" if !spec.is_asymmetric() || spec.is_rsa() || spec.is_ecc() => {}
-            "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE" => {
+        let multi_region = input.multi_region.unwrap_or(false);
+        if input.xks_key_id.is_some() && origin != "EXTERNAL_KEY_STORE" {
+            return Err(validation("XksKeyId is valid only for a key with Origin EXTERNAL_KEY_STORE."));
+        }
+        // A key in a custom key store: the store's cluster makes and keeps it.
+        let cluster = match (origin.as_str(), &input.custom_key_store_id) {
+            ("AWS_CLOUDHSM", Some(id)) => {
+                let (cluster_id, session) = Kms::store_session(&self.state.read(), call, id)?;
+                if spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || multi_region {
+                    return Err(errors::unsupported(
+                        "A custom key store holds single-Region symmetric encryption keys only (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT).",
+                    ));
+                }
+                Some((id.clone(), cluster_id, session))
+            }
+            ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE", None) => {
                 return Err(validation(format!("A key with Origin {origin} needs a CustomKeyStoreId.")))
             }
+            (_, Some(id)) => {
+                let at = (Kms::account_of(call), call.region.clone(), id.clone());
+                if !self.state.read().key_stores.contains_key(&at) {
+                    return Err(crate::key_stores::not_found(id));
+                }
+                return Err(validation(format!(
+                    "A key in custom key store {id} needs Origin AWS_CLOUDHSM (the store's type)."
+                )));
+            }
+            (_, None) => None,
+        };
+        match origin.as_str() {
+            "AWS_KMS" | "AWS_CLOUDHSM" => {}
+            "EXTERNAL" if !spec.is_asymmetric() || spec.is_rsa() || spec.is_ecc() => {}
             _ => return Err(validation(format!("Invalid Origin {origin}"))),
         }
-        let multi_region = input.multi_region.unwrap_or(false);
         let account = Kms::account_of(call);
         let key_id = if multi_region {
             format!("mrk-{}", uuid::Uuid::new_v4().simple())
@@ -319,16 +346,26 @@ impl Kms {
         let policy = Arc::new(parse_policy(&policy_text)?);
         let tags = tag_pairs(&input.tags.unwrap_or_default());
         TAG_RULES.check_request(&tags).map_err(tag_problem)?;
-        let material = if origin == "EXTERNAL" {
-            None
-        } else {
+        let material = if origin == "AWS_KMS" {
             let generated = tokio::task::spawn_blocking(move || Material::generate(spec)).await;
             Some(generated.map_err(|_| errors::failure())?.map_err(|_| errors::failure())?)
+        } else {
+            None
         };
+        if let Some((_, _, session)) = &cluster {
+            let (session, label) = (session.clone(), at.key_id.clone());
+            let generated = tokio::task::spawn_blocking(move || session.generate_key(&label)).await;
+            generated.map_err(|_| errors::failure())?.map_err(|error| {
+                tracing::error!(%error, "a custom key store's cluster could not generate a key");
+                E::CloudHsmClusterInvalidConfigurationException
+                    .error("The custom key store's cluster could not generate the key.")
+            })?;
+        }
+        let has_material = material.is_some() || cluster.is_some();
         let now = self.clock.now();
-        let versions = match material {
-            Some(_) => vec![KeyVersion { version: 1, material_id: errors::random_id()?, created: now, rotation: None }],
-            None => Vec::new(),
+        let versions = match has_material {
+            true => vec![KeyVersion { version: 1, material_id: errors::random_id()?, created: now, rotation: None }],
+            false => Vec::new(),
         };
         let record = KeyRecord {
             key_id: at.key_id.clone(),
@@ -338,7 +375,7 @@ impl Kms {
             usage: usage.name().to_string(),
             origin,
             manager: "CUSTOMER".to_string(),
-            state: if material.is_some() { KeyState::Enabled } else { KeyState::PendingImport },
+            state: if has_material { KeyState::Enabled } else { KeyState::PendingImport },
             policy: policy_text,
             tags,
             versions,
@@ -352,14 +389,30 @@ impl Kms {
             valid_to: None,
             import_digest: None,
             last_used: None,
+            custom_key_store_id: cluster.as_ref().map(|(store, _, _)| store.clone()),
+            cloud_hsm_cluster_id: cluster.as_ref().map(|(_, cluster, _)| cluster.clone()),
         };
         let materials: BTreeMap<u32, Material> = material.into_iter().map(|m| (1, m)).collect();
-        let key =
-            Key { at: at.clone(), record, spec, usage, policy, materials, aliases: Vec::new(), grants: Vec::new() };
+        let key = Key {
+            at: at.clone(),
+            record,
+            spec,
+            usage,
+            policy,
+            materials,
+            aliases: Vec::new(),
+            grants: Vec::new(),
+            cluster: cluster.map(|(_, _, session)| session),
+        };
         let writes = self.key_writes(&key, key.materials.get(&1).map(|m| (1, m)))?;
         let output = json!({ "KeyMetadata": metadata(&key, &[]) });
         let arn = key.arn();
+        let store_id = key.record.custom_key_store_id.clone();
         self.mutate(move |state| {
+            if let Some(id) = &store_id {
+                // The store may have been disconnected since.
+                Kms::store_session(state, call, id)?;
+            }
             if state.keys_of(&at.account, &at.region).count() >= KEYS_PER_REGION {
                 return Err(errors::limit(format!(
                     "Key quota for this account in this region is {KEYS_PER_REGION} but the current usage is {KEYS_PER_REGION}."
@@ -397,8 +450,8 @@ impl Kms {
 
     pub(crate) async fn enable_key(&self, call: &Call, input: KeyIdInput) -> Result<Outcome, AwsError> {
         self.edit_key(call, &input.key_id, |key, record| {
-            match record.state {
-                KeyState::Enabled | KeyState::Disabled if !key.materials.is_empty() => record.state = KeyState::Enabled,
+            match key.state() {
+                KeyState::Enabled | KeyState::Disabled if key.has_material() => record.state = KeyState::Enabled,
                 _ => return Err(state_error(key)),
             }
             Ok(json!({}))
@@ -408,7 +461,7 @@ impl Kms {
 
     pub(crate) async fn disable_key(&self, call: &Call, input: KeyIdInput) -> Result<Outcome, AwsError> {
         self.edit_key(call, &input.key_id, |key, record| {
-            match record.state {
+            match key.state() {
                 KeyState::Enabled | KeyState::Disabled => record.state = KeyState::Disabled,
                 _ => return Err(state_error(key)),
             }
@@ -537,7 +590,7 @@ impl Kms {
             }
             // As in AWS, a key whose deletion is cancelled is disabled (or
             // waits for material, when it has none).
-            record.state = if key.materials.is_empty() { KeyState::PendingImport } else { KeyState::Disabled };
+            record.state = if key.has_material() { KeyState::Disabled } else { KeyState::PendingImport };
             record.deletion_date = None;
             record.pending_window_days = None;
             Ok(json!({ "KeyId": key.arn() }))
@@ -688,7 +741,7 @@ fn rotatable(key: &Key) -> Result<(), AwsError> {
     if key.spec != KeySpec::SymmetricDefault {
         return Err(errors::unsupported(""));
     }
-    match key.record.state {
+    match key.state() {
         KeyState::Enabled => Ok(()),
         _ => Err(state_error(key)),
     }

@@ -6,7 +6,8 @@
 //! memory), `errors`, `access` (which key a call acts on, its key policy
 //! and the grant that may allow it); then the handlers — `keys` (lifecycle,
 //! policies, tags, rotation), `cipher` (cryptographic operations),
-//! `aliases`, `grants` — and `lifecycle` (the tasks that rotate keys and
+//! `aliases`, `grants`, `key_stores` (custom key stores, whose keys live in
+//! an HSM cluster) — and `lifecycle` (the tasks that rotate keys and
 //! destroy them when their waiting period ends).
 //!
 //! Material is stored only sealed through the node's key wrapper, one
@@ -20,6 +21,7 @@ pub mod crypto;
 mod errors;
 mod grants;
 mod import;
+mod key_stores;
 mod keys;
 mod last_used;
 mod lifecycle;
@@ -63,7 +65,7 @@ const SECRETS: &[&str] = &[
     "Plaintext",
 ];
 
-/// Every KMS operation Rampart serves; `unserved.txt` lists the rest.
+/// Every KMS operation of the model (`unserved.txt` lists none).
 fn registry() -> &'static Registry<Kms, O> {
     macro_rules! op {
         ($kind:ident, $op:ident, $method:ident) => {
@@ -124,6 +126,12 @@ fn registry() -> &'static Registry<Kms, O> {
             op!(write, DeleteImportedKeyMaterial, delete_imported_key_material),
             op!(write, ReplicateKey, replicate_key),
             op!(write, UpdatePrimaryRegion, update_primary_region),
+            op!(write, CreateCustomKeyStore, create_custom_key_store),
+            op!(write, ConnectCustomKeyStore, connect_custom_key_store),
+            op!(write, DisconnectCustomKeyStore, disconnect_custom_key_store),
+            op!(read, DescribeCustomKeyStores, describe_custom_key_stores),
+            op!(write, UpdateCustomKeyStore, update_custom_key_store),
+            op!(write, DeleteCustomKeyStore, delete_custom_key_store),
         ])
     });
     &REGISTRY
@@ -154,10 +162,21 @@ impl LifecycleClock {
 }
 
 /// How the KMS service is configured.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KmsConfig {
     /// How often the lifecycle task looks for keys to rotate or destroy.
     pub lifecycle_period: std::time::Duration,
+    /// The HSM clusters custom key stores can use; `None` for none.
+    pub clusters: Option<Arc<dyn rampart_core::clusters::Clusters>>,
+}
+
+impl std::fmt::Debug for KmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsConfig")
+            .field("lifecycle_period", &self.lifecycle_period)
+            .field("clusters", &self.clusters.is_some())
+            .finish()
+    }
 }
 
 pub struct Kms {
@@ -301,7 +320,8 @@ impl Service for Kms {
     }
 
     fn load(&self) -> Result<(), String> {
-        let state = lifecycle::load(&self.store, &self.sealer)?;
+        let mut state = lifecycle::load(&self.store, &self.sealer)?;
+        key_stores::load(&self.store, &self.sealer, self.config.clusters.as_deref(), &mut state)?;
         *self.state.write() = state;
         self.last_used.lock().clear();
         Ok(())

@@ -2,13 +2,15 @@
 //! whose rotation is due and destroying keys whose deletion window has
 //! ended. Destruction erases the key's sealed material rows and then has
 //! the store scrub its files (secure delete and a truncating WAL
-//! checkpoint), so no copy of the wrapped material remains on disk.
+//! checkpoint), so no copy of the wrapped material remains on disk; a key
+//! of a custom key store is destroyed in its cluster.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
 
+use rampart_core::clusters::ClusterSession;
 use rampart_core::{Change, Sealer, ServiceEvent, SystemChange, Task};
 use rampart_policy::{Policy, PolicyKind};
 use rampart_store::{RecordWrite, Store};
@@ -49,6 +51,7 @@ pub(crate) fn load(store: &Store, sealer: &Sealer) -> Result<State, String> {
             materials: BTreeMap::new(),
             aliases: Vec::new(),
             grants: Vec::new(),
+            cluster: None,
         };
         state.keys.insert(at, key);
     }
@@ -122,6 +125,8 @@ impl Kms {
         let mut writes = Vec::new();
         let mut events = Vec::new();
         let mut destroyed: Vec<KeyRef> = Vec::new();
+        // Keys of custom key stores, whose material their cluster destroys.
+        let mut in_clusters = Vec::new();
         let mut edits: Vec<(KeyRef, crate::Mutation)> = Vec::new();
         {
             let state = self.state.read();
@@ -131,6 +136,9 @@ impl Kms {
                     writes.extend(destruction(key));
                     events.extend(event(key, "DeleteKey", json!({ "keyId": key.arn() })));
                     destroyed.push(key.at.clone());
+                    if key.record.custom_key_store_id.is_some() {
+                        in_clusters.push((key.arn(), key.cluster.clone()));
+                    }
                 } else if r.valid_to.is_some_and(|t| t <= now) && !key.materials.is_empty() {
                     // Imported material whose ValidTo passed is deleted, as AWS deletes it.
                     let erasure = self.material_erasure(key);
@@ -179,6 +187,9 @@ impl Kms {
                     }
                 }
                 drop(guard);
+                for (arn, cluster) in in_clusters {
+                    destroy_in_cluster(arn, cluster);
+                }
                 if scrub {
                     // The rows are gone; now the pages and the WAL that held them.
                     tokio::spawn(async move {
@@ -191,6 +202,22 @@ impl Kms {
         };
         Ok(Some(SystemChange { change, events }))
     }
+}
+
+/// Destroys a deleted key's material in its custom key store's cluster.
+/// A store that is not connected keeps it, as AWS leaves the material of a
+/// key deleted while its store was disconnected in the cluster.
+fn destroy_in_cluster(arn: String, cluster: Option<Arc<dyn ClusterSession>>) {
+    let Some(cluster) = cluster else {
+        tracing::warn!(%arn, "the key's custom key store is disconnected: its material stays in the cluster");
+        return;
+    };
+    let label = arn.rsplit('/').next().unwrap_or_default().to_string();
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = cluster.destroy_key(&label) {
+            tracing::error!(%error, %arn, "the cluster could not destroy a deleted key's material");
+        }
+    });
 }
 
 pub(crate) fn tasks(kms: Arc<Kms>) -> Vec<Task> {

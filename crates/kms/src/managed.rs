@@ -192,6 +192,8 @@ impl Kms {
             valid_to: None,
             import_digest: None,
             last_used: None,
+            custom_key_store_id: None,
+            cloud_hsm_cluster_id: None,
         };
         let alias_record =
             AliasRecord { name: alias.to_string(), target: at.key_id.clone(), created: now, updated: now };
@@ -204,6 +206,7 @@ impl Kms {
             materials: BTreeMap::from([(1, material)]),
             aliases: Vec::new(),
             grants: Vec::new(),
+            cluster: None,
         };
         let mut writes = self.key_writes(&key, key.materials.get(&1).map(|m| (1, m)))?;
         writes.push(put(ALIAS_KIND, account, &format!("{region}/{alias}"), &alias_record)?);

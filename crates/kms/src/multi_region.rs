@@ -124,6 +124,7 @@ impl Kms {
                 materials: key.materials.clone(),
                 aliases: Vec::new(),
                 grants: Vec::new(),
+                cluster: None,
             };
             let mut writes = vec![put(KEY_KIND, &at.account, &at.record_key(), &replica.record)?];
             for (version, material) in &replica.materials {

@@ -3,12 +3,16 @@
 //! A key's metadata, policy, tags and version list are one `kms-key` record;
 //! each version's material is its own `kms-material` record, sealed through
 //! the node's key wrapper, so that destroying a key erases exactly those
-//! rows (crypto-shredding). Aliases and grants are records of their own.
+//! rows (crypto-shredding). Aliases, grants and custom key stores are
+//! records of their own; a custom key store's keys have no material rows
+//! (their material is in the store's cluster).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use rampart_core::clusters::ClusterSession;
 use rampart_policy::Policy;
 
 use crate::crypto::{KeySpec, KeyUsage, Material};
@@ -17,6 +21,7 @@ pub(crate) const KEY_KIND: &str = "kms-key";
 pub(crate) const MATERIAL_KIND: &str = "kms-material";
 pub(crate) const ALIAS_KIND: &str = "kms-alias";
 pub(crate) const GRANT_KIND: &str = "kms-grant";
+pub(crate) const KEY_STORE_KIND: &str = "kms-custom-key-store";
 
 /// Where a key lives and its id: KMS is regional.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,6 +127,12 @@ pub(crate) struct KeyRecord {
     /// stored by the `kms-flush-last-used` task.
     #[serde(default)]
     pub last_used: Option<LastUse>,
+    /// The custom key store whose cluster holds the key's material
+    /// (`Origin` `AWS_CLOUDHSM`), and that cluster.
+    #[serde(default)]
+    pub custom_key_store_id: Option<String>,
+    #[serde(default)]
+    pub cloud_hsm_cluster_id: Option<String>,
 }
 
 /// One cryptographic use of a key.
@@ -138,17 +149,39 @@ pub(crate) struct Key {
     pub record: KeyRecord,
     pub spec: KeySpec,
     pub usage: KeyUsage,
-    pub policy: std::sync::Arc<Policy>,
+    pub policy: Arc<Policy>,
     /// Opened material per version; empty for a key pending import.
     pub materials: BTreeMap<u32, Material>,
     /// The names of the aliases that point at it (`kms:ResourceAliases`).
     pub aliases: Vec<String>,
     pub grants: Vec<Grant>,
+    /// For a key in a custom key store: the store's session with its
+    /// cluster while the store is connected.
+    pub cluster: Option<Arc<dyn ClusterSession>>,
 }
 
 impl Key {
     pub fn arn(&self) -> String {
         self.at.arn()
+    }
+
+    /// The key's state as callers see it: a key of a disconnected custom
+    /// key store is `Unavailable` until the store is connected again.
+    pub fn state(&self) -> KeyState {
+        match self.record.state {
+            KeyState::Enabled | KeyState::Disabled
+                if self.record.custom_key_store_id.is_some() && self.cluster.is_none() =>
+            {
+                KeyState::Unavailable
+            }
+            state => state,
+        }
+    }
+
+    /// Whether the key has material to use: opened in memory, or in its
+    /// cluster (not a key pending import).
+    pub fn has_material(&self) -> bool {
+        !self.materials.is_empty() || self.record.custom_key_store_id.is_some()
     }
 
     /// The version new ciphertexts use.
@@ -213,12 +246,60 @@ pub(crate) struct Grant {
     pub issuing_account: String,
 }
 
+/// A custom key store's connection state (`ConnectionState`). Connecting
+/// and disconnecting finish before the call returns, so the `…ING` states
+/// are never seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ConnectionState {
+    #[serde(rename = "CONNECTED")]
+    Connected,
+    #[serde(rename = "DISCONNECTED")]
+    Disconnected,
+    #[serde(rename = "FAILED")]
+    Failed,
+}
+
+impl ConnectionState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectionState::Connected => "CONNECTED",
+            ConnectionState::Disconnected => "DISCONNECTED",
+            ConnectionState::Failed => "FAILED",
+        }
+    }
+}
+
+/// A custom key store as stored (type `AWS_CLOUDHSM`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct KeyStoreRecord {
+    pub id: String,
+    pub name: String,
+    pub cluster_id: String,
+    pub trust_anchor: String,
+    /// The cluster user's password, sealed by the node's key wrapper.
+    pub password: String,
+    pub created: f64,
+    pub connection: ConnectionState,
+    /// Why the last connection failed (`ConnectionErrorCode`).
+    #[serde(default)]
+    pub error_code: Option<String>,
+}
+
+/// A custom key store in memory: its record and, while connected, its
+/// session with the cluster.
+pub(crate) struct KeyStore {
+    pub record: KeyStoreRecord,
+    pub session: Option<Arc<dyn ClusterSession>>,
+}
+
 /// KMS's memory: keys by where they are, aliases by account, region and name.
 #[derive(Default)]
 pub(crate) struct State {
     pub keys: HashMap<KeyRef, Key>,
     /// `(account, region, alias/NAME)` → its record.
     pub aliases: BTreeMap<(String, String, String), AliasRecord>,
+    /// `(account, region, cks-ID)` → the store.
+    pub key_stores: BTreeMap<(String, String, String), KeyStore>,
 }
 
 impl State {
@@ -244,6 +325,22 @@ impl State {
         let at = KeyRef { account: account.to_string(), region: region.to_string(), key_id: old.target };
         if let Some(key) = self.keys.get_mut(&at) {
             key.aliases.retain(|a| a != name);
+        }
+    }
+
+    /// Puts a store's session (or none, when it disconnects) on the store
+    /// and on every key of the store.
+    pub fn set_session(&mut self, account: &str, region: &str, id: &str, session: Option<Arc<dyn ClusterSession>>) {
+        for key in self.keys.values_mut() {
+            if key.at.account == account
+                && key.at.region == region
+                && key.record.custom_key_store_id.as_deref() == Some(id)
+            {
+                key.cluster = session.clone();
+            }
+        }
+        if let Some(store) = self.key_stores.get_mut(&(account.to_string(), region.to_string(), id.to_string())) {
+            store.session = session;
         }
     }
 

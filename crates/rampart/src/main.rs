@@ -159,6 +159,12 @@ struct ServeArgs {
     hardware_mfa_tokens: Option<PathBuf>,
     #[command(flatten)]
     hsm: HsmArgs,
+    /// The PKCS#11 library whose tokens are the CloudHSM clusters of KMS's
+    /// custom key stores: a token labelled `cluster-…` is the cluster of
+    /// that id, and a key store logs in to it as its user with the key
+    /// store's password. The root of trust's token is never one.
+    #[arg(long, value_name = "PATH", env = "RAMPART_CLOUDHSM_MODULE")]
+    cloudhsm_module: Option<PathBuf>,
 }
 
 fn parse_provider_host(text: &str) -> Result<(String, std::net::SocketAddr), String> {
@@ -256,6 +262,7 @@ fn main() -> ExitCode {
         provider_hosts: args.provider_hosts.into_iter().collect(),
         hardware_mfa_tokens: args.hardware_mfa_tokens,
         hsm,
+        cloudhsm_module: args.cloudhsm_module,
         limits: Limits {
             max_connections: args.max_connections,
             max_connections_per_peer: args.max_connections_per_peer,

@@ -58,6 +58,8 @@ pub struct Config {
     /// The root of trust in a PKCS#11 token; `None` for the data
     /// directory's key files.
     pub hsm: Option<rampart_hsm::HsmConfig>,
+    /// The PKCS#11 library whose tokens back KMS's custom key stores.
+    pub cloudhsm_module: Option<PathBuf>,
 }
 
 /// What one client, or all of them, may hold of the node (the defaults are
@@ -161,7 +163,15 @@ impl Node {
         // A dev node's tests move the clock and want the effect at once.
         let lifecycle_period = std::time::Duration::from_secs(if config.dev { 1 } else { 60 });
         let committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
-        let kms_config = KmsConfig { lifecycle_period };
+        let clusters = match &config.cloudhsm_module {
+            Some(module) => {
+                let clusters = rampart_hsm::TokenClusters::open(module.clone(), config.hsm.as_ref())
+                    .map_err(|e| StartError::Config(e.to_string()))?;
+                Some(Arc::new(clusters) as Arc<dyn rampart_core::clusters::Clusters>)
+            }
+            None => None,
+        };
+        let kms_config = KmsConfig { lifecycle_period, clusters };
         let kms = Kms::new(store.clone(), sealer.clone(), lifecycle_clock.clone(), kms_config, committer);
         let kms = Arc::new(kms);
         iam.set_principal_followers(vec![kms.clone()]);
