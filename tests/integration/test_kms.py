@@ -714,6 +714,55 @@ def test_aws_managed_keys_are_created_on_first_use(rampart, kms):
     assert error_of(e)[0] == "NotFoundException"
 
 
+def test_a_primary_key_waits_for_its_replicas_to_be_deleted(server_factory):
+    server = server_factory(dev=True)
+    kms = server.client("kms")
+    away = server.client("kms", region="eu-west-1")
+    primary = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    away.describe_key(KeyId=kms.replicate_key(KeyId=primary, ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]["Arn"])
+    out = kms.schedule_key_deletion(KeyId=primary, PendingWindowInDays=7)
+    assert out["KeyState"] == "PendingReplicaDeletion" and out["PendingWindowInDays"] == 7 and "DeletionDate" not in out
+    meta = kms.describe_key(KeyId=primary)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingReplicaDeletion" and meta["PendingDeletionWindowInDays"] == 7
+    assert "DeletionDate" not in meta
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=primary, Plaintext=b"x")
+    assert error_of(e)[0] == "KMSInvalidStateException"
+    with pytest.raises(ClientError) as e:
+        kms.replicate_key(KeyId=primary, ReplicaRegion="ap-south-1")
+    assert error_of(e)[0] == "KMSInvalidStateException"
+    # However long it waits, the primary stays while a replica does.
+    requests.post(server.url(f"/_rampart/clock?advance={40 * 86400}"), timeout=10).raise_for_status()
+    time.sleep(2.5)
+    assert kms.describe_key(KeyId=primary)["KeyMetadata"]["KeyState"] == "PendingReplicaDeletion"
+    # The replica's deletion starts the primary's window.
+    away.schedule_key_deletion(KeyId=primary, PendingWindowInDays=7)
+    requests.post(server.url(f"/_rampart/clock?advance={8 * 86400}"), timeout=10).raise_for_status()
+    deadline = time.time() + 15
+    while kms.describe_key(KeyId=primary)["KeyMetadata"]["KeyState"] != "PendingDeletion":
+        assert time.time() < deadline, "the primary's window did not begin"
+        time.sleep(0.3)
+    meta = kms.describe_key(KeyId=primary)["KeyMetadata"]
+    assert meta["PendingDeletionWindowInDays"] == 7 and "DeletionDate" in meta
+    with pytest.raises(ClientError) as e:
+        away.describe_key(KeyId=primary)
+    assert error_of(e)[0] == "NotFoundException"
+    # Cancelled in time, it is disabled; otherwise it goes after its window.
+    kms.cancel_key_deletion(KeyId=primary)
+    assert kms.describe_key(KeyId=primary)["KeyMetadata"]["KeyState"] == "Disabled"
+    kms.schedule_key_deletion(KeyId=primary, PendingWindowInDays=7)
+    requests.post(server.url(f"/_rampart/clock?advance={8 * 86400}"), timeout=10).raise_for_status()
+    deadline = time.time() + 15
+    while True:
+        try:
+            kms.describe_key(KeyId=primary)
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "NotFoundException"
+            break
+        assert time.time() < deadline, "the primary was not deleted after its window"
+        time.sleep(0.3)
+
+
 def test_multi_region_keys_share_material_across_regions(rampart, kms):
     primary = kms.create_key(MultiRegion=True, Description="global")["KeyMetadata"]
     assert primary["KeyId"].startswith("mrk-") and primary["MultiRegion"]

@@ -30,6 +30,9 @@ pub(crate) fn state_error(key: &Key) -> AwsError {
     match key.state() {
         KeyState::Disabled => E::DisabledException.error(format!("{arn} is disabled.")),
         KeyState::PendingDeletion => E::KMSInvalidStateException.error(format!("{arn} is pending deletion.")),
+        KeyState::PendingReplicaDeletion => {
+            E::KMSInvalidStateException.error(format!("{arn} is pending replica deletion."))
+        }
         KeyState::PendingImport => E::KMSInvalidStateException.error(format!("{arn} is pending import.")),
         KeyState::Unavailable => E::KMSInvalidStateException.error(format!("{arn} is unavailable.")),
         KeyState::Enabled => E::KMSInvalidStateException.error(format!("{arn} is enabled.")),

@@ -27,7 +27,7 @@ const KEYS_PER_REGION: usize = 100_000;
 const POLICY_BYTES: usize = 32_768;
 const DEFAULT_ROTATION_DAYS: u32 = 365;
 const ON_DEMAND_ROTATIONS: usize = 10;
-const DAY_SECONDS: f64 = 86_400.0;
+pub(crate) const DAY_SECONDS: f64 = 86_400.0;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -136,7 +136,7 @@ pub(crate) fn metadata(key: &Key, copies: &[&Key]) -> Value {
     if key.usage == KeyUsage::KeyAgreement {
         m.set("KeyAgreementAlgorithms", json!(["ECDH"]));
     }
-    if r.state == KeyState::PendingDeletion {
+    if matches!(r.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
         if let Some(date) = r.deletion_date {
             m.set("DeletionDate", json!(date));
         }
@@ -243,13 +243,23 @@ impl Kms {
         key_id: &str,
         edit: impl FnOnce(&Key, &mut KeyRecord) -> Result<Value, AwsError>,
     ) -> Result<Outcome, AwsError> {
+        self.edit_key_in_state(call, key_id, |_, key, record| edit(key, record)).await
+    }
+
+    /// `edit_key` for an edit that depends on other keys too.
+    pub(crate) async fn edit_key_in_state(
+        &self,
+        call: &Call,
+        key_id: &str,
+        edit: impl FnOnce(&State, &Key, &mut KeyRecord) -> Result<Value, AwsError>,
+    ) -> Result<Outcome, AwsError> {
         self.mutate(|state| {
             let key = Kms::find(state, call, key_id)?;
             if key.record.manager == "AWS" {
                 return Err(errors::unsupported(format!("{} is an AWS managed key: only AWS changes it.", key.arn())));
             }
             let mut record = key.record.clone();
-            let output = edit(key, &mut record)?;
+            let output = edit(state, key, &mut record)?;
             let at = key.at.clone();
             let arn = key.arn();
             let writes = vec![put(KEY_KIND, &at.account, &at.record_key(), &record)?];
@@ -561,18 +571,27 @@ impl Kms {
             return Err(validation("PendingWindowInDays must be between 7 and 30"));
         }
         let now = self.clock.now();
-        self.edit_key(call, &input.key_id, |key, record| {
+        self.edit_key_in_state(call, &input.key_id, |state, key, record| {
             if record.manager == "AWS" {
                 return Err(errors::unsupported(format!("{} is an AWS managed key and cannot be deleted.", key.arn())));
             }
-            if record.state == KeyState::PendingDeletion {
+            if matches!(record.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
                 return Err(state_error(key));
             }
-            // AWS counts the window from the end of the current day.
+            record.pending_window_days = Some(days);
+            // A multi-Region primary outlives its replicas: its window
+            // begins when the last of them is deleted (`lifecycle`).
+            if crate::multi_region::is_primary(key) && crate::multi_region::copies(state, key).len() > 1 {
+                record.state = KeyState::PendingReplicaDeletion;
+                return Ok(json!({
+                    "KeyId": key.arn(),
+                    "KeyState": "PendingReplicaDeletion",
+                    "PendingWindowInDays": days,
+                }));
+            }
             let deletion = now + f64::from(days) * DAY_SECONDS;
             record.state = KeyState::PendingDeletion;
             record.deletion_date = Some(deletion);
-            record.pending_window_days = Some(days);
             Ok(json!({
                 "KeyId": key.arn(),
                 "DeletionDate": deletion,
@@ -585,7 +604,7 @@ impl Kms {
 
     pub(crate) async fn cancel_key_deletion(&self, call: &Call, input: KeyIdInput) -> Result<Outcome, AwsError> {
         self.edit_key(call, &input.key_id, |key, record| {
-            if record.state != KeyState::PendingDeletion {
+            if !matches!(record.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
                 return Err(E::KMSInvalidStateException.error(format!("{} is not pending deletion.", key.arn())));
             }
             // As in AWS, a key whose deletion is cancelled is disabled (or

@@ -16,6 +16,7 @@ use rampart_policy::{Policy, PolicyKind};
 use rampart_store::{RecordWrite, Store};
 
 use crate::crypto::{KeySpec, KeyUsage, Material};
+use crate::keys::DAY_SECONDS;
 use crate::state::{
     AliasRecord, Grant, Key, KeyRecord, KeyRef, KeyState, State, ALIAS_KIND, GRANT_KIND, KEY_KIND, MATERIAL_KIND,
 };
@@ -139,6 +140,27 @@ impl Kms {
                     if key.record.custom_key_store_id.is_some() {
                         in_clusters.push((key.arn(), key.cluster.clone()));
                     }
+                } else if r.state == KeyState::PendingReplicaDeletion
+                    && crate::multi_region::copies(&state, key).len() == 1
+                {
+                    // The last replica is gone: the primary's window begins.
+                    let mut record = r.clone();
+                    record.state = KeyState::PendingDeletion;
+                    record.deletion_date = Some(now + f64::from(r.pending_window_days.unwrap_or(30)) * DAY_SECONDS);
+                    let at = key.at.clone();
+                    let mutation = crate::Mutation {
+                        writes: vec![
+                            crate::put(KEY_KIND, &at.account, &at.record_key(), &record).map_err(|e| e.message)?
+                        ],
+                        apply: Box::new(move |state: &mut State| {
+                            if let Some(key) = state.keys.get_mut(&at) {
+                                key.record = record;
+                            }
+                        }),
+                        output: json!({}),
+                        resources: Vec::new(),
+                    };
+                    edits.push((key.at.clone(), mutation));
                 } else if r.valid_to.is_some_and(|t| t <= now) && !key.materials.is_empty() {
                     // Imported material whose ValidTo passed is deleted, as AWS deletes it.
                     let erasure = self.material_erasure(key);
@@ -159,7 +181,7 @@ impl Kms {
                 }
             }
         }
-        if events.is_empty() {
+        if events.is_empty() && edits.is_empty() {
             return Ok(None);
         }
         let mut applies = Vec::new();

@@ -57,6 +57,8 @@ pub(crate) enum KeyState {
     Enabled,
     Disabled,
     PendingDeletion,
+    /// A multi-Region primary scheduled for deletion while replicas remain.
+    PendingReplicaDeletion,
     PendingImport,
     Unavailable,
 }
@@ -67,6 +69,7 @@ impl KeyState {
             KeyState::Enabled => "Enabled",
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
             KeyState::PendingImport => "PendingImport",
             KeyState::Unavailable => "Unavailable",
         }
