@@ -6,6 +6,7 @@ migrate-to-hsm`."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -81,6 +82,7 @@ def test_a_file_key_node_migrates_to_the_hsm(server_factory, token):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key, Plaintext=b"before the hsm")["CiphertextBlob"]
     user = new_user(server, "migrated")
+    server.client("iam").create_virtual_mfa_device(VirtualMFADeviceName="migrated-device")
     server.stop()
     assert (server.data_dir / "node.key").exists()
     done = subprocess.run([str(rampart_bin()), "wrapping-key", "migrate-to-hsm", "--data", str(server.data_dir),
@@ -94,9 +96,20 @@ def test_a_file_key_node_migrates_to_the_hsm(server_factory, token):
     kms = server.client("kms")
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before the hsm"
     assert server.client("sts", creds=user["creds"]).get_caller_identity()["Arn"] == user["arn"]
-    # New material is sealed by the token; the old by the migrated file key, which opens only through it.
+    # The first start on the token sealed everything again by the token's key and deleted the
+    # file keys, even their sealed copies: nothing anywhere opens with a key once outside the token.
     kms.create_key()
-    prefixes = {v.strip('"').split(":")[1] for v in sealed_values(server.data_dir, "kms-material")}
-    assert prefixes == {"node", "hsm-rampart-wrapping-key"}
+    for kind, member in [("kms-material", None), ("iam-access-key", "sealed_secret"),
+                         ("iam-mfa-device", "sealed_seed")]:
+        values = sealed_values(server.data_dir, kind)
+        sealed = [v.strip('"') if member is None else json.loads(v)[member] for v in values]
+        assert sealed and {s.split(":")[1] for s in sealed} == {"hsm-rampart-wrapping-key"}, kind
+    assert not (server.data_dir / "node.key.hsm").exists() and not (server.data_dir / "node.key").exists()
+    assert "RewrapSecrets" in {e["EventName"] for e in server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "RewrapSecrets"}])["Events"]}
     with pytest.raises(ClientError):
         kms.decrypt(CiphertextBlob=blob, EncryptionContext={"wrong": "context"})
+    # And again after a restart, with only the token.
+    server.restart()
+    assert server.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"before the hsm"
+    assert server.client("sts", creds=user["creds"]).get_caller_identity()["Arn"] == user["arn"]

@@ -189,6 +189,14 @@ pub trait Service: Send + Sync {
     }
     /// Loads (or reloads, after a reset) the service's state from the store.
     fn load(&self) -> Result<(), String>;
+
+    /// The writes that seal again, under the key wrapper's current key,
+    /// every secret the service stores sealed by another key: when the root
+    /// of trust moves into an HSM nothing may stay sealed by the file keys
+    /// (the node reloads every service after committing them).
+    fn reseal(&self) -> Result<Vec<rampart_store::RecordWrite>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Setting members of an output object without indexing (which panics on a

@@ -244,6 +244,32 @@ impl Sealer {
         }
     }
 
+    /// `sealed` sealed again by the current key, with the same context;
+    /// `None` when the current key sealed it.
+    pub fn reseal(&self, sealed: &str, context: &str) -> Result<Option<String>, WrapError> {
+        let current = self.wrapper.current_key_id();
+        let key_id = sealed.strip_prefix("v2:").and_then(|rest| rest.split_once(':')).map(|(id, _)| id);
+        if key_id == Some(current) {
+            return Ok(None);
+        }
+        let plaintext = self.open(sealed, context)?;
+        self.seal(&plaintext, context).map(Some)
+    }
+
+    /// Reseals the string member `field` of a stored JSON object in place
+    /// (`reseal`); whether it changed.
+    pub fn reseal_member(&self, value: &mut serde_json::Value, field: &str, context: &str) -> Result<bool, WrapError> {
+        let Some(member) = value.get_mut(field) else { return Ok(false) };
+        let Some(sealed) = member.as_str() else { return Ok(false) };
+        match self.reseal(sealed, context)? {
+            Some(resealed) => {
+                *member = serde_json::Value::String(resealed);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Seals `plaintext` bound to `context` as one base64 string: the shape
     /// of a bearer token, such as an STS session token.
     pub fn seal_token(&self, plaintext: &[u8], context: &str) -> Result<String, WrapError> {
@@ -363,6 +389,34 @@ mod tests {
         assert!(node_only.open(&new_blob, "c").is_err());
         assert!(node_only.open_token(&new_token, "t").is_err());
         assert_eq!(&*node_only.open(&old_blob, "c").unwrap(), b"one");
+    }
+
+    #[test]
+    fn reseal_moves_a_blob_to_the_current_key_with_its_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_blob = sealer(dir.path()).seal(b"secret", "ctx").unwrap();
+        let legacy_v1 = {
+            // The pre-key-id format, as `node.key` wrote it.
+            let v2 = old_blob.strip_prefix("v2:node:").unwrap();
+            let raw = base64::engine::general_purpose::STANDARD.decode(v2).unwrap();
+            let (nonce, body) = raw.split_at(NONCE_LEN);
+            let b64 = base64::engine::general_purpose::STANDARD;
+            format!("v1:{}:{}", b64.encode(nonce), b64.encode(body))
+        };
+        let id = FileKeys::rotate(dir.path()).unwrap();
+        let after = sealer(dir.path());
+        for blob in [&old_blob, &legacy_v1] {
+            let resealed = after.reseal(blob, "ctx").unwrap().unwrap();
+            assert!(resealed.starts_with(&format!("v2:{id}:")), "{resealed}");
+            assert_eq!(&*after.open(&resealed, "ctx").unwrap(), b"secret");
+            assert!(after.reseal(&resealed, "ctx").unwrap().is_none(), "already under the current key");
+            assert!(after.reseal(blob, "other context").is_err(), "the context must be the blob's");
+        }
+        let mut record = serde_json::json!({"sealed": old_blob, "n": 1});
+        assert!(after.reseal_member(&mut record, "sealed", "ctx").unwrap());
+        assert!(!after.reseal_member(&mut record, "sealed", "ctx").unwrap());
+        assert!(!after.reseal_member(&mut record, "missing", "ctx").unwrap());
+        assert_eq!(&*after.open(record.get("sealed").and_then(|v| v.as_str()).unwrap(), "ctx").unwrap(), b"secret");
     }
 
     #[test]

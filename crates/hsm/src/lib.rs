@@ -6,7 +6,9 @@
 //! Keys of the data directory from before the HSM (`node.key`, `wrapping-keys/*.key`)
 //! still open what they sealed: `migrate` encrypts them under the token's
 //! key (`*.key.hsm`) and deletes the plain files, so from then on nothing in
-//! the data directory opens without the token.
+//! the data directory opens without the token; the node's first start on
+//! the token seals every stored secret again by the token's key and then
+//! deletes those too (`forget_legacy`).
 //!
 //! The library's other tokens can be the clusters of KMS's custom key
 //! stores (`clusters`).
@@ -200,12 +202,14 @@ impl TokenKey {
 /// (`*.key.hsm`), open what they sealed before.
 pub struct HsmKeys {
     token: TokenKey,
-    legacy: Option<FileKeys>,
+    /// Until the node has sealed everything again under the token's key
+    /// (`forget_legacy`).
+    legacy: parking_lot::RwLock<Option<FileKeys>>,
 }
 
 impl std::fmt::Debug for HsmKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HsmKeys").field("token", &self.token).field("legacy", &self.legacy).finish()
+        f.debug_struct("HsmKeys").field("token", &self.token).field("legacy", &*self.legacy.read()).finish()
     }
 }
 
@@ -261,7 +265,31 @@ impl HsmKeys {
             false => Some(FileKeys::from_keys(keys)?),
         };
         mark(data_dir, &token)?;
-        Ok(HsmKeys { token, legacy })
+        Ok(HsmKeys { token, legacy: parking_lot::RwLock::new(legacy) })
+    }
+
+    /// Whether keys from before the HSM still open something.
+    pub fn has_legacy(&self) -> bool {
+        self.legacy.read().is_some()
+    }
+
+    /// Once everything they sealed is sealed again by the token's key: drops
+    /// the older keys and deletes their sealed files, so that from now on
+    /// nothing anywhere opens with a key that was once outside the token.
+    pub fn forget_legacy(&self, data_dir: &Path) -> Result<(), HsmError> {
+        for (_, plain) in legacy_files(data_dir).map_err(WrapError::from)? {
+            match fs::remove_file(sealed_path(&plain)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(WrapError::Io(e).into()),
+            }
+        }
+        let dir = data_dir.join("wrapping-keys");
+        if dir.is_dir() && fs::read_dir(&dir).map_err(WrapError::from)?.next().is_none() {
+            fs::remove_dir(&dir).map_err(WrapError::from)?;
+        }
+        *self.legacy.write() = None;
+        Ok(())
     }
 
     /// Seals the data directory's plain key files under the token's key and
@@ -325,7 +353,7 @@ impl KeyWrapper for HsmKeys {
     }
 
     fn encrypt(&self, key_id: &str, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, WrapError> {
-        match (key_id == self.token.id(), &self.legacy) {
+        match (key_id == self.token.id(), &*self.legacy.read()) {
             (true, _) => self.token.seal(plaintext, context),
             (false, Some(legacy)) => legacy.encrypt(key_id, plaintext, context),
             (false, None) => Err(WrapError::UnknownKey(key_id.to_string())),
@@ -333,7 +361,7 @@ impl KeyWrapper for HsmKeys {
     }
 
     fn decrypt(&self, key_id: &str, sealed: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>, WrapError> {
-        match (key_id == self.token.id(), &self.legacy) {
+        match (key_id == self.token.id(), &*self.legacy.read()) {
             (true, _) => self.token.unseal(sealed, context),
             (false, Some(legacy)) => legacy.decrypt(key_id, sealed, context),
             (false, None) => Err(WrapError::UnknownKey(key_id.to_string())),

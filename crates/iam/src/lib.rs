@@ -35,6 +35,7 @@ mod qr;
 mod registry;
 mod render;
 mod report;
+mod reseal;
 mod roles;
 mod service_credentials;
 mod service_linked;
@@ -652,5 +653,9 @@ impl Service for Iam {
 
     fn load(&self) -> Result<(), String> {
         self.load_state()
+    }
+
+    fn reseal(&self) -> Result<Vec<RecordWrite>, String> {
+        reseal::writes(&self.store, &self.sealer)
     }
 }

@@ -38,7 +38,7 @@ pub(crate) struct OutboundKey {
     pub public_jwk: Value,
 }
 
-fn outbound_key_context(account: &str, kid: &str) -> String {
+pub(crate) fn outbound_key_context(account: &str, kid: &str) -> String {
     format!("outbound-token-key:{account}:{kid}")
 }
 

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use rampart_core::clusters::{ClusterError, ClusterSession, Clusters};
 use rampart_core::{Call, Outcome};
+use rampart_store::RecordWrite;
 use rampart_wire::{AwsError, ExceptionId, KmsException as E};
 
 use crate::errors::{self, validation};
@@ -154,7 +155,7 @@ fn name_in_use(state: &State, call: &Call, name: &str, except: Option<&str>) -> 
 }
 
 /// A store record's write.
-fn write(account: &str, region: &str, record: &KeyStoreRecord) -> Result<rampart_store::RecordWrite, AwsError> {
+fn write(account: &str, region: &str, record: &KeyStoreRecord) -> Result<RecordWrite, AwsError> {
     put(KEY_STORE_KIND, account, &record_key(region, &record.id), record)
 }
 
@@ -547,6 +548,25 @@ pub(crate) fn load(
         state.set_session(&at.0, &at.1, &at.2, session);
     }
     Ok(())
+}
+
+/// Every store's password sealed again under the wrapper's current key
+/// (`Service::reseal`).
+pub(crate) fn reseal(store: &rampart_store::Store, sealer: &rampart_core::Sealer) -> Result<Vec<RecordWrite>, String> {
+    let mut writes = Vec::new();
+    for row in store.scan(KEY_STORE_KIND).map_err(|e| e.to_string())? {
+        let mut record: KeyStoreRecord =
+            serde_json::from_str(&row.value).map_err(|e| format!("KMS custom key store {}: {e}", row.key))?;
+        let region = row.key.split('/').next().unwrap_or_default();
+        let context = password_context(&row.account, region, &record.id);
+        let resealed = sealer.reseal(&record.password, &context).map_err(|e| format!("{}: {e}", record.id))?;
+        if let Some(resealed) = resealed {
+            record.password = resealed;
+            let value = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+            writes.push(RecordWrite::Put { kind: KEY_STORE_KIND, account: row.account, key: row.key, value });
+        }
+    }
+    Ok(writes)
 }
 
 #[derive(Deserialize)]

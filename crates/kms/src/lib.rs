@@ -319,6 +319,12 @@ impl Service for Kms {
         lifecycle::tasks(self)
     }
 
+    fn reseal(&self) -> Result<Vec<RecordWrite>, String> {
+        let mut writes = lifecycle::reseal(&self.store, &self.sealer)?;
+        writes.extend(key_stores::reseal(&self.store, &self.sealer)?);
+        Ok(writes)
+    }
+
     fn load(&self) -> Result<(), String> {
         let mut state = lifecycle::load(&self.store, &self.sealer)?;
         key_stores::load(&self.store, &self.sealer, self.config.clusters.as_deref(), &mut state)?;

@@ -87,6 +87,26 @@ pub(crate) fn load(store: &Store, sealer: &Sealer) -> Result<State, String> {
     Ok(state)
 }
 
+/// Every version's material sealed again under the wrapper's current key
+/// (`Service::reseal`).
+pub(crate) fn reseal(store: &Store, sealer: &Sealer) -> Result<Vec<RecordWrite>, String> {
+    let mut writes = Vec::new();
+    for record in store.scan(MATERIAL_KIND).map_err(|e| e.to_string())? {
+        let Some((region, key_id, Some(version))) = split_key(&record.key) else { continue };
+        let at = KeyRef { account: record.account.clone(), region: region.to_string(), key_id: key_id.to_string() };
+        let version: u32 = version.parse().map_err(|_| format!("KMS material record {}", record.key))?;
+        let sealed: String = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+        let resealed = sealer
+            .reseal(&sealed, &at.material_context(version))
+            .map_err(|e| format!("KMS key {} version {version}: {e}", at.arn()))?;
+        if let Some(resealed) = resealed {
+            let value = serde_json::to_string(&resealed).map_err(|e| e.to_string())?;
+            writes.push(RecordWrite::Put { kind: MATERIAL_KIND, account: record.account, key: record.key, value });
+        }
+    }
+    Ok(writes)
+}
+
 /// Every write that erases a key: its record, each version's material, its
 /// aliases and its grants.
 fn destruction(key: &Key) -> Vec<RecordWrite> {

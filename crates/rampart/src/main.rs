@@ -56,7 +56,9 @@ enum WrappingKeyCommand {
     /// Move the root of trust into a PKCS#11 token: seal the data
     /// directory's key files under the token's wrapping key (generated in
     /// the token if absent) and delete the plain files. From then on the
-    /// node serves only with `--hsm-module` and the same token.
+    /// node serves only with `--hsm-module` and the same token; its first
+    /// start seals every stored secret again by the token's key and deletes
+    /// the old keys for good (session tokens issued before stop working).
     MigrateToHsm {
         /// Directory holding the node's state (the node must be stopped).
         #[arg(long, default_value = "./rampart-data")]

@@ -143,7 +143,8 @@ impl Node {
             std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|source| StartError::Write { path: config.data_dir.clone(), source })?;
         }
-        let sealer = Sealer::new(key_wrapper(&config)?);
+        let (wrapper, hsm_keys) = key_wrapper(&config)?;
+        let sealer = Sealer::new(wrapper);
         // Parse the action catalog now (~10 ms), not during the first request;
         // without it service condition keys would go unset: refuse to start.
         if rampart_policy::catalog().services().is_empty() {
@@ -192,6 +193,9 @@ impl Node {
             let tokens = config.hardware_mfa_tokens.as_deref();
             bootstrap(&iam, &store, root, tokens, true).await.map_err(StartError::Load)?;
         }
+        if let Some(hsm) = hsm_keys.filter(|hsm| hsm.has_legacy()) {
+            rewrap(&store, &services, &hsm, &config, root.as_ref()).await?;
+        }
         let regions = Regions::new(&config.regions);
         let body_kib = config.limits.body_memory_mib.saturating_mul(1024);
         let bodies = Shares::new(body_kib, body_kib / 4);
@@ -239,13 +243,17 @@ impl Node {
     }
 }
 
+/// The node's key wrapper, and the HSM's keys when it is one.
+type RootOfTrust = (Arc<dyn KeyWrapper>, Option<Arc<rampart_hsm::HsmKeys>>);
+
 /// The root of trust: the HSM's key when one is configured, else the data
 /// directory's key files. A data directory whose keys are in an HSM is not
 /// served without it (a fresh `node.key` would open none of its secrets).
-fn key_wrapper(config: &Config) -> Result<Arc<dyn KeyWrapper>, StartError> {
+fn key_wrapper(config: &Config) -> Result<RootOfTrust, StartError> {
     if let Some(hsm) = &config.hsm {
         let keys = rampart_hsm::HsmKeys::open(hsm, &config.data_dir).map_err(|e| StartError::Config(e.to_string()))?;
-        return Ok(Arc::new(keys));
+        let keys = Arc::new(keys);
+        return Ok((keys.clone(), Some(keys)));
     }
     if rampart_hsm::is_marked(&config.data_dir) {
         return Err(StartError::Config(format!(
@@ -253,7 +261,47 @@ fn key_wrapper(config: &Config) -> Result<Arc<dyn KeyWrapper>, StartError> {
             config.data_dir.display()
         )));
     }
-    Ok(Arc::new(FileKeys::load_or_create(&config.data_dir)?))
+    Ok((Arc::new(FileKeys::load_or_create(&config.data_dir)?), None))
+}
+
+/// The first start on an HSM after `rampart wrapping-key migrate-to-hsm`:
+/// every secret the store holds sealed by the data directory's old keys is
+/// sealed again by the token's key, in one commit recorded as a service
+/// event; then the old keys are deleted and every service reloads what it
+/// holds. Bearer tokens the old keys sealed (STS session tokens issued
+/// before) stop opening.
+async fn rewrap(
+    store: &Store,
+    services: &HashMap<ServiceId, Arc<dyn Service>>,
+    hsm: &rampart_hsm::HsmKeys,
+    config: &Config,
+    root: Option<&RootCredentials>,
+) -> Result<(), StartError> {
+    let mut writes = Vec::new();
+    for service in services.values() {
+        writes.extend(service.reseal().map_err(StartError::Load)?);
+    }
+    let resealed = writes.len();
+    let events = root
+        .map(|root| ServiceEvent {
+            source: NODE_EVENT_SOURCE,
+            account: root.account.clone(),
+            region: config.region.clone(),
+            event_name: "RewrapSecrets".to_string(),
+            read_only: false,
+            resources: Vec::new(),
+            details: serde_json::json!({ "reason": "the root of trust moved into an HSM", "records": resealed }),
+        })
+        .into_iter()
+        .collect();
+    let change = rampart_core::Change { writes, apply: Box::new(|| ()) };
+    commit_system(store, rampart_core::SystemChange { change, events }).await.map_err(StartError::Load)?;
+    hsm.forget_legacy(&config.data_dir).map_err(|e| StartError::Config(e.to_string()))?;
+    for service in services.values() {
+        service.load().map_err(StartError::Load)?;
+    }
+    tracing::info!(records = resealed, "every stored secret is sealed by the HSM now; the old file keys are deleted");
+    Ok(())
 }
 
 /// The root's account and key, then the hardware MFA tokens of the seed
