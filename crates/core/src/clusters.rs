@@ -49,8 +49,6 @@ pub trait ClusterSession: Send + Sync {
     /// Generates a non-extractable AES-256 key in the cluster.
     fn generate_key(&self, label: &str) -> Result<(), ClusterError>;
 
-    fn has_key(&self, label: &str) -> Result<bool, ClusterError>;
-
     /// AES-256-GCM in the cluster: `ciphertext | tag` (16 bytes).
     fn encrypt(&self, label: &str, nonce: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, ClusterError>;
 
@@ -67,4 +65,8 @@ pub trait ClusterSession: Send + Sync {
 
     /// Random bytes from the cluster's generator.
     fn random(&self, len: usize) -> Result<Vec<u8>, ClusterError>;
+
+    /// Logs out and closes the connection now (a disconnect), even while
+    /// calls still hold it: they fail from then on.
+    fn close(&self);
 }

@@ -12,7 +12,7 @@ use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as Pkcs11Error, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
@@ -21,13 +21,35 @@ use zeroize::Zeroizing;
 
 use rampart_core::clusters::{ClusterError, ClusterSession, Clusters};
 
-use crate::{context, HsmConfig, HsmError, TAG_BITS};
+use crate::{context, HsmError, TAG_BITS};
+
+/// Who a token is, as the token says: the same token through another
+/// library path (another PKCS#11 instance) is still the same token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIdentity {
+    pub manufacturer: String,
+    pub model: String,
+    pub serial: String,
+    pub label: String,
+}
+
+impl TokenIdentity {
+    pub(crate) fn of(context: &Pkcs11, slot: Slot) -> Result<TokenIdentity, Pkcs11Error> {
+        let info = context.get_token_info(slot)?;
+        Ok(TokenIdentity {
+            manufacturer: info.manufacturer_id().trim_end().to_string(),
+            model: info.model().trim_end().to_string(),
+            serial: info.serial_number().trim_end().to_string(),
+            label: info.label().trim_end().to_string(),
+        })
+    }
+}
 
 /// The tokens of one PKCS#11 library, as clusters.
 pub struct TokenClusters {
     context: Pkcs11,
-    /// The slot of the node's root of trust when it is in this library.
-    reserved: Option<u64>,
+    /// The token of the node's root of trust, which is never a cluster.
+    reserved: Option<TokenIdentity>,
 }
 
 impl std::fmt::Debug for TokenClusters {
@@ -37,16 +59,11 @@ impl std::fmt::Debug for TokenClusters {
 }
 
 impl TokenClusters {
-    /// Opens the library; `root_of_trust` is the node's HSM, whose token is
-    /// kept out of reach of every key store.
-    pub fn open(module: PathBuf, root_of_trust: Option<&HsmConfig>) -> Result<TokenClusters, HsmError> {
+    /// Opens the library; `root_of_trust` is the token of the node's HSM
+    /// (`HsmKeys::token_identity`), kept out of reach of every key store.
+    pub fn open(module: PathBuf, root_of_trust: Option<TokenIdentity>) -> Result<TokenClusters, HsmError> {
         let context = context(&module).map_err(|source| HsmError::Module { module: module.clone(), source })?;
-        let same_library = |hsm: &&HsmConfig| {
-            let canonical = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-            canonical(&hsm.module) == canonical(&module)
-        };
-        let reserved = root_of_trust.filter(same_library).map(|hsm| hsm.slot);
-        Ok(TokenClusters { context, reserved })
+        Ok(TokenClusters { context, reserved: root_of_trust })
     }
 
     /// The slot of the one token labelled `cluster_id`.
@@ -54,15 +71,15 @@ impl TokenClusters {
         let slots = self.context.get_slots_with_initialized_token().map_err(failed)?;
         let mut found = Vec::new();
         for slot in slots {
-            let info = self.context.get_token_info(slot).map_err(failed)?;
-            if info.label().trim_end() == cluster_id {
-                found.push(slot);
+            let identity = TokenIdentity::of(&self.context, slot).map_err(failed)?;
+            if identity.label == cluster_id {
+                found.push((slot, identity));
             }
         }
         match found.as_slice() {
             [] => Err(ClusterError::NotFound),
-            [slot] if self.reserved == Some(slot.id()) => Err(ClusterError::Reserved),
-            [slot] => Ok(*slot),
+            [(_, identity)] if self.reserved.as_ref() == Some(identity) => Err(ClusterError::Reserved),
+            [(slot, _)] => Ok(*slot),
             _ => Err(ClusterError::Failed(format!("{} tokens are labelled {cluster_id}", found.len()))),
         }
     }
@@ -93,18 +110,24 @@ impl Clusters for TokenClusters {
         })?;
         Ok(Arc::new(TokenSession {
             _context: self.context.clone(),
-            session: Mutex::new(session),
+            session: Mutex::new(Some(session)),
             handles: Mutex::new(HashMap::new()),
         }))
     }
 }
 
-/// One logged-in session with a cluster's token; closing it (on drop) logs out.
+/// One logged-in session with a cluster's token; closing it (`close`, or
+/// on drop) logs out.
 struct TokenSession {
     _context: Pkcs11,
-    session: Mutex<Session>,
+    /// `None` once closed: calls still holding the session fail.
+    session: Mutex<Option<Session>>,
     /// Key handles by label, found once.
     handles: Mutex<HashMap<String, ObjectHandle>>,
+}
+
+fn closed() -> ClusterError {
+    ClusterError::Failed("the key store is disconnected".to_string())
 }
 
 fn key_template(label: &str) -> [Attribute; 3] {
@@ -116,19 +139,31 @@ fn key_template(label: &str) -> [Attribute; 3] {
 }
 
 impl TokenSession {
+    /// The key labelled `label`, if it is one the token generated and has
+    /// never let out: a key imported with a value someone knows (`C_CreateObject`)
+    /// is refused, so no cluster can pass a known key off as a store's.
     fn find(&self, session: &Session, label: &str) -> Result<Option<ObjectHandle>, ClusterError> {
         if let Some(handle) = self.handles.lock().get(label) {
             return Ok(Some(*handle));
         }
         let found = session.find_objects(&key_template(label)).map_err(failed)?;
-        match found.as_slice() {
-            [] => Ok(None),
-            [handle] => {
-                self.handles.lock().insert(label.to_string(), *handle);
-                Ok(Some(*handle))
-            }
-            many => Err(ClusterError::Failed(format!("{} keys are labelled {label}", many.len()))),
+        let handle = match found.as_slice() {
+            [] => return Ok(None),
+            [handle] => *handle,
+            many => return Err(ClusterError::Failed(format!("{} keys are labelled {label}", many.len()))),
+        };
+        let wanted = [AttributeType::Local, AttributeType::AlwaysSensitive, AttributeType::NeverExtractable];
+        let attributes = session.get_attributes(handle, &wanted).map_err(failed)?;
+        let protected = attributes.iter().filter(|a| {
+            matches!(a, Attribute::Local(true) | Attribute::AlwaysSensitive(true) | Attribute::NeverExtractable(true))
+        });
+        if protected.count() != wanted.len() {
+            return Err(ClusterError::Failed(format!(
+                "the key labelled {label} was not generated in the token or has been extractable"
+            )));
         }
+        self.handles.lock().insert(label.to_string(), handle);
+        Ok(Some(handle))
     }
 
     fn key(&self, session: &Session, label: &str) -> Result<ObjectHandle, ClusterError> {
@@ -138,8 +173,9 @@ impl TokenSession {
 
 impl ClusterSession for TokenSession {
     fn generate_key(&self, label: &str) -> Result<(), ClusterError> {
-        let session = self.session.lock();
-        if self.find(&session, label)?.is_some() {
+        let guard = self.session.lock();
+        let session = guard.as_ref().ok_or_else(closed)?;
+        if self.find(session, label)?.is_some() {
             return Err(ClusterError::Failed(format!("a key labelled {label} exists already")));
         }
         let attributes = [
@@ -158,14 +194,10 @@ impl ClusterSession for TokenSession {
         Ok(())
     }
 
-    fn has_key(&self, label: &str) -> Result<bool, ClusterError> {
-        let session = self.session.lock();
-        Ok(self.find(&session, label)?.is_some())
-    }
-
     fn encrypt(&self, label: &str, nonce: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, ClusterError> {
-        let session = self.session.lock();
-        let key = self.key(&session, label)?;
+        let guard = self.session.lock();
+        let session = guard.as_ref().ok_or_else(closed)?;
+        let key = self.key(session, label)?;
         let mut iv = nonce.to_vec();
         let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(failed)?;
         session.encrypt(&Mechanism::AesGcm(params), key, plaintext).map_err(failed)
@@ -178,8 +210,9 @@ impl ClusterSession for TokenSession {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, ClusterError> {
-        let session = self.session.lock();
-        let key = self.key(&session, label)?;
+        let guard = self.session.lock();
+        let session = guard.as_ref().ok_or_else(closed)?;
+        let key = self.key(session, label)?;
         let mut iv = nonce.to_vec();
         let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(failed)?;
         match session.decrypt(&Mechanism::AesGcm(params), key, ciphertext) {
@@ -194,9 +227,19 @@ impl ClusterSession for TokenSession {
         }
     }
 
+    fn close(&self) {
+        if let Some(session) = self.session.lock().take() {
+            // Closing the last session logs the token out; log out now in
+            // any case, so the next connection must log in again.
+            let _ = session.logout();
+        }
+        self.handles.lock().clear();
+    }
+
     fn destroy_key(&self, label: &str) -> Result<(), ClusterError> {
-        let session = self.session.lock();
-        let key = self.key(&session, label)?;
+        let guard = self.session.lock();
+        let session = guard.as_ref().ok_or_else(closed)?;
+        let key = self.key(session, label)?;
         session.destroy_object(key).map_err(failed)?;
         self.handles.lock().remove(label);
         Ok(())
@@ -204,6 +247,6 @@ impl ClusterSession for TokenSession {
 
     fn random(&self, len: usize) -> Result<Vec<u8>, ClusterError> {
         let len = u32::try_from(len).map_err(|_| ClusterError::Failed("too many random bytes".to_string()))?;
-        self.session.lock().generate_random_vec(len).map_err(failed)
+        self.session.lock().as_ref().ok_or_else(closed)?.generate_random_vec(len).map_err(failed)
     }
 }

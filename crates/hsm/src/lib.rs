@@ -15,7 +15,7 @@
 
 mod clusters;
 
-pub use clusters::TokenClusters;
+pub use clusters::{TokenClusters, TokenIdentity};
 
 use std::collections::HashMap;
 use std::fs;
@@ -110,6 +110,7 @@ pub struct TokenKey {
     session: Mutex<Session>,
     key: ObjectHandle,
     id: String,
+    identity: TokenIdentity,
     random: SystemRandom,
 }
 
@@ -127,6 +128,7 @@ impl TokenKey {
         let context = context(&config.module).map_err(module)?;
         let slot_error = |source| HsmError::Slot { slot: config.slot, source };
         let slot = Slot::try_from(config.slot).map_err(slot_error)?;
+        let identity = TokenIdentity::of(&context, slot).map_err(slot_error)?;
         let session = context.open_rw_session(slot).map_err(slot_error)?;
         let pin = AuthPin::new(config.pin.as_str().to_string());
         session.login(UserType::User, Some(&pin)).map_err(HsmError::Login)?;
@@ -160,6 +162,7 @@ impl TokenKey {
             session: Mutex::new(session),
             key,
             id: format!("hsm-{}", config.key_label),
+            identity,
             random: SystemRandom::new(),
         })
     }
@@ -266,6 +269,11 @@ impl HsmKeys {
         };
         mark(data_dir, &token)?;
         Ok(HsmKeys { token, legacy: parking_lot::RwLock::new(legacy) })
+    }
+
+    /// The token of the root of trust, which no custom key store may use.
+    pub fn token_identity(&self) -> TokenIdentity {
+        self.token.identity.clone()
     }
 
     /// Whether keys from before the HSM still open something.

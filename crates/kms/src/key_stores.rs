@@ -113,6 +113,45 @@ fn check_trust_anchor(text: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
+/// What a cluster key's check value seals (`generate_in_cluster`).
+const CHECK_PLAINTEXT: &[u8] = b"rampart custom key store key check";
+
+fn check_aad(label: &str) -> Vec<u8> {
+    format!("kms-key-check:{label}").into_bytes()
+}
+
+/// Generates a key in a store's cluster, labelled `label`, and returns its
+/// check value: `CHECK_PLAINTEXT` sealed by the new key (nonce, then the
+/// ciphertext and tag, base64). A cluster holds this key only if it opens
+/// the check value, whatever its labels say (`UpdateCustomKeyStore`).
+pub(crate) fn generate_in_cluster(session: &dyn ClusterSession, label: &str) -> Result<String, AwsError> {
+    let refused = |error: ClusterError| {
+        tracing::error!(%error, "a custom key store's cluster could not generate a key");
+        E::CloudHsmClusterInvalidConfigurationException
+            .error("The custom key store's cluster could not generate the key.")
+    };
+    session.generate_key(label).map_err(refused)?;
+    let nonce = crate::crypto::random_bytes(12).map_err(|_| errors::failure())?;
+    match session.encrypt(label, &nonce, &check_aad(label), CHECK_PLAINTEXT) {
+        Ok(sealed) => {
+            let mut check = nonce.to_vec();
+            check.extend_from_slice(&sealed);
+            Ok(crate::b64(&check))
+        }
+        Err(error) => {
+            let _ = session.destroy_key(label);
+            Err(refused(error))
+        }
+    }
+}
+
+/// Whether `session`'s cluster holds the key a check value was made with.
+fn holds_key(session: &dyn ClusterSession, label: &str, check: Option<&str>) -> bool {
+    let Some(bytes) = check.and_then(crate::unb64) else { return false };
+    let Some((nonce, sealed)) = bytes.split_at_checked(12) else { return false };
+    session.decrypt(label, nonce, &check_aad(label), sealed).is_ok_and(|opened| opened.as_slice() == CHECK_PLAINTEXT)
+}
+
 /// A store as `DescribeCustomKeyStores` lists it.
 fn entry(store: &KeyStoreRecord) -> Value {
     let mut entry = json!({
@@ -276,12 +315,27 @@ impl Kms {
             }
             (store.record.cluster_id.clone(), Zeroizing::new(self.open_password(&account, &region, &store.record)?))
         };
-        let connected = self.on_clusters(move |clusters| clusters.connect(&cluster_id, &password)).await;
         self.mutate(move |state| {
             let store = find(state, call, &id)?;
-            if store.record.connection != ConnectionState::Disconnected {
-                return Err(invalid_state(&store.record, "DISCONNECTED"));
+            match store.record.connection {
+                // Another call connected it meanwhile: so is this one.
+                ConnectionState::Connected => {
+                    return Ok(Mutation {
+                        writes: Vec::new(),
+                        apply: Box::new(|_: &mut State| {}),
+                        output: json!({}),
+                        resources: Vec::new(),
+                    })
+                }
+                ConnectionState::Failed => return Err(invalid_state(&store.record, "DISCONNECTED or CONNECTED")),
+                ConnectionState::Disconnected => {}
             }
+            // Logged in under the service's lock: of connections racing,
+            // the first logs in and the others find the store connected.
+            let connected = match &self.config.clusters {
+                Some(clusters) => clusters.connect(&cluster_id, &password),
+                None => Err(ClusterError::NotFound),
+            };
             let mut record = store.record.clone();
             let session = match connected {
                 Ok(session) => {
@@ -332,8 +386,11 @@ impl Kms {
                     let at = (account, region, record.id.clone());
                     if let Some(store) = state.key_stores.get_mut(&at) {
                         store.record = record;
+                        // Now, not when the last call holding it lets go.
+                        if let Some(session) = store.session.take() {
+                            session.close();
+                        }
                     }
-                    // Dropping the last session logs the token out.
                     state.set_session(&at.0, &at.1, &at.2, None);
                 }),
                 output: json!({}),
@@ -384,10 +441,10 @@ impl Kms {
             {
                 return Err(invalid_state(&store.record, "DISCONNECTED"));
             }
-            let keys: Vec<String> = state
+            let keys: Vec<(String, Option<String>)> = state
                 .keys_of(&account, &region)
                 .filter(|k| k.record.custom_key_store_id.as_deref() == Some(id.as_str()))
-                .map(|k| k.at.key_id.clone())
+                .map(|k| (k.at.key_id.clone(), k.record.cluster_check.clone()))
                 .collect();
             (store.record.clone(), keys)
         };
@@ -404,8 +461,8 @@ impl Kms {
             self.on_clusters(move |clusters| clusters.find(&cluster))
                 .await
                 .map_err(|e| cluster_refusal(cluster_id, e))?;
-            // The new cluster must hold every key of the store (AWS: a
-            // cluster that shares the original's backups).
+            // The new cluster must hold every key of the store, the same
+            // material (AWS: a cluster that shares the original's backups).
             if !keys.is_empty() {
                 let secret = match &password {
                     Some(p) => p.clone(),
@@ -415,7 +472,9 @@ impl Kms {
                 let holds = self
                     .on_clusters(move |clusters| {
                         let session = clusters.connect(&cluster, &secret)?;
-                        keys.iter().try_fold(true, |all, key| Ok(all && session.has_key(key)?))
+                        let all = keys.iter().all(|(key, check)| holds_key(session.as_ref(), key, check.as_deref()));
+                        session.close();
+                        Ok(all)
                     })
                     .await;
                 if holds != Ok(true) {
@@ -434,6 +493,10 @@ impl Kms {
         self.mutate(move |state| {
             let store = find(state, call, &id)?;
             let mut record = store.record.clone();
+            if new_cluster.as_ref().is_some_and(|cluster| cluster_in_use(state, cluster, Some(&id))) {
+                return Err(E::CloudHsmClusterNotRelatedException
+                    .error("The CloudHSM cluster is associated with another custom key store."));
+            }
             if let Some(name) = input.new_custom_key_store_name {
                 if let Some(error) = name_in_use(state, call, &name, Some(&id)) {
                     return Err(error);

@@ -309,13 +309,13 @@ impl Kms {
         // A key in a custom key store: the store's cluster makes and keeps it.
         let cluster = match (origin.as_str(), &input.custom_key_store_id) {
             ("AWS_CLOUDHSM", Some(id)) => {
-                let (cluster_id, session) = Kms::store_session(&self.state.read(), call, id)?;
+                let (cluster_id, _) = Kms::store_session(&self.state.read(), call, id)?;
                 if spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || multi_region {
                     return Err(errors::unsupported(
                         "A custom key store holds single-Region symmetric encryption keys only (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT).",
                     ));
                 }
-                Some((id.clone(), cluster_id, session))
+                Some((id.clone(), cluster_id))
             }
             ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE", None) => {
                 return Err(validation(format!("A key with Origin {origin} needs a CustomKeyStoreId.")))
@@ -362,15 +362,6 @@ impl Kms {
         } else {
             None
         };
-        if let Some((_, _, session)) = &cluster {
-            let (session, label) = (session.clone(), at.key_id.clone());
-            let generated = tokio::task::spawn_blocking(move || session.generate_key(&label)).await;
-            generated.map_err(|_| errors::failure())?.map_err(|error| {
-                tracing::error!(%error, "a custom key store's cluster could not generate a key");
-                E::CloudHsmClusterInvalidConfigurationException
-                    .error("The custom key store's cluster could not generate the key.")
-            })?;
-        }
         let has_material = material.is_some() || cluster.is_some();
         let now = self.clock.now();
         let versions = match has_material {
@@ -399,8 +390,9 @@ impl Kms {
             valid_to: None,
             import_digest: None,
             last_used: None,
-            custom_key_store_id: cluster.as_ref().map(|(store, _, _)| store.clone()),
-            cloud_hsm_cluster_id: cluster.as_ref().map(|(_, cluster, _)| cluster.clone()),
+            custom_key_store_id: cluster.as_ref().map(|(store, _)| store.clone()),
+            cloud_hsm_cluster_id: cluster.as_ref().map(|(_, cluster)| cluster.clone()),
+            cluster_check: None,
         };
         let materials: BTreeMap<u32, Material> = material.into_iter().map(|m| (1, m)).collect();
         let key = Key {
@@ -412,22 +404,25 @@ impl Kms {
             materials,
             aliases: Vec::new(),
             grants: Vec::new(),
-            cluster: cluster.map(|(_, _, session)| session),
+            cluster: None,
         };
-        let writes = self.key_writes(&key, key.materials.get(&1).map(|m| (1, m)))?;
-        let output = json!({ "KeyMetadata": metadata(&key, &[]) });
         let arn = key.arn();
-        let store_id = key.record.custom_key_store_id.clone();
+        let mut key = key;
         self.mutate(move |state| {
-            if let Some(id) = &store_id {
-                // The store may have been disconnected since.
-                Kms::store_session(state, call, id)?;
-            }
             if state.keys_of(&at.account, &at.region).count() >= KEYS_PER_REGION {
                 return Err(errors::limit(format!(
                     "Key quota for this account in this region is {KEYS_PER_REGION} but the current usage is {KEYS_PER_REGION}."
                 )));
             }
+            if let Some(id) = key.record.custom_key_store_id.clone() {
+                // Under the service's lock, so the store cannot disconnect
+                // between the key's generation and its commit.
+                let (_, session) = Kms::store_session(state, call, &id)?;
+                key.record.cluster_check = Some(crate::key_stores::generate_in_cluster(session.as_ref(), &at.key_id)?);
+                key.cluster = Some(session);
+            }
+            let writes = self.key_writes(&key, key.materials.get(&1).map(|m| (1, m)))?;
+            let output = json!({ "KeyMetadata": metadata(&key, &[]) });
             Ok(Mutation {
                 writes,
                 apply: Box::new(move |state: &mut State| {

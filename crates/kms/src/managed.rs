@@ -194,6 +194,7 @@ impl Kms {
             last_used: None,
             custom_key_store_id: None,
             cloud_hsm_cluster_id: None,
+            cluster_check: None,
         };
         let alias_record =
             AliasRecord { name: alias.to_string(), target: at.key_id.clone(), created: now, updated: now };

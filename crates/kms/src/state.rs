@@ -136,6 +136,11 @@ pub(crate) struct KeyRecord {
     pub custom_key_store_id: Option<String>,
     #[serde(default)]
     pub cloud_hsm_cluster_id: Option<String>,
+    /// A check value the cluster's key sealed when it was made
+    /// (`key_stores::generate_in_cluster`): another cluster holds the same
+    /// key only if it opens it.
+    #[serde(default)]
+    pub cluster_check: Option<String>,
 }
 
 /// One cryptographic use of a key.

@@ -166,7 +166,8 @@ impl Node {
         let committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
         let clusters = match &config.cloudhsm_module {
             Some(module) => {
-                let clusters = rampart_hsm::TokenClusters::open(module.clone(), config.hsm.as_ref())
+                let root_of_trust = hsm_keys.as_ref().map(|keys| keys.token_identity());
+                let clusters = rampart_hsm::TokenClusters::open(module.clone(), root_of_trust)
                     .map_err(|e| StartError::Config(e.to_string()))?;
                 Some(Arc::new(clusters) as Arc<dyn rampart_core::clusters::Clusters>)
             }
