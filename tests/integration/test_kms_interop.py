@@ -7,7 +7,11 @@ GenerateDataKey/Decrypt it sends goes to the server under test with the
 caller's credentials. The SDK's default commitment policy and algorithm suite
 (AES-256-GCM, HKDF-SHA512 with key commitment, ECDSA P-384 signature) are
 used, so the encryption context the SDK sends to KMS carries its
-`aws-crypto-public-key` entry besides the caller's."""
+`aws-crypto-public-key` entry besides the caller's.
+
+Every test runs three times: on a node with file keys, on a node whose root of
+trust is a SoftHSM2 token, and with a key of a custom key store (its material
+generated and used inside a SoftHSM2 token standing for a CloudHSM cluster)."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from aws_encryption_sdk.identifiers import ContentType
 from aws_encryption_sdk.key_providers.kms import KMSMasterKey
 
 from rampart_testlib import new_user, raises_aws
+from test_kms_key_stores import CLUSTER, PASSWORD, SOFTHSM_LIB, Tokens, new_store
 
 SDK = aws_encryption_sdk.EncryptionSDKClient(
     commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
@@ -66,14 +71,40 @@ def sdk_key(client, arn: str, grant_tokens=()) -> tuple[KMSMasterKey, KmsCalls]:
     return KMSMasterKey(key_id=arn, client=client, grant_tokens=grant_tokens), KmsCalls.on(client)
 
 
+@pytest.fixture(scope="module", params=["file-keys", "hsm-root-of-trust", "cloudhsm-key-store"])
+def node(request, module_server_factory, tmp_path_factory):
+    """`(server, custom key store id or None)` for one of the three ways keys are kept."""
+    if request.param == "file-keys":
+        return module_server_factory(name="file-keys"), None
+    tokens = Tokens(tmp_path_factory.mktemp(request.param))
+    if request.param == "hsm-root-of-trust":
+        slot = tokens.add("rampart-root", "4321")
+        server = module_server_factory(name=request.param, extra_args=["--hsm-module", SOFTHSM_LIB, "--hsm-slot", slot],
+                                       extra_env={**tokens.env, "RAMPART_HSM_PIN": "4321"})
+        return server, None
+    tokens.add(CLUSTER, PASSWORD)
+    server = module_server_factory(name=request.param, extra_args=["--cloudhsm-module", SOFTHSM_LIB],
+                                   extra_env=tokens.env)
+    kms = server.client("kms")
+    store_id = new_store(kms)
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    return server, store_id
+
+
+@pytest.fixture
+def rampart(node):
+    return node[0]
+
+
 @pytest.fixture
 def kms(rampart):
     return rampart.client("kms")
 
 
 @pytest.fixture
-def key_arn(kms):
-    return kms.create_key(Description="aws-encryption-sdk interop")["KeyMetadata"]["Arn"]
+def key_arn(kms, node):
+    store = {"CustomKeyStoreId": node[1], "Origin": "AWS_CLOUDHSM"} if node[1] else {}
+    return kms.create_key(Description="aws-encryption-sdk interop", **store)["KeyMetadata"]["Arn"]
 
 
 def test_sdk_round_trip_with_encryption_context(kms, key_arn):
