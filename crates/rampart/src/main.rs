@@ -167,6 +167,19 @@ struct ServeArgs {
     /// store's password. The root of trust's token is never one.
     #[arg(long, value_name = "PATH", env = "RAMPART_CLOUDHSM_MODULE")]
     cloudhsm_module: Option<PathBuf>,
+    /// How often logging trails deliver their log files, in seconds (AWS
+    /// delivers about every 5 minutes; tests use 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    trail_delivery_seconds: u64,
+    /// Where a trail's S3 bucket is, as NAME=DIRECTORY (repeatable); other
+    /// buckets are directories under DATA/buckets/.
+    #[arg(long = "trail-bucket", value_name = "NAME=DIRECTORY", value_parser = parse_bucket)]
+    trail_buckets: Vec<(String, PathBuf)>,
+}
+
+fn parse_bucket(text: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = text.split_once('=').ok_or("expected NAME=DIRECTORY")?;
+    Ok((name.to_string(), PathBuf::from(path)))
 }
 
 fn parse_provider_host(text: &str) -> Result<(String, std::net::SocketAddr), String> {
@@ -265,6 +278,8 @@ fn main() -> ExitCode {
         hardware_mfa_tokens: args.hardware_mfa_tokens,
         hsm,
         cloudhsm_module: args.cloudhsm_module,
+        trail_delivery_period: std::time::Duration::from_secs(args.trail_delivery_seconds),
+        trail_buckets: args.trail_buckets,
         limits: Limits {
             max_connections: args.max_connections,
             max_connections_per_peer: args.max_connections_per_peer,

@@ -60,6 +60,10 @@ pub struct Config {
     pub hsm: Option<rampart_hsm::HsmConfig>,
     /// The PKCS#11 library whose tokens back KMS's custom key stores.
     pub cloudhsm_module: Option<PathBuf>,
+    /// How often logging trails deliver their files.
+    pub trail_delivery_period: std::time::Duration,
+    /// Trail buckets the operator puts elsewhere than `DATA/buckets/NAME`.
+    pub trail_buckets: Vec<(String, PathBuf)>,
 }
 
 /// What one client, or all of them, may hold of the node (the defaults are
@@ -159,7 +163,15 @@ impl Node {
         let mut services: HashMap<ServiceId, Arc<dyn Service>> = HashMap::new();
         services.insert(ServiceId::Iam, iam.clone());
         services.insert(ServiceId::Sts, sts);
-        services.insert(ServiceId::CloudTrail, Arc::new(Trail::new(store.clone())));
+        let trail_config = rampart_trail::TrailConfig {
+            buckets: rampart_trail::Buckets {
+                root: config.data_dir.join("buckets"),
+                mapped: config.trail_buckets.clone(),
+            },
+            delivery_period: config.trail_delivery_period,
+        };
+        let trail_committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
+        services.insert(ServiceId::CloudTrail, Arc::new(Trail::new(store.clone(), trail_committer, trail_config)));
         let lifecycle_clock = LifecycleClock::default();
         // A dev node's tests move the clock and want the effect at once.
         let lifecycle_period = std::time::Duration::from_secs(if config.dev { 1 } else { 60 });

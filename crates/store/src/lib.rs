@@ -120,6 +120,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn scan(&self, kind: &str) -> Result<Vec<Record>, StoreError>;
     /// A page of events.
     fn lookup_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The event cursor: the batches of attributed events committed after
+    /// batch `after`, oldest first, at most `limit` of them, each with its
+    /// number. Batches are numbered in commit order and never change, so
+    /// a reader that remembers the last number it handled (trail
+    /// delivery) misses nothing and reads nothing twice.
+    fn event_batches_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Vec<EventRow>)>, StoreError>;
+    /// The number of the last batch committed (0 before any).
+    fn latest_event_batch(&self) -> Result<i64, StoreError>;
     /// Deletes the records of requests attributable to no account (failed
     /// authentication with an unknown key, or none) older than `before_ms`;
     /// returns how many batches went.

@@ -366,6 +366,29 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    fn event_batches_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Vec<EventRow>)>, StoreError> {
+        let conn = self.reader.lock();
+        let mut stmt =
+            conn.prepare_cached("SELECT seq, events FROM event_batches WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![after, limit])?;
+        let mut batches = Vec::new();
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let bytes = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            match batch::decode(bytes) {
+                Some(events) => batches.push((seq, events)),
+                None => tracing::error!(batch = seq, "an audit event batch is damaged; skipping it"),
+            }
+        }
+        Ok(batches)
+    }
+
+    fn latest_event_batch(&self) -> Result<i64, StoreError> {
+        let conn = self.reader.lock();
+        Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM event_batches", [], |r| r.get(0))?)
+    }
+
     fn lookup_events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.reader.lock();
         // The batches of the query's time whose filter may hold its term,

@@ -1,189 +1,153 @@
-//! CloudTrail: LookupEvents over the audit events the pipeline records.
-//! Trails delivered as files and digest chains come later.
+//! CloudTrail: LookupEvents over the audit events the pipeline records
+//! (`lookup`), trails and their management (`trails`, with `selectors`),
+//! and their delivery as files from the event cursor (`delivery`).
+//! Digest files and their validation come later.
 
-use base64::Engine;
-use serde::Deserialize;
-use serde_json::{json, Value};
+mod delivery;
+mod lookup;
+mod selectors;
+mod trails;
 
-use std::sync::LazyLock;
+pub use delivery::Buckets;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::RwLock;
+use serde_json::Value;
 
 use rampart_core::{
-    Access, AwsError, BoxFuture, Call, Operation, OperationMeta, Outcome, OutputMembers, Registry, Service, ServiceId,
+    Access, AccessTarget, AwsError, BoxFuture, Call, Change, Operation, OperationMeta, Outcome, Registry, Service,
+    ServiceId, SystemCommitter, Task,
 };
-use rampart_store::{EventFilter, EventQuery, Store, StoredEvent};
-use rampart_wire::{CloudTrailException, CloudTrailOperation as O, CommonError, ExceptionId};
+use rampart_store::{RecordWrite, Store};
+use rampart_wire::{CloudTrailOperation as O, CommonError, OperationId};
 
 /// Every CloudTrail operation Rampart serves; `unserved.txt` lists the rest.
 fn registry() -> &'static Registry<Trail, O> {
-    static REGISTRY: LazyLock<Registry<Trail, O>> = LazyLock::new(|| {
-        Registry::new(vec![Operation::<Trail, O>::read(O::LookupEvents, (), |trail, call, input| {
-            Box::pin(async move {
-                trail.lookup_events(call, rampart_core::parse_input(ServiceId::CloudTrail, input)?).await
+    macro_rules! op {
+        ($kind:ident, $op:ident, $method:ident) => {
+            Operation::<Trail, O>::$kind(O::$op, (), |trail, call, input| {
+                Box::pin(
+                    async move { trail.$method(call, rampart_core::parse_input(ServiceId::CloudTrail, input)?).await },
+                )
             })
-        })])
+        };
+    }
+    static REGISTRY: LazyLock<Registry<Trail, O>> = LazyLock::new(|| {
+        Registry::new(vec![
+            op!(read, LookupEvents, lookup_events),
+            op!(write, CreateTrail, create_trail),
+            op!(read, GetTrail, get_trail),
+            op!(read, DescribeTrails, describe_trails),
+            op!(read, ListTrails, list_trails),
+            op!(write, UpdateTrail, update_trail),
+            op!(write, DeleteTrail, delete_trail),
+            op!(write, StartLogging, start_logging),
+            op!(write, StopLogging, stop_logging),
+            op!(read, GetTrailStatus, get_trail_status),
+            op!(write, PutEventSelectors, put_event_selectors),
+            op!(read, GetEventSelectors, get_event_selectors),
+            op!(write, AddTags, add_tags),
+            op!(write, RemoveTags, remove_tags),
+            op!(read, ListTags, list_tags),
+        ])
     });
     &REGISTRY
 }
-const DEFAULT_MAX_RESULTS: usize = 50;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct LookupAttribute {
-    attribute_key: String,
-    attribute_value: String,
+/// How the CloudTrail service is configured.
+#[derive(Debug, Clone)]
+pub struct TrailConfig {
+    pub buckets: Buckets,
+    /// How often logging trails deliver (AWS: about every 5 minutes).
+    pub delivery_period: std::time::Duration,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct LookupEventsInput {
-    #[serde(default)]
-    lookup_attributes: Vec<LookupAttribute>,
-    start_time: Option<f64>,
-    end_time: Option<f64>,
-    event_category: Option<String>,
-    max_results: Option<usize>,
-    next_token: Option<String>,
+/// CloudTrail's memory.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub trails: trails::Trails,
+    /// Each trail's delivery state, by trail ARN.
+    pub deliveries: HashMap<String, delivery::DeliveryRecord>,
 }
 
-#[derive(Debug)]
 pub struct Trail {
     store: Store,
+    state: Arc<RwLock<State>>,
+    /// Serializes mutations and delivery passes.
+    lock: Arc<tokio::sync::Mutex<()>>,
+    committer: Arc<dyn SystemCommitter>,
+    config: TrailConfig,
 }
 
-fn filter_of(attribute: &LookupAttribute) -> Result<EventFilter, AwsError> {
-    let v = attribute.attribute_value.clone();
-    Ok(match attribute.attribute_key.as_str() {
-        "EventId" => EventFilter::EventId(v),
-        "EventName" => EventFilter::EventName(v),
-        "ReadOnly" => match v.as_str() {
-            "true" => EventFilter::ReadOnly(true),
-            "false" => EventFilter::ReadOnly(false),
-            _ => {
-                return Err(
-                    CloudTrailException::InvalidLookupAttributesException.error("ReadOnly must be true or false.")
-                )
-            }
-        },
-        "Username" => EventFilter::Username(v),
-        "ResourceType" => EventFilter::ResourceType(v),
-        "ResourceName" => EventFilter::ResourceName(v),
-        "EventSource" => EventFilter::EventSource(v),
-        "AccessKeyId" => EventFilter::AccessKeyId(v),
-        other => {
-            return Err(CloudTrailException::InvalidLookupAttributesException
-                .error(format!("Unknown lookup attribute key {other}.")))
-        }
-    })
-}
-
-/// A token names where the next page starts and the query it belongs to, so a
-/// token reused with other parameters is refused.
-fn token_fingerprint(input: &LookupEventsInput) -> u64 {
-    let mut text = String::new();
-    for a in &input.lookup_attributes {
-        text.push_str(&a.attribute_key);
-        text.push('\x1f');
-        text.push_str(&a.attribute_value);
+impl std::fmt::Debug for Trail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trail").field("config", &self.config).finish_non_exhaustive()
     }
-    text.push_str(&format!("{:?}{:?}", input.start_time, input.end_time));
-    // FNV-1a: a fingerprint, not a security boundary (the token is not a secret).
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-fn encode_token(seq: i64, fingerprint: u64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{seq}:{fingerprint:x}"))
+/// The writes of a mutation, what it does to memory once they are durable,
+/// and its output.
+pub(crate) struct Mutation {
+    pub writes: Vec<RecordWrite>,
+    pub apply: Box<dyn FnOnce(&mut State) + Send>,
+    pub output: Value,
 }
 
-fn decode_token(token: &str, fingerprint: u64) -> Option<i64> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (seq, fp) = text.split_once(':')?;
-    let fp = u64::from_str_radix(fp, 16).ok()?;
-    (fp == fingerprint).then_some(seq.parse().ok()?)
+pub(crate) fn failure() -> AwsError {
+    CommonError::InternalFailure.error(ServiceId::CloudTrail, "The request could not be completed.")
 }
 
-fn event_json(e: &StoredEvent) -> Value {
-    let row = &e.row;
-    let resources: Vec<Value> =
-        row.resources.iter().map(|(t, n)| json!({"ResourceType": t, "ResourceName": n})).collect();
-    let mut out = json!({
-        "EventId": row.event_id,
-        "EventName": row.event_name,
-        "ReadOnly": if row.read_only { "true" } else { "false" },
-        "EventTime": (row.event_time_ms / 1000) as f64,
-        "EventSource": row.event_source,
-        "Resources": resources,
-        "CloudTrailEvent": row.record,
-    });
-    if let Some(k) = &row.access_key_id {
-        out.set("AccessKeyId", json!(k));
-    }
-    if let Some(u) = &row.username {
-        out.set("Username", json!(u));
-    }
-    out
+pub(crate) fn now() -> f64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
 }
 
 impl Trail {
-    pub fn new(store: Store) -> Trail {
-        Trail { store }
+    pub fn new(store: Store, committer: Arc<dyn SystemCommitter>, config: TrailConfig) -> Trail {
+        Trail {
+            store,
+            state: Arc::new(RwLock::new(State::default())),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+            committer,
+            config,
+        }
     }
 
-    async fn lookup_events(&self, call: &Call, input: LookupEventsInput) -> Result<Outcome, AwsError> {
-        if input.lookup_attributes.len() > 1 {
-            return Err(CloudTrailException::InvalidLookupAttributesException
-                .error("You cannot specify more than one lookup attribute."));
-        }
-        let filter = input.lookup_attributes.first().map(filter_of).transpose()?;
-        let to_ms = |s: f64| (s * 1000.0) as i64;
-        let (start_ms, end_ms) = (input.start_time.map(to_ms), input.end_time.map(to_ms));
-        if let (Some(s), Some(e)) = (start_ms, end_ms) {
-            if s > e {
-                return Err(CloudTrailException::InvalidTimeRangeException.error("Start time must be before end time."));
-            }
-        }
-        // Rampart records management events only; there are no Insights events to return.
-        if input.event_category.is_some() {
-            return Ok(Outcome::read(json!({ "Events": [] })));
-        }
-        let fingerprint = token_fingerprint(&input);
-        let after = match &input.next_token {
-            Some(token) => Some(decode_token(token, fingerprint).ok_or_else(|| {
-                CloudTrailException::InvalidNextTokenException.error("The NextToken is not valid for this query.")
-            })?),
-            None => None,
+    /// Runs a mutation under the service's lock; memory changes once its
+    /// writes are committed (with the call's audit record).
+    pub(crate) async fn mutate(
+        &self,
+        build: impl FnOnce(&State) -> Result<Mutation, AwsError>,
+    ) -> Result<Outcome, AwsError> {
+        let guard = self.lock.clone().lock_owned().await;
+        let mutation = build(&self.state.read())?;
+        let state = self.state.clone();
+        let apply = mutation.apply;
+        let change = Change {
+            writes: mutation.writes,
+            apply: Box::new(move || {
+                apply(&mut state.write());
+                drop(guard);
+            }),
         };
-        let limit = input.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
-        let query = EventQuery {
-            account: call.caller.account().to_string(),
-            // Event history is regional (IAM's global calls are us-east-1's).
-            region: call.region.clone(),
-            filter,
-            start_ms,
-            end_ms,
-            after,
-            // One more than asked, to know whether another page exists.
-            limit: limit + 1,
-        };
-        let store = self.store.clone();
-        let mut events = tokio::task::spawn_blocking(move || store.lookup_events(&query))
-            .await
-            .map_err(|_| CommonError::InternalFailure.error(ServiceId::CloudTrail, "The lookup was interrupted."))?
-            .map_err(|_| {
-                CommonError::InternalFailure.error(ServiceId::CloudTrail, "The audit store could not be read.")
-            })?;
-        let next = if events.len() > limit {
-            events.truncate(limit);
-            events.last().map(|e| encode_token(e.seq, fingerprint))
-        } else {
-            None
-        };
-        let mut output = json!({ "Events": events.iter().map(event_json).collect::<Vec<_>>() });
-        if let Some(token) = next {
-            output.set("NextToken", json!(token));
-        }
-        Ok(Outcome::read(output))
+        Ok(Outcome { output: mutation.output, resources: Vec::new(), change: Some(change) })
     }
+}
+
+/// The trail a request names, as the ARN authorization checks: a name is
+/// the caller's trail in the call's region (or a multi-Region trail of
+/// another home region that the name finds).
+fn trail_target(state: &State, call: &Call, name: Option<&str>) -> AccessTarget {
+    let Some(name) = name else { return AccessTarget::default() };
+    let found = trails::find(&state.trails, call, name).ok();
+    let arn = match (found, name.starts_with("arn:")) {
+        (Some(entry), _) => entry.arn(),
+        (None, true) => name.to_string(),
+        (None, false) => trails::trail_arn(&call.region, call.caller.account().as_str(), name),
+    };
+    let tags = found.map(|e| e.record.tags.clone()).unwrap_or_default();
+    AccessTarget { arn: Some(arn), tags, condition_keys: Vec::new() }
 }
 
 impl Service for Trail {
@@ -195,16 +159,64 @@ impl Service for Trail {
         registry().meta(name)
     }
 
-    /// LookupEvents has no resource.
-    fn access(&self, call: &Call, _input: &Value) -> Access {
-        Access::own(call, Vec::new())
+    /// A trail's operations act on the trail; LookupEvents, DescribeTrails
+    /// and ListTrails on `*`. ListTags names several.
+    fn access(&self, call: &Call, input: &Value) -> Access {
+        let state = self.state.read();
+        let text = |member: &str| input.get(member).and_then(Value::as_str);
+        let targets = match O::from_name(call.operation) {
+            Some(
+                O::CreateTrail
+                | O::GetTrail
+                | O::UpdateTrail
+                | O::DeleteTrail
+                | O::StartLogging
+                | O::StopLogging
+                | O::GetTrailStatus,
+            ) => vec![trail_target(&state, call, text("Name"))],
+            Some(O::PutEventSelectors | O::GetEventSelectors) => vec![trail_target(&state, call, text("TrailName"))],
+            Some(O::AddTags | O::RemoveTags) => vec![trail_target(&state, call, text("ResourceId"))],
+            Some(O::ListTags) => input
+                .get("ResourceIdList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|id| trail_target(&state, call, Some(id)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Access::own(call, targets)
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {
         registry().dispatch(self, call, input)
     }
 
+    fn tasks(self: Arc<Self>) -> Vec<Task> {
+        let trail = self;
+        vec![Task {
+            name: "cloudtrail-delivery",
+            period: trail.config.delivery_period,
+            // A clean shutdown delivers what is pending.
+            at_shutdown: true,
+            run: Arc::new(move || {
+                let trail = trail.clone();
+                Box::pin(async move { trail.deliver().await })
+            }),
+        }]
+    }
+
     fn load(&self) -> Result<(), String> {
+        let mut state = State::default();
+        for row in self.store.scan(trails::TRAIL_KIND).map_err(|e| e.to_string())? {
+            let record: trails::TrailRecord =
+                serde_json::from_str(&row.value).map_err(|e| format!("CloudTrail trail {}: {e}", row.key))?;
+            let entry = trails::TrailEntry { account: row.account.clone(), record };
+            state.trails.insert((row.account, entry.record.home_region.clone(), entry.record.name.clone()), entry);
+        }
+        delivery::load(&self.store, &mut state)?;
+        *self.state.write() = state;
         Ok(())
     }
 }
@@ -218,22 +230,5 @@ mod tests {
         if let Err(problems) = registry().coverage(include_str!("../unserved.txt")) {
             panic!("{problems}");
         }
-    }
-
-    #[test]
-    fn tokens_are_bound_to_their_query() {
-        let input = |v: &str| LookupEventsInput {
-            lookup_attributes: vec![LookupAttribute { attribute_key: "EventName".into(), attribute_value: v.into() }],
-            start_time: None,
-            end_time: None,
-            event_category: None,
-            max_results: None,
-            next_token: None,
-        };
-        let fp = token_fingerprint(&input("CreateUser"));
-        let token = encode_token(7, fp);
-        assert_eq!(decode_token(&token, fp), Some(7));
-        assert_eq!(decode_token(&token, token_fingerprint(&input("DeleteUser"))), None);
-        assert_eq!(decode_token("garbage", fp), None);
     }
 }

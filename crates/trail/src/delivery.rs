@@ -1,0 +1,351 @@
+//! Delivery: each logging trail's records written as files, laid out as
+//! CloudTrail lays them out in S3 —
+//! `BUCKET/[PREFIX/]AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHmmZ_UNIQUE.json.gz`
+//! holding `{"Records":[…]}` — from the store's event cursor.
+//!
+//! Exactly once, across restarts and `kill -9`: a pass first commits what
+//! it will write (the batch range, each file's name and the positions of its
+//! records) as the trail's pending delivery, then writes the files (each to
+//! a temporary name, synced, renamed), then commits the cursor past the
+//! range. A pass that finds a pending delivery (the node died in between)
+//! writes exactly those files again — the same names, the same records —
+//! before it reads anything new.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use rampart_core::{Change, SystemChange};
+use rampart_store::{EventRow, RecordWrite};
+
+use crate::selectors::{self, Selectors};
+use crate::trails::{TrailEntry, TRAIL_KIND};
+use crate::{State, Trail};
+
+pub(crate) const DELIVERY_KIND: &str = "cloudtrail-delivery";
+/// Batches one pass reads at most.
+const BATCHES_PER_PASS: usize = 2000;
+/// Event sources whose events are global (recorded in us-east-1), which a
+/// trail delivers only with `IncludeGlobalServiceEvents`.
+const GLOBAL_SOURCES: &[&str] = &["iam.amazonaws.com", "signin.amazonaws.com", "organizations.amazonaws.com"];
+
+/// Where trails' buckets are: a directory per bucket under the data
+/// directory's `buckets/`, or where the operator maps a bucket.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    pub root: PathBuf,
+    pub mapped: Vec<(String, PathBuf)>,
+}
+
+impl Buckets {
+    pub fn path(&self, bucket: &str) -> PathBuf {
+        match self.mapped.iter().find(|(name, _)| name == bucket) {
+            Some((_, path)) => path.clone(),
+            None => self.root.join(bucket),
+        }
+    }
+
+    /// Makes the bucket's directory when it is not there (Rampart has no S3
+    /// CreateBucket: a trail's bucket is made with the trail).
+    pub fn ensure(&self, bucket: &str) -> std::io::Result<PathBuf> {
+        let path = self.path(bucket);
+        std::fs::create_dir_all(&path)?;
+        Ok(path)
+    }
+}
+
+/// A trail's delivery state as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DeliveryRecord {
+    /// The last event batch handled.
+    pub cursor: i64,
+    /// The batches the trail logged: after `.0`, up to `.1` (open while it logs).
+    pub windows: Vec<(i64, Option<i64>)>,
+    #[serde(default)]
+    pub pending: Option<Pending>,
+    #[serde(default)]
+    pub latest_delivery_time: Option<f64>,
+    #[serde(default)]
+    pub latest_attempt_time: Option<f64>,
+    #[serde(default)]
+    pub latest_error: Option<String>,
+}
+
+/// A delivery committed before its files are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    pub from: i64,
+    pub to: i64,
+    pub files: Vec<PendingFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PendingFile {
+    /// Relative to the bucket's directory.
+    pub path: String,
+    /// `(batch, index in the batch)` of each record, in order.
+    pub positions: Vec<(i64, u32)>,
+}
+
+impl DeliveryRecord {
+    fn logs(&self, batch: i64) -> bool {
+        self.windows.iter().any(|(after, until)| batch > *after && until.is_none_or(|u| batch <= u))
+    }
+
+    /// Whether some batch after the cursor may still be the trail's.
+    fn has_work(&self) -> bool {
+        self.pending.is_some() || self.windows.iter().any(|(_, until)| until.is_none_or(|u| u > self.cursor))
+    }
+
+    /// Drops the windows the cursor has passed.
+    fn prune(&mut self) {
+        let cursor = self.cursor;
+        self.windows.retain(|(_, until)| until.is_none_or(|u| u > cursor));
+    }
+
+    /// StartLogging: logs from the batch after `latest`.
+    pub fn start(&mut self, latest: i64) {
+        if !self.windows.iter().any(|(_, until)| until.is_none()) {
+            self.windows.push((latest, None));
+        }
+    }
+
+    /// StopLogging: logs nothing after batch `latest` (what came before is
+    /// still delivered).
+    pub fn stop(&mut self, latest: i64) {
+        for window in self.windows.iter_mut().filter(|(_, until)| until.is_none()) {
+            window.1 = Some(latest);
+        }
+    }
+}
+
+pub(crate) fn record_key(entry: &TrailEntry) -> String {
+    format!("{}/{}", entry.record.home_region, entry.record.name)
+}
+
+pub(crate) fn write(entry: &TrailEntry, record: &DeliveryRecord) -> Result<RecordWrite, String> {
+    let value = serde_json::to_string(record).map_err(|e| e.to_string())?;
+    Ok(RecordWrite::Put { kind: DELIVERY_KIND, account: entry.account.clone(), key: record_key(entry), value })
+}
+
+/// The writes that forget a deleted trail's delivery state.
+pub(crate) fn forget(entry: &TrailEntry) -> Vec<RecordWrite> {
+    vec![RecordWrite::Delete { kind: DELIVERY_KIND, account: entry.account.clone(), key: record_key(entry) }]
+}
+
+/// Whether a trail delivers an event: its account, its region (or any, for
+/// a multi-Region trail; global services' with `IncludeGlobalServiceEvents`),
+/// and its selectors.
+fn delivers(entry: &TrailEntry, selectors: &Selectors, event: &EventRow, record: &Value) -> bool {
+    let r = &entry.record;
+    let global = GLOBAL_SOURCES.contains(&event.event_source.as_str());
+    let region = match (global, r.include_global_service_events) {
+        (true, false) => false,
+        (true, true) => true,
+        (false, _) => r.multi_region || event.region == r.home_region,
+    };
+    event.account == entry.account && region && selectors::selects(selectors, record)
+}
+
+/// `YYYYMMDDTHHmmZ` and the date's directories, of a delivery time.
+fn stamp(seconds: f64) -> (String, String) {
+    let t = time::OffsetDateTime::from_unix_timestamp(seconds as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let file = format!("{:04}{:02}{:02}T{:02}{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute());
+    let dirs = format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day());
+    (file, dirs)
+}
+
+/// The file a delivery writes for one region: named from the trail, the
+/// batch range and the region, so writing it again names the same file.
+fn file_path(entry: &TrailEntry, region: &str, from: i64, to: i64, time: f64) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{}\n{from}\n{to}\n{region}", entry.arn()).as_bytes(),
+    );
+    let unique = hex::encode(digest.as_ref()).chars().take(16).collect::<String>();
+    let (file_time, dirs) = stamp(time);
+    let account = &entry.account;
+    let prefix =
+        entry.record.key_prefix.as_deref().map(|p| format!("{}/", p.trim_end_matches('/'))).unwrap_or_default();
+    format!(
+        "{prefix}AWSLogs/{account}/CloudTrail/{region}/{dirs}/{account}_CloudTrail_{region}_{file_time}_{unique}.json.gz"
+    )
+}
+
+/// Writes `contents` gzipped at `path`, atomically: a temporary file,
+/// synced, renamed over, and the directory synced.
+fn write_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("a delivery path has no directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let temporary = path.with_extension("gz.partial");
+    {
+        let file = std::fs::File::create(&temporary)?;
+        let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        encoder.write_all(contents)?;
+        encoder.finish()?.sync_all()?;
+    }
+    std::fs::rename(&temporary, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `{"Records":[…]}` from the stored records, as stored.
+fn records_json<'a>(records: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = b"{\"Records\":[".to_vec();
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(record.as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+impl Trail {
+    /// One pass over every trail; each trail's progress is committed as it goes.
+    pub(crate) async fn deliver(&self) -> Result<Option<SystemChange>, String> {
+        let _guard = self.lock.clone().lock_owned().await;
+        let trails: Vec<TrailEntry> = self.state.read().trails.values().cloned().collect();
+        for entry in trails {
+            let mut record = self.state.read().deliveries.get(&entry.arn()).cloned().unwrap_or_default();
+            if !record.has_work() {
+                continue;
+            }
+            if record.pending.is_none() {
+                match self.plan(&entry, &mut record)? {
+                    true => self.commit_delivery(&entry, record.clone()).await?,
+                    false => {
+                        // Nothing of the trail's: move the cursor on (in memory
+                        // until the next commit; a restart reads them again).
+                        self.state.write().deliveries.insert(entry.arn(), record);
+                        continue;
+                    }
+                }
+            }
+            let Some(pending) = record.pending.clone() else { continue };
+            let now = crate::now();
+            record.latest_attempt_time = Some(now);
+            match self.write_pending(&entry, &pending) {
+                Ok(()) => {
+                    record.cursor = pending.to;
+                    record.pending = None;
+                    record.latest_delivery_time = Some(now);
+                    record.latest_error = None;
+                    record.prune();
+                }
+                Err(error) => {
+                    tracing::error!(%error, trail = %entry.arn(), "a trail's log files could not be written");
+                    record.latest_error = Some(format!("Rampart could not write the log files: {error}"));
+                }
+            }
+            self.commit_delivery(&entry, record).await?;
+        }
+        Ok(None)
+    }
+
+    /// Reads the batches after the cursor and plans the files of the
+    /// trail's events among them; `false` when there are none (the cursor
+    /// moves on all the same).
+    fn plan(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<bool, String> {
+        let batches = self.store.event_batches_after(record.cursor, BATCHES_PER_PASS).map_err(|e| e.to_string())?;
+        let Some(to) = batches.last().map(|(seq, _)| *seq) else { return Ok(false) };
+        let selectors = entry.selectors();
+        let mut by_region: BTreeMap<String, Vec<(i64, u32)>> = BTreeMap::new();
+        for (seq, events) in &batches {
+            if !record.logs(*seq) {
+                continue;
+            }
+            for (index, event) in events.iter().enumerate() {
+                let Ok(parsed) = serde_json::from_str::<Value>(&event.record) else { continue };
+                if delivers(entry, &selectors, event, &parsed) {
+                    let index = u32::try_from(index).map_err(|e| e.to_string())?;
+                    by_region.entry(event.region.clone()).or_default().push((*seq, index));
+                }
+            }
+        }
+        let from = record.cursor;
+        if by_region.is_empty() {
+            record.cursor = to;
+            record.prune();
+            return Ok(false);
+        }
+        let now = crate::now();
+        let files = by_region
+            .into_iter()
+            .map(|(region, positions)| PendingFile { path: file_path(entry, &region, from, to, now), positions })
+            .collect();
+        record.pending = Some(Pending { from, to, files });
+        Ok(true)
+    }
+
+    /// Writes a pending delivery's files, reading its records again.
+    fn write_pending(&self, entry: &TrailEntry, pending: &Pending) -> Result<(), String> {
+        let count = usize::try_from(pending.to - pending.from).unwrap_or(BATCHES_PER_PASS);
+        let batches = self.store.event_batches_after(pending.from, count).map_err(|e| e.to_string())?;
+        let batches: BTreeMap<i64, Vec<EventRow>> = batches.into_iter().filter(|(seq, _)| *seq <= pending.to).collect();
+        let bucket = self.config.buckets.ensure(&entry.record.bucket).map_err(|e| e.to_string())?;
+        for file in &pending.files {
+            let records = file.positions.iter().filter_map(|(seq, index)| {
+                batches.get(seq).and_then(|events| events.get(*index as usize)).map(|e| e.record.as_str())
+            });
+            write_file(&bucket.join(&file.path), &records_json(records)).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn commit_delivery(&self, entry: &TrailEntry, record: DeliveryRecord) -> Result<(), String> {
+        let writes = vec![write(entry, &record)?];
+        let state = self.state.clone();
+        let arn = entry.arn();
+        let apply = Box::new(move || {
+            state.write().deliveries.insert(arn, record);
+        });
+        self.committer.commit(SystemChange { change: Change { writes, apply }, events: Vec::new() }).await
+    }
+}
+
+/// Loads the stored delivery states into `state` (after its trails).
+pub(crate) fn load(store: &rampart_store::Store, state: &mut State) -> Result<(), String> {
+    for row in store.scan(DELIVERY_KIND).map_err(|e| e.to_string())? {
+        let record: DeliveryRecord =
+            serde_json::from_str(&row.value).map_err(|e| format!("CloudTrail delivery {}: {e}", row.key))?;
+        let Some(entry) = state.trails.values().find(|t| t.account == row.account && record_key(t) == row.key) else {
+            continue;
+        };
+        state.deliveries.insert(entry.arn(), record);
+    }
+    let _ = TRAIL_KIND;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_decide_which_batches_a_trail_logged() {
+        let mut record = DeliveryRecord::default();
+        assert!(!record.has_work());
+        record.start(10);
+        assert!(!record.logs(10) && record.logs(11) && record.logs(1_000));
+        record.stop(20);
+        assert!(record.logs(20) && !record.logs(21));
+        record.start(30);
+        assert!(!record.logs(25) && record.logs(31));
+        record.cursor = 25;
+        record.prune();
+        assert_eq!(record.windows, vec![(30, None)]);
+        assert!(record.has_work());
+    }
+
+    #[test]
+    fn file_names_are_aws_layout_and_stable() {
+        let (file, dirs) = stamp(1_700_000_000.0);
+        assert_eq!((file.as_str(), dirs.as_str()), ("20231114T2213Z", "2023/11/14"));
+        assert_eq!(records_json(["{\"a\":1}", "{\"b\":2}"].into_iter()), b"{\"Records\":[{\"a\":1},{\"b\":2}]}");
+        assert_eq!(records_json(std::iter::empty()), b"{\"Records\":[]}");
+    }
+}
