@@ -164,7 +164,6 @@ def test_trail_management_follows_aws_rules(server):
         assert error_of(e) == "InvalidS3BucketNameException", bad
     for refused, code in [({"SnsTopicName": "topic"}, "InvalidSnsTopicNameException"),
                           ({"KmsKeyId": "alias/x"}, "UnsupportedOperationException"),
-                          ({"EnableLogFileValidation": True}, "UnsupportedOperationException"),
                           ({"IsOrganizationTrail": True}, "OrganizationsNotInUseException"),
                           ({"CloudWatchLogsLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g:*"},
                            "CloudWatchLogsDeliveryUnavailableException")]:

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod policy_cli;
+mod trail_cli;
 
 use clap::{Parser, Subcommand};
 use rampart_core::{AccountId, Secret};
@@ -42,6 +43,9 @@ enum Command {
     /// Manage the keys that wrap the secrets the node stores.
     #[command(subcommand)]
     WrappingKey(WrappingKeyCommand),
+    /// Work with trails' delivered files offline.
+    #[command(subcommand)]
+    Trail(trail_cli::TrailCommand),
 }
 
 #[derive(Subcommand)]
@@ -171,6 +175,10 @@ struct ServeArgs {
     /// delivers about every 5 minutes; tests use 1).
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     trail_delivery_seconds: u64,
+    /// How often trails with log-file validation write a digest file, in
+    /// seconds (AWS: hourly).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    trail_digest_seconds: u64,
     /// Where a trail's S3 bucket is, as NAME=DIRECTORY (repeatable); other
     /// buckets are directories under DATA/buckets/.
     #[arg(long = "trail-bucket", value_name = "NAME=DIRECTORY", value_parser = parse_bucket)]
@@ -216,6 +224,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Serve(args) => *args,
         Command::Policy(command) => return policy_cli::run(command),
+        Command::Trail(command) => return trail_cli::run(command),
         Command::WrappingKey(WrappingKeyCommand::Rotate { data }) => {
             return match rampart_core::FileKeys::rotate(&data) {
                 Ok(id) => {
@@ -279,6 +288,7 @@ fn main() -> ExitCode {
         hsm,
         cloudhsm_module: args.cloudhsm_module,
         trail_delivery_period: std::time::Duration::from_secs(args.trail_delivery_seconds),
+        trail_digest_period: std::time::Duration::from_secs(args.trail_digest_seconds),
         trail_buckets: args.trail_buckets,
         limits: Limits {
             max_connections: args.max_connections,

@@ -62,6 +62,8 @@ pub struct Config {
     pub cloudhsm_module: Option<PathBuf>,
     /// How often logging trails deliver their files.
     pub trail_delivery_period: std::time::Duration,
+    /// How often trails with log-file validation write a digest.
+    pub trail_digest_period: std::time::Duration,
     /// Trail buckets the operator puts elsewhere than `DATA/buckets/NAME`.
     pub trail_buckets: Vec<(String, PathBuf)>,
 }
@@ -169,9 +171,13 @@ impl Node {
                 mapped: config.trail_buckets.clone(),
             },
             delivery_period: config.trail_delivery_period,
+            digest_period: config.trail_digest_period,
         };
         let trail_committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
-        services.insert(ServiceId::CloudTrail, Arc::new(Trail::new(store.clone(), trail_committer, trail_config)));
+        services.insert(
+            ServiceId::CloudTrail,
+            Arc::new(Trail::new(store.clone(), sealer.clone(), trail_committer, trail_config)),
+        );
         let lifecycle_clock = LifecycleClock::default();
         // A dev node's tests move the clock and want the effect at once.
         let lifecycle_period = std::time::Duration::from_secs(if config.dev { 1 } else { 60 });

@@ -16,7 +16,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
-pub use sqlite::SqliteBackend;
+pub use sqlite::{read_records, SqliteBackend};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -341,6 +341,19 @@ impl SqliteBackend {
     }
 }
 
+/// Every record of a kind in `dir/rampart.db`, read-only, without starting
+/// a writer or migrating: for offline tools beside a running node (SQLite's
+/// WAL lets them read while it writes).
+pub fn read_records(dir: &Path, kind: &str) -> Result<Vec<Record>, StoreError> {
+    let conn = Connection::open_with_flags(
+        dir.join("rampart.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut stmt = conn.prepare("SELECT account, key, value FROM records WHERE kind = ?1 ORDER BY account, key")?;
+    let rows = stmt.query_map([kind], |r| Ok(Record { account: r.get(0)?, key: r.get(1)?, value: r.get(2)? }))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 impl Backend for SqliteBackend {
     fn commit(&self, commit: Commit) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.submit(|reply| Job::Commit(commit, reply)))

@@ -21,8 +21,9 @@ use serde_json::Value;
 use rampart_core::{Change, SystemChange};
 use rampart_store::{EventRow, RecordWrite};
 
+use crate::digest::{Chain, LoggedFile};
 use crate::selectors::{self, Selectors};
-use crate::trails::{TrailEntry, TRAIL_KIND};
+use crate::trails::TrailEntry;
 use crate::{State, Trail};
 
 pub(crate) const DELIVERY_KIND: &str = "cloudtrail-delivery";
@@ -72,6 +73,13 @@ pub(crate) struct DeliveryRecord {
     pub latest_attempt_time: Option<f64>,
     #[serde(default)]
     pub latest_error: Option<String>,
+    /// With log-file validation: each region's digest chain.
+    #[serde(default)]
+    pub chains: BTreeMap<String, Chain>,
+    #[serde(default)]
+    pub latest_digest_time: Option<f64>,
+    #[serde(default)]
+    pub latest_digest_error: Option<String>,
 }
 
 /// A delivery committed before its files are written.
@@ -86,6 +94,7 @@ pub(crate) struct Pending {
 pub(crate) struct PendingFile {
     /// Relative to the bucket's directory.
     pub path: String,
+    pub region: String,
     /// `(batch, index in the batch)` of each record, in order.
     pub positions: Vec<(i64, u32)>,
 }
@@ -158,6 +167,11 @@ fn stamp(seconds: f64) -> (String, String) {
     (file, dirs)
 }
 
+/// A trail's key prefix as the start of a path (`PREFIX/`, or nothing).
+pub(crate) fn prefix_of(entry: &TrailEntry) -> String {
+    entry.record.key_prefix.as_deref().map(|p| format!("{}/", p.trim_end_matches('/'))).unwrap_or_default()
+}
+
 /// The file a delivery writes for one region: named from the trail, the
 /// batch range and the region, so writing it again names the same file.
 fn file_path(entry: &TrailEntry, region: &str, from: i64, to: i64, time: f64) -> String {
@@ -168,25 +182,39 @@ fn file_path(entry: &TrailEntry, region: &str, from: i64, to: i64, time: f64) ->
     let unique = hex::encode(digest.as_ref()).chars().take(16).collect::<String>();
     let (file_time, dirs) = stamp(time);
     let account = &entry.account;
-    let prefix =
-        entry.record.key_prefix.as_deref().map(|p| format!("{}/", p.trim_end_matches('/'))).unwrap_or_default();
+    let prefix = prefix_of(entry);
     format!(
         "{prefix}AWSLogs/{account}/CloudTrail/{region}/{dirs}/{account}_CloudTrail_{region}_{file_time}_{unique}.json.gz"
     )
 }
 
-/// Writes `contents` gzipped at `path`, atomically: a temporary file,
-/// synced, renamed over, and the directory synced.
-fn write_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().ok_or_else(|| std::io::Error::other("a delivery path has no directory"))?;
-    std::fs::create_dir_all(dir)?;
-    let temporary = path.with_extension("gz.partial");
-    {
-        let file = std::fs::File::create(&temporary)?;
+/// Writes `contents` gzipped at `path`, atomically (`write_atomically`).
+pub(crate) fn write_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_atomically(path, |file| {
         let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
         encoder.write_all(contents)?;
-        encoder.finish()?.sync_all()?;
-    }
+        encoder.finish()?.sync_all()
+    })
+}
+
+/// Writes `contents` as they are at `path`, atomically.
+pub(crate) fn write_plain(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_atomically(path, |mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    })
+}
+
+/// A temporary file beside `path`, filled and synced by `fill`, renamed
+/// over `path`, and the directory synced: readers see the old file or the
+/// whole new one.
+fn write_atomically(path: &Path, fill: impl FnOnce(std::fs::File) -> std::io::Result<()>) -> std::io::Result<()> {
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("a delivery path has no directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".partial");
+    let temporary = PathBuf::from(name);
+    fill(std::fs::File::create(&temporary)?)?;
     std::fs::rename(&temporary, path)?;
     std::fs::File::open(dir)?.sync_all()
 }
@@ -205,45 +233,63 @@ fn records_json<'a>(records: impl Iterator<Item = &'a str>) -> Vec<u8> {
 }
 
 impl Trail {
-    /// One pass over every trail; each trail's progress is committed as it goes.
-    pub(crate) async fn deliver(&self) -> Result<Option<SystemChange>, String> {
+    /// One pass over every trail; each trail's progress is committed as it
+    /// goes. `flush`: the node is stopping (or starting), so every file not
+    /// yet in a digest gets one now.
+    pub(crate) async fn deliver(&self, flush: bool) -> Result<Option<SystemChange>, String> {
         let _guard = self.lock.clone().lock_owned().await;
         let trails: Vec<TrailEntry> = self.state.read().trails.values().cloned().collect();
         for entry in trails {
             let mut record = self.state.read().deliveries.get(&entry.arn()).cloned().unwrap_or_default();
-            if !record.has_work() {
-                continue;
+            if record.has_work() {
+                self.deliver_trail(&entry, &mut record).await?;
             }
-            if record.pending.is_none() {
-                match self.plan(&entry, &mut record)? {
-                    true => self.commit_delivery(&entry, record.clone()).await?,
-                    false => {
-                        // Nothing of the trail's: move the cursor on (in memory
-                        // until the next commit; a restart reads them again).
-                        self.state.write().deliveries.insert(entry.arn(), record);
-                        continue;
+            if entry.record.log_file_validation {
+                self.digests(&entry, &mut record, flush).await?;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn deliver_trail(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<(), String> {
+        if record.pending.is_none() {
+            if self.plan(entry, record)? {
+                self.commit_delivery(entry, record.clone()).await?;
+            } else {
+                // Nothing of the trail's: the cursor moves on in memory
+                // (until the next commit; a restart reads those batches again).
+                self.state.write().deliveries.insert(entry.arn(), record.clone());
+                return Ok(());
+            }
+        }
+        let Some(pending) = record.pending.clone() else { return Ok(()) };
+        let now = crate::now();
+        record.latest_attempt_time = Some(now);
+        match self.write_pending(entry, &pending) {
+            Ok(files) => {
+                record.cursor = pending.to;
+                record.pending = None;
+                record.latest_delivery_time = Some(now);
+                record.latest_error = None;
+                record.prune();
+                if entry.record.log_file_validation {
+                    let start = entry.record.start_logging_time.unwrap_or(now);
+                    for (region, file) in files {
+                        record
+                            .chains
+                            .entry(region)
+                            .or_insert_with(|| Chain { start, ..Chain::default() })
+                            .files
+                            .push(file);
                     }
                 }
             }
-            let Some(pending) = record.pending.clone() else { continue };
-            let now = crate::now();
-            record.latest_attempt_time = Some(now);
-            match self.write_pending(&entry, &pending) {
-                Ok(()) => {
-                    record.cursor = pending.to;
-                    record.pending = None;
-                    record.latest_delivery_time = Some(now);
-                    record.latest_error = None;
-                    record.prune();
-                }
-                Err(error) => {
-                    tracing::error!(%error, trail = %entry.arn(), "a trail's log files could not be written");
-                    record.latest_error = Some(format!("Rampart could not write the log files: {error}"));
-                }
+            Err(error) => {
+                tracing::error!(%error, trail = %entry.arn(), "a trail's log files could not be written");
+                record.latest_error = Some(format!("Rampart could not write the log files: {error}"));
             }
-            self.commit_delivery(&entry, record).await?;
         }
-        Ok(None)
+        self.commit_delivery(entry, record.clone()).await
     }
 
     /// Reads the batches after the cursor and plans the files of the
@@ -275,28 +321,48 @@ impl Trail {
         let now = crate::now();
         let files = by_region
             .into_iter()
-            .map(|(region, positions)| PendingFile { path: file_path(entry, &region, from, to, now), positions })
+            .map(|(region, positions)| PendingFile {
+                path: file_path(entry, &region, from, to, now),
+                region,
+                positions,
+            })
             .collect();
         record.pending = Some(Pending { from, to, files });
         Ok(true)
     }
 
-    /// Writes a pending delivery's files, reading its records again.
-    fn write_pending(&self, entry: &TrailEntry, pending: &Pending) -> Result<(), String> {
+    /// Writes a pending delivery's files, reading its records again; each
+    /// file as a digest will list it.
+    fn write_pending(&self, entry: &TrailEntry, pending: &Pending) -> Result<Vec<(String, LoggedFile)>, String> {
         let count = usize::try_from(pending.to - pending.from).unwrap_or(BATCHES_PER_PASS);
         let batches = self.store.event_batches_after(pending.from, count).map_err(|e| e.to_string())?;
         let batches: BTreeMap<i64, Vec<EventRow>> = batches.into_iter().filter(|(seq, _)| *seq <= pending.to).collect();
         let bucket = self.config.buckets.ensure(&entry.record.bucket).map_err(|e| e.to_string())?;
+        let mut written = Vec::new();
         for file in &pending.files {
-            let records = file.positions.iter().filter_map(|(seq, index)| {
-                batches.get(seq).and_then(|events| events.get(*index as usize)).map(|e| e.record.as_str())
-            });
-            write_file(&bucket.join(&file.path), &records_json(records)).map_err(|e| e.to_string())?;
+            let events: Vec<&EventRow> = file
+                .positions
+                .iter()
+                .filter_map(|(seq, index)| batches.get(seq).and_then(|events| events.get(*index as usize)))
+                .collect();
+            let contents = records_json(events.iter().map(|e| e.record.as_str()));
+            write_file(&bucket.join(&file.path), &contents).map_err(|e| e.to_string())?;
+            let times = events.iter().map(|e| crate::digest::utc(e.event_time_ms as f64 / 1000.0));
+            let hash = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &contents).as_ref());
+            written.push((
+                file.region.clone(),
+                LoggedFile {
+                    path: file.path.clone(),
+                    hash,
+                    oldest: times.clone().min().unwrap_or_default(),
+                    newest: times.max().unwrap_or_default(),
+                },
+            ));
         }
-        Ok(())
+        Ok(written)
     }
 
-    async fn commit_delivery(&self, entry: &TrailEntry, record: DeliveryRecord) -> Result<(), String> {
+    pub(crate) async fn commit_delivery(&self, entry: &TrailEntry, record: DeliveryRecord) -> Result<(), String> {
         let writes = vec![write(entry, &record)?];
         let state = self.state.clone();
         let arn = entry.arn();
@@ -317,7 +383,6 @@ pub(crate) fn load(store: &rampart_store::Store, state: &mut State) -> Result<()
         };
         state.deliveries.insert(entry.arn(), record);
     }
-    let _ = TRAIL_KIND;
     Ok(())
 }
 

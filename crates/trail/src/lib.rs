@@ -4,9 +4,11 @@
 //! Digest files and their validation come later.
 
 mod delivery;
+pub mod digest;
 mod lookup;
 mod selectors;
 mod trails;
+pub mod validate;
 
 pub use delivery::Buckets;
 
@@ -51,6 +53,7 @@ fn registry() -> &'static Registry<Trail, O> {
             op!(write, AddTags, add_tags),
             op!(write, RemoveTags, remove_tags),
             op!(read, ListTags, list_tags),
+            op!(read, ListPublicKeys, list_public_keys),
         ])
     });
     &REGISTRY
@@ -62,6 +65,8 @@ pub struct TrailConfig {
     pub buckets: Buckets,
     /// How often logging trails deliver (AWS: about every 5 minutes).
     pub delivery_period: std::time::Duration,
+    /// How often trails with log-file validation write a digest (AWS: hourly).
+    pub digest_period: std::time::Duration,
 }
 
 /// CloudTrail's memory.
@@ -70,10 +75,14 @@ pub(crate) struct State {
     pub trails: trails::Trails,
     /// Each trail's delivery state, by trail ARN.
     pub deliveries: HashMap<String, delivery::DeliveryRecord>,
+    /// Each region's digest-signing key.
+    pub signing_keys: std::collections::BTreeMap<String, Arc<digest::SigningKey>>,
 }
 
 pub struct Trail {
     store: Store,
+    /// Seals the digest-signing keys.
+    sealer: rampart_core::Sealer,
     state: Arc<RwLock<State>>,
     /// Serializes mutations and delivery passes.
     lock: Arc<tokio::sync::Mutex<()>>,
@@ -99,14 +108,24 @@ pub(crate) fn failure() -> AwsError {
     CommonError::InternalFailure.error(ServiceId::CloudTrail, "The request could not be completed.")
 }
 
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+}
+
 pub(crate) fn now() -> f64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
 }
 
 impl Trail {
-    pub fn new(store: Store, committer: Arc<dyn SystemCommitter>, config: TrailConfig) -> Trail {
+    pub fn new(
+        store: Store,
+        sealer: rampart_core::Sealer,
+        committer: Arc<dyn SystemCommitter>,
+        config: TrailConfig,
+    ) -> Trail {
         Trail {
             store,
+            sealer,
             state: Arc::new(RwLock::new(State::default())),
             lock: Arc::new(tokio::sync::Mutex::new(())),
             committer,
@@ -194,17 +213,30 @@ impl Service for Trail {
     }
 
     fn tasks(self: Arc<Self>) -> Vec<Task> {
-        let trail = self;
-        vec![Task {
-            name: "cloudtrail-delivery",
-            period: trail.config.delivery_period,
-            // A clean shutdown delivers what is pending.
-            at_shutdown: true,
-            run: Arc::new(move || {
-                let trail = trail.clone();
-                Box::pin(async move { trail.deliver().await })
-            }),
-        }]
+        let (trail, flusher) = (self.clone(), self);
+        vec![
+            Task {
+                name: "cloudtrail-delivery",
+                period: trail.config.delivery_period,
+                at_shutdown: false,
+                run: Arc::new(move || {
+                    let trail = trail.clone();
+                    Box::pin(async move { trail.deliver(false).await })
+                }),
+            },
+            // At start and at a clean shutdown (its period is never reached):
+            // deliver what is pending and put every delivered file in a
+            // digest, so a stopped node's files validate at once.
+            Task {
+                name: "cloudtrail-flush",
+                period: std::time::Duration::from_secs(10 * 365 * 86_400),
+                at_shutdown: true,
+                run: Arc::new(move || {
+                    let trail = flusher.clone();
+                    Box::pin(async move { trail.deliver(true).await })
+                }),
+            },
+        ]
     }
 
     fn load(&self) -> Result<(), String> {
@@ -216,6 +248,7 @@ impl Service for Trail {
             state.trails.insert((row.account, entry.record.home_region.clone(), entry.record.name.clone()), entry);
         }
         delivery::load(&self.store, &mut state)?;
+        digest::load(&self.store, &self.sealer, &mut state.signing_keys)?;
         *self.state.write() = state;
         Ok(())
     }

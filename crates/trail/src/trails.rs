@@ -158,10 +158,6 @@ fn refuse_unsupported(input: &TrailSettings) -> Result<(), AwsError> {
         return Err(E::UnsupportedOperationException
             .error("Encrypting log files with a KMS key is not supported yet (leave KmsKeyId out)."));
     }
-    if input.enable_log_file_validation == Some(true) {
-        return Err(E::UnsupportedOperationException
-            .error("Log file validation (digest files) is not supported yet: leave EnableLogFileValidation out."));
-    }
     if input.is_organization_trail == Some(true) {
         return Err(E::OrganizationsNotInUseException
             .error("This account is not a member of an organization: Rampart has no AWS Organizations."));
@@ -575,6 +571,12 @@ impl Trail {
             if let Some(error) = &status.latest_error {
                 out.set("LatestDeliveryError", json!(error));
             }
+            if let Some(t) = status.latest_digest_time {
+                out.set("LatestDigestDeliveryTime", json!(t));
+            }
+            if let Some(error) = &status.latest_digest_error {
+                out.set("LatestDigestDeliveryError", json!(error));
+            }
         }
         Ok(Outcome::read(out))
     }
@@ -635,6 +637,45 @@ impl Trail {
         }
         Ok(Outcome::read(json!({ "ResourceTagList": list })))
     }
+}
+
+impl Trail {
+    /// The call's region's digest-signing keys (one per region; the
+    /// validity of each runs from its creation).
+    pub(crate) async fn list_public_keys(&self, call: &Call, input: PublicKeysInput) -> Result<Outcome, AwsError> {
+        if let (Some(start), Some(end)) = (input.start_time, input.end_time) {
+            if start > end {
+                return Err(E::InvalidTimeRangeException.error("Start time must be before end time."));
+            }
+        }
+        if input.next_token.is_some() {
+            return Err(E::InvalidTokenException.error("The NextToken is not valid."));
+        }
+        let state = self.state.read();
+        let keys: Vec<Value> = state
+            .signing_keys
+            .values()
+            .filter(|k| k.record.region == call.region)
+            .filter(|k| input.end_time.is_none_or(|end| k.record.valid_from <= end))
+            .map(|k| {
+                json!({
+                    "Value": k.record.public_key,
+                    "ValidityStartTime": k.record.valid_from,
+                    "ValidityEndTime": k.record.valid_from + 10.0 * 365.0 * 86_400.0,
+                    "Fingerprint": k.record.fingerprint,
+                })
+            })
+            .collect();
+        Ok(Outcome::read(json!({ "PublicKeyList": keys })))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PublicKeysInput {
+    start_time: Option<f64>,
+    end_time: Option<f64>,
+    next_token: Option<String>,
 }
 
 fn selectors_json(entry: &TrailEntry) -> Value {

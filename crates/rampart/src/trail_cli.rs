@@ -1,0 +1,174 @@
+//! `rampart trail`: a trail's files checked offline, as `aws cloudtrail
+//! validate-logs` checks them — from the files and the public keys alone,
+//! beside a running node or on a copy elsewhere.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use base64::Engine;
+use clap::Subcommand;
+use serde_json::Value;
+
+use rampart_trail::validate::{validate, Target};
+
+#[derive(Subcommand)]
+pub enum TrailCommand {
+    /// Validate a trail's log files against its signed digest chain. Walks
+    /// the digests newest to oldest and names every digest and log file that
+    /// is modified, deleted, missing or forged; exits non-zero on any.
+    Validate {
+        /// The node's data directory: the trail, its bucket and the public
+        /// keys are read from it (read-only; the node may be running).
+        #[arg(long, value_name = "DIR", required_unless_present = "path")]
+        data: Option<PathBuf>,
+        /// The trail's name or ARN.
+        #[arg(long)]
+        trail: String,
+        /// The bucket's files copied elsewhere (instead of DATA/buckets/BUCKET);
+        /// with `--public-keys` (and `--account`, `--bucket`) no data directory is needed.
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// A directory of public keys, FINGERPRINT.der each (PKCS#1 DER, as
+        /// ListPublicKeys returns them and `rampart trail export-public-keys` writes them).
+        #[arg(long, value_name = "DIR")]
+        public_keys: Option<PathBuf>,
+        /// The trail's account (with `--path` and no `--data`).
+        #[arg(long)]
+        account: Option<String>,
+        /// The trail's bucket name (with `--path` and no `--data`).
+        #[arg(long)]
+        bucket: Option<String>,
+        /// The trail's S3 key prefix (with `--path` and no `--data`).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Only digests that end at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        start_time: Option<String>,
+        /// Only digests that end at or before this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        end_time: Option<String>,
+    },
+    /// Write the node's digest-signing public keys as FINGERPRINT.der files.
+    ExportPublicKeys {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+fn seconds(text: &Option<String>) -> Result<Option<f64>, String> {
+    text.as_deref()
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map(|t| t.unix_timestamp() as f64)
+                .map_err(|e| format!("{t}: {e}"))
+        })
+        .transpose()
+}
+
+/// The node's public keys by fingerprint.
+fn stored_keys(data: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String> {
+    let mut keys = HashMap::new();
+    for row in rampart_store::read_records(data, "cloudtrail-signing-key").map_err(|e| e.to_string())? {
+        let record: rampart_trail::digest::SigningKeyRecord =
+            serde_json::from_str(&row.value).map_err(|e| e.to_string())?;
+        let der = base64::engine::general_purpose::STANDARD.decode(&record.public_key).map_err(|e| e.to_string())?;
+        keys.insert(record.fingerprint, der);
+    }
+    Ok(keys)
+}
+
+fn file_keys(dir: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String> {
+    let mut keys = HashMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if let Some(fingerprint) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".der")) {
+            keys.insert(fingerprint.to_string(), std::fs::read(&path).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(keys)
+}
+
+/// `(account, bucket, prefix)` of the trail named `name` (or ARN) in the data directory.
+fn stored_trail(data: &std::path::Path, name: &str) -> Result<(String, String, String), String> {
+    let rows = rampart_store::read_records(data, "cloudtrail-trail").map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    for row in rows {
+        let record: Value = serde_json::from_str(&row.value).map_err(|e| e.to_string())?;
+        let text = |m: &str| record.get(m).and_then(Value::as_str).unwrap_or_default().to_string();
+        let arn = format!("arn:aws:cloudtrail:{}:{}:trail/{}", text("home_region"), row.account, text("name"));
+        if text("name") == name || arn == name {
+            found.push((arn, row.account.clone(), text("bucket"), text("key_prefix")));
+        }
+    }
+    match found.as_slice() {
+        [(_, account, bucket, prefix)] => Ok((account.clone(), bucket.clone(), prefix.clone())),
+        [] => Err(format!("no trail named {name} in {}", data.display())),
+        many => Err(format!(
+            "several trails are named {name}: give one's ARN ({})",
+            many.iter().map(|t| t.0.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+pub fn run(command: TrailCommand) -> ExitCode {
+    match run_command(command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_command(command: TrailCommand) -> Result<ExitCode, String> {
+    match command {
+        TrailCommand::ExportPublicKeys { data, out } => {
+            std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+            for (fingerprint, der) in stored_keys(&data)? {
+                std::fs::write(out.join(format!("{fingerprint}.der")), der).map_err(|e| e.to_string())?;
+                println!("{fingerprint}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TrailCommand::Validate { data, trail, path, public_keys, account, bucket, prefix, start_time, end_time } => {
+            let (account, bucket, prefix) = match (&data, account, bucket) {
+                (_, Some(account), Some(bucket)) => (account, bucket, prefix),
+                (Some(data), _, _) => stored_trail(data, &trail)?,
+                (None, _, _) => return Err("--path without --data needs --account and --bucket".to_string()),
+            };
+            let keys = match (&public_keys, &data) {
+                (Some(dir), _) => file_keys(dir)?,
+                (None, Some(data)) => stored_keys(data)?,
+                (None, None) => return Err("--path without --data needs --public-keys".to_string()),
+            };
+            let bucket_dir = match (path, &data) {
+                (Some(path), _) => path,
+                (None, Some(data)) => data.join("buckets").join(&bucket),
+                (None, None) => return Err("--data or --path is required".to_string()),
+            };
+            let name = trail.rsplit('/').next().unwrap_or(&trail).to_string();
+            let target = Target {
+                bucket_dir,
+                bucket,
+                prefix: prefix.trim_matches('/').to_string(),
+                account,
+                trail: name,
+                start: seconds(&start_time)?,
+                end: seconds(&end_time)?,
+            };
+            let report = validate(&target, &keys);
+            println!("Validating log files for trail {trail}\n");
+            for line in &report.lines {
+                println!("{line}");
+            }
+            println!("\n{}", report.summary());
+            if report.digests_valid + report.digests_invalid == 0 {
+                println!("No digest files were found for trail {trail}.");
+            }
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}

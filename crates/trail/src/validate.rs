@@ -1,0 +1,317 @@
+//! Offline validation of a trail's files, as `aws cloudtrail validate-logs`
+//! does it, from the files and the public keys alone: the digests are
+//! walked newest to oldest; each must be signed by a known key over AWS's
+//! data-to-sign string, and be the file (hash and signature) that the next
+//! digest names as its previous; each log file a valid digest lists must be
+//! there and hash to the value listed. Everything is reported by name.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+use serde_json::Value;
+
+use crate::digest::{data_to_sign, metadata_path};
+
+/// What to validate.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The bucket's directory (what `s3Object` paths are relative to).
+    pub bucket_dir: PathBuf,
+    pub bucket: String,
+    /// The trail's key prefix, without slashes at its ends; empty for none.
+    pub prefix: String,
+    pub account: String,
+    pub trail: String,
+    /// Only digests that end within this range (epoch seconds).
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+}
+
+/// The outcome: one line per file, and the counts.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Report {
+    pub lines: Vec<String>,
+    pub digests_valid: usize,
+    pub digests_invalid: usize,
+    pub logs_valid: usize,
+    pub logs_invalid: usize,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.digests_invalid == 0 && self.logs_invalid == 0 && self.digests_valid > 0
+    }
+
+    fn digest(&mut self, path: &str, problem: Option<String>) {
+        match problem {
+            None => {
+                self.digests_valid += 1;
+                self.lines.push(format!("Digest file\t{path}\tvalid"));
+            }
+            Some(problem) => {
+                self.digests_invalid += 1;
+                self.lines.push(format!("Digest file\t{path}\tINVALID: {problem}"));
+            }
+        }
+    }
+
+    fn log(&mut self, path: &str, problem: Option<String>) {
+        match problem {
+            None => {
+                self.logs_valid += 1;
+                self.lines.push(format!("Log file\t{path}\tvalid"));
+            }
+            Some(problem) => {
+                self.logs_invalid += 1;
+                self.lines.push(format!("Log file\t{path}\tINVALID: {problem}"));
+            }
+        }
+    }
+
+    /// As `aws cloudtrail validate-logs` ends: the valid counts, and the
+    /// invalid ones when there are any.
+    pub fn summary(&self) -> String {
+        let count = |valid: usize, invalid: usize, what: &str| {
+            let all = valid + invalid;
+            match invalid {
+                0 => format!("{valid}/{all} {what} valid"),
+                _ => format!("{valid}/{all} {what} valid, {invalid}/{all} {what} INVALID"),
+            }
+        };
+        format!(
+            "{}\n{}",
+            count(self.digests_valid, self.digests_invalid, "digest files"),
+            count(self.logs_valid, self.logs_invalid, "log files")
+        )
+    }
+}
+
+/// One digest file found in the bucket.
+struct Found {
+    /// Relative to the bucket, `/`-separated (its `s3Object`).
+    key: String,
+    region: String,
+    /// Its end time from its name, epoch seconds.
+    end: f64,
+}
+
+fn gunzip(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|_| "not found (deleted)".to_string())?;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(file).read_to_end(&mut out).map_err(|_| "not a gzip file (modified)".to_string())?;
+    Ok(out)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
+}
+
+/// `YYYYMMDDTHHMMSSZ` as epoch seconds.
+fn stamp_seconds(stamp: &str) -> Option<f64> {
+    let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+    let n = |range: std::ops::Range<usize>| digits.get(range).and_then(|s| s.parse::<u32>().ok());
+    let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(n(0..4)?).ok()?, month, u8::try_from(n(6..8)?).ok()?).ok()?;
+    let time = time::Time::from_hms(
+        u8::try_from(n(8..10)?).ok()?,
+        u8::try_from(n(10..12)?).ok()?,
+        u8::try_from(n(12..14)?).ok()?,
+    )
+    .ok()?;
+    Some(time::PrimitiveDateTime::new(date, time).assume_utc().unix_timestamp() as f64)
+}
+
+fn relative_key(bucket_dir: &Path, path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(bucket_dir).ok()?;
+    let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The trail's digest files, newest first.
+fn digests_of(target: &Target) -> Vec<Found> {
+    let mut root = target.bucket_dir.clone();
+    if !target.prefix.is_empty() {
+        root.push(&target.prefix);
+    }
+    root.push("AWSLogs");
+    root.push(&target.account);
+    root.push("CloudTrail-Digest");
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    let mut found: Vec<Found> = files
+        .iter()
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?;
+            let rest = name.strip_prefix(&format!("{}_CloudTrail-Digest_", target.account))?;
+            let rest = rest.strip_suffix(".json.gz")?;
+            let (region, rest) = rest.split_once('_')?;
+            let (stamp_region, stamp) = rest.strip_prefix(&format!("{}_", target.trail))?.split_once('_')?;
+            if stamp_region != region {
+                return None;
+            }
+            Some(Found {
+                key: relative_key(&target.bucket_dir, path)?,
+                region: region.to_string(),
+                end: stamp_seconds(stamp)?,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.end.total_cmp(&a.end).then_with(|| b.key.cmp(&a.key)));
+    found
+}
+
+/// What the next (newer) digest says its previous digest is.
+struct Expected {
+    key: String,
+    hash: Option<String>,
+    signature: Option<String>,
+}
+
+fn text(value: &Value, member: &str) -> Option<String> {
+    value.get(member).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Checks one digest file: its content, where it says it is, and its
+/// signature. Returns its parsed content (even when invalid, to follow
+/// its links) and its signature.
+fn check_digest(
+    target: &Target,
+    keys: &HashMap<String, Vec<u8>>,
+    found: &Found,
+) -> (Option<Value>, Option<String>, Option<String>, Vec<u8>) {
+    let path = target.bucket_dir.join(&found.key);
+    let content = match gunzip(&path) {
+        Ok(content) => content,
+        Err(problem) => return (None, None, Some(problem), Vec::new()),
+    };
+    let Ok(digest) = serde_json::from_slice::<Value>(&content) else {
+        return (None, None, Some("not a digest file (modified)".to_string()), content);
+    };
+    let metadata = std::fs::read(metadata_path(&path)).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let signature = metadata.as_ref().and_then(|m| text(m, "x-amz-meta-signature"));
+    let problem = (|| {
+        if text(&digest, "digestS3Object").as_deref() != Some(found.key.as_str())
+            || text(&digest, "digestS3Bucket").as_deref() != Some(target.bucket.as_str())
+        {
+            return Some("it does not name this location (moved or forged)".to_string());
+        }
+        let Some(signature) = &signature else { return Some("it has no signature".to_string()) };
+        let fingerprint = text(&digest, "digestPublicKeyFingerprint").unwrap_or_default();
+        let Some(key) = keys.get(&fingerprint) else {
+            return Some(format!("signed by an unknown key ({fingerprint}): forged"));
+        };
+        let end = text(&digest, "digestEndTime").unwrap_or_default();
+        let previous = text(&digest, "previousDigestSignature");
+        let to_sign = data_to_sign(&end, &target.bucket, &found.key, &content, previous.as_deref());
+        let Ok(signature) = hex::decode(signature) else { return Some("its signature is not hex".to_string()) };
+        match UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key).verify(to_sign.as_bytes(), &signature) {
+            Ok(()) => None,
+            Err(_) => Some("the signature does not match (modified or forged)".to_string()),
+        }
+    })();
+    (Some(digest), signature, problem, content)
+}
+
+/// Validates a trail's digests and log files; see the module's doc.
+pub fn validate(target: &Target, keys: &HashMap<String, Vec<u8>>) -> Report {
+    let mut report = Report::default();
+    let digests = digests_of(target);
+    let mut regions: Vec<String> = digests.iter().map(|d| d.region.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    for region in regions {
+        let mut expected: Option<Expected> = None;
+        let mut chain_started = false;
+        for found in digests.iter().filter(|d| d.region == region) {
+            if target.end.is_some_and(|end| found.end > end) {
+                continue;
+            }
+            if target.start.is_some_and(|start| found.end < start) {
+                break;
+            }
+            if let Some(wanted) = &expected {
+                if wanted.key != found.key {
+                    // The digest the chain names is not there.
+                    report.digest(&wanted.key, Some("not found (deleted): the chain is broken".to_string()));
+                }
+            } else if chain_started {
+                report.digest(&found.key, Some("older than the first digest of the chain (forged)".to_string()));
+                continue;
+            }
+            let (digest, signature, mut problem, content) = check_digest(target, keys, found);
+            if let Some(wanted) = expected.as_ref().filter(|w| w.key == found.key) {
+                if problem.is_none() && wanted.hash.as_deref() != Some(sha256_hex(&content).as_str()) {
+                    problem = Some("its hash is not the one the next digest names (modified)".to_string());
+                }
+                if problem.is_none() && wanted.signature != signature {
+                    problem = Some("its signature is not the one the next digest names (re-signed)".to_string());
+                }
+            }
+            let valid = problem.is_none();
+            report.digest(&found.key, problem);
+            let Some(digest) = digest else {
+                expected = None;
+                chain_started = true;
+                continue;
+            };
+            if valid {
+                for file in digest.get("logFiles").and_then(Value::as_array).into_iter().flatten() {
+                    check_log(target, &mut report, file);
+                }
+            }
+            expected = text(&digest, "previousDigestS3Object").map(|key| Expected {
+                key,
+                hash: text(&digest, "previousDigestHashValue"),
+                signature: text(&digest, "previousDigestSignature"),
+            });
+            chain_started = true;
+        }
+        if let Some(wanted) = expected {
+            // Named by the oldest digest in range: missing unless older than the range.
+            let older = digests.iter().any(|d| d.key == wanted.key);
+            if !older {
+                report.digest(&wanted.key, Some("not found (deleted): the chain is broken".to_string()));
+            }
+        }
+    }
+    report
+}
+
+fn check_log(target: &Target, report: &mut Report, file: &Value) {
+    let key = text(file, "s3Object").unwrap_or_default();
+    let problem = match gunzip(&target.bucket_dir.join(&key)) {
+        Err(problem) => Some(problem),
+        Ok(content) if Some(sha256_hex(&content)) != text(file, "hashValue") => {
+            Some("hash value doesn't match (modified)".to_string())
+        }
+        Ok(_) => None,
+    };
+    report.log(&key, problem);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_names_give_their_end_time() {
+        assert_eq!(stamp_seconds("20150812T040131Z"), Some(1_439_352_091.0));
+        assert_eq!(stamp_seconds("2015081"), None);
+        assert_eq!(stamp_seconds("20151340T000000Z"), None);
+    }
+}
