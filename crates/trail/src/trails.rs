@@ -136,8 +136,14 @@ fn check_bucket(name: &str) -> Result<(), AwsError> {
     }
 }
 
+/// A key prefix: at most 200 characters. Its `/`-separated parts become
+/// directories under the bucket's, so none may be empty, `.` or `..`, or
+/// hold a backslash or a control character (nothing may lead out of the
+/// bucket's directory).
 fn check_prefix(prefix: &str) -> Result<(), AwsError> {
-    match prefix.len() <= 200 && !prefix.contains("//") && !prefix.starts_with('/') {
+    let parts = prefix.strip_suffix('/').unwrap_or(prefix);
+    let part_ok = |p: &str| !p.is_empty() && p != "." && p != ".." && !p.chars().any(|c| c == '\\' || c.is_control());
+    match prefix.len() <= 200 && (prefix.is_empty() || parts.split('/').all(part_ok)) {
         true => Ok(()),
         false => Err(E::InvalidS3PrefixException.error(format!("Prefix is not valid: {prefix}"))),
     }
@@ -786,6 +792,16 @@ mod tests {
         }
         for bad in ["ab", &"x".repeat(129), "-abc", "abc-", "a--b", "a._b", "my trail", "10.0.0.1", "a/b"] {
             assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_stay_inside_the_bucket() {
+        for ok in ["", "logs", "team/a", "team/a/", "a.b-c_d"] {
+            assert!(check_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in ["../x", "a/../../b", "/abs", "a//b", ".", "a/./b", "a\\b", "a\nb", &"p".repeat(201)] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
         }
     }
 

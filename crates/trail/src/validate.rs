@@ -130,16 +130,23 @@ fn relative_key(bucket_dir: &Path, path: &Path) -> Option<String> {
     Some(parts?.join("/"))
 }
 
+/// Every file under `dir`; symbolic links are not followed (a link is not a
+/// file CloudTrail delivered, and a loop of them must not hang the walk).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, out);
-        } else {
-            out.push(path);
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => walk(&entry.path(), out),
+            Ok(kind) if kind.is_file() => out.push(entry.path()),
+            _ => {}
         }
     }
+}
+
+/// A bucket key as a path under the bucket's directory, if it stays there.
+fn inside(bucket_dir: &Path, key: &str) -> Option<PathBuf> {
+    let parts_ok = key.split('/').all(|p| !p.is_empty() && p != "." && p != ".." && !p.contains('\\'));
+    parts_ok.then(|| bucket_dir.join(key))
 }
 
 /// The trail's digest files, newest first.
@@ -294,7 +301,11 @@ pub fn validate(target: &Target, keys: &HashMap<String, Vec<u8>>) -> Report {
 
 fn check_log(target: &Target, report: &mut Report, file: &Value) {
     let key = text(file, "s3Object").unwrap_or_default();
-    let problem = match gunzip(&target.bucket_dir.join(&key)) {
+    let Some(path) = inside(&target.bucket_dir, &key) else {
+        report.log(&key, Some("its name leads out of the bucket (forged)".to_string()));
+        return;
+    };
+    let problem = match gunzip(&path) {
         Err(problem) => Some(problem),
         Ok(content) if Some(sha256_hex(&content)) != text(file, "hashValue") => {
             Some("hash value doesn't match (modified)".to_string())
