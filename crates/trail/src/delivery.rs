@@ -27,8 +27,14 @@ use crate::trails::TrailEntry;
 use crate::{State, Trail};
 
 pub(crate) const DELIVERY_KIND: &str = "cloudtrail-delivery";
-/// Batches one pass reads at most.
-const BATCHES_PER_PASS: usize = 2000;
+/// Batches one delivery reads at most.
+const BATCHES_PER_PASS: usize = 500;
+/// Records one delivery writes at most (in whole batches; about 30 MB of
+/// JSON); a pass makes deliveries until the trail has caught up.
+const RECORDS_PER_DELIVERY: usize = 20_000;
+/// Deliveries of one trail in one pass at most, so that one busy trail does
+/// not hold up the others for long.
+const DELIVERIES_PER_PASS: usize = 50;
 /// Event sources whose events are global (recorded in us-east-1), which a
 /// trail delivers only with `IncludeGlobalServiceEvents`.
 const GLOBAL_SOURCES: &[&str] = &["iam.amazonaws.com", "signin.amazonaws.com", "organizations.amazonaws.com"];
@@ -241,8 +247,11 @@ impl Trail {
         let trails: Vec<TrailEntry> = self.state.read().trails.values().cloned().collect();
         for entry in trails {
             let mut record = self.state.read().deliveries.get(&entry.arn()).cloned().unwrap_or_default();
-            if record.has_work() {
-                self.deliver_trail(&entry, &mut record).await?;
+            for _ in 0..DELIVERIES_PER_PASS {
+                let cursor = record.cursor;
+                if !record.has_work() || !self.deliver_trail(&entry, &mut record).await? || record.cursor == cursor {
+                    break;
+                }
             }
             if entry.record.log_file_validation {
                 self.digests(&entry, &mut record, flush).await?;
@@ -251,18 +260,20 @@ impl Trail {
         Ok(None)
     }
 
-    async fn deliver_trail(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<(), String> {
+    /// One delivery of a trail's next records; whether there may be more.
+    async fn deliver_trail(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<bool, String> {
         if record.pending.is_none() {
+            let before = record.cursor;
             if self.plan(entry, record)? {
                 self.commit_delivery(entry, record.clone()).await?;
             } else {
                 // Nothing of the trail's: the cursor moves on in memory
                 // (until the next commit; a restart reads those batches again).
                 self.state.write().deliveries.insert(entry.arn(), record.clone());
-                return Ok(());
+                return Ok(record.cursor != before);
             }
         }
-        let Some(pending) = record.pending.clone() else { return Ok(()) };
+        let Some(pending) = record.pending.clone() else { return Ok(false) };
         let now = crate::now();
         record.latest_attempt_time = Some(now);
         match self.write_pending(entry, &pending) {
@@ -287,9 +298,12 @@ impl Trail {
             Err(error) => {
                 tracing::error!(%error, trail = %entry.arn(), "a trail's log files could not be written");
                 record.latest_error = Some(format!("Rampart could not write the log files: {error}"));
+                self.commit_delivery(entry, record.clone()).await?;
+                return Ok(false);
             }
         }
-        self.commit_delivery(entry, record.clone()).await
+        self.commit_delivery(entry, record.clone()).await?;
+        Ok(true)
     }
 
     /// Reads the batches after the cursor and plans the files of the
@@ -300,7 +314,13 @@ impl Trail {
         let Some(to) = batches.last().map(|(seq, _)| *seq) else { return Ok(false) };
         let selectors = entry.selectors();
         let mut by_region: BTreeMap<String, Vec<(i64, u32)>> = BTreeMap::new();
+        let mut to = to;
+        let mut selected = 0;
         for (seq, events) in &batches {
+            if selected >= RECORDS_PER_DELIVERY {
+                break;
+            }
+            to = *seq;
             if !record.logs(*seq) {
                 continue;
             }
@@ -309,6 +329,7 @@ impl Trail {
                 if delivers(entry, &selectors, event, &parsed) {
                     let index = u32::try_from(index).map_err(|e| e.to_string())?;
                     by_region.entry(event.region.clone()).or_default().push((*seq, index));
+                    selected += 1;
                 }
             }
         }
