@@ -115,7 +115,8 @@ pub fn request_keys(input: &Value, keys: &[RequestKey]) -> Vec<(String, Vec<Stri
 /// The tags a request sets (`aws:RequestTag/*`) and the tag keys it names
 /// (`aws:TagKeys`), from every shape the models use: a `Tags` list of
 /// `Key`/`Value` (IAM, STS, EC2) or `TagKey`/`TagValue` (KMS) pairs, a `Tags`
-/// map (CloudWatch Logs), EC2's `TagSpecifications[].Tags`, and `TagKeys`.
+/// map (CloudWatch Logs), CloudTrail's `TagsList`, EC2's
+/// `TagSpecifications[].Tags`, and `TagKeys`.
 pub fn request_tags(input: &Value) -> (Vec<(String, String)>, Vec<String>) {
     let mut tags = Vec::new();
     let mut read = |value: Option<&Value>| match value {
@@ -134,6 +135,7 @@ pub fn request_tags(input: &Value) -> (Vec<(String, String)>, Vec<String>) {
         _ => {}
     };
     read(input.get("Tags"));
+    read(input.get("TagsList"));
     for spec in input.get("TagSpecifications").and_then(Value::as_array).into_iter().flatten() {
         read(spec.get("Tags"));
     }
@@ -168,6 +170,8 @@ mod tests {
         assert_eq!(ec2.1, vec!["a".to_string(), "b".to_string()]);
         let untag = pairs(json!({"TagKeys": ["x", "y"]}));
         assert_eq!(untag, (vec![], vec!["x".to_string(), "y".to_string()]));
+        let cloudtrail = pairs(json!({"ResourceId": "arn", "TagsList": [{"Key": "owner", "Value": "me"}]}));
+        assert_eq!(cloudtrail, (vec![("owner".into(), "me".into())], vec!["owner".into()]));
     }
 
     #[test]

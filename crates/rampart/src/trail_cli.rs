@@ -42,6 +42,10 @@ pub enum TrailCommand {
         /// The trail's S3 key prefix (with `--path` and no `--data`).
         #[arg(long, default_value = "")]
         prefix: String,
+        /// The trail's home region (with `--path` and no `--data`): only
+        /// digests that name it are the trail's.
+        #[arg(long)]
+        home_region: Option<String>,
         /// Only digests that end at or after this time (RFC 3339).
         #[arg(long, value_name = "TIME")]
         start_time: Option<String>,
@@ -91,26 +95,77 @@ fn file_keys(dir: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String> 
     Ok(keys)
 }
 
-/// `(account, bucket, prefix)` of the trail named `name` (or ARN) in the data directory.
-fn stored_trail(data: &std::path::Path, name: &str) -> Result<(String, String, String), String> {
+/// A trail as the data directory knows it.
+struct StoredTrail {
+    account: String,
+    home_region: String,
+    bucket: String,
+    prefix: String,
+    /// Where its files were written, each region's newest digest, and
+    /// whether another trail delivers to the same place.
+    bucket_dir: Option<PathBuf>,
+    newest: HashMap<String, String>,
+    /// The log files delivered and not yet in a digest, when the node's
+    /// delivery state is known.
+    undigested: Option<std::collections::HashSet<String>>,
+    shared: bool,
+}
+
+fn stored_trail(data: &std::path::Path, name: &str) -> Result<StoredTrail, String> {
     let rows = rampart_store::read_records(data, "cloudtrail-trail").map_err(|e| e.to_string())?;
-    let mut found = Vec::new();
+    let mut all = Vec::new();
     for row in rows {
         let record: Value = serde_json::from_str(&row.value).map_err(|e| e.to_string())?;
         let text = |m: &str| record.get(m).and_then(Value::as_str).unwrap_or_default().to_string();
-        let arn = format!("arn:aws:cloudtrail:{}:{}:trail/{}", text("home_region"), row.account, text("name"));
-        if text("name") == name || arn == name {
-            found.push((arn, row.account.clone(), text("bucket"), text("key_prefix")));
+        all.push((
+            row.account.clone(),
+            row.key.clone(),
+            text("name"),
+            text("home_region"),
+            text("bucket"),
+            text("key_prefix"),
+        ));
+    }
+    let arn = |t: &(String, String, String, String, String, String)| {
+        format!("arn:aws:cloudtrail:{}:{}:trail/{}", t.3, t.0, t.2)
+    };
+    let found: Vec<_> = all.iter().filter(|t| t.2 == name || arn(t) == name).collect();
+    let trail = match found.as_slice() {
+        [trail] => *trail,
+        [] => return Err(format!("no trail named {name} in {}", data.display())),
+        many => {
+            let arns: Vec<String> = many.iter().map(|t| arn(t)).collect();
+            return Err(format!("several trails are named {name}: give one's ARN ({})", arns.join(", ")));
         }
+    };
+    let shared = all.iter().any(|t| t.0 == trail.0 && t.4 == trail.4 && t.5 == trail.5 && t.1 != trail.1);
+    let mut stored = StoredTrail {
+        account: trail.0.clone(),
+        home_region: trail.3.clone(),
+        bucket: trail.4.clone(),
+        prefix: trail.5.clone(),
+        bucket_dir: None,
+        newest: HashMap::new(),
+        undigested: None,
+        shared,
+    };
+    for row in rampart_store::read_records(data, "cloudtrail-delivery").map_err(|e| e.to_string())? {
+        if row.account != trail.0 || row.key != trail.1 {
+            continue;
+        }
+        let record: Value = serde_json::from_str(&row.value).map_err(|e| e.to_string())?;
+        stored.bucket_dir = record.get("bucket_dir").and_then(Value::as_str).map(PathBuf::from);
+        let mut undigested = std::collections::HashSet::new();
+        for (region, chain) in record.get("chains").and_then(Value::as_object).into_iter().flatten() {
+            if let Some(path) = chain.pointer("/previous/path").and_then(Value::as_str) {
+                stored.newest.insert(region.clone(), path.to_string());
+            }
+            let files = chain.get("files").and_then(Value::as_array).into_iter().flatten();
+            undigested.extend(files.filter_map(|f| f.get("path").and_then(Value::as_str)).map(str::to_string));
+        }
+        stored.undigested = Some(undigested);
     }
-    match found.as_slice() {
-        [(_, account, bucket, prefix)] => Ok((account.clone(), bucket.clone(), prefix.clone())),
-        [] => Err(format!("no trail named {name} in {}", data.display())),
-        many => Err(format!(
-            "several trails are named {name}: give one's ARN ({})",
-            many.iter().map(|t| t.0.as_str()).collect::<Vec<_>>().join(", ")
-        )),
-    }
+    Ok(stored)
 }
 
 pub fn run(command: TrailCommand) -> ExitCode {
@@ -133,9 +188,29 @@ fn run_command(command: TrailCommand) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        TrailCommand::Validate { data, trail, path, public_keys, account, bucket, prefix, start_time, end_time } => {
-            let (account, bucket, prefix) = match (&data, account, bucket) {
-                (_, Some(account), Some(bucket)) => (account, bucket, prefix),
+        TrailCommand::Validate {
+            data,
+            trail,
+            path,
+            public_keys,
+            account,
+            bucket,
+            prefix,
+            home_region,
+            start_time,
+            end_time,
+        } => {
+            let stored = match (&data, &account, &bucket) {
+                (_, Some(account), Some(bucket)) => StoredTrail {
+                    account: account.clone(),
+                    home_region: home_region.unwrap_or_default(),
+                    bucket: bucket.clone(),
+                    prefix,
+                    bucket_dir: None,
+                    newest: HashMap::new(),
+                    undigested: None,
+                    shared: false,
+                },
                 (Some(data), _, _) => stored_trail(data, &trail)?,
                 (None, _, _) => return Err("--path without --data needs --account and --bucket".to_string()),
             };
@@ -144,20 +219,30 @@ fn run_command(command: TrailCommand) -> Result<ExitCode, String> {
                 (None, Some(data)) => stored_keys(data)?,
                 (None, None) => return Err("--path without --data needs --public-keys".to_string()),
             };
-            let bucket_dir = match (path, &data) {
-                (Some(path), _) => path,
-                (None, Some(data)) => data.join("buckets").join(&bucket),
-                (None, None) => return Err("--data or --path is required".to_string()),
+            let bucket_dir = match (path, &data, &stored.bucket_dir) {
+                (Some(path), _, _) => path,
+                (None, _, Some(dir)) => dir.clone(),
+                (None, Some(data), None) => data.join("buckets").join(&stored.bucket),
+                (None, None, None) => return Err("--data or --path is required".to_string()),
             };
+            if stored.shared {
+                println!(
+                    "Other trails deliver to the same bucket and prefix: log files no digest lists are not reported."
+                );
+            }
             let name = trail.rsplit('/').next().unwrap_or(&trail).to_string();
             let target = Target {
                 bucket_dir,
-                bucket,
-                prefix: prefix.trim_matches('/').to_string(),
-                account,
+                bucket: stored.bucket,
+                prefix: stored.prefix.trim_matches('/').to_string(),
+                account: stored.account,
                 trail: name,
+                home_region: Some(stored.home_region).filter(|h| !h.is_empty()),
                 start: seconds(&start_time)?,
                 end: seconds(&end_time)?,
+                newest: stored.newest,
+                unlisted: !stored.shared,
+                undigested: stored.undigested,
             };
             let report = validate(&target, &keys);
             println!("Validating log files for trail {trail}\n");

@@ -48,6 +48,11 @@ pub struct Buckets {
 }
 
 impl Buckets {
+    /// The directory the operator maps a bucket to, if any.
+    pub fn mapped(&self, bucket: &str) -> Option<&Path> {
+        self.mapped.iter().find(|(name, _)| name == bucket).map(|(_, path)| path.as_path())
+    }
+
     pub fn path(&self, bucket: &str) -> PathBuf {
         match self.mapped.iter().find(|(name, _)| name == bucket) {
             Some((_, path)) => path.clone(),
@@ -86,6 +91,10 @@ pub(crate) struct DeliveryRecord {
     pub latest_digest_time: Option<f64>,
     #[serde(default)]
     pub latest_digest_error: Option<String>,
+    /// Where the trail's files were last written when the operator maps its
+    /// bucket elsewhere than `DATA/buckets/` (for offline validation).
+    #[serde(default)]
+    pub bucket_dir: Option<String>,
 }
 
 /// A delivery committed before its files are written.
@@ -278,6 +287,7 @@ impl Trail {
         record.latest_attempt_time = Some(now);
         match self.write_pending(entry, &pending) {
             Ok(files) => {
+                record.bucket_dir = self.config.buckets.mapped(&entry.record.bucket).map(|p| p.display().to_string());
                 record.cursor = pending.to;
                 record.pending = None;
                 record.latest_delivery_time = Some(now);

@@ -126,8 +126,11 @@ fn digest_path(entry: &TrailEntry, region: &str, end: f64) -> String {
     let dirs = format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day());
     let account = &entry.account;
     let name = &entry.record.name;
+    // The second region is the trail's home: trails of one name in two
+    // regions never name the same digest.
+    let home = &entry.record.home_region;
     format!(
-        "{}AWSLogs/{account}/CloudTrail-Digest/{region}/{dirs}/{account}_CloudTrail-Digest_{region}_{name}_{region}_{stamp}.json.gz",
+        "{}AWSLogs/{account}/CloudTrail-Digest/{region}/{dirs}/{account}_CloudTrail-Digest_{region}_{name}_{home}_{stamp}.json.gz",
         crate::delivery::prefix_of(entry)
     )
 }
@@ -255,6 +258,7 @@ impl Trail {
                 .map_err(|e| e.to_string())?;
             let signature = hex::encode(&signature);
             let bucket = self.config.buckets.ensure(&entry.record.bucket).map_err(|e| e.to_string())?;
+            record.bucket_dir = self.config.buckets.mapped(&entry.record.bucket).map(|p| p.display().to_string());
             let file = bucket.join(&path);
             let metadata =
                 json!({ "x-amz-meta-signature": signature, "x-amz-meta-signature-algorithm": SIGNATURE_ALGORITHM });

@@ -3,7 +3,12 @@
 //! walked newest to oldest; each must be signed by a known key over AWS's
 //! data-to-sign string, and be the file (hash and signature) that the next
 //! digest names as its previous; each log file a valid digest lists must be
-//! there and hash to the value listed. Everything is reported by name.
+//! there and hash to the value listed. A digest that names no previous one
+//! starts its chain; an older digest begins another (a trail deleted and
+//! made again, validation turned off and on). Beyond AWS's tool: the newest
+//! digest must be the one the node last wrote (when it is known), so the
+//! newest files cannot be cut off unseen, and a log file in the digested
+//! period that no digest lists is reported as added. Everything is named.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -24,9 +29,23 @@ pub struct Target {
     pub prefix: String,
     pub account: String,
     pub trail: String,
+    /// The trail's home region, the second region of its digests' names;
+    /// `None` for any.
+    pub home_region: Option<String>,
     /// Only digests that end within this range (epoch seconds).
     pub start: Option<f64>,
     pub end: Option<f64>,
+    /// Each region's newest digest as the node recorded it (`--data`):
+    /// a newer digest that is gone is then reported.
+    pub newest: HashMap<String, String>,
+    /// Report log files that no digest lists (off when other trails
+    /// deliver to the same bucket and prefix: their files are theirs).
+    pub unlisted: bool,
+    /// The log files the node delivered but has not put in a digest yet
+    /// (`--data`): every other file since the chain began must be listed.
+    /// `None` (a copy elsewhere): files are judged by the minute in their
+    /// names, and those of the newest digest's minute are given the benefit.
+    pub undigested: Option<std::collections::HashSet<String>>,
 }
 
 /// The outcome: one line per file, and the counts.
@@ -88,6 +107,10 @@ impl Report {
     }
 }
 
+/// The largest uncompressed file the validator reads (a larger one is
+/// reported, not read: a gzip bomb must not exhaust memory).
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// One digest file found in the bucket.
 struct Found {
     /// Relative to the bucket, `/`-separated (its `s3Object`).
@@ -97,11 +120,33 @@ struct Found {
     end: f64,
 }
 
+/// A regular file's bytes; anything else (absent, a directory, a pipe that
+/// would block, a device) is refused without being opened.
+fn open_regular(path: &Path) -> Result<std::fs::File, String> {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Err("not found (deleted)".to_string()),
+        Ok(meta) if !meta.file_type().is_file() => Err("not a regular file (replaced)".to_string()),
+        Ok(_) => std::fs::File::open(path).map_err(|_| "cannot be read".to_string()),
+    }
+}
+
 fn gunzip(path: &Path) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|_| "not found (deleted)".to_string())?;
+    let file = open_regular(path)?;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(file).read_to_end(&mut out).map_err(|_| "not a gzip file (modified)".to_string())?;
+    flate2::read::GzDecoder::new(file)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| "not a gzip file (modified)".to_string())?;
+    if out.len() as u64 > MAX_FILE_BYTES {
+        return Err("larger than 1 GiB uncompressed (modified)".to_string());
+    }
     Ok(out)
+}
+
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    open_regular(path).ok()?.take(1 << 20).read_to_end(&mut out).ok()?;
+    Some(out)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -166,9 +211,11 @@ fn digests_of(target: &Target) -> Vec<Found> {
             let name = path.file_name()?.to_str()?;
             let rest = name.strip_prefix(&format!("{}_CloudTrail-Digest_", target.account))?;
             let rest = rest.strip_suffix(".json.gz")?;
+            // REGION_TRAIL_HOME_STAMP, where a trail's name may hold `_`.
             let (region, rest) = rest.split_once('_')?;
-            let (stamp_region, stamp) = rest.strip_prefix(&format!("{}_", target.trail))?.split_once('_')?;
-            if stamp_region != region {
+            let (rest, stamp) = rest.rsplit_once('_')?;
+            let (trail, home) = rest.rsplit_once('_')?;
+            if trail != target.trail || target.home_region.as_ref().is_some_and(|h| h != home) {
                 return None;
             }
             Some(Found {
@@ -209,7 +256,7 @@ fn check_digest(
     let Ok(digest) = serde_json::from_slice::<Value>(&content) else {
         return (None, None, Some("not a digest file (modified)".to_string()), content);
     };
-    let metadata = std::fs::read(metadata_path(&path)).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let metadata = read_small(&metadata_path(&path)).and_then(|b| serde_json::from_slice::<Value>(&b).ok());
     let signature = metadata.as_ref().and_then(|m| text(m, "x-amz-meta-signature"));
     let problem = (|| {
         if text(&digest, "digestS3Object").as_deref() != Some(found.key.as_str())
@@ -238,30 +285,36 @@ fn check_digest(
 pub fn validate(target: &Target, keys: &HashMap<String, Vec<u8>>) -> Report {
     let mut report = Report::default();
     let digests = digests_of(target);
-    let mut regions: Vec<String> = digests.iter().map(|d| d.region.clone()).collect();
+    let mut regions: Vec<String> =
+        digests.iter().map(|d| d.region.clone()).chain(target.newest.keys().cloned()).collect();
     regions.sort();
     regions.dedup();
     for region in regions {
+        let mine: Vec<&Found> = digests.iter().filter(|d| d.region == region).collect();
+        // The newest digest the node wrote must still be there.
+        if let Some(newest) = target.newest.get(&region).filter(|_| target.end.is_none()) {
+            if !mine.iter().any(|d| &d.key == newest) {
+                report.digest(newest, Some("not found (deleted): the newest digest the node wrote".to_string()));
+            }
+        }
         let mut expected: Option<Expected> = None;
-        let mut chain_started = false;
-        for found in digests.iter().filter(|d| d.region == region) {
+        let mut listed = std::collections::HashSet::new();
+        let (mut first_start, mut last_end): (Option<f64>, Option<f64>) = (None, None);
+        for found in &mine {
             if target.end.is_some_and(|end| found.end > end) {
                 continue;
             }
             if target.start.is_some_and(|start| found.end < start) {
+                expected = None;
                 break;
             }
-            if let Some(wanted) = &expected {
-                if wanted.key != found.key {
-                    // The digest the chain names is not there.
-                    report.digest(&wanted.key, Some("not found (deleted): the chain is broken".to_string()));
-                }
-            } else if chain_started {
-                report.digest(&found.key, Some("older than the first digest of the chain (forged)".to_string()));
-                continue;
+            if let Some(wanted) = expected.as_ref().filter(|w| w.key != found.key) {
+                // The digest the chain names is not there.
+                report.digest(&wanted.key, Some("not found (deleted): the chain is broken".to_string()));
+                expected = None;
             }
             let (digest, signature, mut problem, content) = check_digest(target, keys, found);
-            if let Some(wanted) = expected.as_ref().filter(|w| w.key == found.key) {
+            if let Some(wanted) = &expected {
                 if problem.is_none() && wanted.hash.as_deref() != Some(sha256_hex(&content).as_str()) {
                     problem = Some("its hash is not the one the next digest names (modified)".to_string());
                 }
@@ -271,32 +324,84 @@ pub fn validate(target: &Target, keys: &HashMap<String, Vec<u8>>) -> Report {
             }
             let valid = problem.is_none();
             report.digest(&found.key, problem);
-            let Some(digest) = digest else {
-                expected = None;
-                chain_started = true;
-                continue;
-            };
-            if valid {
-                for file in digest.get("logFiles").and_then(Value::as_array).into_iter().flatten() {
-                    check_log(target, &mut report, file);
+            let digest = match digest {
+                Some(digest) if valid => digest,
+                invalid => {
+                    // An invalid digest vouches for nothing: the files it
+                    // lists are unproven, and its links are not followed
+                    // (the next older digest is checked on its own).
+                    let listing = invalid.as_ref().and_then(|d| d.get("logFiles")).and_then(Value::as_array);
+                    for key in listing.into_iter().flatten().filter_map(|f| text(f, "s3Object")) {
+                        report.log(&key, Some("listed only by an invalid digest (unproven)".to_string()));
+                        listed.insert(key);
+                    }
+                    expected = None;
+                    continue;
                 }
+            };
+            for file in digest.get("logFiles").and_then(Value::as_array).into_iter().flatten() {
+                listed.extend(text(file, "s3Object"));
+                check_log(target, &mut report, file);
             }
+            last_end = last_end.or(Some(found.end));
+            first_start = text(&digest, "digestStartTime")
+                .and_then(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok())
+                .map(|t| t.unix_timestamp() as f64)
+                .or(first_start);
             expected = text(&digest, "previousDigestS3Object").map(|key| Expected {
                 key,
                 hash: text(&digest, "previousDigestHashValue"),
                 signature: text(&digest, "previousDigestSignature"),
             });
-            chain_started = true;
         }
         if let Some(wanted) = expected {
-            // Named by the oldest digest in range: missing unless older than the range.
-            let older = digests.iter().any(|d| d.key == wanted.key);
-            if !older {
-                report.digest(&wanted.key, Some("not found (deleted): the chain is broken".to_string()));
-            }
+            report.digest(&wanted.key, Some("not found (deleted): the chain is broken".to_string()));
+        }
+        if let (true, Some(from), Some(to)) = (target.unlisted, first_start, last_end) {
+            unlisted_logs(target, &region, from, to, &listed, &mut report);
         }
     }
     report
+}
+
+/// Log files of the region delivered within `[from, to)` (by the minute in
+/// their names) that no digest lists: added to the bucket, not delivered.
+fn unlisted_logs(
+    target: &Target,
+    region: &str,
+    from: f64,
+    to: f64,
+    listed: &std::collections::HashSet<String>,
+    report: &mut Report,
+) {
+    let mut root = target.bucket_dir.clone();
+    if !target.prefix.is_empty() {
+        root.push(&target.prefix);
+    }
+    root.extend(["AWSLogs", target.account.as_str(), "CloudTrail", region]);
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    let minute = |t: f64| (t / 60.0).floor();
+    let prefix = format!("{}_CloudTrail_{region}_", target.account);
+    let mut unlisted: Vec<String> = files
+        .iter()
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?;
+            let stamp = name.strip_prefix(&prefix)?.split('_').next()?;
+            let delivered = stamp_seconds(&format!("{}00Z", stamp.trim_end_matches('Z')))?;
+            let key = relative_key(&target.bucket_dir, path)?;
+            let within = minute(delivered) >= minute(from)
+                && match &target.undigested {
+                    Some(undigested) => !undigested.contains(&key),
+                    None => minute(delivered) < minute(to),
+                };
+            (within && !listed.contains(&key)).then_some(key)
+        })
+        .collect();
+    unlisted.sort();
+    for key in unlisted {
+        report.log(&key, Some("listed in no digest (added or forged)".to_string()));
+    }
 }
 
 fn check_log(target: &Target, report: &mut Report, file: &Value) {
