@@ -160,10 +160,13 @@ pub(crate) fn forget(entry: &TrailEntry) -> Vec<RecordWrite> {
     vec![RecordWrite::Delete { kind: DELIVERY_KIND, account: entry.account.clone(), key: record_key(entry) }]
 }
 
+/// Event batches by number.
+type Batches = BTreeMap<i64, Vec<EventRow>>;
+
 /// Whether a trail delivers an event: its account, its region (or any, for
 /// a multi-Region trail; global services' with `IncludeGlobalServiceEvents`),
-/// and its selectors.
-fn delivers(entry: &TrailEntry, selectors: &Selectors, event: &EventRow, record: &Value) -> bool {
+/// and its selectors (the record is parsed only for advanced ones).
+fn delivers(entry: &TrailEntry, selectors: &Selectors, event: &EventRow) -> bool {
     let r = &entry.record;
     let global = GLOBAL_SOURCES.contains(&event.event_source.as_str());
     let region = match (global, r.include_global_service_events) {
@@ -171,7 +174,15 @@ fn delivers(entry: &TrailEntry, selectors: &Selectors, event: &EventRow, record:
         (true, true) => true,
         (false, _) => r.multi_region || event.region == r.home_region,
     };
-    event.account == entry.account && region && selectors::selects(selectors, record)
+    if event.account != entry.account || !region {
+        return false;
+    }
+    match selectors {
+        Selectors::Basic(list) => selectors::selects_basic(list, event.read_only, &event.event_source),
+        advanced => {
+            serde_json::from_str::<Value>(&event.record).is_ok_and(|record| selectors::selects(advanced, &record))
+        }
+    }
 }
 
 /// `YYYYMMDDTHHmmZ` and the date's directories, of a delivery time.
@@ -206,7 +217,8 @@ fn file_path(entry: &TrailEntry, region: &str, from: i64, to: i64, time: f64) ->
 /// Writes `contents` gzipped at `path`, atomically (`write_atomically`).
 pub(crate) fn write_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     write_atomically(path, |file| {
-        let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        // The fastest level: delivery competes with requests for the CPU.
+        let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
         encoder.write_all(contents)?;
         encoder.finish()?.sync_all()
     })
@@ -234,17 +246,50 @@ fn write_atomically(path: &Path, fill: impl FnOnce(std::fs::File) -> std::io::Re
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// `{"Records":[…]}` from the stored records, as stored.
-fn records_json<'a>(records: impl Iterator<Item = &'a str>) -> Vec<u8> {
-    let mut out = b"{\"Records\":[".to_vec();
+/// Writes `{"Records":[…]}` of the stored records, as stored, into `out`
+/// piece by piece (a file's records are never one buffer).
+fn write_records<'a>(out: &mut impl Write, records: impl Iterator<Item = &'a str>) -> std::io::Result<()> {
+    out.write_all(b"{\"Records\":[")?;
     for (i, record) in records.enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.write_all(b",")?;
         }
-        out.extend_from_slice(record.as_bytes());
+        out.write_all(record.as_bytes())?;
     }
-    out.extend_from_slice(b"]}");
-    out
+    out.write_all(b"]}")
+}
+
+/// A writer that hashes (SHA-256) what passes through it: a log file's hash
+/// is of its uncompressed content.
+struct Hashing<W> {
+    inner: W,
+    hash: aws_lc_rs::digest::Context,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.hash.update(bytes.get(..written).unwrap_or_default());
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a log file of `records` gzipped at `path`, atomically; returns the
+/// hex SHA-256 of its uncompressed content.
+fn write_log_file<'a>(path: &Path, records: impl Iterator<Item = &'a str>) -> std::io::Result<String> {
+    let mut hash = None;
+    write_atomically(path, |file| {
+        let encoder = flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
+        let mut out = Hashing { inner: encoder, hash: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256) };
+        write_records(&mut out, records)?;
+        hash = Some(hex::encode(out.hash.finish().as_ref()));
+        out.inner.finish()?.into_inner().map_err(|e| e.into_error())?.sync_all()
+    })?;
+    hash.ok_or_else(|| std::io::Error::other("the log file was not written"))
 }
 
 impl Trail {
@@ -271,21 +316,28 @@ impl Trail {
 
     /// One delivery of a trail's next records; whether there may be more.
     async fn deliver_trail(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<bool, String> {
+        // The batches the plan read, kept for writing; a pending delivery
+        // found after a restart reads them again.
+        let mut read = None;
         if record.pending.is_none() {
             let before = record.cursor;
-            if self.plan(entry, record)? {
-                self.commit_delivery(entry, record.clone()).await?;
-            } else {
-                // Nothing of the trail's: the cursor moves on in memory
-                // (until the next commit; a restart reads those batches again).
-                self.state.write().deliveries.insert(entry.arn(), record.clone());
-                return Ok(record.cursor != before);
+            match self.plan(entry, record)? {
+                Some(batches) => {
+                    self.commit_delivery(entry, record.clone()).await?;
+                    read = Some(batches);
+                }
+                None => {
+                    // Nothing of the trail's: the cursor moves on in memory
+                    // (until the next commit; a restart reads those batches again).
+                    self.state.write().deliveries.insert(entry.arn(), record.clone());
+                    return Ok(record.cursor != before);
+                }
             }
         }
         let Some(pending) = record.pending.clone() else { return Ok(false) };
         let now = crate::now();
         record.latest_attempt_time = Some(now);
-        match self.write_pending(entry, &pending) {
+        match self.write_pending(entry, &pending, read) {
             Ok(files) => {
                 record.bucket_dir = self.config.buckets.mapped(&entry.record.bucket).map(|p| p.display().to_string());
                 record.cursor = pending.to;
@@ -319,9 +371,9 @@ impl Trail {
     /// Reads the batches after the cursor and plans the files of the
     /// trail's events among them; `false` when there are none (the cursor
     /// moves on all the same).
-    fn plan(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<bool, String> {
+    fn plan(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<Option<Batches>, String> {
         let batches = self.store.event_batches_after(record.cursor, BATCHES_PER_PASS).map_err(|e| e.to_string())?;
-        let Some(to) = batches.last().map(|(seq, _)| *seq) else { return Ok(false) };
+        let Some(to) = batches.last().map(|(seq, _)| *seq) else { return Ok(None) };
         let selectors = entry.selectors();
         let mut by_region: BTreeMap<String, Vec<(i64, u32)>> = BTreeMap::new();
         let mut to = to;
@@ -335,8 +387,7 @@ impl Trail {
                 continue;
             }
             for (index, event) in events.iter().enumerate() {
-                let Ok(parsed) = serde_json::from_str::<Value>(&event.record) else { continue };
-                if delivers(entry, &selectors, event, &parsed) {
+                if delivers(entry, &selectors, event) {
                     let index = u32::try_from(index).map_err(|e| e.to_string())?;
                     by_region.entry(event.region.clone()).or_default().push((*seq, index));
                     selected += 1;
@@ -347,7 +398,7 @@ impl Trail {
         if by_region.is_empty() {
             record.cursor = to;
             record.prune();
-            return Ok(false);
+            return Ok(None);
         }
         let now = crate::now();
         let files = by_region
@@ -359,15 +410,25 @@ impl Trail {
             })
             .collect();
         record.pending = Some(Pending { from, to, files });
-        Ok(true)
+        Ok(Some(batches.into_iter().filter(|(seq, _)| *seq <= to).collect()))
     }
 
-    /// Writes a pending delivery's files, reading its records again; each
-    /// file as a digest will list it.
-    fn write_pending(&self, entry: &TrailEntry, pending: &Pending) -> Result<Vec<(String, LoggedFile)>, String> {
-        let count = usize::try_from(pending.to - pending.from).unwrap_or(BATCHES_PER_PASS);
-        let batches = self.store.event_batches_after(pending.from, count).map_err(|e| e.to_string())?;
-        let batches: BTreeMap<i64, Vec<EventRow>> = batches.into_iter().filter(|(seq, _)| *seq <= pending.to).collect();
+    /// Writes a pending delivery's files from the batches it was planned
+    /// from (read again when `None`); each file as a digest will list it.
+    fn write_pending(
+        &self,
+        entry: &TrailEntry,
+        pending: &Pending,
+        read: Option<Batches>,
+    ) -> Result<Vec<(String, LoggedFile)>, String> {
+        let batches = match read {
+            Some(batches) => batches,
+            None => {
+                let count = usize::try_from(pending.to - pending.from).unwrap_or(BATCHES_PER_PASS);
+                let batches = self.store.event_batches_after(pending.from, count).map_err(|e| e.to_string())?;
+                batches.into_iter().filter(|(seq, _)| *seq <= pending.to).collect()
+            }
+        };
         let bucket = self.config.buckets.ensure(&entry.record.bucket).map_err(|e| e.to_string())?;
         let mut written = Vec::new();
         for file in &pending.files {
@@ -376,10 +437,9 @@ impl Trail {
                 .iter()
                 .filter_map(|(seq, index)| batches.get(seq).and_then(|events| events.get(*index as usize)))
                 .collect();
-            let contents = records_json(events.iter().map(|e| e.record.as_str()));
-            write_file(&bucket.join(&file.path), &contents).map_err(|e| e.to_string())?;
+            let records = events.iter().map(|e| e.record.as_str());
+            let hash = write_log_file(&bucket.join(&file.path), records).map_err(|e| e.to_string())?;
             let times = events.iter().map(|e| crate::digest::utc(e.event_time_ms as f64 / 1000.0));
-            let hash = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &contents).as_ref());
             written.push((
                 file.region.clone(),
                 LoggedFile {
@@ -441,7 +501,12 @@ mod tests {
     fn file_names_are_aws_layout_and_stable() {
         let (file, dirs) = stamp(1_700_000_000.0);
         assert_eq!((file.as_str(), dirs.as_str()), ("20231114T2213Z", "2023/11/14"));
-        assert_eq!(records_json(["{\"a\":1}", "{\"b\":2}"].into_iter()), b"{\"Records\":[{\"a\":1},{\"b\":2}]}");
-        assert_eq!(records_json(std::iter::empty()), b"{\"Records\":[]}");
+        let json = |records: &[&str]| {
+            let mut out = Vec::new();
+            write_records(&mut out, records.iter().copied()).unwrap_or_default();
+            out
+        };
+        assert_eq!(json(&["{\"a\":1}", "{\"b\":2}"]), b"{\"Records\":[{\"a\":1},{\"b\":2}]}");
+        assert_eq!(json(&[]), b"{\"Records\":[]}");
     }
 }

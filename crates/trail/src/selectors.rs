@@ -238,18 +238,12 @@ fn field_values(record: &Value, field: &str) -> Vec<String> {
 
 /// Whether a trail with these selectors delivers this record (a management event).
 pub fn selects(selectors: &Selectors, record: &Value) -> bool {
-    let read_only = record.get("readOnly").and_then(Value::as_bool).unwrap_or(false);
-    let source = record.get("eventSource").and_then(Value::as_str).unwrap_or_default();
     match selectors {
-        Selectors::Basic(list) => list.iter().any(|s| {
-            s.include_management_events
-                && match s.read_write_type.as_str() {
-                    "ReadOnly" => read_only,
-                    "WriteOnly" => !read_only,
-                    _ => true,
-                }
-                && !s.exclude_management_event_sources.iter().any(|x| x == source)
-        }),
+        Selectors::Basic(list) => {
+            let read_only = record.get("readOnly").and_then(Value::as_bool).unwrap_or(false);
+            let source = record.get("eventSource").and_then(Value::as_str).unwrap_or_default();
+            selects_basic(list, read_only, source)
+        }
         Selectors::Advanced(list) => list.iter().any(|s| {
             s.field_selectors.iter().all(|f| {
                 let values = match f.field.as_str() {
@@ -261,6 +255,21 @@ pub fn selects(selectors: &Selectors, record: &Value) -> bool {
             })
         }),
     }
+}
+
+/// What basic selectors decide by — whether the event is read-only and its
+/// source — which the store's event row holds, so delivery need not parse
+/// the record.
+pub fn selects_basic(list: &[EventSelector], read_only: bool, source: &str) -> bool {
+    list.iter().any(|s| {
+        s.include_management_events
+            && match s.read_write_type.as_str() {
+                "ReadOnly" => read_only,
+                "WriteOnly" => !read_only,
+                _ => true,
+            }
+            && !s.exclude_management_event_sources.iter().any(|x| x == source)
+    })
 }
 
 #[cfg(test)]
