@@ -321,7 +321,14 @@ impl Trail {
         let mut read = None;
         if record.pending.is_none() {
             let before = record.cursor;
-            match self.plan(entry, record)? {
+            let (store, planned_entry, planning) = (self.store.clone(), entry.clone(), record.clone());
+            let planned = tokio::task::spawn_blocking(move || {
+                let mut planning = planning;
+                plan(&store, &planned_entry, &mut planning).map(|batches| (planning, batches))
+            });
+            let (planned, batches) = planned.await.map_err(|e| e.to_string())??;
+            *record = planned;
+            match batches {
                 Some(batches) => {
                     self.commit_delivery(entry, record.clone()).await?;
                     read = Some(batches);
@@ -337,7 +344,11 @@ impl Trail {
         let Some(pending) = record.pending.clone() else { return Ok(false) };
         let now = crate::now();
         record.latest_attempt_time = Some(now);
-        match self.write_pending(entry, &pending, read) {
+        let (store, buckets, writing, to_write) =
+            (self.store.clone(), self.config.buckets.clone(), entry.clone(), pending.clone());
+        let written =
+            tokio::task::spawn_blocking(move || write_pending(&store, &buckets, &writing, &to_write, read)).await;
+        match written.map_err(|e| e.to_string()).and_then(|w| w) {
             Ok(files) => {
                 record.bucket_dir = self.config.buckets.mapped(&entry.record.bucket).map(|p| p.display().to_string());
                 record.cursor = pending.to;
@@ -368,91 +379,6 @@ impl Trail {
         Ok(true)
     }
 
-    /// Reads the batches after the cursor and plans the files of the
-    /// trail's events among them; `false` when there are none (the cursor
-    /// moves on all the same).
-    fn plan(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<Option<Batches>, String> {
-        let batches = self.store.event_batches_after(record.cursor, BATCHES_PER_PASS).map_err(|e| e.to_string())?;
-        let Some(to) = batches.last().map(|(seq, _)| *seq) else { return Ok(None) };
-        let selectors = entry.selectors();
-        let mut by_region: BTreeMap<String, Vec<(i64, u32)>> = BTreeMap::new();
-        let mut to = to;
-        let mut selected = 0;
-        for (seq, events) in &batches {
-            if selected >= RECORDS_PER_DELIVERY {
-                break;
-            }
-            to = *seq;
-            if !record.logs(*seq) {
-                continue;
-            }
-            for (index, event) in events.iter().enumerate() {
-                if delivers(entry, &selectors, event) {
-                    let index = u32::try_from(index).map_err(|e| e.to_string())?;
-                    by_region.entry(event.region.clone()).or_default().push((*seq, index));
-                    selected += 1;
-                }
-            }
-        }
-        let from = record.cursor;
-        if by_region.is_empty() {
-            record.cursor = to;
-            record.prune();
-            return Ok(None);
-        }
-        let now = crate::now();
-        let files = by_region
-            .into_iter()
-            .map(|(region, positions)| PendingFile {
-                path: file_path(entry, &region, from, to, now),
-                region,
-                positions,
-            })
-            .collect();
-        record.pending = Some(Pending { from, to, files });
-        Ok(Some(batches.into_iter().filter(|(seq, _)| *seq <= to).collect()))
-    }
-
-    /// Writes a pending delivery's files from the batches it was planned
-    /// from (read again when `None`); each file as a digest will list it.
-    fn write_pending(
-        &self,
-        entry: &TrailEntry,
-        pending: &Pending,
-        read: Option<Batches>,
-    ) -> Result<Vec<(String, LoggedFile)>, String> {
-        let batches = match read {
-            Some(batches) => batches,
-            None => {
-                let count = usize::try_from(pending.to - pending.from).unwrap_or(BATCHES_PER_PASS);
-                let batches = self.store.event_batches_after(pending.from, count).map_err(|e| e.to_string())?;
-                batches.into_iter().filter(|(seq, _)| *seq <= pending.to).collect()
-            }
-        };
-        let bucket = self.config.buckets.ensure(&entry.record.bucket).map_err(|e| e.to_string())?;
-        let mut written = Vec::new();
-        for file in &pending.files {
-            let events: Vec<&EventRow> = file
-                .positions
-                .iter()
-                .filter_map(|(seq, index)| batches.get(seq).and_then(|events| events.get(*index as usize)))
-                .collect();
-            let records = events.iter().map(|e| e.record.as_str());
-            let hash = write_log_file(&bucket.join(&file.path), records).map_err(|e| e.to_string())?;
-            let times = events.iter().map(|e| crate::digest::utc(e.event_time_ms as f64 / 1000.0));
-            written.push((
-                file.region.clone(),
-                LoggedFile {
-                    path: file.path.clone(),
-                    hash,
-                    oldest: times.clone().min().unwrap_or_default(),
-                    newest: times.max().unwrap_or_default(),
-                },
-            ));
-        }
-        Ok(written)
-    }
-
     pub(crate) async fn commit_delivery(&self, entry: &TrailEntry, record: DeliveryRecord) -> Result<(), String> {
         let writes = vec![write(entry, &record)?];
         let state = self.state.clone();
@@ -462,6 +388,92 @@ impl Trail {
         });
         self.committer.commit(SystemChange { change: Change { writes, apply }, events: Vec::new() }).await
     }
+}
+
+/// Reads the batches after the cursor and plans the files of the
+/// trail's events among them; `false` when there are none (the cursor
+/// moves on all the same).
+fn plan(
+    store: &rampart_store::Store,
+    entry: &TrailEntry,
+    record: &mut DeliveryRecord,
+) -> Result<Option<Batches>, String> {
+    let batches = store.event_batches_after(record.cursor, BATCHES_PER_PASS).map_err(|e| e.to_string())?;
+    let Some(to) = batches.last().map(|(seq, _)| *seq) else { return Ok(None) };
+    let selectors = entry.selectors();
+    let mut by_region: BTreeMap<String, Vec<(i64, u32)>> = BTreeMap::new();
+    let mut to = to;
+    let mut selected = 0;
+    for (seq, events) in &batches {
+        if selected >= RECORDS_PER_DELIVERY {
+            break;
+        }
+        to = *seq;
+        if !record.logs(*seq) {
+            continue;
+        }
+        for (index, event) in events.iter().enumerate() {
+            if delivers(entry, &selectors, event) {
+                let index = u32::try_from(index).map_err(|e| e.to_string())?;
+                by_region.entry(event.region.clone()).or_default().push((*seq, index));
+                selected += 1;
+            }
+        }
+    }
+    let from = record.cursor;
+    if by_region.is_empty() {
+        record.cursor = to;
+        record.prune();
+        return Ok(None);
+    }
+    let now = crate::now();
+    let files = by_region
+        .into_iter()
+        .map(|(region, positions)| PendingFile { path: file_path(entry, &region, from, to, now), region, positions })
+        .collect();
+    record.pending = Some(Pending { from, to, files });
+    Ok(Some(batches.into_iter().filter(|(seq, _)| *seq <= to).collect()))
+}
+
+/// Writes a pending delivery's files from the batches it was planned
+/// from (read again when `None`); each file as a digest will list it.
+fn write_pending(
+    store: &rampart_store::Store,
+    buckets: &Buckets,
+    entry: &TrailEntry,
+    pending: &Pending,
+    read: Option<Batches>,
+) -> Result<Vec<(String, LoggedFile)>, String> {
+    let batches = match read {
+        Some(batches) => batches,
+        None => {
+            let count = usize::try_from(pending.to - pending.from).unwrap_or(BATCHES_PER_PASS);
+            let batches = store.event_batches_after(pending.from, count).map_err(|e| e.to_string())?;
+            batches.into_iter().filter(|(seq, _)| *seq <= pending.to).collect()
+        }
+    };
+    let bucket = buckets.ensure(&entry.record.bucket).map_err(|e| e.to_string())?;
+    let mut written = Vec::new();
+    for file in &pending.files {
+        let events: Vec<&EventRow> = file
+            .positions
+            .iter()
+            .filter_map(|(seq, index)| batches.get(seq).and_then(|events| events.get(*index as usize)))
+            .collect();
+        let records = events.iter().map(|e| e.record.as_str());
+        let hash = write_log_file(&bucket.join(&file.path), records).map_err(|e| e.to_string())?;
+        let times = events.iter().map(|e| crate::digest::utc(e.event_time_ms as f64 / 1000.0));
+        written.push((
+            file.region.clone(),
+            LoggedFile {
+                path: file.path.clone(),
+                hash,
+                oldest: times.clone().min().unwrap_or_default(),
+                newest: times.max().unwrap_or_default(),
+            },
+        ));
+    }
+    Ok(written)
 }
 
 /// Loads the stored delivery states into `state` (after its trails).
