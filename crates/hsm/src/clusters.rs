@@ -178,17 +178,8 @@ impl ClusterSession for TokenSession {
         if self.find(session, label)?.is_some() {
             return Err(ClusterError::Failed(format!("a key labelled {label} exists already")));
         }
-        let attributes = [
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-            Attribute::ValueLen(32.into()),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(label.as_bytes().to_vec()),
-        ];
+        let mut attributes = crate::protected_aes_key(label.as_bytes());
+        attributes.push(Attribute::Id(label.as_bytes().to_vec()));
         let handle = session.generate_key(&Mechanism::AesKeyGen, &attributes).map_err(failed)?;
         self.handles.lock().insert(label.to_string(), handle);
         Ok(())

@@ -75,6 +75,21 @@ pub(crate) fn context(module: &Path) -> Result<Pkcs11, cryptoki::error::Error> {
     Ok(context)
 }
 
+/// The template of an AES-256 key that lives in the token and never
+/// leaves it (sensitive, not extractable), for encryption, labelled `label`.
+pub(crate) fn protected_aes_key(label: &[u8]) -> Vec<Attribute> {
+    vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::ValueLen(32.into()),
+        Attribute::Label(label.to_vec()),
+    ]
+}
+
 /// Where the token is and how to log in.
 #[derive(Clone)]
 pub struct HsmConfig {
@@ -142,16 +157,7 @@ impl TokenKey {
         let key = match found.as_slice() {
             [key] => *key,
             [] => {
-                let attributes = [
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(true),
-                    Attribute::ValueLen(32.into()),
-                    Attribute::Label(config.key_label.as_bytes().to_vec()),
-                ];
+                let attributes = protected_aes_key(config.key_label.as_bytes());
                 tracing::info!(label = %config.key_label, "generating the wrapping key inside the HSM");
                 session.generate_key(&Mechanism::AesKeyGen, &attributes).map_err(key_error)?
             }

@@ -186,11 +186,18 @@ fn delivers(entry: &TrailEntry, selectors: &Selectors, event: &EventRow) -> bool
 }
 
 /// `YYYYMMDDTHHmmZ` and the date's directories, of a delivery time.
-fn stamp(seconds: f64) -> (String, String) {
+pub(crate) fn stamp(seconds: f64) -> (String, String) {
+    let (file, dirs) = stamp_to_the_second(seconds);
+    // `YYYYMMDDTHHmmssZ` without its seconds.
+    (format!("{}Z", file.get(..13).unwrap_or_default()), dirs)
+}
+
+/// `YYYYMMDDTHHmmssZ` and the date's directories (digest file names).
+pub(crate) fn stamp_to_the_second(seconds: f64) -> (String, String) {
     let t = time::OffsetDateTime::from_unix_timestamp(seconds as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let file = format!("{:04}{:02}{:02}T{:02}{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute());
-    let dirs = format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day());
-    (file, dirs)
+    let (year, month, day) = (t.year(), u8::from(t.month()), t.day());
+    let file = format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", t.hour(), t.minute(), t.second());
+    (file, format!("{year:04}/{month:02}/{day:02}"))
 }
 
 /// A trail's key prefix as the start of a path (`PREFIX/`, or nothing).

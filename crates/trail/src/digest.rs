@@ -97,33 +97,14 @@ pub(crate) struct LoggedFile {
     pub newest: String,
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`.
+/// `YYYY-MM-DDTHH:MM:SSZ`, to the second.
 pub(crate) fn utc(seconds: f64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(seconds as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    rampart_wire::format_iso8601(seconds.floor())
 }
 
 /// A digest file's path in its bucket.
 fn digest_path(entry: &TrailEntry, region: &str, end: f64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(end as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let stamp = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let dirs = format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day());
+    let (stamp, dirs) = crate::delivery::stamp_to_the_second(end);
     let account = &entry.account;
     let name = &entry.record.name;
     // The second region is the trail's home: trails of one name in two

@@ -14,6 +14,7 @@ use rampart_core::{Call, Outcome, OutputMembers};
 use rampart_store::RecordWrite;
 use rampart_wire::{AwsError, CloudTrailException as E, ExceptionId};
 
+use crate::digest::utc;
 use crate::selectors::{self, AdvancedEventSelector, EventSelector, Selectors};
 use crate::{Mutation, Trail};
 
@@ -192,13 +193,6 @@ fn trail_json(entry: &TrailEntry, described: bool) -> Value {
         out.set("HasInsightSelectors", json!(false));
     }
     out
-}
-
-fn time_text(seconds: f64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds as i64)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 /// Finds the trail a `Name` member names: a name (a trail of the caller's
@@ -556,22 +550,22 @@ impl Trail {
         let mut out = json!({ "IsLogging": r.logging });
         if let Some(t) = r.start_logging_time {
             out.set("StartLoggingTime", json!(t));
-            out.set("TimeLoggingStarted", json!(time_text(t)));
+            out.set("TimeLoggingStarted", json!(utc(t)));
         }
         if let Some(t) = r.stop_logging_time {
             out.set("StopLoggingTime", json!(t));
-            out.set("TimeLoggingStopped", json!(time_text(t)));
+            out.set("TimeLoggingStopped", json!(utc(t)));
         }
         if let Some(status) = state.deliveries.get(&entry.arn()) {
             if let Some(t) = status.latest_delivery_time {
                 out.set("LatestDeliveryTime", json!(t));
-                out.set("LatestDeliveryAttemptTime", json!(time_text(t)));
+                out.set("LatestDeliveryAttemptTime", json!(utc(t)));
             }
             if let Some(t) = status.latest_attempt_time {
-                out.set("LatestDeliveryAttemptTime", json!(time_text(t)));
+                out.set("LatestDeliveryAttemptTime", json!(utc(t)));
                 out.set(
                     "LatestDeliveryAttemptSucceeded",
-                    json!(status.latest_delivery_time.map(time_text).unwrap_or_default()),
+                    json!(status.latest_delivery_time.map(utc).unwrap_or_default()),
                 );
             }
             if let Some(error) = &status.latest_error {
