@@ -6,6 +6,7 @@ or a digest re-signed with another key."""
 from __future__ import annotations
 
 import base64
+import datetime
 import gzip
 import hashlib
 import json
@@ -61,6 +62,9 @@ def stopped(module_server_factory, tmp_path_factory):
     assert status["LatestDigestDeliveryTime"] and "LatestDigestDeliveryError" not in status
     keys = ct.list_public_keys()["PublicKeyList"]
     assert len(keys) == 1 and len(keys[0]["Fingerprint"]) == 32
+    assert ct.list_public_keys(EndTime=datetime.datetime(2000, 1, 1))["PublicKeyList"] == []
+    assert ct.list_public_keys(StartTime=datetime.datetime(2100, 1, 1))["PublicKeyList"] == []
+    assert server.client("cloudtrail", region="eu-west-1").list_public_keys()["PublicKeyList"] == []
     server.restart()
     server.client("iam").create_user(UserName="after-restart")
     time.sleep(1.5)
