@@ -75,7 +75,7 @@ fn seconds(text: &Option<String>) -> Result<Option<f64>, String> {
 /// The node's public keys by fingerprint.
 fn stored_keys(data: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String> {
     let mut keys = HashMap::new();
-    for row in rampart_store::read_records(data, "cloudtrail-signing-key").map_err(|e| e.to_string())? {
+    for row in rampart_store::read_records(data, rampart_trail::digest::SIGNING_KEY_KIND).map_err(|e| e.to_string())? {
         let record: rampart_trail::digest::SigningKeyRecord =
             serde_json::from_str(&row.value).map_err(|e| e.to_string())?;
         let der = base64::engine::general_purpose::STANDARD.decode(&record.public_key).map_err(|e| e.to_string())?;
@@ -112,7 +112,7 @@ struct StoredTrail {
 }
 
 fn stored_trail(data: &std::path::Path, name: &str) -> Result<StoredTrail, String> {
-    let rows = rampart_store::read_records(data, "cloudtrail-trail").map_err(|e| e.to_string())?;
+    let rows = rampart_store::read_records(data, rampart_trail::TRAIL_KIND).map_err(|e| e.to_string())?;
     let mut all = Vec::new();
     for row in rows {
         let record: Value = serde_json::from_str(&row.value).map_err(|e| e.to_string())?;
@@ -149,7 +149,7 @@ fn stored_trail(data: &std::path::Path, name: &str) -> Result<StoredTrail, Strin
         undigested: None,
         shared,
     };
-    for row in rampart_store::read_records(data, "cloudtrail-delivery").map_err(|e| e.to_string())? {
+    for row in rampart_store::read_records(data, rampart_trail::DELIVERY_KIND).map_err(|e| e.to_string())? {
         if row.account != trail.0 || row.key != trail.1 {
             continue;
         }

@@ -10,7 +10,8 @@ mod selectors;
 mod trails;
 pub mod validate;
 
-pub use delivery::Buckets;
+pub use delivery::{Buckets, DELIVERY_KIND};
+pub use trails::TRAIL_KIND;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};

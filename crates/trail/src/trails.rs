@@ -18,7 +18,7 @@ use crate::digest::utc;
 use crate::selectors::{self, AdvancedEventSelector, EventSelector, Selectors};
 use crate::{Mutation, Trail};
 
-pub(crate) const TRAIL_KIND: &str = "cloudtrail-trail";
+pub const TRAIL_KIND: &str = "cloudtrail-trail";
 /// Trails per account in a region (AWS's quota); a multi-Region trail
 /// counts in every region.
 const TRAILS_PER_REGION: usize = 5;
