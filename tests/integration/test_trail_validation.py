@@ -47,7 +47,8 @@ def stopped(module_server_factory, tmp_path_factory):
     """A node that logged a workload through a validated trail across a restart, then stopped:
     `(server, bucket directory, exported public keys directory)`."""
     server = module_server_factory(name="validated", extra_args=["--trail-delivery-seconds", "1",
-                                                                 "--trail-digest-seconds", "2"])
+                                                                 "--trail-digest-seconds", "2",
+                                                                 "--trail-key-rotation-seconds", "3"])
     ct = server.client("cloudtrail")
     out = ct.create_trail(Name="main", S3BucketName=BUCKET, EnableLogFileValidation=True)
     assert out["LogFileValidationEnabled"] is True
@@ -61,20 +62,29 @@ def stopped(module_server_factory, tmp_path_factory):
     status = ct.get_trail_status(Name="main")
     assert status["LatestDigestDeliveryTime"] and "LatestDigestDeliveryError" not in status
     keys = ct.list_public_keys()["PublicKeyList"]
-    assert len(keys) == 1 and len(keys[0]["Fingerprint"]) == 32
+    assert keys and all(len(k["Fingerprint"]) == 32 for k in keys), keys
     assert ct.list_public_keys(EndTime=datetime.datetime(2000, 1, 1))["PublicKeyList"] == []
     assert ct.list_public_keys(StartTime=datetime.datetime(2100, 1, 1))["PublicKeyList"] == []
     assert server.client("cloudtrail", region="eu-west-1").list_public_keys()["PublicKeyList"] == []
     server.restart()
     server.client("iam").create_user(UserName="after-restart")
     time.sleep(1.5)
+    # The signing key rotated (every 3 s here): each key's validity ends where the next one's begins.
+    keys = wait_for(lambda: len(server_keys(server)) >= 2 and server_keys(server), what="a rotated signing key")
+    for older, newer in zip(keys, keys[1:]):
+        assert older["ValidityEndTime"] == newer["ValidityStartTime"]
     server.stop()  # a clean stop delivers what is pending and digests it
     exported = tmp_path_factory.mktemp("keys")
     done = subprocess.run([str(rampart_bin()), "trail", "export-public-keys", "--data", str(server.data_dir),
                            "--out", str(exported)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert {p.stem for p in exported.iterdir()} == {keys[0]["Fingerprint"]}
+    listed = {k["Fingerprint"] for k in keys}
+    assert {p.stem for p in exported.iterdir()} == listed and len(listed) >= 2
     return server, bucket, exported
+
+
+def server_keys(server) -> list[dict]:
+    return server.client("cloudtrail").list_public_keys()["PublicKeyList"]
 
 
 def copy_of(stopped, tmp_path) -> Path:
@@ -122,15 +132,9 @@ def test_untouched_files_validate_clean(stopped):
     signature = json.loads(Path(str(newest) + ".metadata").read_text())["x-amz-meta-signature"]
     to_sign = "\n".join([chain[-1]["digestEndTime"], f"{BUCKET}/{chain[-1]['digestS3Object']}",
                          hashlib.sha256(content).hexdigest(), chain[-1]["previousDigestSignature"] or "null"])
-    der = base64.b64decode(server_public_key(stopped))
+    der = (stopped[2] / f"{chain[-1]['digestPublicKeyFingerprint']}.der").read_bytes()
     public = serialization.load_der_public_key(pkcs1_to_spki(der))
     public.verify(bytes.fromhex(signature), to_sign.encode(), padding.PKCS1v15(), hashes.SHA256())
-
-
-def server_public_key(stopped) -> str:
-    _, _, keys = stopped
-    (key,) = list(keys.iterdir())
-    return base64.b64encode(key.read_bytes()).decode()
 
 
 def pkcs1_to_spki(pkcs1: bytes) -> bytes:
@@ -209,7 +213,7 @@ def test_a_digest_re_signed_with_another_key_is_forged(stopped, tmp_path):
     done = validate_copy(stopped, copy)
     assert done.returncode != 0
     assert f"Digest file\t{key_of(copy, victim)}\tINVALID: signed by an unknown key" in done.stdout, done.stdout
-    # Keeping the node's fingerprint, the attacker's signature does not verify.
+    # Keeping a node key's fingerprint, the attacker's signature does not verify.
     digest["digestPublicKeyFingerprint"] = json.loads(gzip.decompress(files(copy, "CloudTrail-Digest")[0].read_bytes()))[
         "digestPublicKeyFingerprint"]
     content = json.dumps(digest).encode()

@@ -179,6 +179,10 @@ struct ServeArgs {
     /// seconds (AWS: hourly).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     trail_digest_seconds: u64,
+    /// How long a region's digest-signing key signs before a new one
+    /// replaces it, in seconds (30 days; the old public key stays listed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30 * 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    trail_key_rotation_seconds: u64,
     /// Where a trail's S3 bucket is, as NAME=DIRECTORY (repeatable); other
     /// buckets are directories under DATA/buckets/.
     #[arg(long = "trail-bucket", value_name = "NAME=DIRECTORY", value_parser = parse_bucket)]
@@ -289,6 +293,7 @@ fn main() -> ExitCode {
         cloudhsm_module: args.cloudhsm_module,
         trail_delivery_period: std::time::Duration::from_secs(args.trail_delivery_seconds),
         trail_digest_period: std::time::Duration::from_secs(args.trail_digest_seconds),
+        trail_key_rotation: std::time::Duration::from_secs(args.trail_key_rotation_seconds),
         trail_buckets: args.trail_buckets,
         limits: Limits {
             max_connections: args.max_connections,

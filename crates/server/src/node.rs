@@ -64,6 +64,8 @@ pub struct Config {
     pub trail_delivery_period: std::time::Duration,
     /// How often trails with log-file validation write a digest.
     pub trail_digest_period: std::time::Duration,
+    /// How long a digest-signing key signs before it is replaced.
+    pub trail_key_rotation: std::time::Duration,
     /// Trail buckets the operator puts elsewhere than `DATA/buckets/NAME`.
     pub trail_buckets: Vec<(String, PathBuf)>,
 }
@@ -172,6 +174,7 @@ impl Node {
             },
             delivery_period: config.trail_delivery_period,
             digest_period: config.trail_digest_period,
+            key_rotation: config.trail_key_rotation,
         };
         let trail_committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
         services.insert(

@@ -44,6 +44,9 @@ pub struct SigningKeyRecord {
     /// PKCS#8, sealed.
     pub private_key: String,
     pub valid_from: f64,
+    /// When a newer key replaced it (`--trail-key-rotation-seconds`).
+    #[serde(default)]
+    pub valid_to: Option<f64>,
 }
 
 /// A signing key in memory.
@@ -159,9 +162,15 @@ fn digest_json(entry: &TrailEntry, chain: &Chain, key: &SigningKeyRecord, path: 
 }
 
 impl Trail {
-    /// The region's signing key, made (and committed) on first use.
+    /// The region's signing key: made (and committed) on first use, and
+    /// replaced by a new one every rotation period; the retired key's
+    /// public half stays listed (ListPublicKeys) for the digests it signed.
     async fn signing_key(&self, region: &str) -> Result<Arc<SigningKey>, String> {
-        if let Some(key) = self.state.read().signing_keys.get(region) {
+        let now = crate::now();
+        let current = self.state.read().signing_keys.get(region).cloned();
+        if let Some(key) =
+            current.as_ref().filter(|k| now - k.record.valid_from < self.config.key_rotation.as_secs_f64())
+        {
             return Ok(key.clone());
         }
         let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| e.to_string())?;
@@ -174,19 +183,25 @@ impl Trail {
             fingerprint: fingerprint.clone(),
             public_key: crate::b64(&public),
             private_key,
-            valid_from: crate::now(),
+            valid_from: now,
+            valid_to: None,
         };
-        let value = serde_json::to_string(&record).map_err(|e| e.to_string())?;
-        let writes = vec![RecordWrite::Put {
-            kind: SIGNING_KEY_KIND,
-            account: String::new(),
-            key: format!("{region}/{fingerprint}"),
-            value,
-        }];
+        let retired = current.map(|old| SigningKeyRecord { valid_to: Some(now), ..old.record.clone() });
+        let mut writes = Vec::new();
+        for record in std::iter::once(&record).chain(retired.as_ref()) {
+            writes.push(RecordWrite::Put {
+                kind: SIGNING_KEY_KIND,
+                account: String::new(),
+                key: format!("{}/{}", record.region, record.fingerprint),
+                value: serde_json::to_string(record).map_err(|e| e.to_string())?,
+            });
+        }
         let key = Arc::new(SigningKey { record, pair });
         let (state, stored) = (self.state.clone(), key.clone());
         let apply = Box::new(move || {
-            state.write().signing_keys.insert(stored.record.region.clone(), stored);
+            let mut state = state.write();
+            state.retired_keys.extend(retired);
+            state.signing_keys.insert(stored.record.region.clone(), stored);
         });
         let change = rampart_core::Change { writes, apply };
         self.committer.commit(rampart_core::SystemChange { change, events: Vec::new() }).await?;
@@ -215,10 +230,19 @@ impl Trail {
             let due = chain.pending_end.is_some()
                 || (logging && now - chain.start >= interval)
                 || ((flush || !logging) && !chain.files.is_empty());
-            // Digests are named to the second: one per second at most, so
-            // no digest overwrites the one before it.
-            if !due || (chain.pending_end.is_none() && now.floor() <= chain.start.floor()) {
+            if !due {
                 continue;
+            }
+            // Digests are named to the second: one per second at most, so
+            // no digest overwrites the one before it. A flush (the node is
+            // stopping) waits for the next second; a pass leaves it to the next.
+            let mut now = crate::now();
+            if chain.pending_end.is_none() && now.floor() <= chain.start.floor() {
+                if !flush {
+                    continue;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs_f64(chain.start.floor() + 1.0 - now)).await;
+                now = crate::now();
             }
             if chain.pending_end.is_none() {
                 if let Some(chain) = record.chains.get_mut(&region) {
@@ -274,21 +298,28 @@ pub fn metadata_path(digest: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Loads the stored signing keys (opening their private halves).
+/// Loads the stored signing keys: each region's newest is its current key
+/// (its private half opened), the others are retired.
 pub(crate) fn load(
     store: &rampart_store::Store,
     sealer: &rampart_core::Sealer,
-    keys: &mut BTreeMap<String, Arc<SigningKey>>,
+    current: &mut BTreeMap<String, Arc<SigningKey>>,
+    retired: &mut Vec<SigningKeyRecord>,
 ) -> Result<(), String> {
+    let mut records: Vec<SigningKeyRecord> = Vec::new();
     for row in store.scan(SIGNING_KEY_KIND).map_err(|e| e.to_string())? {
-        let record: SigningKeyRecord = serde_json::from_str(&row.value).map_err(|e| e.to_string())?;
+        records.push(serde_json::from_str(&row.value).map_err(|e| e.to_string())?);
+    }
+    records.sort_by(|a, b| a.valid_from.total_cmp(&b.valid_from));
+    for record in records {
+        if let Some(older) = current.remove(&record.region) {
+            retired.push(older.record.clone());
+        }
         let pkcs8 = sealer
             .open(&record.private_key, &key_context(&record.region, &record.fingerprint))
             .map_err(|e| format!("the CloudTrail signing key of {}: {e}", record.region))?;
         let pair = RsaKeyPair::from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
-        let newer = keys.get(&record.region).is_some_and(|k| k.record.valid_from > record.valid_from);
-        if !newer {
-            keys.insert(record.region.clone(), Arc::new(SigningKey { record, pair }));
-        }
+        current.insert(record.region.clone(), Arc::new(SigningKey { record, pair }));
     }
     Ok(())
 }

@@ -68,6 +68,8 @@ pub struct TrailConfig {
     pub delivery_period: std::time::Duration,
     /// How often trails with log-file validation write a digest (AWS: hourly).
     pub digest_period: std::time::Duration,
+    /// How long a region's digest-signing key signs before a new one replaces it.
+    pub key_rotation: std::time::Duration,
 }
 
 /// CloudTrail's memory.
@@ -76,8 +78,9 @@ pub(crate) struct State {
     pub trails: trails::Trails,
     /// Each trail's delivery state, by trail ARN.
     pub deliveries: HashMap<String, delivery::DeliveryRecord>,
-    /// Each region's digest-signing key.
+    /// Each region's digest-signing key, and the keys rotation retired.
     pub signing_keys: std::collections::BTreeMap<String, Arc<digest::SigningKey>>,
+    pub retired_keys: Vec<digest::SigningKeyRecord>,
 }
 
 pub struct Trail {
@@ -249,7 +252,7 @@ impl Service for Trail {
             state.trails.insert((row.account, entry.record.home_region.clone(), entry.record.name.clone()), entry);
         }
         delivery::load(&self.store, &mut state)?;
-        digest::load(&self.store, &self.sealer, &mut state.signing_keys)?;
+        digest::load(&self.store, &self.sealer, &mut state.signing_keys, &mut state.retired_keys)?;
         *self.state.write() = state;
         Ok(())
     }

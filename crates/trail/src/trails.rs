@@ -652,30 +652,29 @@ impl Trail {
             return Err(E::InvalidTokenException.error("The NextToken is not valid."));
         }
         let state = self.state.read();
-        let valid_to = |k: &crate::digest::SigningKey| k.record.valid_from + KEY_VALIDITY_SECONDS;
-        // The keys valid at some time of [StartTime, EndTime].
+        let rotation = self.config.key_rotation.as_secs_f64();
+        let valid_to = |k: &crate::digest::SigningKeyRecord| k.valid_to.unwrap_or(k.valid_from + rotation);
+        // The region's keys valid at some time of [StartTime, EndTime], oldest first.
+        let current = state.signing_keys.values().map(|k| &k.record);
         let keys: Vec<Value> = state
-            .signing_keys
-            .values()
-            .filter(|k| k.record.region == call.region)
-            .filter(|k| input.end_time.is_none_or(|end| k.record.valid_from <= end))
+            .retired_keys
+            .iter()
+            .chain(current)
+            .filter(|k| k.region == call.region)
+            .filter(|k| input.end_time.is_none_or(|end| k.valid_from <= end))
             .filter(|k| input.start_time.is_none_or(|start| valid_to(k) >= start))
             .map(|k| {
                 json!({
-                    "Value": k.record.public_key,
-                    "ValidityStartTime": k.record.valid_from,
+                    "Value": k.public_key,
+                    "ValidityStartTime": k.valid_from,
                     "ValidityEndTime": valid_to(k),
-                    "Fingerprint": k.record.fingerprint,
+                    "Fingerprint": k.fingerprint,
                 })
             })
             .collect();
         Ok(Outcome::read(json!({ "PublicKeyList": keys })))
     }
 }
-
-/// How long ListPublicKeys says a signing key is valid (keys do not rotate
-/// yet: one per region).
-const KEY_VALIDITY_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
