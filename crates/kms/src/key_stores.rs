@@ -193,6 +193,32 @@ fn name_in_use(state: &State, call: &Call, name: &str, except: Option<&str>) -> 
     taken.then(|| E::CustomKeyStoreNameInUseException.error(format!("Custom key store name {name} is in use.")))
 }
 
+/// Connect's and Disconnect's change: the store's new connection state, and
+/// its session (or none) on the store and its keys. A session replaced is
+/// closed now, not when the last call holding it lets go.
+fn connection_change(
+    account: String,
+    region: String,
+    record: KeyStoreRecord,
+    session: Option<Arc<dyn ClusterSession>>,
+) -> Result<Mutation, AwsError> {
+    Ok(Mutation {
+        writes: vec![write(&account, &region, &record)?],
+        apply: Box::new(move |state: &mut State| {
+            let at = (account, region, record.id.clone());
+            if let Some(store) = state.key_stores.get_mut(&at) {
+                store.record = record;
+                if let Some(old) = store.session.take() {
+                    old.close();
+                }
+            }
+            state.set_session(&at.0, &at.1, &at.2, session);
+        }),
+        output: json!({}),
+        resources: Vec::new(),
+    })
+}
+
 /// A store record's write.
 fn write(account: &str, region: &str, record: &KeyStoreRecord) -> Result<RecordWrite, AwsError> {
     put(KEY_STORE_KIND, account, &record_key(region, &record.id), record)
@@ -350,18 +376,7 @@ impl Kms {
                     None
                 }
             };
-            Ok(Mutation {
-                writes: vec![write(&account, &region, &record)?],
-                apply: Box::new(move |state: &mut State| {
-                    let at = (account, region, record.id.clone());
-                    if let Some(store) = state.key_stores.get_mut(&at) {
-                        store.record = record;
-                    }
-                    state.set_session(&at.0, &at.1, &at.2, session);
-                }),
-                output: json!({}),
-                resources: Vec::new(),
-            })
+            connection_change(account, region, record, session)
         })
         .await
     }
@@ -380,22 +395,7 @@ impl Kms {
             let mut record = store.record.clone();
             record.connection = ConnectionState::Disconnected;
             record.error_code = None;
-            Ok(Mutation {
-                writes: vec![write(&account, &region, &record)?],
-                apply: Box::new(move |state: &mut State| {
-                    let at = (account, region, record.id.clone());
-                    if let Some(store) = state.key_stores.get_mut(&at) {
-                        store.record = record;
-                        // Now, not when the last call holding it lets go.
-                        if let Some(session) = store.session.take() {
-                            session.close();
-                        }
-                    }
-                    state.set_session(&at.0, &at.1, &at.2, None);
-                }),
-                output: json!({}),
-                resources: Vec::new(),
-            })
+            connection_change(account, region, record, None)
         })
         .await
     }

@@ -26,7 +26,7 @@ use crate::selectors::{self, Selectors};
 use crate::trails::TrailEntry;
 use crate::{State, Trail};
 
-pub const DELIVERY_KIND: &str = "cloudtrail-delivery";
+pub(crate) const DELIVERY_KIND: &str = "cloudtrail-delivery";
 /// Batches one delivery reads at most.
 const BATCHES_PER_PASS: usize = 500;
 /// Records one delivery writes at most (in whole batches; about 30 MB of

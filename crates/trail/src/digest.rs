@@ -26,7 +26,7 @@ use crate::delivery::{write_file, write_plain, DeliveryRecord};
 use crate::trails::TrailEntry;
 use crate::Trail;
 
-pub const SIGNING_KEY_KIND: &str = "cloudtrail-signing-key";
+pub(crate) const SIGNING_KEY_KIND: &str = "cloudtrail-signing-key";
 pub const SIGNATURE_ALGORITHM: &str = "SHA256withRSA";
 /// What a signing key's sealed private half is bound to.
 fn key_context(region: &str, fingerprint: &str) -> String {

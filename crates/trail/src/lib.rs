@@ -10,8 +10,7 @@ mod selectors;
 mod trails;
 pub mod validate;
 
-pub use delivery::{Buckets, DELIVERY_KIND};
-pub use trails::TRAIL_KIND;
+pub use delivery::Buckets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};

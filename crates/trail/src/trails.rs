@@ -18,7 +18,7 @@ use crate::digest::utc;
 use crate::selectors::{self, AdvancedEventSelector, EventSelector, Selectors};
 use crate::{Mutation, Trail};
 
-pub const TRAIL_KIND: &str = "cloudtrail-trail";
+pub(crate) const TRAIL_KIND: &str = "cloudtrail-trail";
 /// Trails per account in a region (AWS's quota); a multi-Region trail
 /// counts in every region.
 const TRAILS_PER_REGION: usize = 5;
@@ -267,6 +267,45 @@ fn count_in(trails: &Trails, account: &str, region: &str, except: Option<&str>) 
     trails.values().filter(|t| t.account == account && t.visible_in(region) && Some(t.arn().as_str()) != except).count()
 }
 
+/// Whether a trail named `name` in `region` (in every region, when
+/// multi-Region) fits beside the account's other trails (`except` is the
+/// trail itself, when it changes): no name it would clash with, and room
+/// in each region's quota.
+fn check_room(
+    trails: &Trails,
+    account: &str,
+    name: &str,
+    region: &str,
+    multi_region: bool,
+    except: Option<&str>,
+) -> Result<(), AwsError> {
+    if name_taken(trails, account, name, region, multi_region, except) {
+        return Err(
+            E::TrailAlreadyExistsException.error(format!("Trail {name} already exists for customer: {account}"))
+        );
+    }
+    let mut regions = vec![region];
+    if multi_region {
+        regions.extend(trails.values().map(|t| t.record.home_region.as_str()));
+    }
+    match regions.into_iter().find(|r| count_in(trails, account, r, except) >= TRAILS_PER_REGION) {
+        Some(full) => Err(E::MaximumNumberOfTrailsExceededException
+            .error(format!("User: {account} already has {TRAILS_PER_REGION} trails in {full}."))),
+        None => Ok(()),
+    }
+}
+
+/// The mutation that stores a trail (new or changed) with this output.
+fn put_trail(entry: TrailEntry, output: Value) -> Result<Mutation, AwsError> {
+    Ok(Mutation {
+        writes: vec![write(&entry)?],
+        apply: Box::new(move |state| {
+            state.trails.insert(key_of(&entry), entry);
+        }),
+        output,
+    })
+}
+
 fn tag_pairs(tags: &[TagInput]) -> Vec<(String, String)> {
     tags.iter().map(|t| (t.key.clone(), t.value.clone().unwrap_or_default())).collect()
 }
@@ -315,33 +354,12 @@ impl Trail {
                 created: crate::now(),
             },
         };
-        self.config.buckets.ensure(&entry.record.bucket).map_err(|e| {
-            tracing::error!(error = %e, bucket = %entry.record.bucket, "a trail's bucket directory could not be made");
-            E::S3BucketDoesNotExistException.error(format!("S3 bucket {} cannot be used.", entry.record.bucket))
-        })?;
+        // The bucket's directory is made by the first delivery, not here:
+        // the request path does not touch the disk.
         self.mutate(move |state| {
-            if name_taken(&state.trails, &account, &input.name, &call.region, multi_region, None) {
-                return Err(E::TrailAlreadyExistsException
-                    .error(format!("Trail {} already exists for customer: {account}", input.name)));
-            }
-            let regions: Vec<String> = match multi_region {
-                true => {
-                    state.trails.values().map(|t| t.record.home_region.clone()).chain([call.region.clone()]).collect()
-                }
-                false => vec![call.region.clone()],
-            };
-            if regions.iter().any(|r| count_in(&state.trails, &account, r, None) >= TRAILS_PER_REGION) {
-                return Err(E::MaximumNumberOfTrailsExceededException
-                    .error(format!("User: {account} already has {TRAILS_PER_REGION} trails in {}.", call.region)));
-            }
+            check_room(&state.trails, &account, &input.name, &call.region, multi_region, None)?;
             let output = trail_json(&entry, false);
-            Ok(Mutation {
-                writes: vec![write(&entry)?],
-                apply: Box::new(move |state| {
-                    state.trails.insert(key_of(&entry), entry);
-                }),
-                output,
-            })
+            put_trail(entry, output)
         })
         .await
     }
@@ -409,13 +427,7 @@ impl Trail {
             home_only(current, call)?;
             let mut entry = current.clone();
             let output = edit(&state.trails, &mut entry)?;
-            Ok(Mutation {
-                writes: vec![write(&entry)?],
-                apply: Box::new(move |state| {
-                    state.trails.insert(key_of(&entry), entry);
-                }),
-                output,
-            })
+            put_trail(entry, output)
         })
         .await
     }
@@ -423,10 +435,6 @@ impl Trail {
     pub(crate) async fn update_trail(&self, call: &Call, input: UpdateTrailInput) -> Result<Outcome, AwsError> {
         if let Some(bucket) = &input.s3_bucket_name {
             check_bucket(bucket)?;
-            self.config
-                .buckets
-                .ensure(bucket)
-                .map_err(|_| E::S3BucketDoesNotExistException.error(format!("S3 bucket {bucket} cannot be used.")))?;
         }
         if let Some(prefix) = &input.settings.s3_key_prefix {
             check_prefix(prefix)?;
@@ -450,18 +458,7 @@ impl Trail {
             if let Some(multi) = input.settings.is_multi_region_trail {
                 if multi && !r.multi_region {
                     let arn = trail_arn(&r.home_region, &account, &r.name);
-                    if name_taken(trails, &account, &r.name, &r.home_region, true, Some(&arn)) {
-                        return Err(E::TrailAlreadyExistsException.error(format!(
-                            "Trail {} already exists in another region for customer: {account}",
-                            r.name
-                        )));
-                    }
-                    let regions = trails.values().map(|t| t.record.home_region.as_str());
-                    if regions.clone().any(|region| count_in(trails, &account, region, Some(&arn)) >= TRAILS_PER_REGION)
-                    {
-                        return Err(E::MaximumNumberOfTrailsExceededException
-                            .error(format!("User: {account} already has {TRAILS_PER_REGION} trails in a region.")));
-                    }
+                    check_room(trails, &account, &r.name, &r.home_region, true, Some(&arn))?;
                 }
                 r.multi_region = multi;
             }

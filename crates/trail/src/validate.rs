@@ -420,6 +420,75 @@ fn check_log(target: &Target, report: &mut Report, file: &Value) {
     report.log(&key, problem);
 }
 
+/// The `Target` of a trail (named by name or ARN) as the node's data
+/// directory describes it, read-only beside a running node: its bucket
+/// where the node wrote it, each region's newest digest, the files not yet
+/// in a digest, and whether another trail delivers to the same place (then
+/// unlisted files are not reported).
+pub fn stored_target(data: &Path, name: &str) -> Result<Target, String> {
+    use crate::trails::{TrailEntry, TrailRecord, TRAIL_KIND};
+    let mut trails = Vec::new();
+    for row in rampart_store::read_records(data, TRAIL_KIND).map_err(|e| e.to_string())? {
+        let record: TrailRecord = serde_json::from_str(&row.value).map_err(|e| format!("trail {}: {e}", row.key))?;
+        trails.push(TrailEntry { account: row.account, record });
+    }
+    let found: Vec<&TrailEntry> = trails.iter().filter(|t| t.record.name == name || t.arn() == name).collect();
+    let entry = match found.as_slice() {
+        [entry] => *entry,
+        [] => return Err(format!("no trail named {name} in {}", data.display())),
+        many => {
+            let arns: Vec<String> = many.iter().map(|t| t.arn()).collect();
+            return Err(format!("several trails are named {name}: give one's ARN ({})", arns.join(", ")));
+        }
+    };
+    let same_place = |t: &TrailEntry| {
+        t.account == entry.account
+            && t.record.bucket == entry.record.bucket
+            && t.record.key_prefix == entry.record.key_prefix
+    };
+    let shared = trails.iter().any(|t| same_place(t) && t.arn() != entry.arn());
+    let key = crate::delivery::record_key(entry);
+    let delivery = rampart_store::read_records(data, crate::delivery::DELIVERY_KIND)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|row| row.account == entry.account && row.key == key)
+        .map(|row| serde_json::from_str::<crate::delivery::DeliveryRecord>(&row.value))
+        .transpose()
+        .map_err(|e| format!("the delivery state of {}: {e}", entry.arn()))?
+        .unwrap_or_default();
+    let newest =
+        delivery.chains.iter().filter_map(|(r, c)| Some((r.clone(), c.previous.as_ref()?.path.clone()))).collect();
+    let undigested = delivery.chains.values().flat_map(|c| c.files.iter().map(|f| f.path.clone())).collect();
+    Ok(Target {
+        bucket_dir: delivery
+            .bucket_dir
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data.join("buckets").join(&entry.record.bucket)),
+        bucket: entry.record.bucket.clone(),
+        prefix: entry.record.key_prefix.as_deref().unwrap_or_default().trim_matches('/').to_string(),
+        account: entry.account.clone(),
+        trail: entry.record.name.clone(),
+        home_region: Some(entry.record.home_region.clone()),
+        start: None,
+        end: None,
+        newest,
+        unlisted: !shared,
+        undigested: Some(undigested),
+    })
+}
+
+/// The node's digest-signing public keys (PKCS#1 DER) by fingerprint.
+pub fn stored_keys(data: &Path) -> Result<HashMap<String, Vec<u8>>, String> {
+    let mut keys = HashMap::new();
+    for row in rampart_store::read_records(data, crate::digest::SIGNING_KEY_KIND).map_err(|e| e.to_string())? {
+        let record: crate::digest::SigningKeyRecord = serde_json::from_str(&row.value).map_err(|e| e.to_string())?;
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &record.public_key)
+            .map_err(|e| e.to_string())?;
+        keys.insert(record.fingerprint, der);
+    }
+    Ok(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
