@@ -735,3 +735,14 @@ def xml_texts(body: bytes | str, tag: str) -> list[str]:
 def presigned_get(client, method: str, params: dict | None = None, expires: int = 300) -> str:
     """A presigned URL meant to be fetched with a plain HTTP GET (signed as GET)."""
     return client.generate_presigned_url(method, Params=params or {}, ExpiresIn=expires, HttpMethod="GET")
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "files"):
+    """Polls `predicate` until it returns something true, and returns that; fails the test after `timeout`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}")

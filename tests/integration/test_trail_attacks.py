@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from rampart_testlib import new_user, rampart_bin
+from rampart_testlib import new_user, rampart_bin, wait_for
 
 BUCKET = "attack-logs"
 
@@ -31,16 +31,6 @@ def code_of(excinfo) -> str:
 
 def status_of(excinfo) -> int:
     return excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-def wait_for(predicate, timeout=20.0, what="files"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def files(root: Path, kind: str) -> list[Path]:

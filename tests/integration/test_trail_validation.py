@@ -19,19 +19,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from rampart_testlib import rampart_bin
+from rampart_testlib import rampart_bin, wait_for
 
 BUCKET = "validated-logs"
-
-
-def wait_for(predicate, timeout=20.0, what="files"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def files(root: Path, kind: str) -> list[Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from rampart_testlib import Creds, new_user
+from rampart_testlib import Creds, new_user, wait_for
 
 BUCKET = "audit-logs"
 FILE_NAME = re.compile(r"(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8}T\d{4}Z)_([0-9a-f]{16})\.json\.gz")
@@ -40,16 +40,6 @@ def delivered(server, bucket=BUCKET) -> list[dict]:
         assert not path.name.endswith(".partial"), path
         records += json.loads(gzip.decompress(path.read_bytes()))["Records"]
     return records
-
-
-def wait_for(predicate, timeout=15.0, what="delivery"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_a_started_trail_delivers_allowed_denied_and_unsigned_calls(server):
