@@ -1,6 +1,7 @@
 //! `rampart trail`: a trail's files checked offline, as `aws cloudtrail
 //! validate-logs` checks them — from the files and the public keys alone,
-//! beside a running node or on a copy elsewhere.
+//! beside a running node or on a copy elsewhere — and Lake queries run
+//! over a data directory.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -51,6 +52,21 @@ pub enum TrailCommand {
         #[arg(long, value_name = "TIME")]
         end_time: Option<String>,
     },
+    /// Run a CloudTrail Lake query over one of the node's event data stores
+    /// (read-only; the node may be running), as StartQuery runs it.
+    /// Prints the rows tab-separated under a header, or as JSON lines.
+    Query {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The statement: SELECT … FROM <event data store id or ARN> …
+        statement: String,
+        /// A value for the statement's next `?` placeholder (repeatable).
+        #[arg(long = "param", value_name = "VALUE")]
+        params: Vec<String>,
+        /// One JSON object per row instead of tab-separated text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the node's digest-signing public keys as FINGERPRINT.der files.
     ExportPublicKeys {
         #[arg(long, value_name = "DIR")]
@@ -81,6 +97,28 @@ fn file_keys(dir: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String> 
     Ok(keys)
 }
 
+fn print_rows(rows: &[rampart_trail::lake::eval::ResultRow], json: bool) {
+    if json {
+        for row in rows {
+            let object: serde_json::Map<String, serde_json::Value> =
+                row.iter().map(|(name, cell)| (name.clone(), cell.clone().into())).collect();
+            println!("{}", serde_json::Value::Object(object));
+        }
+        return;
+    }
+    // Tabs and newlines inside a cell would break the columns.
+    let clean = |text: &str| text.replace(['\t', '\n', '\r'], " ");
+    if let Some(first) = rows.first() {
+        println!("{}", first.iter().map(|(name, _)| clean(name)).collect::<Vec<_>>().join("\t"));
+    }
+    for row in rows {
+        println!(
+            "{}",
+            row.iter().map(|(_, cell)| clean(cell.as_deref().unwrap_or("NULL"))).collect::<Vec<_>>().join("\t")
+        );
+    }
+}
+
 pub fn run(command: TrailCommand) -> ExitCode {
     match run_command(command) {
         Ok(code) => code,
@@ -93,6 +131,20 @@ pub fn run(command: TrailCommand) -> ExitCode {
 
 fn run_command(command: TrailCommand) -> Result<ExitCode, String> {
     match command {
+        TrailCommand::Query { data, statement, params, json } => {
+            let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+                .map_err(|e| e.to_string())?;
+            let (results, stats) = rampart_trail::lake::query_stored(&data, &statement, &params, now_ms)?;
+            print_rows(&results.rows, json);
+            eprintln!(
+                "{} rows; {} events scanned, {} matched, {} ms",
+                results.rows.len(),
+                stats.events_scanned,
+                stats.events_matched,
+                stats.execution_ms
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         TrailCommand::ExportPublicKeys { data, out } => {
             std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
             for (fingerprint, der) in stored_keys(&data)? {

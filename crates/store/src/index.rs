@@ -49,6 +49,11 @@ fn term(account: &str, region: &str, attribute: &str, value: &str) -> u64 {
     fnv1a(&[account, region, attribute, value])
 }
 
+/// The term every event of an account and region carries.
+pub(crate) fn any_event(account: &str, region: &str) -> u64 {
+    term(account, region, "*", "")
+}
+
 /// Every term of an event: the ones its lookups can name.
 fn terms_of(e: &EventRow) -> Vec<u64> {
     let t = |attribute: &str, value: &str| term(&e.account, &e.region, attribute, value);

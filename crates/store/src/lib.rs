@@ -16,7 +16,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
-pub use sqlite::{read_records, SqliteBackend};
+pub use sqlite::{read_records, scan_events_read_only, SqliteBackend};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -101,6 +101,17 @@ pub struct StoredEvent {
     pub row: EventRow,
 }
 
+/// Which events a scan reads: one account's, in some regions, in a span of
+/// time (inclusive, milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventScan {
+    pub account: String,
+    /// `None`: every region.
+    pub regions: Option<Vec<String>>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
 /// One atomic unit of work: record changes and the audit events that describe
 /// them. Events of no account are kept apart, and expire
 /// (`Backend::expire_unattributed`).
@@ -126,6 +137,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// a reader that remembers the last number it handled (trail
     /// delivery) misses nothing and reads nothing twice.
     fn event_batches_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Vec<EventRow>)>, StoreError>;
+    /// A step of a scan over stored events (CloudTrail Lake's queries):
+    /// the scan's events in the batches numbered above `after`, at most
+    /// `limit` batches examined, oldest first, with the number of the
+    /// last batch examined (`None` once there are no more).
+    fn scan_events(&self, scan: &EventScan, after: i64, limit: usize) -> Result<ScanStep, StoreError>;
     /// The number of the last batch committed (0 before any).
     fn latest_event_batch(&self) -> Result<i64, StoreError>;
     /// Deletes the records of requests attributable to no account (failed
@@ -141,6 +157,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// (the reset's own record), in one transaction.
     fn wipe(&self, events: Vec<EventRow>) -> BoxFuture<'_, Result<(), StoreError>>;
 }
+
+/// What one step of a scan found, and where the next starts.
+pub type ScanStep = (Vec<EventRow>, Option<i64>);
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 

@@ -8,8 +8,11 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::index::{may_hold, BatchIndex, IndexQuery};
-use crate::{batch, Backend, BoxFuture, Commit, EventQuery, EventRow, Record, RecordWrite, StoreError, StoredEvent};
+use crate::index::{any_event, may_hold, BatchIndex, IndexQuery};
+use crate::{
+    batch, Backend, BoxFuture, Commit, EventQuery, EventRow, EventScan, Record, RecordWrite, ScanStep, StoreError,
+    StoredEvent,
+};
 
 /// Migrations in order; `schema_version` counts how many have run.
 ///
@@ -354,6 +357,50 @@ pub fn read_records(dir: &Path, kind: &str) -> Result<Vec<Record>, StoreError> {
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// A step of a scan over `dir/rampart.db`, read-only beside a running node
+/// (`rampart trail query`).
+pub fn scan_events_read_only(dir: &Path, scan: &EventScan, after: i64, limit: usize) -> Result<ScanStep, StoreError> {
+    let conn = Connection::open_with_flags(
+        dir.join("rampart.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    scan_step(&conn, scan, after, limit)
+}
+
+/// The batches of the scan's time after `after` (skipping those whose
+/// filter holds none of its regions' terms), decoded and filtered.
+fn scan_step(conn: &Connection, scan: &EventScan, after: i64, limit: usize) -> Result<ScanStep, StoreError> {
+    let mut batches = conn.prepare_cached(
+        "SELECT seq, filter FROM event_filters WHERE seq > ?1 AND last_ms >= ?2 AND first_ms <= ?3
+         ORDER BY seq LIMIT ?4",
+    )?;
+    let mut read = conn.prepare_cached("SELECT events FROM event_batches WHERE seq = ?1")?;
+    let terms: Option<Vec<u64>> =
+        scan.regions.as_ref().map(|regions| regions.iter().map(|r| any_event(&scan.account, r)).collect());
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut candidates = batches.query(params![after, scan.from_ms, scan.to_ms, limit])?;
+    let (mut found, mut last, mut examined) = (Vec::new(), None, 0);
+    while let Some(row) = candidates.next()? {
+        let seq: i64 = row.get(0)?;
+        (last, examined) = (Some(seq), examined + 1);
+        let filter = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        if terms.as_ref().is_some_and(|terms| !terms.iter().any(|t| may_hold(filter, *t))) {
+            continue;
+        }
+        let Some(bytes) = read.query_row([seq], |r| r.get::<_, Vec<u8>>(0)).optional()? else { continue };
+        let Some(events) = batch::decode(&bytes) else {
+            tracing::error!(batch = seq, "an audit event batch is damaged; skipping it");
+            continue;
+        };
+        found.extend(events.into_iter().filter(|e| {
+            e.account == scan.account
+                && (scan.from_ms..=scan.to_ms).contains(&e.event_time_ms)
+                && scan.regions.as_ref().is_none_or(|regions| regions.contains(&e.region))
+        }));
+    }
+    Ok((found, if examined < limit { None } else { last }))
+}
+
 impl Backend for SqliteBackend {
     fn commit(&self, commit: Commit) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.submit(|reply| Job::Commit(commit, reply)))
@@ -395,6 +442,10 @@ impl Backend for SqliteBackend {
             }
         }
         Ok(batches)
+    }
+
+    fn scan_events(&self, scan: &EventScan, after: i64, limit: usize) -> Result<ScanStep, StoreError> {
+        scan_step(&self.reader.lock(), scan, after, limit)
     }
 
     fn latest_event_batch(&self) -> Result<i64, StoreError> {

@@ -1,10 +1,12 @@
 //! CloudTrail: LookupEvents over the audit events the pipeline records
 //! (`lookup`), trails and their management (`trails`, with `selectors`),
-//! and their delivery as files from the event cursor (`delivery`).
-//! Digest files and their validation come later.
+//! their delivery as files from the event cursor (`delivery`) with signed
+//! digests (`digest`) and the offline validator (`validate`), and Lake's
+//! event data stores and SQL queries (`lake`).
 
 mod delivery;
 pub mod digest;
+pub mod lake;
 mod lookup;
 mod selectors;
 mod trails;
@@ -54,6 +56,19 @@ fn registry() -> &'static Registry<Trail, O> {
             op!(write, RemoveTags, remove_tags),
             op!(read, ListTags, list_tags),
             op!(read, ListPublicKeys, list_public_keys),
+            op!(write, CreateEventDataStore, create_event_data_store),
+            op!(read, GetEventDataStore, get_event_data_store),
+            op!(read, ListEventDataStores, list_event_data_stores),
+            op!(write, UpdateEventDataStore, update_event_data_store),
+            op!(write, DeleteEventDataStore, delete_event_data_store),
+            op!(write, RestoreEventDataStore, restore_event_data_store),
+            op!(write, StartEventDataStoreIngestion, start_event_data_store_ingestion),
+            op!(write, StopEventDataStoreIngestion, stop_event_data_store_ingestion),
+            op!(write, StartQuery, start_query),
+            op!(read, DescribeQuery, describe_query),
+            op!(read, GetQueryResults, get_query_results),
+            op!(read, ListQueries, list_queries),
+            op!(write, CancelQuery, cancel_query),
         ])
     });
     &REGISTRY
@@ -80,6 +95,9 @@ pub(crate) struct State {
     /// Each region's digest-signing key, and the keys rotation retired.
     pub signing_keys: std::collections::BTreeMap<String, Arc<digest::SigningKey>>,
     pub retired_keys: Vec<digest::SigningKeyRecord>,
+    pub stores: lake::stores::Stores,
+    /// Lake queries, by id.
+    pub queries: HashMap<String, lake::queries::QueryEntry>,
 }
 
 pub struct Trail {
@@ -157,6 +175,28 @@ impl Trail {
     }
 }
 
+/// The event data store a request names, as the ARN authorization checks:
+/// the caller's store in the call's region.
+fn store_target(state: &State, call: &Call, name: Option<&str>) -> AccessTarget {
+    let Some(name) = name else { return AccessTarget::default() };
+    let found = lake::stores::find(&state.stores, call, name).ok();
+    let arn = match (found, name.starts_with("arn:")) {
+        (Some(entry), _) => entry.arn(),
+        (None, true) => name.to_string(),
+        (None, false) => lake::stores::store_arn(&call.region, call.caller.account().as_str(), name),
+    };
+    let tags = found.map(|e| e.record.tags.clone()).unwrap_or_default();
+    AccessTarget { arn: Some(arn), tags, condition_keys: Vec::new() }
+}
+
+/// A resource id of the tagging operations: an event data store's ARN or a trail.
+fn tagged_target(state: &State, call: &Call, id: &str) -> AccessTarget {
+    match lake::stores::is_store_arn(id) {
+        true => store_target(state, call, Some(id)),
+        false => trail_target(state, call, Some(id)),
+    }
+}
+
 /// The trail a request names, as the ARN authorization checks: a name is
 /// the caller's trail in the call's region (or a multi-Region trail of
 /// another home region that the name finds).
@@ -197,15 +237,35 @@ impl Service for Trail {
                 | O::GetTrailStatus,
             ) => vec![trail_target(&state, call, text("Name"))],
             Some(O::PutEventSelectors | O::GetEventSelectors) => vec![trail_target(&state, call, text("TrailName"))],
-            Some(O::AddTags | O::RemoveTags) => vec![trail_target(&state, call, text("ResourceId"))],
+            Some(O::AddTags | O::RemoveTags) => vec![tagged_target(&state, call, text("ResourceId").unwrap_or(""))],
             Some(O::ListTags) => input
                 .get("ResourceIdList")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
-                .map(|id| trail_target(&state, call, Some(id)))
+                .map(|id| tagged_target(&state, call, id))
                 .collect(),
+            Some(
+                O::GetEventDataStore
+                | O::UpdateEventDataStore
+                | O::DeleteEventDataStore
+                | O::RestoreEventDataStore
+                | O::StartEventDataStoreIngestion
+                | O::StopEventDataStoreIngestion
+                | O::ListQueries,
+            ) => vec![store_target(&state, call, text("EventDataStore"))],
+            // The store the statement's FROM clause names.
+            Some(O::StartQuery) => {
+                vec![store_target(&state, call, lake::queries::statement_store(input).as_deref())]
+            }
+            // The store the query ran over (or the one named).
+            Some(O::DescribeQuery | O::GetQueryResults | O::CancelQuery) => {
+                match lake::queries::query_store_arn(&state, call, input) {
+                    Some(arn) => vec![store_target(&state, call, Some(&arn))],
+                    None => vec![store_target(&state, call, text("EventDataStore"))],
+                }
+            }
             _ => Vec::new(),
         };
         Access::own(call, targets)
@@ -250,9 +310,18 @@ impl Service for Trail {
             let entry = trails::TrailEntry { account: row.account.clone(), record };
             state.trails.insert((row.account, entry.record.home_region.clone(), entry.record.name.clone()), entry);
         }
+        for row in self.store.scan(lake::stores::STORE_KIND).map_err(|e| e.to_string())? {
+            let record: lake::stores::EventDataStoreRecord = serde_json::from_str(&row.value)
+                .map_err(|e| format!("CloudTrail event data store {}: {e}", row.key))?;
+            let entry = lake::stores::StoreEntry { account: row.account.clone(), record };
+            state.stores.insert((row.account, entry.record.home_region.clone(), entry.record.id.clone()), entry);
+        }
         delivery::load(&self.store, &mut state)?;
         digest::load(&self.store, &self.sealer, &mut state.signing_keys, &mut state.retired_keys)?;
-        *self.state.write() = state;
+        // Queries live in memory only: a reload keeps them.
+        let mut current = self.state.write();
+        state.queries = std::mem::take(&mut current.queries);
+        *current = state;
         Ok(())
     }
 }

@@ -306,11 +306,11 @@ fn put_trail(entry: TrailEntry, output: Value) -> Result<Mutation, AwsError> {
     })
 }
 
-fn tag_pairs(tags: &[TagInput]) -> Vec<(String, String)> {
+pub(crate) fn tag_pairs(tags: &[TagInput]) -> Vec<(String, String)> {
     tags.iter().map(|t| (t.key.clone(), t.value.clone().unwrap_or_default())).collect()
 }
 
-fn tag_error(problem: rampart_core::tags::TagProblem) -> AwsError {
+pub(crate) fn tag_error(problem: rampart_core::tags::TagProblem) -> AwsError {
     match problem {
         rampart_core::tags::TagProblem::TooMany(limit) => {
             E::TagsLimitExceededException.error(format!("The number of tags per trail is limited to {limit}."))
@@ -603,6 +603,10 @@ impl Trail {
 
     pub(crate) async fn add_tags(&self, call: &Call, input: AddTagsInput) -> Result<Outcome, AwsError> {
         let added = tag_pairs(&input.tags_list);
+        if crate::lake::stores::is_store_arn(&input.resource_id) {
+            let rules = crate::lake::stores::tag_rules();
+            return self.edit_store_tags(call, &input.resource_id, |tags| rules.apply(tags, &added)).await;
+        }
         self.edit_trail(call, &input.resource_id, move |_, entry| {
             let tags = TAG_RULES.apply(&entry.record.tags, &added).map_err(tag_error)?;
             entry.record.tags = tags;
@@ -613,6 +617,10 @@ impl Trail {
 
     pub(crate) async fn remove_tags(&self, call: &Call, input: AddTagsInput) -> Result<Outcome, AwsError> {
         let keys: Vec<String> = input.tags_list.iter().map(|t| t.key.clone()).collect();
+        if crate::lake::stores::is_store_arn(&input.resource_id) {
+            let rules = crate::lake::stores::tag_rules();
+            return self.edit_store_tags(call, &input.resource_id, |tags| Ok(rules.remove(tags, &keys))).await;
+        }
         self.edit_trail(call, &input.resource_id, move |_, entry| {
             entry.record.tags = TAG_RULES.remove(&entry.record.tags, &keys);
             Ok(json!({}))
@@ -627,10 +635,19 @@ impl Trail {
             if !id.starts_with("arn:") {
                 return Err(E::CloudTrailARNInvalidException.error(format!("Invalid trail ARN: {id}")));
             }
-            let entry = find(&state.trails, call, id)
-                .map_err(|_| E::ResourceNotFoundException.error(format!("Resource {id} does not exist.")))?;
-            let tags: Vec<Value> = entry.record.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
-            list.push(json!({ "ResourceId": entry.arn(), "TagsList": tags }));
+            let missing = |_| E::ResourceNotFoundException.error(format!("Resource {id} does not exist."));
+            let (arn, tags) = match crate::lake::stores::is_store_arn(id) {
+                true => {
+                    let entry = crate::lake::stores::find(&state.stores, call, id).map_err(missing)?;
+                    (entry.arn(), &entry.record.tags)
+                }
+                false => {
+                    let entry = find(&state.trails, call, id).map_err(missing)?;
+                    (entry.arn(), &entry.record.tags)
+                }
+            };
+            let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
+            list.push(json!({ "ResourceId": arn, "TagsList": tags }));
         }
         Ok(Outcome::read(json!({ "ResourceTagList": list })))
     }
