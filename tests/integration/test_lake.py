@@ -295,3 +295,65 @@ def test_cancel_a_running_query(server):
         # The query finished first: it cannot be cancelled then.
         assert e.response["Error"]["Code"] == "InactiveQueryException"
         assert ct.describe_query(QueryId=qid)["QueryStatus"] == "FINISHED"
+
+
+def test_a_store_resource_policy_grants_and_denies(server):
+    ct = server.client("cloudtrail")
+    arn = ct.create_event_data_store(Name=uniq("eds"))["EventDataStoreArn"]
+    analyst = new_user(server, "analyst")
+    as_analyst = server.client("cloudtrail", creds=analyst["creds"])
+    statement = f"SELECT count(*) FROM {store_id(arn)}"
+    with pytest.raises(ClientError) as e:
+        as_analyst.start_query(QueryStatement=statement)
+    assert code_of(e) == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        ct.get_resource_policy(ResourceArn=arn)
+    assert code_of(e) == "ResourcePolicyNotFoundException"
+
+    grant = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "analysts", "Effect": "Allow", "Principal": {"AWS": analyst["arn"]},
+        "Action": ["cloudtrail:StartQuery", "cloudtrail:DescribeQuery", "cloudtrail:GetQueryResults"],
+        "Resource": arn}]}
+    out = ct.put_resource_policy(ResourceArn=arn, ResourcePolicy=json.dumps(grant))
+    assert out["ResourceArn"] == arn and json.loads(out["ResourcePolicy"]) == grant
+    assert json.loads(ct.get_resource_policy(ResourceArn=arn)["ResourcePolicy"]) == grant
+    qid = as_analyst.start_query(QueryStatement=statement)["QueryId"]
+    wait_for(lambda: as_analyst.describe_query(QueryId=qid)["QueryStatus"] == "FINISHED", what="the query")
+    assert cells(as_analyst.get_query_results(QueryId=qid)["QueryResultRows"])[0][0].isdigit()
+    with pytest.raises(ClientError) as e:
+        as_analyst.get_event_data_store(EventDataStore=arn)
+    assert code_of(e) == "AccessDeniedException", "the policy grants the query actions only"
+
+    # A Deny in the store's policy overrides an identity policy's Allow; the policy survives a restart.
+    server.client("iam").put_user_policy(UserName=analyst["name"], PolicyName="all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "*"}]}))
+    deny = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": {"AWS": analyst["arn"]}, "Action": "cloudtrail:StartQuery", "Resource": arn}]}
+    ct.put_resource_policy(ResourceArn=arn, ResourcePolicy=json.dumps(deny))
+    server.restart()
+    as_analyst = server.client("cloudtrail", creds=analyst["creds"])
+    with pytest.raises(ClientError) as e:
+        as_analyst.start_query(QueryStatement=statement)
+    assert code_of(e) == "AccessDeniedException"
+    assert as_analyst.get_event_data_store(EventDataStore=arn)["EventDataStoreArn"] == arn
+    ct = server.client("cloudtrail")
+    ct.delete_resource_policy(ResourceArn=arn)
+    as_analyst.start_query(QueryStatement=statement)
+    with pytest.raises(ClientError) as e:
+        ct.delete_resource_policy(ResourceArn=arn)
+    assert code_of(e) == "ResourcePolicyNotFoundException"
+
+    for policy, code in [("{not json", "ResourcePolicyNotValidException"),
+                         (json.dumps({"Version": "2012-10-17", "Statement": [
+                             {"Effect": "Allow", "Action": "cloudtrail:StartQuery", "Resource": arn}]}),
+                          "ResourcePolicyNotValidException")]:
+        with pytest.raises(ClientError) as e:
+            ct.put_resource_policy(ResourceArn=arn, ResourcePolicy=policy)
+        assert code_of(e) == code
+    channel = arn.replace("eventdatastore/", "channel/")
+    for resource, code in [(channel, "ResourceTypeNotSupportedException"),
+                           (arn[:-4] + "0000", "ResourceNotFoundException"),
+                           ("not-an-arn", "ResourceARNNotValidException")]:
+        with pytest.raises(ClientError) as e:
+            ct.get_resource_policy(ResourceArn=resource)
+        assert code_of(e) == code, resource

@@ -69,6 +69,9 @@ fn registry() -> &'static Registry<Trail, O> {
             op!(read, GetQueryResults, get_query_results),
             op!(read, ListQueries, list_queries),
             op!(write, CancelQuery, cancel_query),
+            op!(write, PutResourcePolicy, put_resource_policy),
+            op!(read, GetResourcePolicy, get_resource_policy),
+            op!(write, DeleteResourcePolicy, delete_resource_policy),
         ])
     });
     &REGISTRY
@@ -255,6 +258,9 @@ impl Service for Trail {
                 | O::StopEventDataStoreIngestion
                 | O::ListQueries,
             ) => vec![store_target(&state, call, text("EventDataStore"))],
+            Some(O::PutResourcePolicy | O::GetResourcePolicy | O::DeleteResourcePolicy) => {
+                vec![tagged_target(&state, call, text("ResourceArn").unwrap_or(""))]
+            }
             // The store the statement's FROM clause names.
             Some(O::StartQuery) => {
                 vec![store_target(&state, call, lake::queries::statement_store(input).as_deref())]
@@ -268,7 +274,13 @@ impl Service for Trail {
             }
             _ => Vec::new(),
         };
-        Access::own(call, targets)
+        let mut access = Access::own(call, targets);
+        // An event data store's resource policy applies to every call on it.
+        for check in &mut access.checks {
+            let store = check.target.arn.as_deref().and_then(|arn| lake::stores::find(&state.stores, call, arn).ok());
+            check.resource_policy = store.and_then(lake::stores::resource_policy);
+        }
+        access
     }
 
     fn handle<'a>(&'a self, call: &'a Call, input: Value) -> BoxFuture<'a, Result<Outcome, AwsError>> {

@@ -50,6 +50,9 @@ pub(crate) struct EventDataStoreRecord {
     /// for `RESTORE_WINDOW_SECS`, then gone).
     #[serde(default)]
     pub deleted: Option<f64>,
+    /// Its resource-based policy (PutResourcePolicy), as given.
+    #[serde(default)]
+    pub resource_policy: Option<String>,
 }
 
 /// An event data store in memory: its account and its record.
@@ -84,6 +87,27 @@ impl StoreEntry {
     pub fn selectors(&self) -> Selectors {
         Selectors::Advanced(self.record.selectors.clone())
     }
+}
+
+/// A store's resource-based policy as authorization applies it: a further
+/// source of allow within the account (not required), and of deny. A
+/// stored policy that no longer parses denies everything rather than
+/// dropping its Deny statements.
+pub(crate) fn resource_policy(entry: &StoreEntry) -> Option<rampart_core::ResourcePolicy> {
+    let text = entry.record.resource_policy.as_deref()?;
+    let account = rampart_core::AccountId::parse(&entry.account)?;
+    let policy = rampart_policy::Policy::parse(text, rampart_policy::PolicyKind::Resource).or_else(|_| {
+        let deny =
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#;
+        rampart_policy::Policy::parse(deny, rampart_policy::PolicyKind::Resource)
+    });
+    Some(rampart_core::ResourcePolicy {
+        name: "resource-policy".to_string(),
+        policy: std::sync::Arc::new(policy.ok()?),
+        account,
+        required: false,
+        binds_root: false,
+    })
 }
 
 /// Whether a resource id is an event data store's ARN (not a trail's).
@@ -269,6 +293,7 @@ impl Trail {
                 updated: now,
                 windows: if ingesting { vec![(call.time_ms, None)] } else { Vec::new() },
                 deleted: None,
+                resource_policy: None,
             },
         };
         self.mutate(move |state| {
@@ -509,6 +534,69 @@ impl Trail {
         })
         .await
     }
+}
+
+/// The store a resource-policy operation names: an event data store's ARN
+/// (channels and dashboards are not served).
+fn policy_store<'s>(stores: &'s Stores, call: &Call, arn: &str) -> Result<&'s StoreEntry, AwsError> {
+    let parsed = rampart_core::Arn::parse(arn)
+        .filter(|a| a.service == "cloudtrail")
+        .ok_or_else(|| E::ResourceARNNotValidException.error(format!("The resource ARN is not valid: {arn}")))?;
+    if !parsed.resource.starts_with("eventdatastore/") {
+        return Err(E::ResourceTypeNotSupportedException
+            .error("Rampart keeps resource policies on event data stores only (no channels or dashboards)."));
+    }
+    find(stores, call, arn)
+        .map_err(|_| E::ResourceNotFoundException.error(format!("The resource {arn} was not found.")))
+}
+
+impl Trail {
+    pub(crate) async fn put_resource_policy(&self, call: &Call, input: PolicyInput) -> Result<Outcome, AwsError> {
+        let Some(text) = input.resource_policy else {
+            return Err(E::ResourcePolicyNotValidException.error("ResourcePolicy is required."));
+        };
+        rampart_policy::Policy::parse(&text, rampart_policy::PolicyKind::Resource)
+            .map_err(|e| E::ResourcePolicyNotValidException.error(format!("The resource policy is not valid: {e}")))?;
+        let arn = input.resource_arn.clone();
+        self.mutate(|state| {
+            let mut entry = active(policy_store(&state.stores, call, &arn)?)?.clone();
+            entry.record.resource_policy = Some(text.clone());
+            entry.record.updated = crate::now();
+            let output = json!({ "ResourceArn": entry.arn(), "ResourcePolicy": text });
+            put(entry, output)
+        })
+        .await
+    }
+
+    pub(crate) async fn get_resource_policy(&self, call: &Call, input: PolicyInput) -> Result<Outcome, AwsError> {
+        let state = self.state.read();
+        let entry = policy_store(&state.stores, call, &input.resource_arn)?;
+        let Some(text) = &entry.record.resource_policy else {
+            return Err(E::ResourcePolicyNotFoundException
+                .error(format!("The resource {} has no resource policy.", entry.arn())));
+        };
+        Ok(Outcome::read(json!({ "ResourceArn": entry.arn(), "ResourcePolicy": text })))
+    }
+
+    pub(crate) async fn delete_resource_policy(&self, call: &Call, input: PolicyInput) -> Result<Outcome, AwsError> {
+        let arn = input.resource_arn.clone();
+        self.mutate(|state| {
+            let mut entry = policy_store(&state.stores, call, &arn)?.clone();
+            if entry.record.resource_policy.take().is_none() {
+                return Err(E::ResourcePolicyNotFoundException
+                    .error(format!("The resource {} has no resource policy.", entry.arn())));
+            }
+            put(entry, json!({}))
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PolicyInput {
+    resource_arn: String,
+    resource_policy: Option<String>,
 }
 
 pub(crate) fn tag_rules() -> &'static TagRules {
