@@ -506,7 +506,7 @@ impl Backend for SqliteBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EventFilter, EventRow};
+    use crate::{EventFilter, EventRow, EventScan};
 
     #[tokio::test(flavor = "multi_thread")]
     async fn batches_stored_before_the_index_are_indexed_when_it_is_made() {
@@ -574,6 +574,45 @@ mod tests {
         assert_eq!(store.expire_unattributed(25).await.unwrap(), 2);
         assert_eq!(store.expire_unattributed(25).await.unwrap(), 0);
         assert_eq!(store.expire_unattributed(31).await.unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn scans_read_one_account_in_its_regions_and_time_a_step_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteBackend::open(dir.path()).unwrap();
+        for t in 0..10 {
+            let mut west = event("1", t * 10 + 1, "GetUser", vec![]);
+            west.region = "us-west-2".into();
+            let events = vec![event("1", t * 10, "GetUser", vec![]), west, event("2", t * 10, "GetUser", vec![])];
+            store.commit(Commit { writes: vec![], events }).await.unwrap();
+        }
+        let scan = |regions: Option<Vec<&str>>, from_ms, to_ms| EventScan {
+            account: "1".into(),
+            regions: regions.map(|r| r.into_iter().map(String::from).collect()),
+            from_ms,
+            to_ms,
+        };
+        // Every step examines at most `limit` batches; the last says there are no more.
+        let all = scan(None, i64::MIN, i64::MAX);
+        let (mut times, mut after, mut steps) = (Vec::new(), 0, 0);
+        loop {
+            let (events, next) = store.scan_events(&all, after, 3).unwrap();
+            times.extend(events.iter().map(|e| e.event_time_ms));
+            steps += 1;
+            match next {
+                Some(n) => after = n,
+                None => break,
+            }
+        }
+        assert_eq!(times.len(), 20, "account 2's events are not read");
+        assert_eq!(steps, 4);
+        let east = store.scan_events(&scan(Some(vec!["us-east-1"]), 20, 51), 0, 100).unwrap();
+        assert_eq!(east.0.iter().map(|e| e.event_time_ms).collect::<Vec<_>>(), vec![20, 30, 40, 50]);
+        assert_eq!(east.1, None);
+        let nowhere = store.scan_events(&scan(Some(vec!["eu-west-1"]), i64::MIN, i64::MAX), 0, 100).unwrap();
+        assert!(nowhere.0.is_empty());
+        let read_only = scan_events_read_only(dir.path(), &scan(Some(vec!["us-west-2"]), 0, 30), 0, 100).unwrap();
+        assert_eq!(read_only.0.iter().map(|e| e.event_time_ms).collect::<Vec<_>>(), vec![1, 11, 21]);
     }
 
     fn event(account: &str, time: i64, name: &str, resources: Vec<(String, String)>) -> EventRow {
