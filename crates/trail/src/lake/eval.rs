@@ -246,27 +246,17 @@ impl Evaluator {
                 Val::Interval(ms) => Ok(Val::Interval(-ms)),
                 other => fail(format!("Cannot negate {}.", describe(&other))),
             },
-            Expr::Binary(BinaryOp::And, left, right) => {
+            Expr::Binary(op @ (BinaryOp::And | BinaryOp::Or), left, right) => {
+                // AND is decided by a false, OR by a true; NULL is unknown.
+                let decisive = *op == BinaryOp::Or;
                 let l = self.eval(left, scope)?.truth()?;
-                if l == Some(false) {
-                    return Ok(Val::Bool(false));
+                if l == Some(decisive) {
+                    return Ok(Val::Bool(decisive));
                 }
                 let r = self.eval(right, scope)?.truth()?;
                 Ok(match (l, r) {
-                    (_, Some(false)) => Val::Bool(false),
-                    (Some(true), Some(true)) => Val::Bool(true),
-                    _ => Val::Null,
-                })
-            }
-            Expr::Binary(BinaryOp::Or, left, right) => {
-                let l = self.eval(left, scope)?.truth()?;
-                if l == Some(true) {
-                    return Ok(Val::Bool(true));
-                }
-                let r = self.eval(right, scope)?.truth()?;
-                Ok(match (l, r) {
-                    (_, Some(true)) => Val::Bool(true),
-                    (Some(false), Some(false)) => Val::Bool(false),
+                    (_, Some(x)) if x == decisive => Val::Bool(decisive),
+                    (Some(_), Some(_)) => Val::Bool(!decisive),
                     _ => Val::Null,
                 })
             }
@@ -463,19 +453,8 @@ impl Evaluator {
                 }
             }
             "from_iso8601_timestamp" => Val::Time(time(&first)?),
-            "to_iso8601" => {
-                let t = datetime(time(&first)?)?;
-                Val::Str(format!(
-                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second(),
-                    t.millisecond()
-                ))
-            }
+            // As CloudTrail's records write times.
+            "to_iso8601" => Val::Str(rampart_wire::format_iso8601(time(&first)? as f64 / 1000.0)),
             "date_trunc" => Val::Time(truncate(&text(&first)?.to_ascii_lowercase(), time(&next())?)?),
             "date_add" => {
                 let unit = text(&first)?.to_ascii_lowercase();
@@ -1439,7 +1418,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             cells(&rows),
-            [["2023-11-14 21:13:20.000", "2023-11-14 21:00:00.000", "2023-11-14T21:13:20.000Z", "1", "true"]]
+            [["2023-11-14 21:13:20.000", "2023-11-14 21:00:00.000", "2023-11-14T21:13:20Z", "1", "true"]]
         );
     }
 
