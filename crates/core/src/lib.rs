@@ -18,6 +18,7 @@ pub mod regions;
 mod registry;
 mod secret;
 mod service;
+pub mod service_keys;
 mod session;
 pub mod tags;
 mod task;

@@ -723,3 +723,110 @@ pub(crate) struct DeriveSharedSecretInput {
     recipient: Option<Value>,
     dry_run: Option<bool>,
 }
+
+/// A call that only names keys as the account's own (`Kms::find_any` reads
+/// its account and region): a service's use is authorized by the key's
+/// policy alone, never as this caller.
+fn naming_call(account: &rampart_core::AccountId, region: &str, operation: &'static str) -> Call {
+    Call {
+        request_id: String::new(),
+        service: rampart_core::ServiceId::Kms,
+        operation,
+        caller: rampart_core::Principal::Root { account: account.clone() },
+        access_key_id: String::new(),
+        session: None,
+        region: region.to_string(),
+        source_ip: String::new(),
+        user_agent: String::new(),
+        secure_transport: true,
+        time_ms: 0,
+    }
+}
+
+fn key_use_error(e: AwsError) -> rampart_core::service_keys::KeyUseError {
+    use rampart_core::service_keys::KeyUseError;
+    match e.code.as_str() {
+        "NotFoundException" => KeyUseError::NotFound(e.message),
+        "InvalidCiphertextException" | "IncorrectKeyException" => KeyUseError::Invalid(e.message),
+        _ => KeyUseError::Unusable(e.message),
+    }
+}
+
+/// Whether the key's policy lets the service do `action` with this use's
+/// context (`kms:EncryptionContext:KEY`, `kms:EncryptionContextKeys`,
+/// `aws:SourceArn`, `aws:SourceAccount`).
+fn service_allowed(key: &Key, request: &rampart_core::service_keys::KeyUse<'_>, action: &str) -> bool {
+    let mut context = rampart_policy::Context::new();
+    for (k, v) in request.context {
+        context.set(&format!("kms:EncryptionContext:{k}"), v.clone());
+    }
+    context.set_all("kms:EncryptionContextKeys", request.context.iter().map(|(k, _)| k.clone()).collect());
+    context.set("aws:SourceArn", request.source_arn);
+    context.set("aws:SourceAccount", request.account);
+    let caller = rampart_policy::Caller {
+        arn: request.service,
+        account: "",
+        role_arn: None,
+        service: Some(request.service),
+        federated: None,
+    };
+    let arn = key.arn();
+    let evaluated = rampart_policy::Request {
+        caller: Some(caller),
+        resource_account: Some(request.account),
+        ..rampart_policy::Request::identity(action, &arn, &context)
+    };
+    let set = rampart_policy::PolicySet {
+        resource: vec![rampart_policy::PolicyRef { name: "key-policy", policy: &key.policy }],
+        resource_required: true,
+        ..rampart_policy::PolicySet::default()
+    };
+    rampart_policy::evaluate(&evaluated, &set).is_allowed()
+}
+
+impl rampart_core::service_keys::ServiceKeys for Kms {
+    fn generate_data_key(
+        &self,
+        request: &rampart_core::service_keys::KeyUse<'_>,
+    ) -> Result<rampart_core::service_keys::DataKey, rampart_core::service_keys::KeyUseError> {
+        use rampart_core::service_keys::{DataKey, KeyUseError};
+        let account = rampart_core::AccountId::parse(request.account)
+            .ok_or_else(|| KeyUseError::NotFound(format!("Invalid account {}", request.account)))?;
+        let call = naming_call(&account, request.region, "GenerateDataKey");
+        let state = self.state.read();
+        let key = data_key_key(&state, &call, request.key_id, "GenerateDataKey").map_err(key_use_error)?;
+        if !service_allowed(key, request, "kms:GenerateDataKey") {
+            return Err(KeyUseError::Denied(format!(
+                "The key policy of {} does not allow {} to call kms:GenerateDataKey.",
+                key.arn(),
+                request.service
+            )));
+        }
+        let plaintext = crypto::random_bytes(32).map_err(|e| KeyUseError::Unusable(e.to_string()))?;
+        let (ciphertext, _) = encrypt_with(key, &plaintext, request.context, None).map_err(key_use_error)?;
+        Ok(DataKey { key_arn: key.arn(), plaintext, ciphertext })
+    }
+
+    fn decrypt(
+        &self,
+        request: &rampart_core::service_keys::KeyUse<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, rampart_core::service_keys::KeyUseError> {
+        use rampart_core::service_keys::KeyUseError;
+        let account = rampart_core::AccountId::parse(request.account)
+            .ok_or_else(|| KeyUseError::NotFound(format!("Invalid account {}", request.account)))?;
+        let call = naming_call(&account, request.region, "Decrypt");
+        let state = self.state.read();
+        let key = usable(&state, &call, request.key_id, KeyUsage::EncryptDecrypt, "Decrypt").map_err(key_use_error)?;
+        if !service_allowed(key, request, "kms:Decrypt") {
+            return Err(KeyUseError::Denied(format!(
+                "The key policy of {} does not allow {} to call kms:Decrypt.",
+                key.arn(),
+                request.service
+            )));
+        }
+        let opened = decrypt_with(&state, &call, Some(&key.arn()), ciphertext, request.context, None, "Decrypt")
+            .map_err(key_use_error)?;
+        Ok(opened.plaintext)
+    }
+}

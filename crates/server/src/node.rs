@@ -167,20 +167,6 @@ impl Node {
         let mut services: HashMap<ServiceId, Arc<dyn Service>> = HashMap::new();
         services.insert(ServiceId::Iam, iam.clone());
         services.insert(ServiceId::Sts, sts);
-        let trail_config = rampart_trail::TrailConfig {
-            buckets: rampart_trail::Buckets {
-                root: config.data_dir.join("buckets"),
-                mapped: config.trail_buckets.clone(),
-            },
-            delivery_period: config.trail_delivery_period,
-            digest_period: config.trail_digest_period,
-            key_rotation: config.trail_key_rotation,
-        };
-        let trail_committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
-        services.insert(
-            ServiceId::CloudTrail,
-            Arc::new(Trail::new(store.clone(), sealer.clone(), trail_committer, trail_config)),
-        );
         let lifecycle_clock = LifecycleClock::default();
         // A dev node's tests move the clock and want the effect at once.
         let lifecycle_period = std::time::Duration::from_secs(if config.dev { 1 } else { 60 });
@@ -198,6 +184,21 @@ impl Node {
         let kms = Kms::new(store.clone(), sealer.clone(), lifecycle_clock.clone(), kms_config, committer);
         let kms = Arc::new(kms);
         iam.set_principal_followers(vec![kms.clone()]);
+        let trail_config = rampart_trail::TrailConfig {
+            buckets: rampart_trail::Buckets {
+                root: config.data_dir.join("buckets"),
+                mapped: config.trail_buckets.clone(),
+            },
+            delivery_period: config.trail_delivery_period,
+            digest_period: config.trail_digest_period,
+            key_rotation: config.trail_key_rotation,
+            service_keys: Some(kms.clone()),
+        };
+        let trail_committer = Arc::new(crate::tasks::StoreCommitter(store.clone()));
+        services.insert(
+            ServiceId::CloudTrail,
+            Arc::new(Trail::new(store.clone(), sealer.clone(), trail_committer, trail_config)),
+        );
         services.insert(ServiceId::Kms, kms);
         for (id, service) in &services {
             // The served services' models now, not during the first request

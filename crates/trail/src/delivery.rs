@@ -27,6 +27,8 @@ use crate::trails::TrailEntry;
 use crate::{State, Trail};
 
 pub(crate) const DELIVERY_KIND: &str = "cloudtrail-delivery";
+/// The service principal a key policy names to let CloudTrail encrypt log files.
+pub(crate) const SERVICE_PRINCIPAL: &str = "cloudtrail.amazonaws.com";
 /// Batches one delivery reads at most.
 const BATCHES_PER_PASS: usize = 500;
 /// Records one delivery writes at most (in whole batches; about 30 MB of
@@ -285,6 +287,40 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// Writes a log file of `records` gzipped and encrypted under a data key
+/// of the trail's KMS key (`encryption`), with its metadata beside it;
+/// returns the hex SHA-256 of its uncompressed content.
+fn write_encrypted_log_file<'a>(
+    keys: &dyn rampart_core::service_keys::ServiceKeys,
+    entry: &TrailEntry,
+    key_id: &str,
+    object_key: &str,
+    path: &Path,
+    records: impl Iterator<Item = &'a str>,
+) -> Result<String, String> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut out = Hashing { inner: encoder, hash: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256) };
+    write_records(&mut out, records).map_err(|e| e.to_string())?;
+    let hash = hex::encode(out.hash.finish().as_ref());
+    let gz = out.inner.finish().map_err(|e| e.to_string())?;
+    let trail_arn = entry.arn();
+    let context =
+        crate::encryption::context(&trail_arn, &crate::encryption::object_arn(&entry.record.bucket, object_key));
+    let request = rampart_core::service_keys::KeyUse {
+        service: SERVICE_PRINCIPAL,
+        account: &entry.account,
+        region: &entry.record.home_region,
+        key_id,
+        context: &context,
+        source_arn: &trail_arn,
+    };
+    let data_key = keys.generate_data_key(&request).map_err(|e| format!("KMS: {e}"))?;
+    let (contents, metadata) = crate::encryption::seal(&gz, &data_key, &context)?;
+    write_plain(path, &contents).map_err(|e| e.to_string())?;
+    write_plain(&crate::digest::metadata_path(path), &metadata).map_err(|e| e.to_string())?;
+    Ok(hash)
+}
+
 /// Writes a log file of `records` gzipped at `path`, atomically; returns the
 /// hex SHA-256 of its uncompressed content.
 fn write_log_file<'a>(path: &Path, records: impl Iterator<Item = &'a str>) -> std::io::Result<String> {
@@ -353,8 +389,11 @@ impl Trail {
         record.latest_attempt_time = Some(now);
         let (store, buckets, writing, to_write) =
             (self.store.clone(), self.config.buckets.clone(), entry.clone(), pending.clone());
-        let written =
-            tokio::task::spawn_blocking(move || write_pending(&store, &buckets, &writing, &to_write, read)).await;
+        let keys = self.config.service_keys.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            write_pending(&store, &buckets, keys.as_deref(), &writing, &to_write, read)
+        })
+        .await;
         match written.map_err(|e| e.to_string()).and_then(|w| w) {
             Ok(files) => {
                 record.bucket_dir = self.config.buckets.mapped(&entry.record.bucket).map(|p| p.display().to_string());
@@ -447,6 +486,7 @@ fn plan(
 fn write_pending(
     store: &rampart_store::Store,
     buckets: &Buckets,
+    keys: Option<&dyn rampart_core::service_keys::ServiceKeys>,
     entry: &TrailEntry,
     pending: &Pending,
     read: Option<Batches>,
@@ -468,7 +508,12 @@ fn write_pending(
             .filter_map(|(seq, index)| batches.get(seq).and_then(|events| events.get(*index as usize)))
             .collect();
         let records = events.iter().map(|e| e.record.as_str());
-        let hash = write_log_file(&bucket.join(&file.path), records).map_err(|e| e.to_string())?;
+        let path = bucket.join(&file.path);
+        let hash = match (&entry.record.kms_key_id, keys) {
+            (Some(key_id), Some(keys)) => write_encrypted_log_file(keys, entry, key_id, &file.path, &path, records)?,
+            (Some(_), None) => return Err("this node has no KMS to encrypt the trail's log files with".to_string()),
+            (None, _) => write_log_file(&path, records).map_err(|e| e.to_string())?,
+        };
         let times = events.iter().map(|e| crate::digest::utc(e.event_time_ms as f64 / 1000.0));
         written.push((
             file.region.clone(),

@@ -6,6 +6,7 @@
 
 mod delivery;
 pub mod digest;
+pub mod encryption;
 pub mod lake;
 mod lookup;
 mod selectors;
@@ -87,6 +88,8 @@ pub struct TrailConfig {
     pub digest_period: std::time::Duration,
     /// How long a region's digest-signing key signs before a new one replaces it.
     pub key_rotation: std::time::Duration,
+    /// KMS, for trails whose log files are encrypted (`KmsKeyId`).
+    pub service_keys: Option<Arc<dyn rampart_core::service_keys::ServiceKeys>>,
 }
 
 /// CloudTrail's memory.

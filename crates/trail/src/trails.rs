@@ -41,6 +41,9 @@ pub(crate) struct TrailRecord {
     #[serde(default)]
     pub selectors: Option<Selectors>,
     pub logging: bool,
+    /// The KMS key (its ARN) the log files are encrypted under.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
     #[serde(default)]
     pub start_logging_time: Option<f64>,
     #[serde(default)]
@@ -161,10 +164,6 @@ fn refuse_unsupported(input: &TrailSettings) -> Result<(), AwsError> {
         return Err(E::CloudWatchLogsDeliveryUnavailableException
             .error("Rampart has no CloudWatch Logs yet: a trail cannot deliver to a log group."));
     }
-    if input.kms_key_id.is_some() {
-        return Err(E::UnsupportedOperationException
-            .error("Encrypting log files with a KMS key is not supported yet (leave KmsKeyId out)."));
-    }
     if input.is_organization_trail == Some(true) {
         return Err(E::OrganizationsNotInUseException
             .error("This account is not a member of an organization: Rampart has no AWS Organizations."));
@@ -186,6 +185,9 @@ fn trail_json(entry: &TrailEntry, described: bool) -> Value {
     });
     if let Some(prefix) = &r.key_prefix {
         out.set("S3KeyPrefix", json!(prefix));
+    }
+    if let Some(key) = &r.kms_key_id {
+        out.set("KmsKeyId", json!(key));
     }
     if described {
         out.set("HomeRegion", json!(r.home_region));
@@ -325,6 +327,35 @@ pub(crate) fn tag_error(problem: rampart_core::tags::TagProblem) -> AwsError {
 }
 
 impl Trail {
+    /// The KMS key a trail's `KmsKeyId` names, as its ARN, once KMS has
+    /// shown that the key's policy lets CloudTrail generate data keys for
+    /// this trail's log files (AWS checks so at CreateTrail and UpdateTrail).
+    fn trail_key(&self, call: &Call, trail_arn: &str, bucket: &str, key_id: &str) -> Result<String, AwsError> {
+        use rampart_core::service_keys::{KeyUse, KeyUseError};
+        let Some(keys) = &self.config.service_keys else {
+            return Err(E::UnsupportedOperationException.error("This node has no KMS to encrypt log files with."));
+        };
+        let account = call.caller.account().to_string();
+        let object = crate::encryption::object_arn(bucket, &format!("AWSLogs/{account}/"));
+        let context = crate::encryption::context(trail_arn, &object);
+        let request = KeyUse {
+            service: crate::delivery::SERVICE_PRINCIPAL,
+            account: &account,
+            region: &call.region,
+            key_id,
+            context: &context,
+            source_arn: trail_arn,
+        };
+        match keys.generate_data_key(&request) {
+            Ok(data_key) => Ok(data_key.key_arn),
+            Err(KeyUseError::NotFound(message)) => Err(E::KmsKeyNotFoundException.error(message)),
+            Err(KeyUseError::Denied(message)) => Err(E::InsufficientEncryptionPolicyException.error(format!(
+                "Insufficient permissions to access S3 bucket {bucket} or KMS key {key_id}: {message}"
+            ))),
+            Err(KeyUseError::Unusable(message) | KeyUseError::Invalid(message)) => Err(E::KmsException.error(message)),
+        }
+    }
+
     pub(crate) async fn create_trail(&self, call: &Call, input: CreateTrailInput) -> Result<Outcome, AwsError> {
         check_name(&input.name)?;
         check_bucket(&input.s3_bucket_name)?;
@@ -336,6 +367,11 @@ impl Trail {
         TAG_RULES.check_request(&tags).map_err(tag_error)?;
         let account = call.caller.account().to_string();
         let multi_region = input.settings.is_multi_region_trail.unwrap_or(false);
+        let trail_arn = trail_arn(&call.region, &account, &input.name);
+        let kms_key_id = match input.settings.kms_key_id.as_deref().filter(|k| !k.is_empty()) {
+            Some(key) => Some(self.trail_key(call, &trail_arn, &input.s3_bucket_name, key)?),
+            None => None,
+        };
         let entry = TrailEntry {
             account: account.clone(),
             record: TrailRecord {
@@ -349,6 +385,7 @@ impl Trail {
                 tags,
                 selectors: None,
                 logging: false,
+                kms_key_id,
                 start_logging_time: None,
                 stop_logging_time: None,
                 created: crate::now(),
@@ -454,6 +491,15 @@ impl Trail {
             }
             if let Some(validation) = input.settings.enable_log_file_validation {
                 r.log_file_validation = validation;
+            }
+            // An empty KmsKeyId turns encryption off, as in AWS.
+            match input.settings.kms_key_id.as_deref() {
+                Some("") => r.kms_key_id = None,
+                Some(key) => {
+                    let arn = trail_arn(&r.home_region, &account, &r.name);
+                    r.kms_key_id = Some(self.trail_key(call, &arn, &r.bucket, key)?);
+                }
+                None => {}
             }
             if let Some(multi) = input.settings.is_multi_region_trail {
                 if multi && !r.multi_region {
