@@ -115,15 +115,15 @@ mod tests {
         }
     }
 
-    fn opener(
-        key: &[u8],
-    ) -> impl Fn(&str, &[(String, String)], &[u8]) -> Result<Zeroizing<Vec<u8>>, String> + Sync + '_ {
-        move |arn, context, wrapped| {
+    /// Opens with `key` as the data key (checking what `open` asks for).
+    fn try_open(contents: &[u8], metadata: &Value, key: &[u8]) -> Result<Vec<u8>, String> {
+        let opener = |arn: &str, context: &[(String, String)], wrapped: &[u8]| {
             assert_eq!(arn, "arn:aws:kms:us-east-1:111122223333:key/k");
             assert_eq!(wrapped, b"wrapped");
             assert_eq!(context[0].0, "aws:cloudtrail:arn");
             Ok(Zeroizing::new(key.to_vec()))
-        }
+        };
+        open(contents, metadata, &opener)
     }
 
     #[test]
@@ -133,18 +133,18 @@ mod tests {
         let metadata: Value = serde_json::from_slice(&metadata).unwrap();
         assert!(is_encrypted(&metadata));
         assert_eq!(bound_object(&metadata).as_deref(), Some("arn:aws:s3:::b/AWSLogs/x.json.gz"));
-        assert_eq!(open(&contents, &metadata, &opener(&[7; 32])).unwrap(), b"gzipped log");
-        assert!(open(&contents, &metadata, &opener(&[8; 32])).is_err(), "another data key");
+        assert_eq!(try_open(&contents, &metadata, &[7; 32]).unwrap(), b"gzipped log");
+        assert!(try_open(&contents, &metadata, &[8; 32]).is_err(), "another data key");
         let mut flipped = contents.clone();
         *flipped.last_mut().unwrap() ^= 1;
-        assert!(open(&flipped, &metadata, &opener(&[7; 32])).is_err(), "a modified file");
-        assert!(open(&contents[..5], &metadata, &opener(&[7; 32])).is_err(), "a truncated file");
+        assert!(try_open(&flipped, &metadata, &[7; 32]).is_err(), "a modified file");
+        assert!(try_open(&contents[..5], &metadata, &[7; 32]).is_err(), "a truncated file");
         // The same file claimed to be elsewhere (its context edited) does not open.
         let moved_context =
             context("arn:aws:cloudtrail:us-east-1:111122223333:trail/t", &object_arn("b", "AWSLogs/y.json.gz"));
         let (_, moved) = seal(b"x", &data_key(), &moved_context).unwrap();
         let mut moved: Value = serde_json::from_slice(&moved).unwrap();
         moved["x-rampart-encrypted-data-key"] = metadata["x-rampart-encrypted-data-key"].clone();
-        assert!(open(&contents, &moved, &opener(&[7; 32])).is_err());
+        assert!(try_open(&contents, &moved, &[7; 32]).is_err());
     }
 }

@@ -291,7 +291,7 @@ impl Service for Trail {
     }
 
     fn tasks(self: Arc<Self>) -> Vec<Task> {
-        let (trail, flusher) = (self.clone(), self);
+        let (trail, flusher, queries) = (self.clone(), self.clone(), self.state.clone());
         vec![
             Task {
                 name: "cloudtrail-delivery",
@@ -312,6 +312,17 @@ impl Service for Trail {
                 run: Arc::new(move || {
                     let trail = flusher.clone();
                     Box::pin(async move { trail.deliver(true).await })
+                }),
+            },
+            // At a clean shutdown: running Lake queries stop, so that the
+            // node does not wait for them.
+            Task {
+                name: "cloudtrail-stop-queries",
+                period: std::time::Duration::from_secs(10 * 365 * 86_400),
+                at_shutdown: true,
+                run: Arc::new(move || {
+                    lake::queries::stop_all(&queries);
+                    Box::pin(async { Ok(None) })
                 }),
             },
         ]

@@ -9,6 +9,9 @@
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value as Json;
 
@@ -18,6 +21,13 @@ use super::sql::{
 
 /// How many result rows or groups a query may hold.
 pub const MAX_HELD: usize = 100_000;
+/// The longest string a query makes (replace, concat, `||`): no statement
+/// of 10,000 characters may ask for gigabytes.
+const MAX_STRING_BYTES: usize = 1 << 20;
+/// How many bytes of keys, sets and rows a query may hold.
+const MAX_HELD_BYTES: usize = 256 << 20;
+/// How many steps of a LIKE match run between checks of the stop flag.
+const STEPS_PER_CHECK: u64 = 1 << 20;
 
 /// Why a query failed while it ran (its `ErrorMessage`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -215,6 +225,30 @@ fn column(row: Row<'_>, path: &[String]) -> Val {
 
 struct Evaluator {
     now_ms: i64,
+    /// Set when the query is cancelled or runs out of time: the work of
+    /// one row (a LIKE over a long text) stops too.
+    stop: Option<Stop>,
+}
+
+/// What stops a running query: its cancel flag, or its deadline.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    pub cancelled: Arc<AtomicBool>,
+    pub deadline: Instant,
+}
+
+impl Stop {
+    /// Whether the query should stop now.
+    pub fn now(&self) -> bool {
+        self.cancelled.load(AtomicOrdering::Relaxed) || Instant::now() > self.deadline
+    }
+}
+
+fn bounded(text: String) -> Result<Val, EvalError> {
+    match text.len() > MAX_STRING_BYTES {
+        true => fail(format!("A value is longer than {} MiB.", MAX_STRING_BYTES >> 20)),
+        false => Ok(Val::Str(text)),
+    }
 }
 
 impl Evaluator {
@@ -243,7 +277,9 @@ impl Evaluator {
                 Val::Null => Ok(Val::Null),
                 Val::Int(i) => i.checked_neg().map(Val::Int).ok_or_else(|| EvalError("Number out of range.".into())),
                 Val::Float(f) => Ok(Val::Float(-f)),
-                Val::Interval(ms) => Ok(Val::Interval(-ms)),
+                Val::Interval(ms) => {
+                    ms.checked_neg().map(Val::Interval).ok_or_else(|| EvalError("Number out of range.".into()))
+                }
                 other => fail(format!("Cannot negate {}.", describe(&other))),
             },
             Expr::Binary(op @ (BinaryOp::And | BinaryOp::Or), left, right) => {
@@ -270,7 +306,9 @@ impl Evaluator {
             }
             Expr::Like { expr, pattern, negated } => match (self.eval(expr, scope)?, self.eval(pattern, scope)?) {
                 (Val::Null, _) | (_, Val::Null) => Ok(Val::Null),
-                (Val::Str(text), Val::Str(pattern)) => Ok(Val::Bool(like(&text, &pattern) != *negated)),
+                (Val::Str(text), Val::Str(pattern)) => {
+                    Ok(Val::Bool(like(&text, &pattern, self.stop.as_ref())? != *negated))
+                }
                 (text, _) => fail(format!("LIKE compares strings, not {}.", describe(&text))),
             },
             Expr::InList { expr, list, negated } => {
@@ -335,10 +373,9 @@ impl Evaluator {
             "concat" => {
                 let mut out = String::new();
                 for value in std::iter::from_fn(|| Some(next())).take(64) {
-                    match value.text() {
-                        Some(text) => out.push_str(&text),
-                        None if value == Val::Null => {}
-                        None => {}
+                    out.push_str(&value.text().unwrap_or_default());
+                    if out.len() > MAX_STRING_BYTES {
+                        return bounded(out);
                     }
                 }
                 return Ok(Val::Str(out));
@@ -403,7 +440,15 @@ impl Evaluator {
                     Val::Null => String::new(),
                     v => text(&v)?,
                 };
-                Val::Str(if from.is_empty() { s } else { s.replace(&from, &to) })
+                if from.is_empty() {
+                    return Ok(Val::Str(s));
+                }
+                // What the result would hold, before making it.
+                let grown = s.matches(from.as_str()).count().saturating_mul(to.len().saturating_sub(from.len()));
+                if s.len().saturating_add(grown) > MAX_STRING_BYTES {
+                    return bounded(" ".repeat(MAX_STRING_BYTES + 1));
+                }
+                Val::Str(s.replace(&from, &to))
             }
             "split_part" => {
                 let (s, by, index) = (text(&first)?, text(&next())?, int(&next())?);
@@ -481,7 +526,8 @@ impl Evaluator {
                         "date_diff's unit {unit} is not supported (second, minute, hour, day or week)."
                     ));
                 };
-                Val::Int((time(&b)? - time(&a)?) / unit_ms)
+                let span = time(&b)?.checked_sub(time(&a)?).ok_or_else(|| EvalError("Number out of range.".into()))?;
+                Val::Int(span / unit_ms)
             }
             "year" | "month" | "day" | "hour" | "minute" => {
                 let t = datetime(time(&first)?)?;
@@ -682,7 +728,7 @@ fn binary(op: BinaryOp, l: Val, r: Val) -> Result<Val, EvalError> {
     let range = || EvalError("Number out of range.".into());
     Ok(match (op, &l, &r) {
         (BinaryOp::Concat, _, _) => {
-            Val::Str(format!("{}{}", l.text().unwrap_or_default(), r.text().unwrap_or_default()))
+            return bounded(format!("{}{}", l.text().unwrap_or_default(), r.text().unwrap_or_default()))
         }
         (BinaryOp::Add, Val::Int(x), Val::Int(y)) => Val::Int(x.checked_add(*y).ok_or_else(range)?),
         (BinaryOp::Sub, Val::Int(x), Val::Int(y)) => Val::Int(x.checked_sub(*y).ok_or_else(range)?),
@@ -716,12 +762,18 @@ fn binary(op: BinaryOp, l: Val, r: Val) -> Result<Val, EvalError> {
 }
 
 /// SQL LIKE: `%` is any run of characters, `_` any one. Greedy with one
-/// backtrack point, so time is at most the product of the lengths.
-fn like(text: &str, pattern: &str) -> bool {
+/// backtrack point, so time is at most the product of the lengths — which
+/// can be long, so a stopped query stops here too.
+fn like(text: &str, pattern: &str, stop: Option<&Stop>) -> Result<bool, EvalError> {
     let (t, p): (Vec<char>, Vec<char>) = (text.chars().collect(), pattern.chars().collect());
     let (mut ti, mut pi) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
+    let mut steps: u64 = 0;
     while ti < t.len() {
+        steps += 1;
+        if steps.is_multiple_of(STEPS_PER_CHECK) && stop.is_some_and(Stop::now) {
+            return fail("The query was stopped.");
+        }
         match p.get(pi) {
             Some('%') => {
                 star = Some((pi, ti));
@@ -737,11 +789,11 @@ fn like(text: &str, pattern: &str) -> bool {
                     ti = st + 1;
                     star = Some((sp, st + 1));
                 }
-                None => return false,
+                None => return Ok(false),
             },
         }
     }
-    p.iter().skip(pi).all(|c| *c == '%')
+    Ok(p.iter().skip(pi).all(|c| *c == '%'))
 }
 
 /// Every sub-expression, for the checks a plan makes.
@@ -921,7 +973,7 @@ impl Plan {
         if let Some(filter) = &self.query.filter {
             split(filter, &mut conjuncts);
         }
-        let evaluator = Evaluator { now_ms: self.now_ms };
+        let evaluator = Evaluator { now_ms: self.now_ms, stop: None };
         let constant = |e: &Expr| -> Option<i64> {
             if has_column(e) {
                 return None;
@@ -972,15 +1024,17 @@ impl Plan {
         range
     }
 
-    pub fn start(&self) -> Execution<'_> {
+    pub fn start(&self, stop: Option<Stop>) -> Execution<'_> {
         Execution {
             plan: self,
-            evaluator: Evaluator { now_ms: self.now_ms },
+            evaluator: Evaluator { now_ms: self.now_ms, stop },
             groups: HashMap::new(),
             group_list: Vec::new(),
             rows: Vec::new(),
             distinct: HashSet::new(),
             matched: 0,
+            held: 0,
+            row_bytes: 0,
         }
     }
 }
@@ -1022,7 +1076,9 @@ impl Accumulator {
         (acc, seen)
     }
 
-    fn add(&mut self, value: Val) -> Result<(), EvalError> {
+    /// Adds a value; returns how many bytes more the accumulator holds.
+    fn add(&mut self, value: Val) -> Result<usize, EvalError> {
+        let is_min = matches!(self, Accumulator::Min(_));
         match self {
             Accumulator::Count(n) => *n += 1,
             Accumulator::Sum { int, float, floating, any } => {
@@ -1051,14 +1107,13 @@ impl Accumulator {
                 *sum += x;
                 *n += 1;
             }
-            Accumulator::Min(current) => {
-                if *current == Val::Null || sort_order(&value, current) == Ordering::Less {
+            Accumulator::Min(current) | Accumulator::Max(current) => {
+                let wanted = if is_min { Ordering::Less } else { Ordering::Greater };
+                if *current == Val::Null || sort_order(&value, current) == wanted {
+                    // Counted as a new value each time: an upper bound.
+                    let size = value.text().map_or(0, |t| t.len());
                     *current = value;
-                }
-            }
-            Accumulator::Max(current) => {
-                if *current == Val::Null || sort_order(&value, current) == Ordering::Greater {
-                    *current = value;
+                    return Ok(size);
                 }
             }
             Accumulator::Distinct(set) => {
@@ -1067,10 +1122,11 @@ impl Accumulator {
                 if set.len() >= MAX_HELD && !set.contains(&key) {
                     return fail(format!("A distinct count holds more than {MAX_HELD} values."));
                 }
-                set.insert(key);
+                let size = key.len();
+                return Ok(if set.insert(key) { size } else { 0 });
             }
         }
-        Ok(())
+        Ok(0)
     }
 
     fn value(&self) -> Val {
@@ -1113,6 +1169,24 @@ pub struct Execution<'p> {
     rows: Vec<(Vec<Val>, ResultRow)>,
     distinct: HashSet<String>,
     matched: u64,
+    /// Bytes held by group keys, aggregates' values and DISTINCT's keys.
+    held: usize,
+    /// Bytes held by the rows kept.
+    row_bytes: usize,
+}
+
+fn hold(held: &mut usize, bytes: usize) -> Result<(), EvalError> {
+    *held = held.saturating_add(bytes);
+    match *held > MAX_HELD_BYTES {
+        true => fail(format!("The query holds more than {} MiB: add a LIMIT or aggregate.", MAX_HELD_BYTES >> 20)),
+        false => Ok(()),
+    }
+}
+
+fn row_size(order: &[Val], cells: &ResultRow) -> usize {
+    let cells: usize = cells.iter().map(|(name, cell)| name.len() + cell.as_ref().map_or(0, String::len)).sum();
+    let order: usize = order.iter().map(|v| v.text().map_or(0, |t| t.len())).sum();
+    cells + order + 64
 }
 
 impl Execution<'_> {
@@ -1143,6 +1217,7 @@ impl Execution<'_> {
                     if self.group_list.len() >= MAX_HELD {
                         return fail(format!("The query makes more than {MAX_HELD} groups."));
                     }
+                    hold(&mut self.held, 2 * canonical.len() + 64)?;
                     let accumulators = self.plan.aggregates.iter().map(Accumulator::new).collect();
                     self.group_list.push(Group { keys, accumulators });
                     self.groups.insert(canonical, self.group_list.len() - 1);
@@ -1162,11 +1237,14 @@ impl Execution<'_> {
                 if let Some(seen) = seen {
                     let mut key = String::new();
                     value.key(&mut key);
+                    let size = key.len();
                     if !seen.insert(key) {
                         continue;
                     }
+                    hold(&mut self.held, size)?;
                 }
-                acc.add(value)?;
+                let added = acc.add(value)?;
+                hold(&mut self.held, added)?;
             }
             return Ok(());
         }
@@ -1193,9 +1271,11 @@ impl Execution<'_> {
                 key.push_str(cell.as_deref().unwrap_or("\u{0}"));
                 key.push('\u{1f}');
             }
+            let size = key.len();
             if !self.distinct.insert(key) {
                 return Ok(());
             }
+            hold(&mut self.held, size)?;
         }
         let order =
             self.plan.order.iter().map(|(e, _, _)| self.evaluator.eval(e, &scope)).collect::<Result<Vec<_>, _>>()?;
@@ -1203,13 +1283,17 @@ impl Execution<'_> {
     }
 
     fn push(&mut self, order: Vec<Val>, cells: ResultRow) -> Result<(), EvalError> {
+        hold(&mut self.row_bytes, row_size(&order, &cells))?;
         self.rows.push((order, cells));
         let limit = self.plan.query.limit.and_then(|l| usize::try_from(l).ok());
         match limit {
             // An ORDER BY … LIMIT keeps only its best rows.
-            Some(limit) if !self.plan.order.is_empty() && self.rows.len() > 2 * limit + 1024 => {
+            Some(limit)
+                if !self.plan.order.is_empty() && self.rows.len() > limit.saturating_mul(2).saturating_add(1024) =>
+            {
                 self.sort();
                 self.rows.truncate(limit);
+                self.row_bytes = self.rows.iter().map(|(order, cells)| row_size(order, cells)).sum();
             }
             _ if self.rows.len() > MAX_HELD => {
                 return fail(format!("The query returns more than {MAX_HELD} rows: add a LIMIT or aggregate."));
@@ -1355,7 +1439,7 @@ mod tests {
 
     fn run(statement: &str) -> Result<Vec<ResultRow>, String> {
         let plan = plan(parse(statement, &[]).map_err(|e| e.0)?, NOW).map_err(|e| e.0)?;
-        let mut execution = plan.start();
+        let mut execution = plan.start(None);
         for (record, time_ms) in records() {
             execution.add(Row { record: &record, time_ms }).map_err(|e| e.0)?;
         }
@@ -1492,6 +1576,42 @@ mod tests {
     }
 
     #[test]
+    fn the_deepest_statements_parse_run_and_drop_on_a_small_stack() {
+        // Chains are left-deep trees: each operator is a level, as each parenthesis is.
+        let chain = format!("select {} from eds", vec!["1"; 3_000].join(" + "));
+        assert!(parse(&chain, &[]).is_err());
+        let ors = format!("select 1 from eds where {}", vec!["eventName = 'x'"; 500].join(" or "));
+        assert!(parse(&ors, &[]).is_err());
+        // The deepest accepted: parsed, planned, run and dropped on a thread with a
+        // quarter of the blocking pool's stack.
+        let deepest = format!("select {}1{} + {} from eds", "(".repeat(60), ")".repeat(60), vec!["1"; 60].join(" + "));
+        let ran = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                let planned = plan(parse(&deepest, &[]).unwrap(), NOW).unwrap();
+                let mut execution = planned.start(None);
+                let record = json!({});
+                execution.add(Row { record: &record, time_ms: NOW }).unwrap();
+                execution.finish().unwrap().rows
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(cells(&ran), [["61"]]);
+    }
+
+    #[test]
+    fn values_and_held_state_are_bounded() {
+        let blown = (0..6).fold("'aaaaaaaaaa'".to_string(), |e, _| format!("replace({e}, 'a', 'aaaaaaaaaa')"));
+        assert!(run(&format!("select {blown} from eds limit 1")).unwrap_err().contains("longer than"));
+        assert!(run(&format!("select concat({blown}, 'x') from eds limit 1")).is_err());
+        // A stopped query stops inside one row's LIKE.
+        let stop = Stop { cancelled: Arc::new(AtomicBool::new(true)), deadline: Instant::now() };
+        let text = "a".repeat(1 << 21);
+        assert_eq!(like(&text, "%b%b", Some(&stop)), Err(EvalError("The query was stopped.".into())));
+    }
+
+    #[test]
     fn like_matches_sql_wildcards() {
         for (text, pattern, expected) in [
             ("CreateUser", "Create%", true),
@@ -1505,7 +1625,7 @@ mod tests {
             ("abc", "ab", false),
             ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "%a%a%a%a%a%a%a%a%c", false),
         ] {
-            assert_eq!(like(text, pattern), expected, "{text} LIKE {pattern}");
+            assert_eq!(like(text, pattern, None), Ok(expected), "{text} LIKE {pattern}");
         }
     }
 }

@@ -41,7 +41,8 @@ pub fn query_stored(
     let fetch = |scan: &rampart_store::EventScan, after: i64| {
         rampart_store::scan_events_read_only(data, scan, after, 64).map_err(|e| e.to_string())
     };
-    run(&planned, &scope, fetch, |_| true, std::time::Duration::MAX).map_err(|stopped| match stopped {
+    let never = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    run(&planned, &scope, fetch, |_| {}, never, std::time::Duration::MAX).map_err(|stopped| match stopped {
         Stopped::Failed(message) => message,
         Stopped::Cancelled => "the query was cancelled".to_string(),
         Stopped::TimedOut => "the query timed out".to_string(),

@@ -2,7 +2,9 @@
 //! the background (on the blocking pool, reading the audit store a step
 //! at a time); DescribeQuery, GetQueryResults, ListQueries and CancelQuery
 //! follow it. Queries and their results are kept in memory for seven days
-//! (AWS keeps results that long), at most `KEPT_PER_ACCOUNT` per account.
+//! (AWS keeps results that long); each principal keeps at most
+//! `KEPT_PER_PRINCIPAL` queries and `KEPT_BYTES_PER_PRINCIPAL` of results,
+//! its own oldest going first, so no caller can evict another's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use rampart_core::{Call, Change, Outcome, OutputMembers};
 use rampart_store::{EventRow, EventScan, ScanStep, Store};
 use rampart_wire::{AwsError, CloudTrailException as E, ExceptionId};
 
-use super::eval::{plan, EvalError, Plan, Results, Row};
+use super::eval::{plan, EvalError, Plan, Results, Row, Stop};
 use super::sql::parse;
 use super::stores::{active, find, StoreEntry};
 use crate::selectors::{self, Selectors};
@@ -24,45 +26,72 @@ use crate::{State, Trail};
 
 /// Queries running at once per account (AWS's quota).
 const CONCURRENT_PER_ACCOUNT: usize = 10;
-/// Queries (and results) kept per account; the oldest finished go first.
-const KEPT_PER_ACCOUNT: usize = 1_000;
+/// Queries (and results) kept per principal; its oldest finished go first.
+const KEPT_PER_PRINCIPAL: usize = 1_000;
+const KEPT_BYTES_PER_PRINCIPAL: usize = 256 << 20;
+/// A query reserved by StartQuery that has not started this long after
+/// (its call's record could not be committed) no longer counts as running.
+const START_WITHIN_SECS: f64 = 60.0;
 const KEPT_FOR_SECS: f64 = 7.0 * 86_400.0;
 /// How long a query may run before it is TIMED_OUT.
 const TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// Batches of events read per step (256 events each, at most).
 const BATCHES_PER_STEP: usize = 64;
 
-/// What a query reads: an event data store's events as it holds them.
+/// One ingestion window of a store as a query reads it.
+#[derive(Debug, Clone)]
+pub struct ScopeWindow {
+    /// Cut to the retention period (ms, inclusive).
+    pub from: i64,
+    pub until: i64,
+    /// `None`: every region (the store was multi-Region then).
+    pub regions: Option<Vec<String>>,
+    pub selectors: Selectors,
+}
+
+/// What a query reads: an event data store's events as it holds them —
+/// each window's events under that window's settings.
 #[derive(Debug, Clone)]
 pub struct QueryScope {
     pub account: String,
-    /// `None`: every region (a multi-Region store).
-    pub regions: Option<Vec<String>>,
-    /// Ingestion windows cut to the retention period (ms, inclusive).
-    pub windows: Vec<(i64, i64)>,
-    pub selectors: Selectors,
+    pub windows: Vec<ScopeWindow>,
 }
 
 impl QueryScope {
     pub(crate) fn of(entry: &StoreEntry, now_ms: i64) -> QueryScope {
         let r = &entry.record;
-        let oldest = now_ms.saturating_sub(i64::from(r.retention_days) * 86_400_000);
+        let oldest = now_ms.saturating_sub(i64::from(r.retention_days).saturating_mul(86_400_000));
         let windows = r
             .windows
             .iter()
-            .map(|(from, until)| ((*from).max(oldest), until.unwrap_or(i64::MAX)))
-            .filter(|(from, until)| from <= until)
+            .map(|w| ScopeWindow {
+                from: w.from.max(oldest),
+                until: w.until.unwrap_or(i64::MAX),
+                regions: (!w.multi_region).then(|| vec![r.home_region.clone()]),
+                selectors: Selectors::Advanced(w.selectors.clone()),
+            })
+            .filter(|w| w.from <= w.until)
             .collect();
-        QueryScope {
-            account: entry.account.clone(),
-            regions: (!r.multi_region).then(|| vec![r.home_region.clone()]),
-            windows,
-            selectors: entry.selectors(),
-        }
+        QueryScope { account: entry.account.clone(), windows }
     }
 
-    fn holds(&self, event: &EventRow) -> bool {
-        self.windows.iter().any(|(from, until)| (*from..=*until).contains(&event.event_time_ms))
+    /// The window an event falls in, if the store took it in then.
+    fn window_of(&self, event: &EventRow) -> Option<&ScopeWindow> {
+        self.windows.iter().find(|w| {
+            (w.from..=w.until).contains(&event.event_time_ms)
+                && w.regions.as_ref().is_none_or(|regions| regions.contains(&event.region))
+        })
+    }
+
+    /// What the store's scan reads: every region any window read.
+    fn regions(&self) -> Option<Vec<String>> {
+        let mut all: Vec<String> = Vec::new();
+        for window in &self.windows {
+            all.extend(window.regions.clone()?);
+        }
+        all.sort();
+        all.dedup();
+        Some(all)
     }
 }
 
@@ -85,35 +114,70 @@ pub enum Stopped {
 
 /// Runs a planned query over a scope's events, read by `fetch` a step at a
 /// time (`fetch(after)` as `Backend::scan_events`). `progress` sees the
-/// statistics after each step and says whether to go on (false: cancelled).
+/// statistics after each step. `cancelled` stops it (within a row's work
+/// too), as does `timeout`. A defect that panics fails the query rather
+/// than leaving it running.
 pub fn run(
     plan: &Plan,
     scope: &QueryScope,
-    mut fetch: impl FnMut(&EventScan, i64) -> Result<ScanStep, String>,
-    mut progress: impl FnMut(&Statistics) -> bool,
+    fetch: impl FnMut(&EventScan, i64) -> Result<ScanStep, String>,
+    progress: impl FnMut(&Statistics),
+    cancelled: Arc<AtomicBool>,
     timeout: Duration,
 ) -> Result<(Results, Statistics), Stopped> {
     let started = Instant::now();
+    let stop =
+        Stop { cancelled: cancelled.clone(), deadline: started.checked_add(timeout).unwrap_or(started + TIMEOUT) };
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_steps(plan, scope, fetch, progress, stop)));
+    let stopped = || match cancelled.load(Ordering::SeqCst) {
+        true => Stopped::Cancelled,
+        false => Stopped::TimedOut,
+    };
+    match outcome {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(Some(failed))) => Err(failed),
+        Ok(Err(None)) => Err(stopped()),
+        Err(_) => {
+            tracing::error!("a Lake query panicked");
+            Err(Stopped::Failed("The query failed.".to_string()))
+        }
+    }
+}
+
+/// The steps of `run`: `Err(None)` when stopped.
+fn run_steps(
+    plan: &Plan,
+    scope: &QueryScope,
+    mut fetch: impl FnMut(&EventScan, i64) -> Result<ScanStep, String>,
+    mut progress: impl FnMut(&Statistics),
+    stop: Stop,
+) -> Result<(Results, Statistics), Option<Stopped>> {
+    let started = Instant::now();
     let (from, to) = plan.time_range();
-    let first = scope.windows.iter().map(|w| w.0).min().unwrap_or(i64::MAX);
-    let last = scope.windows.iter().map(|w| w.1).max().unwrap_or(i64::MIN);
+    let first = scope.windows.iter().map(|w| w.from).min().unwrap_or(i64::MAX);
+    let last = scope.windows.iter().map(|w| w.until).max().unwrap_or(i64::MIN);
     let scan = EventScan {
         account: scope.account.clone(),
-        regions: scope.regions.clone(),
+        regions: scope.regions(),
         from_ms: from.unwrap_or(i64::MIN).max(first),
         // A record's eventTime is whole seconds: an event of 12.345 s is
         // at 12 s to the query.
         to_ms: to.map_or(i64::MAX, |t| t.saturating_add(999)).min(last),
     };
     let mut stats = Statistics::default();
-    let mut execution = plan.start();
-    let failed = |e: EvalError| Stopped::Failed(e.0);
+    let mut execution = plan.start(Some(stop.clone()));
+    let failed = |e: EvalError| match stop.now() {
+        true => None,
+        false => Some(Stopped::Failed(e.0)),
+    };
     let mut after = 0;
     while scan.from_ms <= scan.to_ms && !execution.is_done() {
-        let (events, next) = fetch(&scan, after).map_err(Stopped::Failed)?;
-        for event in events.iter().filter(|e| scope.holds(e)) {
+        let (events, next) = fetch(&scan, after).map_err(|e| Some(Stopped::Failed(e)))?;
+        for event in &events {
+            let Some(window) = scope.window_of(event) else { continue };
             let Ok(record) = serde_json::from_str::<Value>(&event.record) else { continue };
-            if !selectors::selects(&scope.selectors, &record) {
+            if !selectors::selects(&window.selectors, &record) {
                 continue;
             }
             stats.events_scanned += 1;
@@ -125,11 +189,9 @@ pub fn run(
             }
         }
         stats.execution_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if !progress(&stats) {
-            return Err(Stopped::Cancelled);
-        }
-        if started.elapsed() > timeout {
-            return Err(Stopped::TimedOut);
+        progress(&stats);
+        if stop.now() {
+            return Err(None);
         }
         match next {
             Some(n) => after = n,
@@ -147,6 +209,10 @@ pub fn run(
 pub(crate) struct QueryEntry {
     pub id: String,
     pub account: String,
+    /// The region of the store it reads: it is found from there only.
+    pub region: String,
+    /// Who started it (its ARN): what it holds counts against them.
+    pub owner: String,
     pub store_arn: String,
     pub statement: String,
     pub status: &'static str,
@@ -154,12 +220,18 @@ pub(crate) struct QueryEntry {
     pub error: Option<String>,
     pub stats: Statistics,
     pub results: Arc<Results>,
+    /// The size of its results.
+    pub bytes: usize,
     pub cancel: Arc<AtomicBool>,
 }
 
 impl QueryEntry {
-    fn running(&self) -> bool {
-        matches!(self.status, "QUEUED" | "RUNNING")
+    fn running(&self, now: f64) -> bool {
+        self.status == "RUNNING" || (self.status == "QUEUED" && now - self.created < START_WITHIN_SECS)
+    }
+
+    fn visible_to(&self, call: &Call) -> bool {
+        self.account == call.caller.account().as_str() && self.region == call.region
     }
 }
 
@@ -169,8 +241,9 @@ fn statement_error(e: impl std::fmt::Display) -> AwsError {
 
 fn other_accounts(owner: Option<&String>, call: &Call) -> Result<(), AwsError> {
     match owner {
-        Some(owner) if owner != call.caller.account().as_str() => Err(E::UnsupportedOperationException
-            .error("Querying another account's event data store is not supported: Rampart has no resource policies for event data stores yet.")),
+        Some(owner) if owner != call.caller.account().as_str() => {
+            Err(E::UnsupportedOperationException.error("Querying another account's event data store is not supported."))
+        }
         _ => Ok(()),
     }
 }
@@ -192,7 +265,7 @@ fn query_params(input: &Value) -> Vec<String> {
 fn find_query<'s>(state: &'s State, call: &Call, id: &str, store: Option<&str>) -> Result<&'s QueryEntry, AwsError> {
     let not_found =
         || E::QueryIdNotFoundException.error(format!("The query ID does not exist or does not map to a query: {id}"));
-    let entry = state.queries.get(id).filter(|q| q.account == call.caller.account().as_str()).ok_or_else(not_found)?;
+    let entry = state.queries.get(id).filter(|q| q.visible_to(call)).ok_or_else(not_found)?;
     if let Some(store) = store {
         let named = find(&state.stores, call, store)?;
         if named.arn() != entry.store_arn {
@@ -205,7 +278,7 @@ fn find_query<'s>(state: &'s State, call: &Call, id: &str, store: Option<&str>) 
 /// The store ARN a query names, for authorization.
 pub(crate) fn query_store_arn(state: &State, call: &Call, input: &Value) -> Option<String> {
     let id = input.get("QueryId").and_then(Value::as_str)?;
-    state.queries.get(id).filter(|q| q.account == call.caller.account().as_str()).map(|q| q.store_arn.clone())
+    state.queries.get(id).filter(|q| q.visible_to(call)).map(|q| q.store_arn.clone())
 }
 
 fn statistics_json(entry: &QueryEntry) -> Value {
@@ -234,45 +307,47 @@ impl Trail {
             plan(parse(&statement, &params).map_err(statement_error)?, call.time_ms).map_err(statement_error)?;
         let account = call.caller.account().to_string();
         let now = crate::now();
-        let (scope, store_arn) = {
-            let state = self.state.read();
+        let id = uuid::Uuid::new_v4().to_string();
+        // The quota is checked and the query reserved (QUEUED) under one
+        // lock, so a burst cannot start more than the quota; it runs once
+        // the call's record is committed.
+        let scope = {
+            let mut state = self.state.write();
             let entry = active(find(&state.stores, call, planned.from())?)?;
-            let running = state.queries.values().filter(|q| q.account == account && q.running()).count();
+            let (scope, store_arn) = (QueryScope::of(entry, call.time_ms), entry.arn());
+            let running = state.queries.values().filter(|q| q.account == account && q.running(now)).count();
             if running >= CONCURRENT_PER_ACCOUNT {
                 return Err(E::MaxConcurrentQueriesException.error(format!(
                     "You are already running the maximum number of concurrent queries ({CONCURRENT_PER_ACCOUNT})."
                 )));
             }
-            (QueryScope::of(entry, call.time_ms), entry.arn())
+            let owner = call.caller.arn();
+            forget_old(&mut state, &owner, now);
+            let entry = QueryEntry {
+                id: id.clone(),
+                account: account.clone(),
+                region: call.region.clone(),
+                owner,
+                store_arn,
+                statement,
+                status: "QUEUED",
+                created: now,
+                error: None,
+                stats: Statistics::default(),
+                results: Arc::new(Results::default()),
+                bytes: 0,
+                cancel: Arc::new(AtomicBool::new(false)),
+            };
+            state.queries.insert(id.clone(), entry);
+            scope
         };
-        let entry = QueryEntry {
-            id: uuid::Uuid::new_v4().to_string(),
-            account: account.clone(),
-            store_arn,
-            statement,
-            status: "QUEUED",
-            created: now,
-            error: None,
-            stats: Statistics::default(),
-            results: Arc::new(Results::default()),
-            cancel: Arc::new(AtomicBool::new(false)),
-        };
-        let output = json!({ "QueryId": entry.id, "EventDataStoreOwnerAccountId": account });
+        let output = json!({ "QueryId": id, "EventDataStoreOwnerAccountId": account });
         let (state, store) = (self.state.clone(), self.store.clone());
-        // Once the call's record is committed: keep the query, and run it.
-        let apply = Box::new(move || {
-            let id = entry.id.clone();
-            {
-                let mut state = state.write();
-                forget_old(&mut state, &entry.account, now);
-                state.queries.insert(id.clone(), entry);
+        let apply = Box::new(move || match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || run_in_background(&store, &state, &id, &planned, &scope));
             }
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn_blocking(move || run_in_background(&store, &state, &id, &planned, &scope));
-                }
-                Err(_) => finish(&state, &id, Err(Stopped::Failed("The query could not be started.".into()))),
-            }
+            Err(_) => finish(&state, &id, Err(Stopped::Failed("The query could not be started.".into()))),
         });
         Ok(Outcome { output, resources: Vec::new(), change: Some(Change { writes: Vec::new(), apply }) })
     }
@@ -389,7 +464,7 @@ impl Trail {
         let (id, cancel) = {
             let state = self.state.read();
             let entry = find_query(&state, call, &input.query_id, input.event_data_store.as_deref())?;
-            if !entry.running() {
+            if !entry.running(crate::now()) {
                 return Err(E::InactiveQueryException.error(format!(
                     "The specified query cannot be canceled because it is in the {} state.",
                     entry.status
@@ -407,21 +482,24 @@ impl Trail {
     }
 }
 
-/// Drops an account's queries kept longer than AWS keeps them, and its
-/// oldest finished ones beyond `KEPT_PER_ACCOUNT`.
-fn forget_old(state: &mut State, account: &str, now: f64) {
-    state.queries.retain(|_, q| q.running() || now - q.created < KEPT_FOR_SECS);
-    let mut finished: Vec<(f64, String)> = state
+/// Drops queries kept longer than AWS keeps them, and the oldest finished
+/// ones of `owner` beyond what a principal may keep.
+fn forget_old(state: &mut State, owner: &str, now: f64) {
+    state.queries.retain(|_, q| q.running(now) || now - q.created < KEPT_FOR_SECS);
+    let mut finished: Vec<(f64, String, usize)> = state
         .queries
         .values()
-        .filter(|q| q.account == account && !q.running())
-        .map(|q| (q.created, q.id.clone()))
+        .filter(|q| q.owner == owner && !q.running(now))
+        .map(|q| (q.created, q.id.clone(), q.bytes))
         .collect();
-    if finished.len() >= KEPT_PER_ACCOUNT {
-        finished.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (_, id) in finished.iter().take(finished.len() + 1 - KEPT_PER_ACCOUNT) {
-            state.queries.remove(id);
+    finished.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut count, mut bytes) = (finished.len(), finished.iter().map(|f| f.2).sum::<usize>());
+    for (_, id, size) in finished {
+        if count < KEPT_PER_PRINCIPAL && bytes <= KEPT_BYTES_PER_PRINCIPAL {
+            break;
         }
+        state.queries.remove(&id);
+        (count, bytes) = (count - 1, bytes - size);
     }
 }
 
@@ -436,6 +514,12 @@ fn finish(state: &RwLock<State>, id: &str, outcome: Result<(Results, Statistics)
         Ok((results, stats)) => {
             entry.status = "FINISHED";
             entry.stats = stats;
+            entry.bytes = results
+                .rows
+                .iter()
+                .flatten()
+                .map(|(name, cell)| name.len() + cell.as_ref().map_or(0, String::len))
+                .sum();
             entry.results = Arc::new(results);
         }
         Err(Stopped::Failed(message)) => {
@@ -468,10 +552,17 @@ fn run_in_background(store: &Store, state: &Arc<RwLock<State>>, id: &str, plan: 
         if let Some(entry) = state.write().queries.get_mut(id) {
             entry.stats = *stats;
         }
-        !cancel.load(Ordering::SeqCst)
     };
-    let outcome = run(plan, scope, fetch, progress, TIMEOUT);
+    let outcome = run(plan, scope, fetch, progress, cancel, TIMEOUT);
     finish(state, id, outcome);
+}
+
+/// Stops every running query (the node is stopping): their threads end
+/// within a row's work, so shutdown does not wait for them.
+pub(crate) fn stop_all(state: &RwLock<State>) {
+    for query in state.read().queries.values() {
+        query.cancel.store(true, Ordering::SeqCst);
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,7 +18,7 @@
 use std::fmt;
 
 /// How deeply expressions may nest.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 128;
 
 /// Why a statement is not a query Rampart runs; the message is the
 /// `InvalidQueryStatementException`'s.
@@ -365,7 +365,7 @@ struct Parser<'p> {
 
 /// Parses a statement, placing `params` at its `?`s in order.
 pub fn parse(statement: &str, params: &[String]) -> Result<Query, SyntaxError> {
-    if statement.len() > 10_000 {
+    if statement.chars().count() > 10_000 {
         return fail("The query statement is longer than 10,000 characters.");
     }
     let mut parser = Parser { tokens: lex(statement)?, at: 0, params, used_params: 0, depth: 0, unnamed: 0 };
@@ -575,41 +575,55 @@ impl Parser<'_> {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, SyntaxError> {
+    /// One level deeper into the tree, refused past `MAX_DEPTH`: every
+    /// parenthesis, prefix operator and operator of a chain (a chain
+    /// `1 + 1 + …` is a left-deep tree) is a level, so no statement makes a
+    /// tree that exhausts the stack when it is parsed, checked, run or dropped.
+    fn descend(&mut self) -> Result<(), SyntaxError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return fail(format!("Expressions nest more than {MAX_DEPTH} levels deep."));
+        match self.depth > MAX_DEPTH {
+            true => fail(format!("Expressions nest more than {MAX_DEPTH} levels deep.")),
+            false => Ok(()),
         }
-        let expr = self.or();
-        self.depth -= 1;
-        expr
+    }
+
+    fn expr(&mut self) -> Result<Expr, SyntaxError> {
+        let base = self.depth;
+        self.descend()?;
+        let expr = self.or()?;
+        self.depth = base;
+        Ok(expr)
     }
 
     fn or(&mut self) -> Result<Expr, SyntaxError> {
+        let base = self.depth;
         let mut left = self.and()?;
         while self.eat_keyword("or") {
+            self.descend()?;
             left = Expr::Binary(BinaryOp::Or, Box::new(left), Box::new(self.and()?));
         }
+        self.depth = base;
         Ok(left)
     }
 
     fn and(&mut self) -> Result<Expr, SyntaxError> {
+        let base = self.depth;
         let mut left = self.not()?;
         while self.eat_keyword("and") {
+            self.descend()?;
             left = Expr::Binary(BinaryOp::And, Box::new(left), Box::new(self.not()?));
         }
+        self.depth = base;
         Ok(left)
     }
 
     fn not(&mut self) -> Result<Expr, SyntaxError> {
         if self.eat_keyword("not") {
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return fail(format!("Expressions nest more than {MAX_DEPTH} levels deep."));
-            }
-            let inner = self.not();
-            self.depth -= 1;
-            return Ok(Expr::Not(Box::new(inner?)));
+            let base = self.depth;
+            self.descend()?;
+            let inner = self.not()?;
+            self.depth = base;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.comparison()
     }
@@ -675,54 +689,65 @@ impl Parser<'_> {
     }
 
     fn additive(&mut self) -> Result<Expr, SyntaxError> {
+        let base = self.depth;
         let mut left = self.multiplicative()?;
         loop {
             let op = match self.peek() {
                 Some(Token::Symbol("+")) => BinaryOp::Add,
                 Some(Token::Symbol("-")) => BinaryOp::Sub,
                 Some(Token::Symbol("||")) => BinaryOp::Concat,
-                _ => return Ok(left),
+                _ => break,
             };
             self.at += 1;
+            self.descend()?;
             left = Expr::Binary(op, Box::new(left), Box::new(self.multiplicative()?));
         }
+        self.depth = base;
+        Ok(left)
     }
 
     fn multiplicative(&mut self) -> Result<Expr, SyntaxError> {
+        let base = self.depth;
         let mut left = self.unary()?;
         loop {
             let op = match self.peek() {
                 Some(Token::Symbol("*")) => BinaryOp::Mul,
                 Some(Token::Symbol("/")) => BinaryOp::Div,
                 Some(Token::Symbol("%")) => BinaryOp::Mod,
-                _ => return Ok(left),
+                _ => break,
             };
             self.at += 1;
+            self.descend()?;
             left = Expr::Binary(op, Box::new(left), Box::new(self.unary()?));
         }
+        self.depth = base;
+        Ok(left)
     }
 
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
+        let base = self.depth;
         if self.eat_symbol("-") {
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return fail(format!("Expressions nest more than {MAX_DEPTH} levels deep."));
+            // A negative literal is one number (so i64::MIN is a whole number).
+            if let Some(Token::Number(n)) = self.peek() {
+                if let Ok(value) = format!("-{n}").parse::<i64>() {
+                    self.at += 1;
+                    return Ok(Expr::Literal(Literal::Int(value)));
+                }
             }
-            let inner = self.unary();
-            self.depth -= 1;
-            return Ok(Expr::Negate(Box::new(inner?)));
+            self.descend()?;
+            let inner = self.unary()?;
+            self.depth = base;
+            return Ok(Expr::Negate(Box::new(inner)));
         }
         if self.eat_symbol("+") {
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return fail(format!("Expressions nest more than {MAX_DEPTH} levels deep."));
-            }
-            let inner = self.unary();
-            self.depth -= 1;
-            return inner;
+            self.descend()?;
+            let inner = self.unary()?;
+            self.depth = base;
+            return Ok(inner);
         }
         let mut expr = self.primary()?;
         loop {
+            self.descend()?;
             if self.eat_symbol("[") {
                 let index = self.expr()?;
                 self.expect_symbol("]")?;
@@ -732,6 +757,7 @@ impl Parser<'_> {
                 let field = self.name()?;
                 expr = Expr::Subscript(Box::new(expr), Box::new(Expr::Literal(Literal::Str(field))));
             } else {
+                self.depth = base;
                 return Ok(expr);
             }
         }
@@ -878,8 +904,10 @@ impl Parser<'_> {
         let Some(unit_ms) = unit_millis(&unit.to_ascii_lowercase()) else {
             return fail(format!("INTERVAL unit {unit} is not supported (second, minute, hour, day or week)."));
         };
-        let ms = amount.checked_mul(unit_ms).ok_or_else(|| SyntaxError("The interval is too long.".into()))?;
-        Ok(Expr::Literal(Literal::Interval(if negative { -ms } else { ms })))
+        let too_long = || SyntaxError("The interval is too long.".into());
+        let ms = amount.checked_mul(unit_ms).ok_or_else(too_long)?;
+        let ms = if negative { ms.checked_neg().ok_or_else(too_long)? } else { ms };
+        Ok(Expr::Literal(Literal::Interval(ms)))
     }
 
     fn case(&mut self) -> Result<Expr, SyntaxError> {
@@ -934,23 +962,34 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         Some((date, clock)) => (date, clock.trim_end_matches('Z')),
         None => (text, "00:00:00"),
     };
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    // Unsigned digits only: no sign, so no field can overflow what follows.
+    let digits = |part: &str, most: usize| -> Option<u32> {
+        (!part.is_empty() && part.len() <= most && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse().ok())?
+    };
+    let mut d = date.splitn(3, '-');
+    let (year, month, day) = (digits(d.next()?, 4)?, digits(d.next()?, 2)?, digits(d.next()?, 2)?);
     let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
-    let mut c = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute) = (c.next()??, c.next()??);
-    let second = c.next().unwrap_or(Some(0))?;
+    let mut c = clock.splitn(3, ':');
+    let (hour, minute) = (digits(c.next()?, 2)?, digits(c.next()?, 2)?);
+    let second = match c.next() {
+        Some(s) => digits(s, 2)?,
+        None => 0,
+    };
     let millis = match fraction {
         "" => 0,
-        f if f.bytes().all(|b| b.is_ascii_digit()) => format!("{:0<3}", &f[..f.len().min(3)]).parse::<i64>().ok()?,
+        f if f.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{:0<3}", f.get(..f.len().min(3))?).parse::<i64>().ok()?
+        }
         _ => return None,
     };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
     let date = time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
     let days = i64::from(date.to_julian_day()) - 2_440_588;
+    let (hour, minute, second) = (i64::from(hour), i64::from(minute), i64::from(second));
     Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
 }
 

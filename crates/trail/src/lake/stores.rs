@@ -43,9 +43,9 @@ pub(crate) struct EventDataStoreRecord {
     pub tags: Vec<(String, String)>,
     pub created: f64,
     pub updated: f64,
-    /// Ingestion windows: from and until when (ms) events were taken in;
-    /// the last is open while the store ingests.
-    pub windows: Vec<(i64, Option<i64>)>,
+    /// Ingestion windows: from and until when (ms) events were taken in,
+    /// and under which settings; the last is open while the store ingests.
+    pub windows: Vec<Window>,
     /// When DeleteEventDataStore was called (the store is PENDING_DELETION
     /// for `RESTORE_WINDOW_SECS`, then gone).
     #[serde(default)]
@@ -53,6 +53,36 @@ pub(crate) struct EventDataStoreRecord {
     /// Its resource-based policy (PutResourcePolicy), as given.
     #[serde(default)]
     pub resource_policy: Option<String>,
+}
+
+/// A span of time in which a store took in events, with what it selected
+/// then: a change of selectors or regions applies from the change on, as
+/// in AWS, never to events the store did not take in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Window {
+    pub from: i64,
+    pub until: Option<i64>,
+    pub selectors: Vec<AdvancedEventSelector>,
+    pub multi_region: bool,
+}
+
+impl EventDataStoreRecord {
+    /// Opens a window at `at` under the store's current settings.
+    fn open_window(&mut self, at: i64) {
+        let (selectors, multi_region) = (self.selectors.clone(), self.multi_region);
+        self.windows.push(Window { from: at, until: None, selectors, multi_region });
+    }
+
+    /// Closes the open window at `at`; whether one was open.
+    fn close_window(&mut self, at: i64) -> bool {
+        match self.windows.last_mut() {
+            Some(window) if window.until.is_none() => {
+                window.until = Some(at);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// An event data store in memory: its account and its record.
@@ -68,7 +98,7 @@ impl StoreEntry {
     }
 
     pub fn ingesting(&self) -> bool {
-        self.record.windows.last().is_some_and(|(_, until)| until.is_none())
+        self.record.windows.last().is_some_and(|w| w.until.is_none())
     }
 
     pub fn status(&self) -> &'static str {
@@ -82,10 +112,6 @@ impl StoreEntry {
     /// Gone for good: deleted longer ago than the restore window.
     pub fn expired(&self, now: f64) -> bool {
         self.record.deleted.is_some_and(|at| now - at > RESTORE_WINDOW_SECS)
-    }
-
-    pub fn selectors(&self) -> Selectors {
-        Selectors::Advanced(self.record.selectors.clone())
     }
 }
 
@@ -112,7 +138,8 @@ pub(crate) fn resource_policy(entry: &StoreEntry) -> Option<rampart_core::Resour
 
 /// Whether a resource id is an event data store's ARN (not a trail's).
 pub(crate) fn is_store_arn(id: &str) -> bool {
-    rampart_core::Arn::parse(id).is_some_and(|a| a.service == "cloudtrail" && a.resource.starts_with("eventdatastore/"))
+    rampart_core::Arn::parse(id)
+        .is_some_and(|a| a.partition == "aws" && a.service == "cloudtrail" && a.resource.starts_with("eventdatastore/"))
 }
 
 pub(crate) fn store_arn(region: &str, account: &str, id: &str) -> String {
@@ -154,7 +181,7 @@ pub(crate) fn find<'s>(stores: &'s Stores, call: &Call, name: &str) -> Result<&'
     let id = match name.strip_prefix("arn:") {
         Some(_) => {
             let arn = rampart_core::Arn::parse(name)
-                .filter(|a| a.service == "cloudtrail" && a.resource.starts_with("eventdatastore/"))
+                .filter(|a| a.partition == "aws" && a.service == "cloudtrail" && a.resource.starts_with("eventdatastore/"))
                 .ok_or_else(|| {
                     E::EventDataStoreARNInvalidException
                         .error(format!("The specified event data store ARN is not valid or does not map to an event data store in your account: {name}"))
@@ -162,7 +189,7 @@ pub(crate) fn find<'s>(stores: &'s Stores, call: &Call, name: &str) -> Result<&'
             if arn.account != account || arn.region != call.region {
                 return Err(not_found(name));
             }
-            arn.resource.trim_start_matches("eventdatastore/").to_string()
+            arn.resource.strip_prefix("eventdatastore/").unwrap_or_default().to_string()
         }
         None => name.to_string(),
     };
@@ -291,11 +318,15 @@ impl Trail {
                 tags: tags.clone(),
                 created: now,
                 updated: now,
-                windows: if ingesting { vec![(call.time_ms, None)] } else { Vec::new() },
+                windows: Vec::new(),
                 deleted: None,
                 resource_policy: None,
             },
         };
+        let mut entry = entry;
+        if ingesting {
+            entry.record.open_window(call.time_ms);
+        }
         self.mutate(move |state| {
             if name_taken(&state.stores, &account, &call.region, &input.name, None) {
                 return Err(E::EventDataStoreAlreadyExistsException
@@ -405,6 +436,7 @@ impl Trail {
             check_billing_mode(mode)?;
         }
         let account = call.caller.account().to_string();
+        let now_ms = call.time_ms;
         self.edit_store(call, &input.event_data_store, false, |stores, entry| {
             let s = input.settings;
             let r = &mut entry.record;
@@ -428,11 +460,17 @@ impl Trail {
                 r.retention_days = days;
             }
             check_retention(r.retention_days, &r.billing_mode)?;
+            let (selectors, multi_region) = (r.selectors.clone(), r.multi_region);
             if let Some(list) = s.advanced_event_selectors {
                 r.selectors = list;
             }
             if let Some(multi) = s.multi_region_enabled {
                 r.multi_region = multi;
+            }
+            // New selection settings apply from now on: the open window
+            // closes and one under the new settings opens.
+            if (r.selectors != selectors || r.multi_region != multi_region) && r.close_window(now_ms) {
+                r.open_window(now_ms.saturating_add(1));
             }
             if let Some(protection) = s.termination_protection_enabled {
                 r.termination_protection = protection;
@@ -451,9 +489,7 @@ impl Trail {
                 ));
             }
             entry.record.deleted = Some(now);
-            if let Some((_, until @ None)) = entry.record.windows.last_mut() {
-                *until = Some(now_ms);
-            }
+            entry.record.close_window(now_ms);
             Ok(json!({}))
         })
         .await
@@ -478,7 +514,7 @@ impl Trail {
                 )));
             }
             entry.record.deleted = None;
-            entry.record.windows.push((now_ms, None));
+            entry.record.open_window(now_ms);
             Ok(store_json(entry))
         })
         .await
@@ -495,7 +531,7 @@ impl Trail {
                 return Err(E::InvalidEventDataStoreStatusException
                     .error(format!("The event data store {} is already ingesting events.", entry.arn())));
             }
-            entry.record.windows.push((now_ms, None));
+            entry.record.open_window(now_ms);
             Ok(json!({}))
         })
         .await
@@ -508,12 +544,9 @@ impl Trail {
     ) -> Result<Outcome, AwsError> {
         let now_ms = call.time_ms;
         self.edit_store(call, &input.event_data_store, false, |_, entry| {
-            match entry.record.windows.last_mut() {
-                Some((_, until @ None)) => *until = Some(now_ms),
-                _ => {
-                    return Err(E::InvalidEventDataStoreStatusException
-                        .error(format!("The event data store {} is not ingesting events.", entry.arn())))
-                }
+            if !entry.record.close_window(now_ms) {
+                return Err(E::InvalidEventDataStoreStatusException
+                    .error(format!("The event data store {} is not ingesting events.", entry.arn())));
             }
             Ok(json!({}))
         })
