@@ -153,7 +153,7 @@ def test_trail_management_follows_aws_rules(server):
             ct.create_trail(Name="good", S3BucketName=bad)
         assert error_of(e) == "InvalidS3BucketNameException", bad
     for refused, code in [({"SnsTopicName": "topic"}, "InvalidSnsTopicNameException"),
-                          ({"KmsKeyId": "alias/x"}, "UnsupportedOperationException"),
+                          ({"KmsKeyId": "alias/x"}, "KmsKeyNotFoundException"),
                           ({"IsOrganizationTrail": True}, "OrganizationsNotInUseException"),
                           ({"CloudWatchLogsLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g:*"},
                            "CloudWatchLogsDeliveryUnavailableException")]:

@@ -763,9 +763,14 @@ fn service_allowed(key: &Key, request: &rampart_core::service_keys::KeyUse<'_>, 
     context.set_all("kms:EncryptionContextKeys", request.context.iter().map(|(k, _)| k.clone()).collect());
     context.set("aws:SourceArn", request.source_arn);
     context.set("aws:SourceAccount", request.account);
+    // The service acts within the key's account: the key policy alone
+    // decides (a statement naming the account delegates to IAM policies,
+    // which a service has none of, so it grants the service nothing).
+    // Not an ARN, so no `AWS` principal but `*` names the service.
+    let name = format!("service:{}", request.service);
     let caller = rampart_policy::Caller {
-        arn: request.service,
-        account: "",
+        arn: &name,
+        account: request.account,
         role_arn: None,
         service: Some(request.service),
         federated: None,
@@ -827,6 +832,45 @@ impl rampart_core::service_keys::ServiceKeys for Kms {
         }
         let opened = decrypt_with(&state, &call, Some(&key.arn()), ciphertext, request.context, None, "Decrypt")
             .map_err(key_use_error)?;
+        Ok(opened.plaintext)
+    }
+}
+
+/// A data directory's KMS keys opened offline: its records read-only
+/// (beside a running node) with the node's key wrapper — for `rampart
+/// trail validate` reading encrypted log files. A key opens data keys while
+/// it is enabled and holds the version's material (a destroyed key opens
+/// nothing); no policy is consulted: whoever holds the node's keys can open
+/// every secret of its data directory anyway.
+pub struct OfflineKeys {
+    state: State,
+}
+
+impl std::fmt::Debug for OfflineKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineKeys").field("keys", &self.state.keys.len()).finish_non_exhaustive()
+    }
+}
+
+impl OfflineKeys {
+    pub fn open(data: &std::path::Path, sealer: &rampart_core::Sealer) -> Result<OfflineKeys, String> {
+        let scan = |kind: &str| rampart_store::read_records(data, kind).map_err(|e| e.to_string());
+        Ok(OfflineKeys { state: crate::lifecycle::load(&scan, sealer)? })
+    }
+
+    /// The plaintext of a data key the key `key_arn` encrypted with `context`.
+    pub fn open_data_key(
+        &self,
+        key_arn: &str,
+        context: &[(String, String)],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, String> {
+        let arn = rampart_core::Arn::parse(key_arn).ok_or_else(|| format!("{key_arn} is not a key ARN"))?;
+        let account =
+            rampart_core::AccountId::parse(&arn.account).ok_or_else(|| format!("{key_arn} names no account"))?;
+        let call = naming_call(&account, &arn.region, "Decrypt");
+        let opened = decrypt_with(&self.state, &call, Some(key_arn), ciphertext, context, None, "Decrypt")
+            .map_err(|e| e.message)?;
         Ok(opened.plaintext)
     }
 }

@@ -30,6 +30,8 @@ mod multi_region;
 mod principals;
 mod state;
 
+pub use cipher::OfflineKeys;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock};
 
@@ -326,7 +328,7 @@ impl Service for Kms {
     }
 
     fn load(&self) -> Result<(), String> {
-        let mut state = lifecycle::load(&self.store, &self.sealer)?;
+        let mut state = lifecycle::load(&|kind| self.store.scan(kind).map_err(|e| e.to_string()), &self.sealer)?;
         key_stores::load(&self.store, &self.sealer, self.config.clusters.as_deref(), &mut state)?;
         *self.state.write() = state;
         self.last_used.lock().clear();

@@ -30,10 +30,13 @@ fn split_key(key: &str) -> Option<(&str, &str, Option<&str>)> {
     Some((parts.next()?, parts.next()?, parts.next()))
 }
 
-/// Builds the state from the store, opening every version's material.
-pub(crate) fn load(store: &Store, sealer: &Sealer) -> Result<State, String> {
+/// Every record of a kind, from the store or read-only from a data directory.
+pub(crate) type Scan<'a> = &'a dyn Fn(&str) -> Result<Vec<rampart_store::Record>, String>;
+
+/// Builds the state from the records `scan` reads, opening every version's material.
+pub(crate) fn load(scan: Scan<'_>, sealer: &Sealer) -> Result<State, String> {
     let mut state = State::default();
-    for record in store.scan(KEY_KIND).map_err(|e| e.to_string())? {
+    for record in scan(KEY_KIND)? {
         let key_record: KeyRecord =
             serde_json::from_str(&record.value).map_err(|e| format!("KMS key {}: {e}", record.key))?;
         let (region, _, _) = split_key(&record.key).ok_or_else(|| format!("KMS key record {}", record.key))?;
@@ -56,7 +59,7 @@ pub(crate) fn load(store: &Store, sealer: &Sealer) -> Result<State, String> {
         };
         state.keys.insert(at, key);
     }
-    for record in store.scan(MATERIAL_KIND).map_err(|e| e.to_string())? {
+    for record in scan(MATERIAL_KIND)? {
         let Some((region, key_id, Some(version))) = split_key(&record.key) else { continue };
         let at = KeyRef { account: record.account.clone(), region: region.to_string(), key_id: key_id.to_string() };
         let version: u32 = version.parse().map_err(|_| format!("KMS material record {}", record.key))?;
@@ -68,12 +71,12 @@ pub(crate) fn load(store: &Store, sealer: &Sealer) -> Result<State, String> {
             key.materials.insert(version, Material::from_bytes(bytes));
         }
     }
-    for record in store.scan(ALIAS_KIND).map_err(|e| e.to_string())? {
+    for record in scan(ALIAS_KIND)? {
         let alias: AliasRecord = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
         let Some((region, _, _)) = split_key(&record.key) else { continue };
         state.put_alias(&record.account, region, alias);
     }
-    for record in store.scan(GRANT_KIND).map_err(|e| e.to_string())? {
+    for record in scan(GRANT_KIND)? {
         let grant: Grant = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
         let Some((region, _, _)) = split_key(&record.key) else { continue };
         let at = KeyRef { account: record.account.clone(), region: region.to_string(), key_id: grant.key_id.clone() };

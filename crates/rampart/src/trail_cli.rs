@@ -67,6 +67,17 @@ pub enum TrailCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Decrypt a log file a trail encrypted under a KMS key (with its
+    /// `.metadata` beside it) into the gzipped log, with the node's keys.
+    Decrypt {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The encrypted log file.
+        file: PathBuf,
+        /// Where to write the gzipped log.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Write the node's digest-signing public keys as FINGERPRINT.der files.
     ExportPublicKeys {
         #[arg(long, value_name = "DIR")]
@@ -95,6 +106,42 @@ fn file_keys(dir: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String> 
         }
     }
     Ok(keys)
+}
+
+/// Opens encrypted log files' data keys with the node's KMS keys, read
+/// from its data directory the first time one is needed.
+struct OfflineKeyOpener<'d> {
+    data: Option<&'d std::path::Path>,
+    keys: std::sync::OnceLock<Result<rampart_kms::OfflineKeys, String>>,
+}
+
+impl<'d> OfflineKeyOpener<'d> {
+    fn new(data: Option<&'d std::path::Path>) -> OfflineKeyOpener<'d> {
+        OfflineKeyOpener { data, keys: std::sync::OnceLock::new() }
+    }
+
+    fn open(
+        &self,
+        key_arn: &str,
+        context: &[(String, String)],
+        ciphertext: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+        let keys = self.keys.get_or_init(|| {
+            let data = self.data.ok_or("encrypted log files are read with --data (the node's keys)")?;
+            if rampart_hsm::is_marked(data) {
+                return Err("the node's keys are in an HSM: its encrypted log files cannot be read offline".to_string());
+            }
+            if !data.join("node.key").is_file() {
+                return Err(format!("{} has no node.key", data.display()));
+            }
+            let wrapper = rampart_core::FileKeys::load_or_create(data).map_err(|e| e.to_string())?;
+            rampart_kms::OfflineKeys::open(data, &rampart_core::Sealer::new(std::sync::Arc::new(wrapper)))
+        });
+        match keys {
+            Ok(keys) => keys.open_data_key(key_arn, context, ciphertext),
+            Err(e) => Err(e.clone()),
+        }
+    }
 }
 
 fn print_rows(rows: &[rampart_trail::lake::eval::ResultRow], json: bool) {
@@ -131,6 +178,21 @@ pub fn run(command: TrailCommand) -> ExitCode {
 
 fn run_command(command: TrailCommand) -> Result<ExitCode, String> {
     match command {
+        TrailCommand::Decrypt { data, file, out } => {
+            let metadata = std::fs::read(rampart_trail::digest::metadata_path(&file))
+                .map_err(|e| format!("{}.metadata: {e}", file.display()))?;
+            let metadata: serde_json::Value = serde_json::from_slice(&metadata).map_err(|e| e.to_string())?;
+            if !rampart_trail::encryption::is_encrypted(&metadata) {
+                return Err(format!("{} is not encrypted under a KMS key", file.display()));
+            }
+            let sealed = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let offline = OfflineKeyOpener::new(Some(&data));
+            let open_key =
+                |arn: &str, context: &[(String, String)], ciphertext: &[u8]| offline.open(arn, context, ciphertext);
+            let gz = rampart_trail::encryption::open(&sealed, &metadata, &open_key)?;
+            std::fs::write(&out, gz).map_err(|e| format!("{}: {e}", out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         TrailCommand::Query { data, statement, params, json } => {
             let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
                 .map_err(|e| e.to_string())?;
@@ -199,7 +261,10 @@ fn run_command(command: TrailCommand) -> Result<ExitCode, String> {
             }
             target.start = seconds(&start_time)?;
             target.end = seconds(&end_time)?;
-            let report = validate(&target, &keys);
+            let offline = OfflineKeyOpener::new(data.as_deref());
+            let open_key =
+                |arn: &str, context: &[(String, String)], ciphertext: &[u8]| offline.open(arn, context, ciphertext);
+            let report = validate(&target, &keys, Some(&open_key));
             println!("Validating log files for trail {trail}\n");
             for line in &report.lines {
                 println!("{line}");

@@ -282,7 +282,14 @@ fn check_digest(
 }
 
 /// Validates a trail's digests and log files; see the module's doc.
-pub fn validate(target: &Target, keys: &HashMap<String, Vec<u8>>) -> Report {
+/// Validates a trail's files; `open_key` opens the data keys of log files
+/// encrypted under a KMS key (without it, such files are reported as not
+/// readable).
+pub fn validate(
+    target: &Target,
+    keys: &HashMap<String, Vec<u8>>,
+    open_key: Option<crate::encryption::DataKeyOpener<'_>>,
+) -> Report {
     let mut report = Report::default();
     let digests = digests_of(target);
     let mut regions: Vec<String> =
@@ -341,7 +348,7 @@ pub fn validate(target: &Target, keys: &HashMap<String, Vec<u8>>) -> Report {
             };
             for file in digest.get("logFiles").and_then(Value::as_array).into_iter().flatten() {
                 listed.extend(text(file, "s3Object"));
-                check_log(target, &mut report, file);
+                check_log(target, &mut report, file, open_key);
             }
             last_end = last_end.or(Some(found.end));
             first_start = text(&digest, "digestStartTime")
@@ -387,6 +394,10 @@ fn unlisted_logs(
         .iter()
         .filter_map(|path| {
             let name = path.file_name()?.to_str()?;
+            // An encrypted log file's metadata beside it is not a log file.
+            if name.ends_with(".json.gz.metadata") {
+                return None;
+            }
             let stamp = name.strip_prefix(&prefix)?.split('_').next()?;
             let delivered = stamp_seconds(&format!("{}00Z", stamp.trim_end_matches('Z')))?;
             let key = relative_key(&target.bucket_dir, path)?;
@@ -404,13 +415,49 @@ fn unlisted_logs(
     }
 }
 
-fn check_log(target: &Target, report: &mut Report, file: &Value) {
+/// A log file's uncompressed content: as it is, or decrypted first when its
+/// metadata says it is encrypted under a KMS key — and bound to this
+/// bucket and key, so a file copied over another does not pass for it.
+fn log_content(
+    target: &Target,
+    key: &str,
+    path: &Path,
+    open_key: Option<crate::encryption::DataKeyOpener<'_>>,
+) -> Result<Vec<u8>, String> {
+    let metadata = read_small(&metadata_path(path)).and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let Some(metadata) = metadata.filter(crate::encryption::is_encrypted) else { return gunzip(path) };
+    let Some(open_key) = open_key else {
+        return Err("encrypted under a KMS key: validate it with --data, on the node's data directory".to_string());
+    };
+    if crate::encryption::bound_object(&metadata) != Some(crate::encryption::object_arn(&target.bucket, key)) {
+        return Err("its encryption names another file (replaced)".to_string());
+    }
+    let mut sealed = Vec::new();
+    open_regular(path)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut sealed).map_err(|_| "cannot be read".to_string())?;
+    let gz = crate::encryption::open(&sealed, &metadata, open_key)?;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| "not a gzip file (modified)".to_string())?;
+    if out.len() as u64 > MAX_FILE_BYTES {
+        return Err("larger than 1 GiB uncompressed (modified)".to_string());
+    }
+    Ok(out)
+}
+
+fn check_log(
+    target: &Target,
+    report: &mut Report,
+    file: &Value,
+    open_key: Option<crate::encryption::DataKeyOpener<'_>>,
+) {
     let key = text(file, "s3Object").unwrap_or_default();
     let Some(path) = inside(&target.bucket_dir, &key) else {
         report.log(&key, Some("its name leads out of the bucket (forged)".to_string()));
         return;
     };
-    let problem = match gunzip(&path) {
+    let problem = match log_content(target, &key, &path, open_key) {
         Err(problem) => Some(problem),
         Ok(content) if Some(sha256_hex(&content)) != text(file, "hashValue") => {
             Some("hash value doesn't match (modified)".to_string())
