@@ -236,6 +236,20 @@ fn field_values(record: &Value, field: &str) -> Vec<String> {
     }
 }
 
+/// The record's top-level members (lowercased) that deciding these
+/// selectors reads.
+pub fn members(selectors: &Selectors) -> Vec<String> {
+    let fields: Vec<&str> = match selectors {
+        Selectors::Basic(_) => vec!["readOnly", "eventSource"],
+        Selectors::Advanced(list) => list
+            .iter()
+            .flat_map(|s| &s.field_selectors)
+            .map(|f| f.field.split('.').next().unwrap_or_default())
+            .collect(),
+    };
+    fields.into_iter().map(str::to_ascii_lowercase).collect()
+}
+
 /// Whether a trail with these selectors delivers this record (a management event).
 pub fn selects(selectors: &Selectors, record: &Value) -> bool {
     match selectors {

@@ -956,6 +956,40 @@ impl Plan {
         &self.query.from
     }
 
+    /// The record's top-level members the query reads (lowercased), so a
+    /// reader may parse only those; `None` when it reads them all (`*`,
+    /// `eventJson`).
+    pub fn members(&self) -> Option<HashSet<String>> {
+        fn walk(expr: &Expr, out: &mut HashSet<String>) -> bool {
+            if let Expr::Column(path) = expr {
+                match path.first().map(String::as_str) {
+                    Some("eventjson") => return false,
+                    Some(first) => {
+                        out.insert(first.to_string());
+                    }
+                    None => {}
+                }
+            }
+            children(expr).into_iter().all(|c| walk(c, out))
+        }
+        let q = &self.query;
+        let mut members = HashSet::new();
+        let mut exprs: Vec<&Expr> = q.filter.iter().chain(&q.group_by).chain(q.having.iter()).collect();
+        exprs.extend(self.order.iter().map(|(e, _, _)| e));
+        for item in &q.items {
+            match item {
+                SelectItem::Wildcard => return None,
+                SelectItem::Expr { expr, .. } => exprs.push(expr),
+            }
+        }
+        for expr in exprs {
+            if !walk(expr, &mut members) {
+                return None;
+            }
+        }
+        Some(members)
+    }
+
     /// The `eventTime` bounds (inclusive, in ms) its WHERE clause sets at
     /// its top level, so a reader can skip what cannot match.
     pub fn time_range(&self) -> (Option<i64>, Option<i64>) {
@@ -1609,6 +1643,24 @@ mod tests {
         let stop = Stop { cancelled: Arc::new(AtomicBool::new(true)), deadline: Instant::now() };
         let text = "a".repeat(1 << 21);
         assert_eq!(like(&text, "%b%b", Some(&stop)), Err(EvalError("The query was stopped.".into())));
+    }
+
+    #[test]
+    fn a_plan_names_the_members_it_reads() {
+        let members = |s: &str| {
+            plan(parse(s, &[]).unwrap(), NOW).unwrap().members().map(|m| {
+                let mut m: Vec<String> = m.into_iter().collect();
+                m.sort();
+                m
+            })
+        };
+        assert_eq!(
+            members("select eventName, count(*) from eds where errorCode is null and userIdentity.arn like 'x%' group by 1 order by 2"),
+            Some(vec!["errorcode".to_string(), "eventname".to_string(), "useridentity".to_string()])
+        );
+        assert_eq!(members("select * from eds"), None);
+        assert_eq!(members("select count(*) from eds where eventJson like '%x%'"), None);
+        assert_eq!(members("select count(*) from eds"), Some(vec![]));
     }
 
     #[test]

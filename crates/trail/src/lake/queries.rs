@@ -95,6 +95,41 @@ impl QueryScope {
     }
 }
 
+/// Parses a record keeping only the `wanted` top-level members (lowercased
+/// names), skipping the others unparsed into values; every member when `None`.
+fn parse_record(text: &str, wanted: Option<&[String]>) -> Option<Value> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Members<'w>(&'w [String]);
+    impl<'de> DeserializeSeed<'de> for Members<'_> {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Members<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a CloudTrail record")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut members = serde_json::Map::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if self.0.iter().any(|w| w.eq_ignore_ascii_case(&key)) {
+                    members.insert(key.into_owned(), map.next_value::<Value>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Value::Object(members))
+        }
+    }
+    let Some(wanted) = wanted else { return serde_json::from_str(text).ok() };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let record = Members(wanted).deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    Some(record)
+}
+
 /// What a query has read so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Statistics {
@@ -165,6 +200,14 @@ fn run_steps(
         // at 12 s to the query.
         to_ms: to.map_or(i64::MAX, |t| t.saturating_add(999)).min(last),
     };
+    // Only the members the query and the store's selectors read are parsed.
+    let wanted: Option<Vec<String>> = plan.members().map(|members| {
+        let mut wanted: Vec<String> = members.into_iter().collect();
+        wanted.extend(scope.windows.iter().flat_map(|w| selectors::members(&w.selectors)));
+        wanted.sort();
+        wanted.dedup();
+        wanted
+    });
     let mut stats = Statistics::default();
     let mut execution = plan.start(Some(stop.clone()));
     let failed = |e: EvalError| match stop.now() {
@@ -176,7 +219,7 @@ fn run_steps(
         let (events, next) = fetch(&scan, after).map_err(|e| Some(Stopped::Failed(e)))?;
         for event in &events {
             let Some(window) = scope.window_of(event) else { continue };
-            let Ok(record) = serde_json::from_str::<Value>(&event.record) else { continue };
+            let Some(record) = parse_record(&event.record, wanted.as_deref()) else { continue };
             if !selectors::selects(&window.selectors, &record) {
                 continue;
             }
@@ -602,4 +645,22 @@ pub(crate) struct ListQueriesInput {
     start_time: Option<f64>,
     end_time: Option<f64>,
     query_status: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn records_are_parsed_only_as_far_as_a_query_reads_them() {
+        let text =
+            r#"{"eventName":"CreateUser","userIdentity":{"arn":"a"},"requestParameters":{"x":[1,2,{"y":null}]}}"#;
+        let wanted = ["eventname".to_string(), "useridentity".to_string()];
+        let record = parse_record(text, Some(&wanted)).unwrap();
+        assert_eq!(record, json!({"eventName": "CreateUser", "userIdentity": {"arn": "a"}}));
+        assert_eq!(parse_record(text, None).unwrap(), serde_json::from_str::<Value>(text).unwrap());
+        assert!(parse_record(&format!("{text} trailing"), Some(&wanted)).is_none());
+        assert!(parse_record(r#"{"eventName": "x", "requestParameters": {"#, Some(&wanted)).is_none());
+    }
 }
