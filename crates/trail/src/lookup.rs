@@ -13,6 +13,8 @@ use rampart_wire::{CloudTrailException, CommonError, ExceptionId};
 use crate::Trail;
 
 const DEFAULT_MAX_RESULTS: usize = 50;
+/// How far back LookupEvents reads: AWS's event history holds 90 days.
+const HISTORY_MS: i64 = 90 * 86_400_000;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -121,6 +123,9 @@ impl Trail {
                 return Err(CloudTrailException::InvalidTimeRangeException.error("Start time must be before end time."));
             }
         }
+        // Event history is the last 90 days (Lake and trails keep longer).
+        let oldest = call.time_ms.saturating_sub(HISTORY_MS);
+        let start_ms = Some(start_ms.map_or(oldest, |s| s.max(oldest)));
         // Rampart records management events only; there are no Insights events to return.
         if input.event_category.is_some() {
             return Ok(Outcome::read(json!({ "Events": [] })));
