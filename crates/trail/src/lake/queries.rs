@@ -3,8 +3,10 @@
 //! at a time); DescribeQuery, GetQueryResults, ListQueries and CancelQuery
 //! follow it. Queries and their results are kept in memory for seven days
 //! (AWS keeps results that long); each principal keeps at most
-//! `KEPT_PER_PRINCIPAL` queries and `KEPT_BYTES_PER_PRINCIPAL` of results,
-//! its own oldest going first, so no caller can evict another's.
+//! `KEPT_PER_PRINCIPAL` queries and `KEPT_BYTES_PER_PRINCIPAL` of results
+//! (a role's sessions count as the role), its own oldest going first, so no
+//! caller can evict another's — short of the account's backstop,
+//! `KEPT_BYTES_PER_ACCOUNT`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,6 +31,9 @@ const CONCURRENT_PER_ACCOUNT: usize = 10;
 /// Queries (and results) kept per principal; its oldest finished go first.
 const KEPT_PER_PRINCIPAL: usize = 1_000;
 const KEPT_BYTES_PER_PRINCIPAL: usize = 256 << 20;
+/// Results kept per account in all, beyond which the account's oldest go:
+/// a backstop, far above what one principal keeps.
+const KEPT_BYTES_PER_ACCOUNT: usize = 2 << 30;
 /// A query reserved by StartQuery that has not started this long after
 /// (its call's record could not be committed) no longer counts as running.
 const START_WITHIN_SECS: f64 = 60.0;
@@ -364,8 +369,9 @@ impl Trail {
                     "You are already running the maximum number of concurrent queries ({CONCURRENT_PER_ACCOUNT})."
                 )));
             }
-            let owner = call.caller.arn();
-            forget_old(&mut state, &owner, now);
+            // A role's sessions are the role: new session names get no new allowance.
+            let owner = call.caller.role_arn().unwrap_or_else(|| call.caller.arn());
+            forget_old(&mut state, &account, &owner, now);
             let entry = QueryEntry {
                 id: id.clone(),
                 account: account.clone(),
@@ -525,25 +531,30 @@ impl Trail {
     }
 }
 
-/// Drops queries kept longer than AWS keeps them, and the oldest finished
-/// ones of `owner` beyond what a principal may keep.
-fn forget_old(state: &mut State, owner: &str, now: f64) {
+/// Drops queries kept longer than AWS keeps them, the oldest finished ones
+/// of `owner` beyond what a principal may keep, and the account's oldest
+/// beyond what an account may keep.
+fn forget_old(state: &mut State, account: &str, owner: &str, now: f64) {
     state.queries.retain(|_, q| q.running(now) || now - q.created < KEPT_FOR_SECS);
-    let mut finished: Vec<(f64, String, usize)> = state
-        .queries
-        .values()
-        .filter(|q| q.owner == owner && !q.running(now))
-        .map(|q| (q.created, q.id.clone(), q.bytes))
-        .collect();
-    finished.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (mut count, mut bytes) = (finished.len(), finished.iter().map(|f| f.2).sum::<usize>());
-    for (_, id, size) in finished {
-        if count < KEPT_PER_PRINCIPAL && bytes <= KEPT_BYTES_PER_PRINCIPAL {
-            break;
+    let mut drop_oldest = |keep: &dyn Fn(&QueryEntry) -> bool, most: usize, most_bytes: usize| {
+        let mut finished: Vec<(f64, String, usize)> = state
+            .queries
+            .values()
+            .filter(|q| keep(q) && !q.running(now))
+            .map(|q| (q.created, q.id.clone(), q.bytes))
+            .collect();
+        finished.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut count, mut bytes) = (finished.len(), finished.iter().map(|f| f.2).sum::<usize>());
+        for (_, id, size) in finished {
+            if count < most && bytes <= most_bytes {
+                break;
+            }
+            state.queries.remove(&id);
+            (count, bytes) = (count - 1, bytes - size);
         }
-        state.queries.remove(&id);
-        (count, bytes) = (count - 1, bytes - size);
-    }
+    };
+    drop_oldest(&|q| q.owner == owner, KEPT_PER_PRINCIPAL, KEPT_BYTES_PER_PRINCIPAL);
+    drop_oldest(&|q| q.account == account, usize::MAX, KEPT_BYTES_PER_ACCOUNT);
 }
 
 /// Records how a query ended (a cancelled query stays cancelled).
