@@ -131,9 +131,13 @@ fn open_regular(path: &Path) -> Result<std::fs::File, String> {
 }
 
 fn gunzip(path: &Path) -> Result<Vec<u8>, String> {
-    let file = open_regular(path)?;
+    inflate(open_regular(path)?)
+}
+
+/// Gzipped bytes inflated, at most `MAX_FILE_BYTES` of them.
+fn inflate(compressed: impl Read) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(file)
+    flate2::read::GzDecoder::new(compressed)
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut out)
         .map_err(|_| "not a gzip file (modified)".to_string())?;
@@ -435,15 +439,7 @@ fn log_content(
     let mut sealed = Vec::new();
     open_regular(path)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut sealed).map_err(|_| "cannot be read".to_string())?;
     let gz = crate::encryption::open(&sealed, &metadata, open_key)?;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(gz.as_slice())
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| "not a gzip file (modified)".to_string())?;
-    if out.len() as u64 > MAX_FILE_BYTES {
-        return Err("larger than 1 GiB uncompressed (modified)".to_string());
-    }
-    Ok(out)
+    inflate(gz.as_slice())
 }
 
 fn check_log(
