@@ -766,10 +766,9 @@ fn service_allowed(key: &Key, request: &rampart_core::service_keys::KeyUse<'_>, 
     // The service acts within the key's account: the key policy alone
     // decides (a statement naming the account delegates to IAM policies,
     // which a service has none of, so it grants the service nothing).
-    // Not an ARN, so no `AWS` principal but `*` names the service.
-    let name = format!("service:{}", request.service);
+    // Only a `Service` entry (or `AWS: *`) names a service principal.
     let caller = rampart_policy::Caller {
-        arn: &name,
+        arn: request.service,
         account: request.account,
         role_arn: None,
         service: Some(request.service),

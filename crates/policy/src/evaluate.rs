@@ -186,6 +186,15 @@ fn names_caller(kind: &str, value: &str, caller: &Caller<'_>) -> Naming {
     if let Some(provider) = caller.federated {
         return if kind == "Federated" && value == provider { Naming::Direct } else { Naming::No };
     }
+    // A service principal is named by its `Service` entry, or by `AWS: *`;
+    // no `AWS` ARN or account names it, whatever its `arn` holds.
+    if let Some(service) = caller.service {
+        return match kind {
+            "Service" if value == service => Naming::Direct,
+            "AWS" if value == "*" => Naming::Direct,
+            _ => Naming::No,
+        };
+    }
     match kind {
         "AWS" if value == "*" => Naming::Direct,
         "AWS" if value == caller.arn => Naming::Direct,

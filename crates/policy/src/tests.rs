@@ -876,6 +876,47 @@ const BOB_ELSEWHERE: Caller<'static> = Caller {
     federated: None,
 };
 
+/// A service principal is named by its Service entry or `AWS: *` only —
+/// never by an ARN, its account, or a string equal to its caller ARN.
+#[test]
+fn service_principals_are_named_by_service_entries_only() {
+    let cloudtrail = Caller {
+        arn: "cloudtrail.amazonaws.com",
+        account: "111122223333",
+        role_arn: None,
+        service: Some("cloudtrail.amazonaws.com"),
+        federated: None,
+    };
+    let ctx = Context::new();
+    for (principal, want) in [
+        (r#"{"Service":"cloudtrail.amazonaws.com"}"#, true),
+        (r#"{"Service":["s3.amazonaws.com","cloudtrail.amazonaws.com"]}"#, true),
+        (r#""*""#, true),
+        (r#"{"AWS":"*"}"#, true),
+        (r#"{"Service":"s3.amazonaws.com"}"#, false),
+        (r#"{"AWS":"cloudtrail.amazonaws.com"}"#, false),
+        (r#"{"AWS":"111122223333"}"#, false),
+        (r#"{"AWS":"arn:aws:iam::111122223333:root"}"#, false),
+    ] {
+        let policy = resource_policy(&format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{principal},"Action":"kms:GenerateDataKey","Resource":"*"}}}}"#
+        ));
+        let set = PolicySet {
+            resource: vec![PolicyRef { name: "key", policy: &policy }],
+            resource_required: true,
+            ..Default::default()
+        };
+        let request = Request {
+            action: "kms:GenerateDataKey",
+            resource: "arn:aws:kms:us-east-1:111122223333:key/k",
+            context: &ctx,
+            caller: Some(cloudtrail),
+            resource_account: Some("111122223333"),
+        };
+        assert_eq!(evaluate(&request, &set).is_allowed(), want, "{principal}");
+    }
+}
+
 /// (caller, resource account, identity allows, resource policy principal,
 /// resource policy required, expected).
 type ResourceCase<'a> = (Caller<'a>, &'a str, bool, Option<&'a str>, bool, bool);

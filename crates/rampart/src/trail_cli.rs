@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use rampart_trail::validate::{stored_keys, stored_target, validate, Target};
+use rampart_trail::validate::{read_regular, stored_keys, stored_target, validate, Target};
 
 #[derive(Subcommand)]
 pub enum TrailCommand {
@@ -179,13 +179,14 @@ pub fn run(command: TrailCommand) -> ExitCode {
 fn run_command(command: TrailCommand) -> Result<ExitCode, String> {
     match command {
         TrailCommand::Decrypt { data, file, out } => {
-            let metadata = std::fs::read(rampart_trail::digest::metadata_path(&file))
+            // Regular files only (a pipe would block), of bounded size.
+            let metadata = read_regular(&rampart_trail::digest::metadata_path(&file), 1 << 20)
                 .map_err(|e| format!("{}.metadata: {e}", file.display()))?;
             let metadata: serde_json::Value = serde_json::from_slice(&metadata).map_err(|e| e.to_string())?;
             if !rampart_trail::encryption::is_encrypted(&metadata) {
                 return Err(format!("{} is not encrypted under a KMS key", file.display()));
             }
-            let sealed = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let sealed = read_regular(&file, 1 << 30).map_err(|e| format!("{}: {e}", file.display()))?;
             let offline = OfflineKeyOpener::new(Some(&data));
             let open_key =
                 |arn: &str, context: &[(String, String)], ciphertext: &[u8]| offline.open(arn, context, ciphertext);

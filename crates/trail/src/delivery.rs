@@ -512,7 +512,16 @@ fn write_pending(
         let hash = match (&entry.record.kms_key_id, keys) {
             (Some(key_id), Some(keys)) => write_encrypted_log_file(keys, entry, key_id, &file.path, &path, records)?,
             (Some(_), None) => return Err("this node has no KMS to encrypt the trail's log files with".to_string()),
-            (None, _) => write_log_file(&path, records).map_err(|e| e.to_string())?,
+            (None, _) => {
+                // A delivery written again after the trail stopped encrypting
+                // leaves no encryption metadata of its earlier writing beside it.
+                let metadata = crate::digest::metadata_path(&path);
+                match std::fs::remove_file(&metadata) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
+                    _ => {}
+                }
+                write_log_file(&path, records).map_err(|e| e.to_string())?
+            }
         };
         let times = events.iter().map(|e| crate::digest::utc(e.event_time_ms as f64 / 1000.0));
         written.push((

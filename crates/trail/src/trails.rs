@@ -329,22 +329,25 @@ pub(crate) fn tag_error(problem: rampart_core::tags::TagProblem) -> AwsError {
 impl Trail {
     /// The KMS key a trail's `KmsKeyId` names, as its ARN, once KMS has
     /// shown that the key's policy lets CloudTrail generate data keys for
-    /// this trail's log files (AWS checks so at CreateTrail and UpdateTrail).
-    fn trail_key(&self, call: &Call, trail_arn: &str, bucket: &str, key_id: &str) -> Result<String, AwsError> {
+    /// this trail's log files — in its bucket, under its prefix, of its home
+    /// region (AWS checks so at CreateTrail and UpdateTrail).
+    fn trail_key(&self, entry: &TrailEntry, key_id: &str) -> Result<String, AwsError> {
         use rampart_core::service_keys::{KeyUse, KeyUseError};
         let Some(keys) = &self.config.service_keys else {
             return Err(E::UnsupportedOperationException.error("This node has no KMS to encrypt log files with."));
         };
-        let account = call.caller.account().to_string();
-        let object = crate::encryption::object_arn(bucket, &format!("AWSLogs/{account}/"));
-        let context = crate::encryption::context(trail_arn, &object);
+        let (account, trail_arn, bucket) = (&entry.account, entry.arn(), &entry.record.bucket);
+        let prefix = crate::delivery::prefix_of(entry);
+        let logs = format!("{prefix}AWSLogs/{account}/CloudTrail/{}/", entry.record.home_region);
+        let object = crate::encryption::object_arn(bucket, &logs);
+        let context = crate::encryption::context(&trail_arn, &object);
         let request = KeyUse {
             service: crate::delivery::SERVICE_PRINCIPAL,
-            account: &account,
-            region: &call.region,
+            account,
+            region: &entry.record.home_region,
             key_id,
             context: &context,
-            source_arn: trail_arn,
+            source_arn: &trail_arn,
         };
         match keys.generate_data_key(&request) {
             Ok(data_key) => Ok(data_key.key_arn),
@@ -367,12 +370,7 @@ impl Trail {
         TAG_RULES.check_request(&tags).map_err(tag_error)?;
         let account = call.caller.account().to_string();
         let multi_region = input.settings.is_multi_region_trail.unwrap_or(false);
-        let trail_arn = trail_arn(&call.region, &account, &input.name);
-        let kms_key_id = match input.settings.kms_key_id.as_deref().filter(|k| !k.is_empty()) {
-            Some(key) => Some(self.trail_key(call, &trail_arn, &input.s3_bucket_name, key)?),
-            None => None,
-        };
-        let entry = TrailEntry {
+        let mut entry = TrailEntry {
             account: account.clone(),
             record: TrailRecord {
                 name: input.name.clone(),
@@ -385,12 +383,15 @@ impl Trail {
                 tags,
                 selectors: None,
                 logging: false,
-                kms_key_id,
+                kms_key_id: None,
                 start_logging_time: None,
                 stop_logging_time: None,
                 created: crate::now(),
             },
         };
+        if let Some(key) = input.settings.kms_key_id.as_deref().filter(|k| !k.is_empty()) {
+            entry.record.kms_key_id = Some(self.trail_key(&entry, key)?);
+        }
         // The bucket's directory is made by the first delivery, not here:
         // the request path does not touch the disk.
         self.mutate(move |state| {
@@ -479,6 +480,7 @@ impl Trail {
         refuse_unsupported(&input.settings)?;
         let account = call.caller.account().to_string();
         self.edit_trail(call, &input.name, |trails, entry| {
+            let relocated = input.s3_bucket_name.is_some() || input.settings.s3_key_prefix.is_some();
             let r = &mut entry.record;
             if let Some(bucket) = input.s3_bucket_name {
                 r.bucket = bucket;
@@ -492,15 +494,6 @@ impl Trail {
             if let Some(validation) = input.settings.enable_log_file_validation {
                 r.log_file_validation = validation;
             }
-            // An empty KmsKeyId turns encryption off, as in AWS.
-            match input.settings.kms_key_id.as_deref() {
-                Some("") => r.kms_key_id = None,
-                Some(key) => {
-                    let arn = trail_arn(&r.home_region, &account, &r.name);
-                    r.kms_key_id = Some(self.trail_key(call, &arn, &r.bucket, key)?);
-                }
-                None => {}
-            }
             if let Some(multi) = input.settings.is_multi_region_trail {
                 if multi && !r.multi_region {
                     let arn = trail_arn(&r.home_region, &account, &r.name);
@@ -508,6 +501,19 @@ impl Trail {
                 }
                 r.multi_region = multi;
             }
+            // An empty KmsKeyId turns encryption off, as in AWS. The key is
+            // checked again whenever what its policy sees changes: the key,
+            // the bucket or the prefix.
+            let key = match input.settings.kms_key_id.as_deref() {
+                Some("") => None,
+                Some(key) => Some(key.to_string()),
+                None => r.kms_key_id.clone(),
+            };
+            let moved = input.settings.kms_key_id.is_some() || relocated;
+            entry.record.kms_key_id = match key {
+                Some(key) if moved => Some(self.trail_key(entry, &key)?),
+                other => other,
+            };
             Ok(trail_json(entry, false))
         })
         .await

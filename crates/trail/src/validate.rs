@@ -148,9 +148,18 @@ fn inflate(compressed: impl Read) -> Result<Vec<u8>, String> {
 }
 
 fn read_small(path: &Path) -> Option<Vec<u8>> {
+    read_regular(path, 1 << 20).ok()
+}
+
+/// A regular file's bytes, refused when it is not one or holds more than
+/// `most` bytes (`rampart trail decrypt` reads its inputs so).
+pub fn read_regular(path: &Path, most: u64) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    open_regular(path).ok()?.take(1 << 20).read_to_end(&mut out).ok()?;
-    Some(out)
+    open_regular(path)?.take(most + 1).read_to_end(&mut out).map_err(|_| "cannot be read".to_string())?;
+    match out.len() as u64 > most {
+        true => Err(format!("larger than {most} bytes")),
+        false => Ok(out),
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -436,8 +445,7 @@ fn log_content(
     if crate::encryption::bound_object(&metadata) != Some(crate::encryption::object_arn(&target.bucket, key)) {
         return Err("its encryption names another file (replaced)".to_string());
     }
-    let mut sealed = Vec::new();
-    open_regular(path)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut sealed).map_err(|_| "cannot be read".to_string())?;
+    let sealed = read_regular(path, MAX_FILE_BYTES)?;
     let gz = crate::encryption::open(&sealed, &metadata, open_key)?;
     inflate(gz.as_slice())
 }
