@@ -106,6 +106,11 @@ def test_encrypted_log_files_open_with_the_nodes_keys_and_validate(server, tmp_p
         time.sleep(1.1)
     bucket = server.data_dir / "buckets" / BUCKET
     wait_for(lambda: len(log_files(bucket)) >= 2 and list(bucket.rglob("*CloudTrail-Digest*.json.gz")))
+    # Each delivery's data key is a record the next delivery carries: one file a period while idle,
+    # never a delivery chasing its own records within a pass.
+    idle = len(log_files(bucket))
+    time.sleep(3)
+    assert len(log_files(bucket)) <= idle + 5, "deliveries chase their own KMS records"
     server.stop()
     files = log_files(bucket)
     for path in files:
@@ -115,9 +120,18 @@ def test_encrypted_log_files_open_with_the_nodes_keys_and_validate(server, tmp_p
         with pytest.raises(OSError):
             gzip.decompress(path.read_bytes())
     records = [r for i, p in enumerate(files) for r in decrypt(server, p, tmp_path / f"{i}.json.gz")]
-    assert {f"sealed-{i}" for i in range(3)} <= {r.get("requestParameters", {}).get("userName") for r in records}
-    # The trail's own data keys are not calls of anyone's: no record names them.
-    assert all(r["eventSource"] != "kms.amazonaws.com" or r["eventName"] == "CreateKey" for r in records)
+    assert {f"sealed-{i}" for i in range(3)} <= {(r.get("requestParameters") or {}).get("userName") for r in records}
+    # CloudTrail's calls to KMS for the files' data keys are recorded, as AWS records them: by the
+    # service, with the trail and file as the context, and no key material.
+    generated = [r for r in records if r["eventSource"] == "kms.amazonaws.com" and r["eventName"] == "GenerateDataKey"]
+    assert generated, "the data keys of the files delivered first are in later files"
+    for r in generated:
+        assert r["userIdentity"] == {"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}, r
+        assert r["sourceIPAddress"] == "cloudtrail.amazonaws.com" and r["resources"][0]["ARN"] == key
+        context = r["serviceEventDetails"]["encryptionContext"]
+        assert context["aws:cloudtrail:arn"].endswith(":trail/sealed")
+        assert context["aws:s3:arn"].startswith(f"arn:aws:s3:::{BUCKET}/AWSLogs/")
+        assert "plaintext" not in json.dumps(r).lower()
     done = validate(server)
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -21,6 +21,10 @@ pub struct ServiceEvent {
     /// Its `eventSource` and `invokedBy`: the service's (`iam.amazonaws.com`),
     /// or `rampart` for what the node itself does (a dev reset).
     pub source: &'static str,
+    /// The service that made the call, when it is another than `source`:
+    /// CloudTrail generating KMS data keys for a trail's log files is a
+    /// `kms.amazonaws.com` call invoked by `cloudtrail.amazonaws.com`.
+    pub invoked_by: Option<&'static str>,
     /// The account whose resources it concerns.
     pub account: AccountId,
     pub region: String,

@@ -100,6 +100,7 @@ impl Iam {
                 writes.push(put(MFA_KIND, account, &device.serial, &device).map_err(|e| e.message)?);
                 events.push(ServiceEvent {
                     source: ServiceId::Iam.event_source(),
+                    invoked_by: None,
                     account: account.clone(),
                     region: "us-east-1".to_string(),
                     event_name: "RegisterHardwareMFADevice".to_string(),

@@ -265,6 +265,7 @@ impl Iam {
         let exists = self.state.read().accounts.contains_key(account);
         let event = |name: &str, details: Value| ServiceEvent {
             source: ServiceId::Iam.event_source(),
+            invoked_by: None,
             account: account.clone(),
             region: "us-east-1".to_string(),
             event_name: name.to_string(),

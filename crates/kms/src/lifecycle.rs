@@ -132,6 +132,7 @@ fn destruction(key: &Key) -> Vec<RecordWrite> {
 fn event(key: &Key, name: &str, details: serde_json::Value) -> Option<ServiceEvent> {
     Some(ServiceEvent {
         source: EVENT_SOURCE,
+        invoked_by: None,
         account: rampart_core::AccountId::parse(&key.at.account)?,
         region: key.at.region.clone(),
         event_name: name.to_string(),

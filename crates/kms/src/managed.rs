@@ -213,6 +213,7 @@ impl Kms {
         writes.push(put(ALIAS_KIND, account, &format!("{region}/{alias}"), &alias_record)?);
         let event = ServiceEvent {
             source: "kms.amazonaws.com",
+            invoked_by: None,
             account: rampart_core::AccountId::parse(account).ok_or_else(errors::failure)?,
             region: region.to_string(),
             event_name: "CreateKey".to_string(),

@@ -462,15 +462,16 @@ struct ServiceEventRecord<'a> {
 pub(crate) fn service_event_row(event: &ServiceEvent, time_ms: i64) -> Result<EventRow, serde_json::Error> {
     let event_id = uuid::Uuid::now_v7().to_string();
     let account = event.account.as_str();
+    let caller = event.invoked_by.unwrap_or(event.source);
     let record = ServiceEventRecord {
         event_version: EVENT_VERSION,
-        user_identity: ServiceIdentity { kind: "AWSService", invoked_by: event.source },
+        user_identity: ServiceIdentity { kind: "AWSService", invoked_by: caller },
         event_time: format_iso8601((time_ms / 1000) as f64),
         event_source: event.source,
         event_name: &event.event_name,
         aws_region: &event.region,
-        source_ip_address: event.source,
-        user_agent: event.source,
+        source_ip_address: caller,
+        user_agent: caller,
         request_parameters: None,
         response_elements: None,
         event_id: &event_id,

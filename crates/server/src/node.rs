@@ -245,6 +245,7 @@ impl Node {
         let record = self.root.as_ref().map(|root| {
             let event = ServiceEvent {
                 source: NODE_EVENT_SOURCE,
+                invoked_by: None,
                 account: root.account.clone(),
                 region: self.config.region.clone(),
                 event_name: "ResetNode".to_string(),
@@ -308,6 +309,7 @@ async fn rewrap(
     let events = root
         .map(|root| ServiceEvent {
             source: NODE_EVENT_SOURCE,
+            invoked_by: None,
             account: root.account.clone(),
             region: config.region.clone(),
             event_name: "RewrapSecrets".to_string(),

@@ -289,7 +289,8 @@ impl<W: Write> Write for Hashing<W> {
 
 /// Writes a log file of `records` gzipped and encrypted under a data key
 /// of the trail's KMS key (`encryption`), with its metadata beside it;
-/// returns the hex SHA-256 of its uncompressed content.
+/// returns the hex SHA-256 of its uncompressed content, and the record of
+/// CloudTrail's call to KMS.
 fn write_encrypted_log_file<'a>(
     keys: &dyn rampart_core::service_keys::ServiceKeys,
     entry: &TrailEntry,
@@ -297,7 +298,7 @@ fn write_encrypted_log_file<'a>(
     object_key: &str,
     path: &Path,
     records: impl Iterator<Item = &'a str>,
-) -> Result<String, String> {
+) -> Result<(String, rampart_core::ServiceEvent), String> {
     let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut out = Hashing { inner: encoder, hash: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256) };
     write_records(&mut out, records).map_err(|e| e.to_string())?;
@@ -318,7 +319,22 @@ fn write_encrypted_log_file<'a>(
     let (contents, metadata) = crate::encryption::seal(&gz, &data_key, &context)?;
     write_plain(path, &contents).map_err(|e| e.to_string())?;
     write_plain(&crate::digest::metadata_path(path), &metadata).map_err(|e| e.to_string())?;
-    Ok(hash)
+    let context: serde_json::Map<String, Value> = context.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let event = rampart_core::ServiceEvent {
+        source: "kms.amazonaws.com",
+        invoked_by: Some(SERVICE_PRINCIPAL),
+        account: rampart_core::AccountId::parse(&entry.account).ok_or("a trail's account is not an account id")?,
+        region: entry.record.home_region.clone(),
+        event_name: "GenerateDataKey".to_string(),
+        read_only: true,
+        resources: vec![rampart_core::Resource { kind: "AWS::KMS::Key".to_string(), name: data_key.key_arn.clone() }],
+        details: serde_json::json!({
+            "keyId": data_key.key_arn,
+            "keySpec": "AES_256",
+            "encryptionContext": context,
+        }),
+    };
+    Ok((hash, event))
 }
 
 /// Writes a log file of `records` gzipped at `path`, atomically; returns the
@@ -344,6 +360,9 @@ impl Trail {
         let trails: Vec<TrailEntry> = self.state.read().trails.values().cloned().collect();
         for entry in trails {
             let mut record = self.state.read().deliveries.get(&entry.arn()).cloned().unwrap_or_default();
+            // Another delivery in this pass only while the last was cut
+            // short: the delivery's own records (CloudTrail's KMS data
+            // keys) wait for the next pass, as in AWS.
             for _ in 0..DELIVERIES_PER_PASS {
                 let cursor = record.cursor;
                 if !record.has_work() || !self.deliver_trail(&entry, &mut record).await? || record.cursor == cursor {
@@ -357,30 +376,33 @@ impl Trail {
         Ok(None)
     }
 
-    /// One delivery of a trail's next records; whether there may be more.
+    /// One delivery of a trail's next records; whether there may be more
+    /// right away.
     async fn deliver_trail(&self, entry: &TrailEntry, record: &mut DeliveryRecord) -> Result<bool, String> {
         // The batches the plan read, kept for writing; a pending delivery
         // found after a restart reads them again.
         let mut read = None;
+        // A pending delivery found after a restart may have more behind it.
+        let mut more = true;
         if record.pending.is_none() {
-            let before = record.cursor;
             let (store, planned_entry, planning) = (self.store.clone(), entry.clone(), record.clone());
             let planned = tokio::task::spawn_blocking(move || {
                 let mut planning = planning;
                 plan(&store, &planned_entry, &mut planning).map(|batches| (planning, batches))
             });
-            let (planned, batches) = planned.await.map_err(|e| e.to_string())??;
+            let (planned, (batches, cut_short)) = planned.await.map_err(|e| e.to_string())??;
             *record = planned;
+            more = cut_short;
             match batches {
                 Some(batches) => {
-                    self.commit_delivery(entry, record.clone()).await?;
+                    self.commit_delivery(entry, record.clone(), Vec::new()).await?;
                     read = Some(batches);
                 }
                 None => {
                     // Nothing of the trail's: the cursor moves on in memory
                     // (until the next commit; a restart reads those batches again).
                     self.state.write().deliveries.insert(entry.arn(), record.clone());
-                    return Ok(record.cursor != before);
+                    return Ok(more);
                 }
             }
         }
@@ -394,8 +416,8 @@ impl Trail {
             write_pending(&store, &buckets, keys.as_deref(), &writing, &to_write, read)
         })
         .await;
-        match written.map_err(|e| e.to_string()).and_then(|w| w) {
-            Ok(files) => {
+        let key_uses = match written.map_err(|e| e.to_string()).and_then(|w| w) {
+            Ok((files, uses)) => {
                 record.bucket_dir = self.config.buckets.mapped(&entry.record.bucket).map(|p| p.display().to_string());
                 record.cursor = pending.to;
                 record.pending = None;
@@ -413,26 +435,34 @@ impl Trail {
                             .push(file);
                     }
                 }
+                uses
             }
             Err(error) => {
                 tracing::error!(%error, trail = %entry.arn(), "a trail's log files could not be written");
                 record.latest_error = Some(format!("Rampart could not write the log files: {error}"));
-                self.commit_delivery(entry, record.clone()).await?;
+                self.commit_delivery(entry, record.clone(), Vec::new()).await?;
                 return Ok(false);
             }
-        }
-        self.commit_delivery(entry, record.clone()).await?;
-        Ok(true)
+        };
+        // The data keys KMS made for the files are recorded with the delivery.
+        self.commit_delivery(entry, record.clone(), key_uses).await?;
+        Ok(more)
     }
 
-    pub(crate) async fn commit_delivery(&self, entry: &TrailEntry, record: DeliveryRecord) -> Result<(), String> {
+    /// Commits a trail's delivery state, with `events` (KMS calls it made).
+    pub(crate) async fn commit_delivery(
+        &self,
+        entry: &TrailEntry,
+        record: DeliveryRecord,
+        events: Vec<rampart_core::ServiceEvent>,
+    ) -> Result<(), String> {
         let writes = vec![write(entry, &record)?];
         let state = self.state.clone();
         let arn = entry.arn();
         let apply = Box::new(move || {
             state.write().deliveries.insert(arn, record);
         });
-        self.committer.commit(SystemChange { change: Change { writes, apply }, events: Vec::new() }).await
+        self.committer.commit(SystemChange { change: Change { writes, apply }, events }).await
     }
 }
 
@@ -443,9 +473,10 @@ fn plan(
     store: &rampart_store::Store,
     entry: &TrailEntry,
     record: &mut DeliveryRecord,
-) -> Result<Option<Batches>, String> {
+) -> Result<(Option<Batches>, bool), String> {
     let batches = store.event_batches_after(record.cursor, BATCHES_PER_PASS).map_err(|e| e.to_string())?;
-    let Some(to) = batches.last().map(|(seq, _)| *seq) else { return Ok(None) };
+    let Some(last) = batches.last().map(|(seq, _)| *seq) else { return Ok((None, false)) };
+    let to = last;
     let selectors = entry.selectors();
     let mut by_region: BTreeMap<String, Vec<(i64, u32)>> = BTreeMap::new();
     let mut to = to;
@@ -466,11 +497,14 @@ fn plan(
             }
         }
     }
+    // Cut short (by the page of batches or the records per delivery):
+    // there may be more right away.
+    let more = batches.len() >= BATCHES_PER_PASS || to < last;
     let from = record.cursor;
     if by_region.is_empty() {
         record.cursor = to;
         record.prune();
-        return Ok(None);
+        return Ok((None, more));
     }
     let now = crate::now();
     let files = by_region
@@ -478,8 +512,12 @@ fn plan(
         .map(|(region, positions)| PendingFile { path: file_path(entry, &region, from, to, now), region, positions })
         .collect();
     record.pending = Some(Pending { from, to, files });
-    Ok(Some(batches.into_iter().filter(|(seq, _)| *seq <= to).collect()))
+    Ok((Some(batches.into_iter().filter(|(seq, _)| *seq <= to).collect()), more))
 }
+
+/// What a delivery wrote: each region's file, and the records of the KMS
+/// calls it made (the data keys of encrypted files).
+type Written = (Vec<(String, LoggedFile)>, Vec<rampart_core::ServiceEvent>);
 
 /// Writes a pending delivery's files from the batches it was planned
 /// from (read again when `None`); each file as a digest will list it.
@@ -490,7 +528,7 @@ fn write_pending(
     entry: &TrailEntry,
     pending: &Pending,
     read: Option<Batches>,
-) -> Result<Vec<(String, LoggedFile)>, String> {
+) -> Result<Written, String> {
     let batches = match read {
         Some(batches) => batches,
         None => {
@@ -500,7 +538,7 @@ fn write_pending(
         }
     };
     let bucket = buckets.ensure(&entry.record.bucket).map_err(|e| e.to_string())?;
-    let mut written = Vec::new();
+    let (mut written, mut key_uses) = (Vec::new(), Vec::new());
     for file in &pending.files {
         let events: Vec<&EventRow> = file
             .positions
@@ -510,7 +548,11 @@ fn write_pending(
         let records = events.iter().map(|e| e.record.as_str());
         let path = bucket.join(&file.path);
         let hash = match (&entry.record.kms_key_id, keys) {
-            (Some(key_id), Some(keys)) => write_encrypted_log_file(keys, entry, key_id, &file.path, &path, records)?,
+            (Some(key_id), Some(keys)) => {
+                let (hash, key_use) = write_encrypted_log_file(keys, entry, key_id, &file.path, &path, records)?;
+                key_uses.push(key_use);
+                hash
+            }
             (Some(_), None) => return Err("this node has no KMS to encrypt the trail's log files with".to_string()),
             (None, _) => {
                 // A delivery written again after the trail stopped encrypting
@@ -534,7 +576,7 @@ fn write_pending(
             },
         ));
     }
-    Ok(written)
+    Ok((written, key_uses))
 }
 
 /// Loads the stored delivery states into `state` (after its trails).

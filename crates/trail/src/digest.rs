@@ -248,7 +248,7 @@ impl Trail {
                 if let Some(chain) = record.chains.get_mut(&region) {
                     chain.pending_end = Some(now);
                 }
-                self.commit_delivery(entry, record.clone()).await?;
+                self.commit_delivery(entry, record.clone(), Vec::new()).await?;
             }
             let Some(chain) = record.chains.get(&region).cloned() else { continue };
             let end = chain.pending_end.unwrap_or(now);
@@ -272,7 +272,7 @@ impl Trail {
             if let Err(error) = written {
                 tracing::error!(%error, trail = %entry.arn(), "a trail's digest file could not be written");
                 record.latest_digest_error = Some(format!("Rampart could not write the digest file: {error}"));
-                self.commit_delivery(entry, record.clone()).await?;
+                self.commit_delivery(entry, record.clone(), Vec::new()).await?;
                 continue;
             }
             let hash = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &content).as_ref());
@@ -284,7 +284,7 @@ impl Trail {
             }
             record.latest_digest_time = Some(end);
             record.latest_digest_error = None;
-            self.commit_delivery(entry, record.clone()).await?;
+            self.commit_delivery(entry, record.clone(), Vec::new()).await?;
         }
         Ok(())
     }
