@@ -746,3 +746,31 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "files"):
             return value
         time.sleep(0.3)
     pytest.fail(f"timed out waiting for {what}")
+
+
+# ---- CloudTrail Lake ----------------------------------------------------------
+
+def store_id(arn: str) -> str:
+    """An event data store's id: the end of its ARN."""
+    return arn.rsplit("/", 1)[1]
+
+
+def run_lake_query(ct, statement: str, timeout: float = 20.0, **kw) -> tuple[dict, list[list[dict]]]:
+    """Starts a Lake query, waits until it ends, and returns DescribeQuery's answer and every row."""
+    qid = ct.start_query(QueryStatement=statement, **kw)["QueryId"]
+    described = wait_for(lambda: (d := ct.describe_query(QueryId=qid))["QueryStatus"] not in ("QUEUED", "RUNNING") and d,
+                         timeout=timeout, what="the query")
+    rows, token = [], None
+    while described["QueryStatus"] == "FINISHED":
+        page = ct.get_query_results(QueryId=qid, **({"NextToken": token} if token else {}))
+        rows += page["QueryResultRows"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    return described, rows
+
+
+def result_cells(rows: list[list[dict]]) -> list[list[str | None]]:
+    """Query result rows as their cells' texts (None for a NULL)."""
+    return [[next(iter(c.values()), None) for c in row] for row in rows]
+

@@ -11,7 +11,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from rampart_testlib import new_user, rampart_bin, uniq, wait_for
+from rampart_testlib import (new_user, rampart_bin, result_cells as cells, run_lake_query as run_query, store_id,
+                             uniq, wait_for)
 
 DENIED_BY_CODE = """
     SELECT userIdentity.arn AS caller, eventName, errorCode, count(*) AS calls
@@ -24,29 +25,6 @@ DENIED_BY_CODE = """
 
 def code_of(excinfo) -> str:
     return excinfo.value.response["Error"]["Code"]
-
-
-def store_id(arn: str) -> str:
-    return arn.rsplit("/", 1)[1]
-
-
-def run_query(ct, statement: str, **kw) -> tuple[dict, list[list[dict]]]:
-    """Starts a query, waits until it ends, and returns DescribeQuery's answer and every row."""
-    qid = ct.start_query(QueryStatement=statement, **kw)["QueryId"]
-    described = wait_for(lambda: (d := ct.describe_query(QueryId=qid))["QueryStatus"] not in ("QUEUED", "RUNNING") and d,
-                         what="the query")
-    rows, token = [], None
-    while described["QueryStatus"] == "FINISHED":
-        page = ct.get_query_results(QueryId=qid, **({"NextToken": token} if token else {}))
-        rows += page["QueryResultRows"]
-        token = page.get("NextToken")
-        if not token:
-            break
-    return described, rows
-
-
-def cells(rows: list[list[dict]]) -> list[list[str | None]]:
-    return [[next(iter(c.values()), None) for c in row] for row in rows]
 
 
 @pytest.fixture

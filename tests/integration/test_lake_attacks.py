@@ -15,21 +15,14 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from rampart_testlib import new_user, rampart_bin, uniq, wait_for
+from rampart_testlib import (new_user, rampart_bin, result_cells as cells, run_lake_query as run_query, store_id,
+                             uniq, wait_for)
 
 FINAL = ("FINISHED", "FAILED", "CANCELLED", "TIMED_OUT")
 
 
 def code_of(excinfo) -> str:
     return excinfo.value.response["Error"]["Code"]
-
-
-def store_id(arn: str) -> str:
-    return arn.rsplit("/", 1)[1]
-
-
-def cells(rows: list[list[dict]]) -> list[list[str | None]]:
-    return [[next(iter(c.values()), None) for c in row] for row in rows]
 
 
 def settle(ct, qid: str, timeout: float = 20.0) -> dict:
@@ -41,19 +34,6 @@ def settle(ct, qid: str, timeout: float = 20.0) -> dict:
             return d
         time.sleep(0.2)
     pytest.fail(f"query {qid} still {d['QueryStatus']} after {timeout}s: {d.get('QueryString', '')[:200]}")
-
-
-def run_query(ct, statement: str, **kw) -> tuple[dict, list[list[dict]]]:
-    qid = ct.start_query(QueryStatement=statement, **kw)["QueryId"]
-    described = settle(ct, qid)
-    rows, token = [], None
-    while described["QueryStatus"] == "FINISHED":
-        page = ct.get_query_results(QueryId=qid, **({"NextToken": token} if token else {}))
-        rows += page["QueryResultRows"]
-        token = page.get("NextToken")
-        if not token:
-            break
-    return described, rows
 
 
 def alive(server) -> None:

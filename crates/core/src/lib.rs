@@ -33,8 +33,8 @@ pub use rampart_wire::{AwsError, ServiceId};
 pub use registry::{is_call_of, parse_input, Handler, Operation, OperationMeta, Registry};
 pub use secret::Secret;
 pub use service::{
-    split_changes, AccessTarget, BoxFuture, Busy, Call, Change, Outcome, OutputMembers, PrincipalFollower, Resource,
-    ResourcePolicy, Service, ThumbprintProbe, DEFAULT_MAX_BODY_BYTES,
+    split_changes, AccessTarget, BoxFuture, Busy, Call, Change, Mutation, Outcome, OutputMembers, PrincipalFollower,
+    Resource, ResourcePolicy, Service, ThumbprintProbe, DEFAULT_MAX_BODY_BYTES,
 };
 pub use session::Session;
 pub use task::{ServiceEvent, SystemChange, SystemCommitter, Task, TaskRun};

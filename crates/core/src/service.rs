@@ -86,6 +86,32 @@ pub fn split_changes(changes: Vec<Change>) -> (Vec<RecordWrite>, impl FnOnce() +
     (writes, move || applies.into_iter().for_each(|apply| apply()))
 }
 
+/// A mutation of a service whose memory is `S` behind a lock: the writes,
+/// what they do to memory once they are durable, and the call's output.
+pub struct Mutation<S> {
+    pub writes: Vec<RecordWrite>,
+    pub apply: Box<dyn FnOnce(&mut S) + Send>,
+    pub output: Value,
+    pub resources: Vec<Resource>,
+}
+
+impl<S: Send + Sync + 'static> Mutation<S> {
+    /// The outcome that commits the writes and then applies them to
+    /// `state`, releasing `guard` (the service's mutation lock) only after:
+    /// mutations stay serialized until memory agrees with the store.
+    pub fn into_outcome(self, state: std::sync::Arc<parking_lot::RwLock<S>>, guard: impl Send + 'static) -> Outcome {
+        let apply = self.apply;
+        let change = Change {
+            writes: self.writes,
+            apply: Box::new(move || {
+                apply(&mut state.write());
+                drop(guard);
+            }),
+        };
+        Outcome { output: self.output, resources: self.resources, change: Some(change) }
+    }
+}
+
 /// What a handler returns on success.
 #[derive(Debug)]
 pub struct Outcome {

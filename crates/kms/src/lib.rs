@@ -40,7 +40,7 @@ use parking_lot::RwLock;
 use serde_json::Value;
 
 use rampart_core::{
-    Access, AwsError, BoxFuture, Call, Change, Operation, OperationMeta, Outcome, Registry, Resource, Sealer, Service,
+    Access, AwsError, BoxFuture, Call, Operation, OperationMeta, Outcome, Registry, Resource, Sealer, Service,
     ServiceId, SystemCommitter,
 };
 use rampart_store::{RecordWrite, Store};
@@ -202,14 +202,8 @@ impl std::fmt::Debug for Kms {
     }
 }
 
-/// The writes of a mutation, what it does to memory once they are durable,
-/// and its output.
-pub(crate) struct Mutation {
-    pub writes: Vec<RecordWrite>,
-    pub apply: Box<dyn FnOnce(&mut State) + Send>,
-    pub output: Value,
-    pub resources: Vec<Resource>,
-}
+/// A mutation of KMS's memory.
+pub(crate) type Mutation = rampart_core::Mutation<State>;
 
 pub(crate) fn key_resource(arn: &str) -> Resource {
     Resource { kind: "AWS::KMS::Key".to_string(), name: arn.to_string() }
@@ -265,16 +259,7 @@ impl Kms {
     ) -> Result<Outcome, AwsError> {
         let guard = self.lock.clone().lock_owned().await;
         let mutation = build(&self.state.read())?;
-        let state = self.state.clone();
-        let apply = mutation.apply;
-        let change = Change {
-            writes: mutation.writes,
-            apply: Box::new(move || {
-                apply(&mut state.write());
-                drop(guard);
-            }),
-        };
-        Ok(Outcome { output: mutation.output, resources: mutation.resources, change: Some(change) })
+        Ok(mutation.into_outcome(self.state.clone(), guard))
     }
 
     /// The account of a call's caller, as a record's account column.

@@ -22,10 +22,10 @@ use parking_lot::RwLock;
 use serde_json::Value;
 
 use rampart_core::{
-    Access, AccessTarget, AwsError, BoxFuture, Call, Change, Operation, OperationMeta, Outcome, Registry, Service,
-    ServiceId, SystemCommitter, Task,
+    Access, AccessTarget, AwsError, BoxFuture, Call, Operation, OperationMeta, Outcome, Registry, Service, ServiceId,
+    SystemCommitter, Task,
 };
-use rampart_store::{RecordWrite, Store};
+use rampart_store::Store;
 use rampart_wire::{CloudTrailOperation as O, CommonError, OperationId};
 
 /// Every CloudTrail operation Rampart serves; `unserved.txt` lists the rest.
@@ -123,13 +123,8 @@ impl std::fmt::Debug for Trail {
     }
 }
 
-/// The writes of a mutation, what it does to memory once they are durable,
-/// and its output.
-pub(crate) struct Mutation {
-    pub writes: Vec<RecordWrite>,
-    pub apply: Box<dyn FnOnce(&mut State) + Send>,
-    pub output: Value,
-}
+/// A mutation of CloudTrail's memory.
+pub(crate) type Mutation = rampart_core::Mutation<State>;
 
 pub(crate) fn failure() -> AwsError {
     CommonError::InternalFailure.error(ServiceId::CloudTrail, "The request could not be completed.")
@@ -168,16 +163,7 @@ impl Trail {
     ) -> Result<Outcome, AwsError> {
         let guard = self.lock.clone().lock_owned().await;
         let mutation = build(&self.state.read())?;
-        let state = self.state.clone();
-        let apply = mutation.apply;
-        let change = Change {
-            writes: mutation.writes,
-            apply: Box::new(move || {
-                apply(&mut state.write());
-                drop(guard);
-            }),
-        };
-        Ok(Outcome { output: mutation.output, resources: Vec::new(), change: Some(change) })
+        Ok(mutation.into_outcome(self.state.clone(), guard))
     }
 }
 

@@ -300,6 +300,7 @@ fn check_room(
 /// The mutation that stores a trail (new or changed) with this output.
 fn put_trail(entry: TrailEntry, output: Value) -> Result<Mutation, AwsError> {
     Ok(Mutation {
+        resources: Vec::new(),
         writes: vec![write(&entry)?],
         apply: Box::new(move |state| {
             state.trails.insert(key_of(&entry), entry);
@@ -533,6 +534,7 @@ impl Trail {
             writes.extend(crate::delivery::forget(entry));
             let arn = entry.arn();
             Ok(Mutation {
+                resources: Vec::new(),
                 writes,
                 apply: Box::new(move |state| {
                     state.trails.remove(&key);
@@ -581,6 +583,7 @@ impl Trail {
             }
             let writes = vec![write(&entry)?, crate::delivery::write(&entry, &delivery).map_err(|_| crate::failure())?];
             Ok(Mutation {
+                resources: Vec::new(),
                 writes,
                 apply: Box::new(move |state| {
                     state.deliveries.insert(entry.arn(), delivery);

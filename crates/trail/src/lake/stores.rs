@@ -165,6 +165,7 @@ fn write(entry: &StoreEntry) -> Result<RecordWrite, AwsError> {
 
 fn put(entry: StoreEntry, output: Value) -> Result<Mutation, AwsError> {
     Ok(Mutation {
+        resources: Vec::new(),
         writes: vec![write(&entry)?],
         apply: Box::new(move |state: &mut State| {
             state.stores.insert(key_of(&entry), entry);
