@@ -659,7 +659,7 @@ impl Trail {
     pub(crate) async fn add_tags(&self, call: &Call, input: AddTagsInput) -> Result<Outcome, AwsError> {
         let added = tag_pairs(&input.tags_list);
         if crate::lake::stores::is_store_arn(&input.resource_id) {
-            let rules = crate::lake::stores::tag_rules();
+            let rules = &crate::lake::stores::TAG_RULES;
             return self.edit_store_tags(call, &input.resource_id, |tags| rules.apply(tags, &added)).await;
         }
         self.edit_trail(call, &input.resource_id, move |_, entry| {
@@ -673,7 +673,7 @@ impl Trail {
     pub(crate) async fn remove_tags(&self, call: &Call, input: AddTagsInput) -> Result<Outcome, AwsError> {
         let keys: Vec<String> = input.tags_list.iter().map(|t| t.key.clone()).collect();
         if crate::lake::stores::is_store_arn(&input.resource_id) {
-            let rules = crate::lake::stores::tag_rules();
+            let rules = &crate::lake::stores::TAG_RULES;
             return self.edit_store_tags(call, &input.resource_id, |tags| Ok(rules.remove(tags, &keys))).await;
         }
         self.edit_trail(call, &input.resource_id, move |_, entry| {

@@ -24,7 +24,7 @@ pub(crate) const STORE_KIND: &str = "cloudtrail-event-data-store";
 const STORES_PER_REGION: usize = 10;
 /// How long a deleted event data store can be restored.
 pub(crate) const RESTORE_WINDOW_SECS: f64 = 7.0 * 86_400.0;
-const TAG_RULES: TagRules = TagRules { per_resource: 50, keys_ignore_case: false, reserved_prefix: None };
+pub(crate) const TAG_RULES: TagRules = TagRules { per_resource: 50, keys_ignore_case: false, reserved_prefix: None };
 const EXTENDABLE: &str = "EXTENDABLE_RETENTION_PRICING";
 const FIXED: &str = "FIXED_RETENTION_PRICING";
 
@@ -138,8 +138,13 @@ pub(crate) fn resource_policy(entry: &StoreEntry) -> Option<rampart_core::Resour
 
 /// Whether a resource id is an event data store's ARN (not a trail's).
 pub(crate) fn is_store_arn(id: &str) -> bool {
-    rampart_core::Arn::parse(id)
-        .is_some_and(|a| a.partition == "aws" && a.service == "cloudtrail" && a.resource.starts_with("eventdatastore/"))
+    parse_store_arn(id).is_some()
+}
+
+/// An event data store's ARN, parsed: the aws partition, CloudTrail, `eventdatastore/ID`.
+fn parse_store_arn(text: &str) -> Option<rampart_core::Arn> {
+    rampart_core::Arn::parse(text)
+        .filter(|a| a.partition == "aws" && a.service == "cloudtrail" && a.resource.starts_with("eventdatastore/"))
 }
 
 pub(crate) fn store_arn(region: &str, account: &str, id: &str) -> String {
@@ -181,9 +186,7 @@ pub(crate) fn find<'s>(stores: &'s Stores, call: &Call, name: &str) -> Result<&'
     let account = call.caller.account().to_string();
     let id = match name.strip_prefix("arn:") {
         Some(_) => {
-            let arn = rampart_core::Arn::parse(name)
-                .filter(|a| a.partition == "aws" && a.service == "cloudtrail" && a.resource.starts_with("eventdatastore/"))
-                .ok_or_else(|| {
+            let arn = parse_store_arn(name).ok_or_else(|| {
                     E::EventDataStoreARNInvalidException
                         .error(format!("The specified event data store ARN is not valid or does not map to an event data store in your account: {name}"))
                 })?;
@@ -631,10 +634,6 @@ impl Trail {
 pub(crate) struct PolicyInput {
     resource_arn: String,
     resource_policy: Option<String>,
-}
-
-pub(crate) fn tag_rules() -> &'static TagRules {
-    &TAG_RULES
 }
 
 /// The settings CreateEventDataStore and UpdateEventDataStore share.
